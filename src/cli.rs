@@ -1,0 +1,196 @@
+//! The command line: argument parsing, dispatch and exit codes.
+//!
+//! Exit codes are part of the contract (DESIGN.md): 0 done, 1 the pipeline failed,
+//! 2 bad input or usage (nothing was created), 130 interrupted.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::Plan;
+use crate::recipe::{self, MissingSecrets, RecipeError, VarInputs};
+use crate::run;
+
+/// Exit code: bad input or usage; nothing was created.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amibake",
+    version,
+    about = "Bake golden AMIs over SSM, prove they boot right, and roll Auto Scaling groups onto them.",
+    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// AWS region (default: the SDK's chain: AWS_REGION, the profile, IMDS).
+    #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS shared-config profile.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (a local emulator); AWS_ENDPOINT_URL also works.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Set a recipe var (repeatable; wins over --var-file and the recipe).
+    #[arg(long = "var", global = true, value_name = "K=V", value_parser = parse_key_value)]
+    pub vars: Vec<(String, String)>,
+    /// Read recipe vars from a YAML map (repeatable; later files win).
+    #[arg(long = "var-file", global = true, value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// Machine output: one JSON event per line on stdout (plan: one JSON document).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Plain timestamped lines instead of progress bars, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// More detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, render and check recipes offline (no AWS calls).
+    #[command(after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake validate --json recipes/web.yaml --var-file prod.yaml")]
+    Validate {
+        /// Recipe files.
+        #[arg(required = true, value_name = "RECIPE")]
+        recipes: Vec<PathBuf>,
+    },
+    /// Print every API call and script a bake would run, offline (no AWS calls).
+    #[command(after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.steps[].command.script.display'")]
+    Plan {
+        /// The recipe file.
+        #[arg(value_name = "RECIPE")]
+        recipe: PathBuf,
+    },
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not K=V")),
+    }
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let inputs = VarInputs {
+        var_files: cli.global.var_files.clone(),
+        vars: cli.global.vars.clone(),
+        env_vars: Vec::new(),
+    }
+    .with_process_env();
+    match &cli.command {
+        Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
+        Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
+    }
+}
+
+/// The region offline commands render with: the flag, then the environment.
+fn offline_region(global: &GlobalArgs) -> String {
+    global
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".to_string())
+}
+
+fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathBuf]) -> ExitCode {
+    let builtins = run::builtins(&offline_region(global));
+    let mut failed = 0usize;
+    let stdout = std::io::stdout();
+    for path in recipes {
+        let outcome = recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder);
+        let mut out = stdout.lock();
+        match outcome {
+            Ok(loaded) => {
+                let r = &loaded.recipe;
+                let checks = r.validate.len();
+                let boot = r
+                    .boot_test
+                    .as_ref()
+                    .filter(|b| b.enabled)
+                    .map_or(0, |b| b.checks.len());
+                if global.json {
+                    let event = serde_json::json!({
+                        "event": "validate", "ok": true, "file": path.display().to_string(),
+                        "recipe": r.name.as_str(), "os": r.builder.os, "steps": r.steps.len(),
+                        "checks": checks, "boot_test_checks": boot,
+                    });
+                    let _ = writeln!(out, "{event}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "ok: {}: {} ({}, {} steps, {checks} checks, boot test: {})",
+                        path.display(),
+                        r.name,
+                        r.builder.os,
+                        r.steps.len(),
+                        if r.boot_test.as_ref().is_some_and(|b| b.enabled) {
+                            format!("{boot} checks")
+                        } else {
+                            "off".into()
+                        }
+                    );
+                }
+            }
+            Err(err) => {
+                failed += 1;
+                report_recipe_error(global, &err);
+            }
+        }
+    }
+    if failed > 0 {
+        if !global.json && recipes.len() > 1 {
+            eprintln!("{failed} of {} recipes are invalid", recipes.len());
+        }
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &PathBuf) -> ExitCode {
+    let region = offline_region(global);
+    let builtins = run::builtins(&region);
+    let loaded = match recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder) {
+        Ok(l) => l,
+        Err(err) => {
+            report_recipe_error(global, &err);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let plan = Plan::new(&loaded, &region, &builtins.run_id);
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        let mut doc = plan.to_json();
+        loaded.masker.mask_json(&mut doc);
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let _ = write!(out, "{}", loaded.masker.mask(&plan.to_text()));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Prints a recipe error: located text on stderr, or a JSON event on stdout.
+fn report_recipe_error(global: &GlobalArgs, err: &RecipeError) {
+    if global.json {
+        let event = serde_json::json!({ "event": "validate", "ok": false, "error": err });
+        println!("{event}");
+    } else {
+        eprintln!("error: {err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! amibake: a golden-AMI bake-and-roll pipeline.
+//!
+//! Data flows one way: [`recipe`] (load → render → typed model → validate) → [`plan`]
+//! (the ordered actions, pure and printable) → bake → manifest → roll. The binary in
+//! `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+pub mod plan;
+pub mod recipe;
+pub mod run;
+pub mod script;
+pub mod secret;

@@ -1,0 +1,127 @@
+//! Recipes: load → render → typed model → validate.
+//!
+//! Nothing here touches AWS: `validate` and `plan` run entirely on this module and
+//! [`crate::plan`], and every problem comes back as a [`RecipeError`] with a place.
+
+pub mod error;
+pub mod model;
+pub mod template;
+pub mod types;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use error::RecipeError;
+pub use model::*;
+pub use template::{Builtins, MissingSecrets, Var, VarInputs};
+
+use crate::secret::Masker;
+
+/// Recipes larger than this are refused before parsing: a real recipe is a few kilobytes,
+/// and SSM caps a command's parameters far below this anyway.
+pub const MAX_RECIPE_BYTES: u64 = 1024 * 1024;
+
+/// A recipe ready to plan or bake.
+#[derive(Debug, Clone)]
+pub struct LoadedRecipe {
+    pub path: PathBuf,
+    pub recipe: Recipe,
+    /// The rendered text (holds secrets; mask before showing).
+    pub rendered: String,
+    pub vars: std::collections::BTreeMap<String, Var>,
+    pub masker: Masker,
+}
+
+/// Loads, renders, parses and checks the recipe at `path`.
+pub fn load(
+    path: &Path,
+    inputs: &VarInputs,
+    builtins: &Builtins,
+    missing: MissingSecrets,
+) -> Result<LoadedRecipe, RecipeError> {
+    let text = read_text(path)?;
+    let rendered = template::render(path, &text, inputs, builtins, missing)?;
+    let located_text = if rendered.text.lines().count() == text.lines().count() {
+        &text
+    } else {
+        // A `{% for %}` or a multi-line value moved lines: positions refer to the
+        // rendered text, and we say so.
+        &rendered.text
+    };
+    let recipe: Recipe = yaml::from_str(path, &rendered.text).map_err(|mut e| {
+        if !std::ptr::eq(located_text, &text) {
+            e.message.push_str(" (line numbers refer to the rendered recipe)");
+        }
+        e.source_line = e
+            .line
+            .and_then(|l| located_text.lines().nth(l as usize - 1))
+            .map(|s| rendered.masker.mask(s).chars().take(200).collect());
+        e.message = rendered.masker.mask(&e.message).into_owned();
+        e
+    })?;
+    check(path, &text, &recipe)?;
+    Ok(LoadedRecipe {
+        path: path.to_path_buf(),
+        recipe,
+        rendered: rendered.text,
+        vars: rendered.vars,
+        masker: rendered.masker,
+    })
+}
+
+/// Reads a UTF-8 text file of reasonable size.
+pub(crate) fn read_text(path: &Path) -> Result<String, RecipeError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| RecipeError::file(path, format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        return Err(RecipeError::file(path, "is a directory: expected a recipe file"));
+    }
+    if meta.len() > MAX_RECIPE_BYTES {
+        return Err(RecipeError::file(
+            path,
+            format!(
+                "is {} bytes: recipes are limited to {MAX_RECIPE_BYTES} bytes (1 MiB)",
+                meta.len()
+            ),
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| RecipeError::file(path, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = String::from_utf8_lossy(valid);
+        let line = text.matches('\n').count() as u64 + 1;
+        let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+        RecipeError::at(
+            path,
+            &text,
+            line,
+            col,
+            "not UTF-8 text: expected a YAML recipe",
+        )
+    })
+}
+
+/// Checks that need the whole recipe (what serde cannot see one field at a time).
+fn check(path: &Path, text: &str, recipe: &Recipe) -> Result<(), RecipeError> {
+    if recipe.image.public && !recipe.image.share_with.is_empty() {
+        // Not an error in AWS, but almost certainly a mistake worth stopping for.
+        let message = "`image.public: true` together with `share_with`: a public image is \
+                       shared with everyone already; remove one";
+        return Err(match find_key(text, "public") {
+            Some((line, col)) => RecipeError::at(path, text, line, col, message),
+            None => RecipeError::file(path, message),
+        });
+    }
+    Ok(())
+}
+
+/// The first `key:` at the start of a line (after indentation or `- `), 1-based.
+fn find_key(text: &str, key: &str) -> Option<(u64, u64)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let trimmed = line.trim_start_matches([' ', '-']);
+        let rest = trimmed.strip_prefix(key)?;
+        rest.starts_with(':')
+            .then(|| (i as u64 + 1, (line.len() - trimmed.len()) as u64 + 1))
+    })
+}

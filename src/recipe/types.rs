@@ -1,0 +1,398 @@
+//! Validated scalar types of the recipe.
+//!
+//! Each type checks its value while the YAML is deserialized (`try_from = "String"`), so a
+//! bad value is reported by the YAML layer with the line and column of the scalar that
+//! holds it — the user sees `recipe.yaml:12:9: … expected …`, not a bare message.
+
+use std::fmt;
+use std::time::Duration as StdDuration;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a newtype over `String` that is validated on deserialization.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                $check(&value)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl $name {
+            /// The validated value.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A recipe name: `[a-z0-9-]`, 1–63 characters, starting and ending with a letter or
+    /// digit. It names AMIs, tags, SSM channel parameters and journal files.
+    RecipeName,
+    check_recipe_name
+);
+checked_string!(
+    /// An AMI id such as `ami-0123456789abcdef0`.
+    AmiId,
+    check_ami_id
+);
+checked_string!(
+    /// An AWS region code such as `us-west-2`.
+    Region,
+    check_region
+);
+checked_string!(
+    /// A 12-digit AWS account id.
+    AccountId,
+    check_account_id
+);
+checked_string!(
+    /// An EC2 instance type such as `t3.small`.
+    InstanceType,
+    check_instance_type
+);
+checked_string!(
+    /// An absolute path on the builder, without newlines or NULs.
+    AbsPath,
+    check_abs_path
+);
+checked_string!(
+    /// A systemd unit name such as `codedeploy-agent.service`.
+    UnitName,
+    check_unit_name
+);
+checked_string!(
+    /// A package name for dnf, yum or apt (optionally with a version pin).
+    PackageName,
+    check_package_name
+);
+checked_string!(
+    /// A CodeDeploy agent version such as `1.7.1-110`.
+    AgentVersion,
+    check_agent_version
+);
+checked_string!(
+    /// An octal file mode such as `0644`.
+    FileMode,
+    check_file_mode
+);
+checked_string!(
+    /// A file owner as `user` or `user:group`.
+    FileOwner,
+    check_file_owner
+);
+checked_string!(
+    /// An AMI name after rendering: 3–128 characters of letters, digits and `()[] ./-'@_`.
+    AmiName,
+    check_ami_name
+);
+checked_string!(
+    /// A command line for a check: anything but blank.
+    Command,
+    check_command
+);
+checked_string!(
+    /// An SSM parameter name such as `/aws/service/ami-amazon-linux-latest/…`.
+    SsmParameterName,
+    check_ssm_parameter_name
+);
+
+fn check_ami_name(s: &str) -> Result<(), String> {
+    let ok = (3..=128).contains(&s.chars().count())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+    ok.then_some(()).ok_or_else(|| {
+        format!(
+            "invalid image name `{s}`: expected 3-128 characters of letters, digits and ()[] ./-'@_ (EC2's rule)"
+        )
+    })
+}
+
+fn check_command(s: &str) -> Result<(), String> {
+    (!s.trim().is_empty())
+        .then_some(())
+        .ok_or_else(|| "empty command: expected a command line to run".to_string())
+}
+
+fn check_recipe_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    ok.then_some(()).ok_or_else(|| {
+        format!(
+            "invalid recipe name `{s}`: expected 1-63 characters of a-z, 0-9 and `-`, \
+             starting and ending with a letter or digit"
+        )
+    })
+}
+
+fn check_ami_id(s: &str) -> Result<(), String> {
+    let hex = s.strip_prefix("ami-").unwrap_or("");
+    let ok = matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid AMI id `{s}`: expected `ami-` and 8 or 17 hex digits"))
+}
+
+fn check_region(s: &str) -> Result<(), String> {
+    // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid region `{s}`: expected a region code like `us-west-2`"))
+}
+
+fn check_account_id(s: &str) -> Result<(), String> {
+    let ok = s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid account id `{s}`: expected 12 digits (quote it in YAML)"))
+}
+
+fn check_instance_type(s: &str) -> Result<(), String> {
+    let ok = s.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty()
+            && !size.is_empty()
+            && family.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && size.bytes().all(|b| b.is_ascii_alphanumeric())
+    });
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid instance type `{s}`: expected a family and a size like `t3.small`")
+    })
+}
+
+fn check_abs_path(s: &str) -> Result<(), String> {
+    let ok = s.starts_with('/') && s.len() > 1 && !s.contains(['\n', '\0']) && !s.ends_with('/');
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid path `{s}`: expected an absolute file path like `/etc/app.env`"))
+}
+
+fn check_unit_name(s: &str) -> Result<(), String> {
+    const KINDS: [&str; 8] = [
+        ".service", ".target", ".socket", ".timer", ".mount", ".path", ".slice", ".scope",
+    ];
+    let ok = KINDS.iter().any(|k| s.len() > k.len() && s.ends_with(k))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.@-\\".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid systemd unit `{s}`: expected a unit name like `tomcat.service` or `cloud-init.target`")
+    })
+}
+
+fn check_package_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+:~=*-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid package name `{s}`: expected letters, digits and `._+:~=*-` only")
+    })
+}
+
+fn check_agent_version(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid CodeDeploy agent version `{s}`: expected a version like `1.7.1-110`")
+    })
+}
+
+fn check_file_mode(s: &str) -> Result<(), String> {
+    let ok = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid file mode `{s}`: expected an octal mode like \"0644\" (quoted)"))
+}
+
+fn check_file_owner(s: &str) -> Result<(), String> {
+    let valid = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('-')
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    let ok = match s.split_once(':') {
+        Some((user, group)) => valid(user) && valid(group),
+        None => valid(s),
+    };
+    ok.then_some(())
+        .ok_or_else(|| format!("invalid owner `{s}`: expected `user` or `user:group`"))
+}
+
+fn check_ssm_parameter_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 2048
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid SSM parameter name `{s}`: expected a name like `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`")
+    })
+}
+
+/// A duration written with a unit: `45s`, `10m`, `2h`, `90d`, or combined like `1h30m`.
+///
+/// Units are required: a bare `600` is ambiguous (seconds? minutes?) and rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Duration(StdDuration);
+
+impl Duration {
+    /// Builds a duration from whole seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(StdDuration::from_secs(secs))
+    }
+
+    /// The duration as a standard library value.
+    pub fn get(self) -> StdDuration {
+        self.0
+    }
+}
+
+impl TryFrom<String> for Duration {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl std::str::FromStr for Duration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("invalid duration `{s}`: expected a number with a unit, like `30s`, `10m`, `2h`, `90d` or `1h30m`")
+        };
+        if s.is_empty() {
+            return Err(bad());
+        }
+        let mut total: u64 = 0;
+        let mut digits = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 7 * 86_400,
+                _ => return Err(bad()),
+            };
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            digits.clear();
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(bad)?;
+        }
+        if !digits.is_empty() || total == 0 {
+            return Err(bad());
+        }
+        Ok(Self(StdDuration::from_secs(total)))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut secs = self.0.as_secs();
+        if secs == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if secs >= size {
+                write!(f, "{}{unit}", secs / size)?;
+                secs %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<Duration> for String {
+    fn from(value: Duration) -> String {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_print_back() {
+        for (text, secs, shown) in [
+            ("45s", 45, "45s"),
+            ("10m", 600, "10m"),
+            ("1h30m", 5400, "1h30m"),
+            ("90d", 90 * 86_400, "90d"),
+            ("2w", 14 * 86_400, "14d"),
+        ] {
+            let d: Duration = text.parse().unwrap();
+            assert_eq!(d.get().as_secs(), secs, "{text}");
+            assert_eq!(d.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn durations_without_unit_or_zero_are_rejected() {
+        for text in ["", "600", "10x", "m", "0s", "1h3", "99999999999999999999d"] {
+            assert!(text.parse::<Duration>().is_err(), "{text} should be rejected");
+        }
+    }
+
+    #[test]
+    fn recipe_names_follow_the_contract() {
+        for ok in ["web-tomcat", "a", "al2023-base-2"] {
+            assert!(check_recipe_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Web", "web_tomcat", "-web", "web-", "w e b", &"x".repeat(64)] {
+            assert!(check_recipe_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(check_ami_id("ami-0123456789abcdef0").is_ok());
+        assert!(check_ami_id("ami-12345678").is_ok());
+        assert!(check_ami_id("ami-xyz").is_err());
+        assert!(check_region("us-west-2").is_ok());
+        assert!(check_region("us-gov-west-1").is_ok());
+        assert!(check_region("uswest2").is_err());
+        assert!(check_account_id("111122223333").is_ok());
+        assert!(check_account_id("1111").is_err());
+        assert!(check_instance_type("t3.small").is_ok());
+        assert!(check_instance_type("t3").is_err());
+        assert!(check_unit_name("codedeploy-agent.service").is_ok());
+        assert!(check_unit_name("codedeploy-agent").is_err());
+        assert!(check_unit_name("x.service; rm -rf /").is_err());
+        assert!(check_package_name("java-17-amazon-corretto-headless").is_ok());
+        assert!(check_package_name("tomcat9 && curl").is_err());
+        assert!(check_file_mode("0644").is_ok());
+        assert!(check_file_mode("0944").is_err());
+        assert!(check_file_owner("root:root").is_ok());
+        assert!(check_file_owner("root;id").is_err());
+        assert!(check_abs_path("/etc/app.env").is_ok());
+        assert!(check_abs_path("etc/app.env").is_err());
+    }
+}

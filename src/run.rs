@@ -1,0 +1,34 @@
+//! Identity of one run: its id and the built-in template values derived from the clock.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::recipe::Builtins;
+
+/// A new run id: UTC time plus 24 random bits, e.g. `20261123-070528-3fa2c1`. It sorts by
+/// time and is unique enough to key tags, journals and ClientTokens.
+pub fn new_run_id(now: OffsetDateTime) -> String {
+    format!("{}-{:06x}", timestamp(now), fastrand::u32(..0x100_0000))
+}
+
+/// `20261123-070528`: sortable, and legal in AMI names and tag values.
+pub fn timestamp(now: OffsetDateTime) -> String {
+    now.format(format_description!("[year][month][day]-[hour][minute][second]"))
+        .unwrap_or_default()
+}
+
+/// The built-ins for a run starting now in `region`.
+pub fn builtins(region: &str) -> Builtins {
+    let now = OffsetDateTime::now_utc();
+    Builtins {
+        timestamp: timestamp(now),
+        date: now
+            .format(format_description!("[year]-[month]-[day]"))
+            .unwrap_or_default(),
+        region: region.to_string(),
+        run_id: new_run_id(now),
+        env: std::env::vars().collect::<BTreeMap<_, _>>(),
+    }
+}

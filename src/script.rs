@@ -1,0 +1,490 @@
+//! Rendering steps and checks into the exact scripts sent with AWS-RunShellScript.
+//!
+//! Every script is bash, starts with `set -euo pipefail`, and prints one marker line
+//! (`::amibake:: …`) before each action, so the bake's progress view and a reader of the
+//! SSM output both see where a step is. Nothing here starts a unit synchronously: a unit
+//! ordered after `cloud-final.service` would block until cloud-init finishes, and a step
+//! may well run before that (`--no-block` everywhere).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::recipe::model::{
+    Action, Check, CodedeployAgent, FileSpec, Os, Packages, Step, SystemdOverride,
+};
+use crate::recipe::types::Duration;
+
+/// The marker prefix printed before each action.
+pub const MARKER: &str = "::amibake::";
+
+/// The drop-in that orders the CodeDeploy agent after cloud-init (see DESIGN.md: the agent
+/// must not deploy while cloud-init's package upgrade swaps the JDK under it).
+pub const AGENT_DROP_IN: &str =
+    "/etc/systemd/system/codedeploy-agent.service.d/10-after-cloud-init.conf";
+
+/// Its exact contents.
+pub const AGENT_DROP_IN_CONTENT: &str =
+    "[Unit]\nAfter=cloud-final.service\n\n[Install]\nWantedBy=cloud-init.target\n";
+
+/// A script as sent, and as shown (file contents replaced by their size and digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// What SSM runs. May hold file contents and secrets: never print it.
+    #[serde(skip)]
+    pub text: String,
+    /// What `plan` and logs show.
+    pub display: String,
+}
+
+/// What one step sends to SSM.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepCommand {
+    /// AWS-RunShellScript with this script.
+    Shell { script: Script },
+    /// Another SSM document with these parameters.
+    Document {
+        document: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        document_version: Option<String>,
+        parameters: BTreeMap<String, Vec<String>>,
+    },
+    /// Not a command: EC2 RebootInstances, then wait for the SSM agent to ping again.
+    Reboot,
+}
+
+/// A step ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedStep {
+    pub name: String,
+    pub kind: &'static str,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub command: StepCommand,
+}
+
+/// Renders one recipe step for the builder's OS.
+pub fn render_step(step: &Step, os: Os) -> RenderedStep {
+    let name = step.display_name();
+    let command = match &step.action {
+        Action::WaitCloudInit(_) => StepCommand::Shell {
+            script: wait_cloud_init(&name),
+        },
+        Action::Packages(p) => StepCommand::Shell {
+            script: packages(&name, p, os),
+        },
+        Action::CodedeployAgent(a) => StepCommand::Shell {
+            script: codedeploy_agent(&name, a, os),
+        },
+        Action::SystemdOverride(o) => StepCommand::Shell {
+            script: systemd_override(&name, o),
+        },
+        Action::File(f) => StepCommand::Shell {
+            script: file(&name, f),
+        },
+        Action::Shell(body) => StepCommand::Shell {
+            script: shell(&name, body),
+        },
+        Action::SsmDocument(d) => StepCommand::Document {
+            document: d.name.clone(),
+            document_version: d.document_version.clone(),
+            parameters: d
+                .parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_list()))
+                .collect(),
+        },
+        Action::Reboot(_) => StepCommand::Reboot,
+    };
+    RenderedStep {
+        name,
+        kind: step.action.kind(),
+        timeout: step.timeout(),
+        retries: step.retries,
+        command,
+    }
+}
+
+/// Renders a validation or boot-test check. Its exit code and stdout are judged by bake.
+pub fn render_check(check: &Check) -> Script {
+    let mut s = ScriptBuilder::new(&format!("check: {}", check.name));
+    s.mark(&format!("check {}", check.name));
+    s.raw(check.run.as_str());
+    s.finish()
+}
+
+fn wait_cloud_init(name: &str) -> Script {
+    let mut s = ScriptBuilder::new(name);
+    s.mark("wait for cloud-init to finish");
+    s.lines(&[
+        "rc=0",
+        "cloud-init status --wait >/dev/null || rc=$?",
+        "cloud-init status --long || true",
+        "# cloud-init exits 1 on a critical error and 2 on recoverable ones (degraded)",
+        "if [ \"$rc\" -eq 1 ]; then",
+        "  echo 'amibake: cloud-init reported an error (see above)' >&2",
+        "  exit 1",
+        "elif [ \"$rc\" -eq 2 ]; then",
+        "  echo 'amibake: cloud-init finished with recoverable errors (degraded)' >&2",
+        "elif [ \"$rc\" -ne 0 ]; then",
+        "  echo \"amibake: cloud-init status exited $rc\" >&2",
+        "  exit 1",
+        "fi",
+    ]);
+    s.finish()
+}
+
+fn packages(name: &str, p: &Packages, os: Os) -> Script {
+    let mut s = ScriptBuilder::new(name);
+    let list = |pkgs: &[crate::recipe::types::PackageName]| {
+        pkgs.iter().map(|p| quote(p.as_str())).collect::<Vec<_>>().join(" ")
+    };
+    match os {
+        Os::Al2023 | Os::Al2 => {
+            let pm = if os == Os::Al2023 { "dnf" } else { "yum" };
+            if p.upgrade {
+                if os == Os::Al2023 {
+                    // Without --releasever=latest, dnf stays on the release the AMI was
+                    // built from and a rebuild would not pick up the new one.
+                    s.mark("upgrade all packages to the latest release");
+                    s.line("dnf -y --releasever=latest upgrade");
+                } else {
+                    s.mark("upgrade all packages");
+                    s.line("yum -y update");
+                }
+            }
+            if !p.install.is_empty() {
+                s.mark(&format!("install {}", plain_list(&p.install)));
+                s.line(&format!("{pm} -y install {}", list(&p.install)));
+            }
+            if !p.remove.is_empty() {
+                s.mark(&format!("remove {}", plain_list(&p.remove)));
+                s.line(&format!("{pm} -y remove {}", list(&p.remove)));
+            }
+        }
+        Os::Ubuntu | Os::Debian => {
+            s.line("export DEBIAN_FRONTEND=noninteractive");
+            // Wait for cloud-init's or unattended-upgrades' apt run instead of failing on the lock.
+            s.line("apt_get() { apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; }");
+            s.mark("refresh the package index");
+            s.line("apt_get update");
+            if p.upgrade {
+                s.mark("upgrade all packages");
+                s.line("apt_get -y dist-upgrade");
+            }
+            if !p.install.is_empty() {
+                s.mark(&format!("install {}", plain_list(&p.install)));
+                s.line(&format!(
+                    "apt_get -y install --no-install-recommends {}",
+                    list(&p.install)
+                ));
+            }
+            if !p.remove.is_empty() {
+                s.mark(&format!("remove {}", plain_list(&p.remove)));
+                s.line(&format!("apt_get -y purge {}", list(&p.remove)));
+            }
+        }
+    }
+    if !p.upgrade && p.install.is_empty() && p.remove.is_empty() {
+        s.mark("nothing to do (no upgrade, install or remove)");
+    }
+    s.finish()
+}
+
+fn codedeploy_agent(name: &str, a: &CodedeployAgent, os: Os) -> Script {
+    let version = a.version.as_str();
+    let mut s = ScriptBuilder::new(name);
+    let (ruby, package, query) = match os {
+        Os::Al2023 => (
+            "dnf -y install ruby",
+            format!("releases/codedeploy-agent-{version}.noarch.rpm"),
+            "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent",
+        ),
+        Os::Al2 => (
+            "yum -y install ruby",
+            format!("releases/codedeploy-agent-{version}.noarch.rpm"),
+            "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent",
+        ),
+        Os::Ubuntu | Os::Debian => (
+            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install ruby-full",
+            format!("releases/codedeploy-agent_{version}_all.deb"),
+            "dpkg-query -W -f='${Version}' codedeploy-agent",
+        ),
+    };
+    let kind = if os.is_rpm() { "rpm" } else { "deb" };
+    s.line(&format!("want={}", quote(version)));
+    s.mark("install ruby (the agent's runtime)");
+    s.line(ruby);
+    s.mark("find the region (IMDSv2)");
+    s.lines(&[
+        "token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')",
+        "region=$(curl -fsS -H \"X-aws-ec2-metadata-token: $token\" http://169.254.169.254/latest/meta-data/placement/region)",
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+    ]);
+    s.mark(&format!(
+        "install codedeploy-agent {version} from the regional bucket"
+    ));
+    s.lines(&[
+        "curl -fsSL --retry 5 -o \"$work/install\" \"https://aws-codedeploy-${region}.s3.${region}.amazonaws.com/latest/install\"",
+        "chmod +x \"$work/install\"",
+    ]);
+    s.line(&format!("\"$work/install\" -v {} {kind}", quote(&package)));
+    s.mark("verify the installed version equals the pin");
+    s.line(&format!("installed=$({query})"));
+    s.lines(&[
+        "if [ \"$installed\" != \"$want\" ]; then",
+        "  echo \"amibake: codedeploy-agent is '$installed', expected '$want'\" >&2",
+        "  exit 1",
+        "fi",
+        "echo \"codedeploy-agent $installed\"",
+    ]);
+    if a.start_after_cloud_init {
+        s.mark("order codedeploy-agent after cloud-final (systemd drop-in)");
+        s.write_file(AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, "0644", "root:root", false);
+        s.line("systemctl daemon-reload");
+        s.mark("re-enable codedeploy-agent with the drop-in's [Install] section");
+        s.line("systemctl reenable codedeploy-agent");
+    } else {
+        s.mark("enable codedeploy-agent");
+        s.line("systemctl enable codedeploy-agent");
+    }
+    s.mark("restart codedeploy-agent without waiting (it may be ordered after cloud-final)");
+    s.line("systemctl --no-block restart codedeploy-agent");
+    s.finish()
+}
+
+fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
+    let unit = o.unit.as_str();
+    let mut content = String::new();
+    let join = |units: &[crate::recipe::types::UnitName]| {
+        units.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" ")
+    };
+    if !o.after.is_empty() || !o.wants.is_empty() {
+        content.push_str("[Unit]\n");
+        if !o.after.is_empty() {
+            let _ = writeln!(content, "After={}", join(&o.after));
+        }
+        if !o.wants.is_empty() {
+            let _ = writeln!(content, "Wants={}", join(&o.wants));
+        }
+    }
+    if !o.environment.is_empty() {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str("[Service]\n");
+        for (k, v) in &o.environment {
+            let _ = writeln!(content, "Environment=\"{}\"", systemd_escape(&format!("{k}={v}")));
+        }
+    }
+    if !o.wanted_by.is_empty() {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        let _ = writeln!(content, "[Install]\nWantedBy={}", join(&o.wanted_by));
+    }
+    let path = format!("/etc/systemd/system/{unit}.d/{}", o.drop_in);
+    let mut s = ScriptBuilder::new(name);
+    s.mark(&format!("write drop-in {path}"));
+    s.write_file(&path, &content, "0644", "root:root", false);
+    s.line("systemctl daemon-reload");
+    if !o.wanted_by.is_empty() {
+        s.mark(&format!("re-enable {unit} with the drop-in's [Install] section"));
+        s.line(&format!("systemctl reenable {}", quote(unit)));
+    }
+    s.finish()
+}
+
+fn file(name: &str, f: &FileSpec) -> Script {
+    let mut s = ScriptBuilder::new(name);
+    s.mark(&format!("write {} (mode {}, owner {})", f.path, f.mode, f.owner));
+    s.write_file(
+        f.path.as_str(),
+        &f.content,
+        f.mode.as_str(),
+        f.owner.as_str(),
+        true,
+    );
+    s.finish()
+}
+
+fn shell(name: &str, body: &str) -> Script {
+    let mut s = ScriptBuilder::new(name);
+    s.mark(&format!("run {name}"));
+    s.raw(body);
+    s.finish()
+}
+
+/// Builds a script and its display twin side by side.
+struct ScriptBuilder {
+    text: String,
+    display: String,
+}
+
+impl ScriptBuilder {
+    fn new(title: &str) -> Self {
+        let header = format!(
+            "#!/bin/bash\nset -euo pipefail\n# amibake step: {}\n",
+            one_line(title)
+        );
+        Self {
+            text: header.clone(),
+            display: header,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+        self.display.push_str(line);
+        self.display.push('\n');
+    }
+
+    fn lines(&mut self, lines: &[&str]) {
+        lines.iter().for_each(|l| self.line(l));
+    }
+
+    /// A user's commands, verbatim.
+    fn raw(&mut self, body: &str) {
+        self.line(body.trim_end_matches('\n'));
+    }
+
+    fn mark(&mut self, action: &str) {
+        self.line(&format!("echo {}", quote(&format!("{MARKER} {}", one_line(action)))));
+    }
+
+    /// Writes `content` to `path` atomically: a temp file in the same directory, then
+    /// chmod, chown and rename. Visible content travels in a quoted heredoc so `plan`
+    /// shows it as it will be on disk; hidden content travels base64-encoded (exact bytes,
+    /// no quoting to break) and is shown only as its size and digest.
+    fn write_file(&mut self, path: &str, content: &str, mode: &str, owner: &str, hide: bool) {
+        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path));
+        let dir = if dir.is_empty() { "/" } else { dir };
+        self.line(&format!("install -d -m 0755 {}", quote(dir)));
+        self.line(&format!(
+            "tmp=$(mktemp {})",
+            quote(&format!("{dir}/.{base}.amibake.XXXXXX"))
+        ));
+        if hide {
+            self.line("base64 -d > \"$tmp\" <<'AMIBAKE_B64'");
+            self.text.push_str(&base64_lines(content.as_bytes()));
+            let digest = hex::encode(Sha256::digest(content.as_bytes()));
+            let _ = writeln!(
+                self.display,
+                "<content hidden: {} bytes, sha256 {}…>",
+                content.len(),
+                &digest[..16]
+            );
+            self.line("AMIBAKE_B64");
+        } else {
+            let mut delimiter = "AMIBAKE_EOF".to_string();
+            while content.lines().any(|l| l == delimiter) {
+                delimiter.push('_');
+            }
+            self.line(&format!("cat > \"$tmp\" <<'{delimiter}'"));
+            self.text.push_str(content);
+            self.display.push_str(content);
+            if !content.ends_with('\n') {
+                self.text.push('\n');
+                self.display.push('\n');
+            }
+            self.line(&delimiter);
+        }
+        self.line(&format!("chmod {mode} \"$tmp\""));
+        self.line(&format!("chown {} \"$tmp\"", quote(owner)));
+        self.line(&format!("mv -f \"$tmp\" {}", quote(path)));
+    }
+
+    fn finish(self) -> Script {
+        Script {
+            text: self.text,
+            display: self.display,
+        }
+    }
+}
+
+/// A command's stdout without amibake's marker lines: checks are judged on what the
+/// user's command printed, never on our own `::amibake::` lines (which repeat the check's
+/// name and could otherwise satisfy `expect_stdout` by themselves).
+pub fn strip_markers(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with(MARKER))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Quotes for bash: bare when safe, single quotes otherwise.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+%".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+fn plain_list(pkgs: &[crate::recipe::types::PackageName]) -> String {
+    pkgs.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// systemd's quoting inside `Environment="…"`: backslash, quote and `%` specifiers.
+fn systemd_escape(s: &str) -> String {
+    s.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%")
+        .replace('\n', r"\n")
+}
+
+/// Standard base64 in 76-character lines, each ending in a newline (what `base64 -d` reads).
+fn base64_lines(data: &[u8]) -> String {
+    let encoded = aws_smithy_types::base64::encode(data);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
+    for line in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64_lines(b""), "");
+        assert_eq!(base64_lines(b"f"), "Zg==\n");
+        assert_eq!(base64_lines(b"fo"), "Zm8=\n");
+        assert_eq!(base64_lines(b"foo"), "Zm9v\n");
+        assert_eq!(base64_lines(b"foobar"), "Zm9vYmFy\n");
+        let long = base64_lines(&[0u8; 100]);
+        assert!(long.lines().all(|l| l.len() <= 76));
+        assert_eq!(long.lines().count(), 2);
+    }
+
+    #[test]
+    fn markers_are_not_part_of_a_checks_output() {
+        let out = "::amibake:: check cfn-signal available\n/opt/aws/bin/cfn-signal\n";
+        assert_eq!(strip_markers(out), "/opt/aws/bin/cfn-signal\n");
+        assert!(!strip_markers("::amibake:: check ordered\n").contains("ordered"));
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(quote("plain-1.2"), "plain-1.2");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}
