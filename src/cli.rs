@@ -4,7 +4,7 @@
 //! 2 bad input or usage (nothing was created), 130 interrupted.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -62,14 +62,18 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, render and check recipes offline (no AWS calls).
-    #[command(after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake validate --json recipes/web.yaml --var-file prod.yaml")]
+    #[command(
+        after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake validate --json recipes/web.yaml --var-file prod.yaml"
+    )]
     Validate {
         /// Recipe files.
         #[arg(required = true, value_name = "RECIPE")]
         recipes: Vec<PathBuf>,
     },
     /// Print every API call and script a bake would run, offline (no AWS calls).
-    #[command(after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.steps[].command.script.display'")]
+    #[command(
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.steps[].command.script.display'"
+    )]
     Plan {
         /// The recipe file.
         #[arg(value_name = "RECIPE")]
@@ -163,7 +167,7 @@ fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathBuf]) -> Exi
     }
 }
 
-fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &PathBuf) -> ExitCode {
+fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &Path) -> ExitCode {
     let region = offline_region(global);
     let builtins = run::builtins(&region);
     let loaded = match recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder) {
@@ -178,7 +182,11 @@ fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &PathBuf) -> ExitCode {
     if global.json {
         let mut doc = plan.to_json();
         loaded.masker.mask_json(&mut doc);
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
     } else {
         let _ = write!(out, "{}", loaded.masker.mask(&plan.to_text()));
     }

@@ -111,7 +111,10 @@ impl Plan {
         let base_tags = BTreeMap::from([
             (tags::RUN_ID.to_string(), run_id.to_string()),
             (tags::RECIPE.to_string(), r.name.to_string()),
-            (tags::CREATED_BY.to_string(), tags::CREATED_BY_VALUE.to_string()),
+            (
+                tags::CREATED_BY.to_string(),
+                tags::CREATED_BY_VALUE.to_string(),
+            ),
         ]);
         let mut builder_tags = base_tags.clone();
         builder_tags.insert("Name".into(), format!("amibake-builder {}", r.name));
@@ -238,21 +241,39 @@ impl Plan {
         if !self.vars.is_empty() {
             let _ = writeln!(out, "vars:");
             for v in &self.vars {
-                let _ = writeln!(out, "  {} = {} (from {})", v.name, show_value(&v.value), v.origin);
+                let _ = writeln!(
+                    out,
+                    "  {} = {} (from {})",
+                    v.name,
+                    show_value(&v.value),
+                    v.origin
+                );
             }
         }
 
         match &self.source {
             Source::SsmParameter(p) => {
-                action(&mut out, "resolve the source AMI from an SSM parameter", "ssm:GetParameter, ec2:DescribeImages");
+                action(
+                    &mut out,
+                    "resolve the source AMI from an SSM parameter",
+                    "ssm:GetParameter, ec2:DescribeImages",
+                );
                 detail(&mut out, "parameter", p);
             }
             Source::Ami(id) => {
-                action(&mut out, "check the source AMI exists and is available", "ec2:DescribeImages");
+                action(
+                    &mut out,
+                    "check the source AMI exists and is available",
+                    "ec2:DescribeImages",
+                );
                 detail(&mut out, "ami", id);
             }
             Source::Filter(f) => {
-                action(&mut out, "find the newest AMI matching the filter", "ec2:DescribeImages");
+                action(
+                    &mut out,
+                    "find the newest AMI matching the filter",
+                    "ec2:DescribeImages",
+                );
                 detail(&mut out, "owners", &f.owners.join(", "));
                 detail(&mut out, "name", &f.name);
                 detail(&mut out, "architecture", &f.architecture);
@@ -267,10 +288,18 @@ impl Plan {
                 "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",
             );
         }
-        action(&mut out, "launch the builder", "ec2:RunInstances (idempotent ClientToken)");
+        action(
+            &mut out,
+            "launch the builder",
+            "ec2:RunInstances (idempotent ClientToken)",
+        );
         detail(&mut out, "instance type", &b.instance_type);
         detail(&mut out, "instance profile", &b.iam_instance_profile);
-        detail(&mut out, "subnet", &b.subnet_id.as_deref().unwrap_or("default VPC"));
+        detail(
+            &mut out,
+            "subnet",
+            &b.subnet_id.as_deref().unwrap_or("default VPC"),
+        );
         detail(
             &mut out,
             "security groups",
@@ -280,7 +309,11 @@ impl Plan {
                 b.security_group_ids.join(", ")
             },
         );
-        detail(&mut out, "metadata", &"IMDSv2 required (HttpTokens=required, hop limit 1)");
+        detail(
+            &mut out,
+            "metadata",
+            &"IMDSv2 required (HttpTokens=required, hop limit 1)",
+        );
         detail(
             &mut out,
             "root volume",
@@ -288,13 +321,19 @@ impl Plan {
                 "{} GiB {}, encrypted{}, deleted on termination",
                 b.volume_size_gb,
                 b.volume_type,
-                b.kms_key_id.as_deref().map(|k| format!(" with {k}")).unwrap_or_default()
+                b.kms_key_id
+                    .as_deref()
+                    .map(|k| format!(" with {k}"))
+                    .unwrap_or_default()
             ),
         );
         detail(&mut out, "tags (instance, volumes)", &show_tags(&b.tags));
         action(
             &mut out,
-            &format!("wait until the builder is running and its SSM agent is Online (up to {})", b.ready_timeout),
+            &format!(
+                "wait until the builder is running and its SSM agent is Online (up to {})",
+                b.ready_timeout
+            ),
             "ec2:DescribeInstances, ssm:DescribeInstanceInformation",
         );
 
@@ -303,13 +342,25 @@ impl Plan {
             let title = format!("step {}/{total}: {} [{}]", i + 1, step.name, step.kind);
             match &step.command {
                 StepCommand::Shell { script } => {
-                    action(&mut out, &title, "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation");
+                    action(
+                        &mut out,
+                        &title,
+                        "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+                    );
                     detail(&mut out, "timeout", &step.timeout);
                     detail(&mut out, "retries", &step.retries);
                     block(&mut out, &script.display);
                 }
-                StepCommand::Document { document, document_version, parameters } => {
-                    action(&mut out, &title, &format!("ssm:SendCommand {document}, ssm:GetCommandInvocation"));
+                StepCommand::Document {
+                    document,
+                    document_version,
+                    parameters,
+                } => {
+                    action(
+                        &mut out,
+                        &title,
+                        &format!("ssm:SendCommand {document}, ssm:GetCommandInvocation"),
+                    );
                     if let Some(v) = document_version {
                         detail(&mut out, "document version", v);
                     }
@@ -320,8 +371,16 @@ impl Plan {
                     }
                 }
                 StepCommand::Reboot => {
-                    action(&mut out, &title, "ec2:RebootInstances, ssm:DescribeInstanceInformation");
-                    detail(&mut out, "then", &"wait until the SSM agent pings again after the reboot");
+                    action(
+                        &mut out,
+                        &title,
+                        "ec2:RebootInstances, ssm:DescribeInstanceInformation",
+                    );
+                    detail(
+                        &mut out,
+                        "then",
+                        &"wait until the SSM agent pings again after the reboot",
+                    );
                     detail(&mut out, "timeout", &step.timeout);
                 }
             }
@@ -337,18 +396,33 @@ impl Plan {
         }
 
         let img = &self.image;
-        action(&mut out, "stop the builder", "ec2:StopInstances, ec2:DescribeInstances");
-        action(&mut out, "create the image and wait until it is available", "ec2:CreateImage, ec2:DescribeImages");
+        action(
+            &mut out,
+            "stop the builder",
+            "ec2:StopInstances, ec2:DescribeInstances",
+        );
+        action(
+            &mut out,
+            "create the image and wait until it is available",
+            "ec2:CreateImage, ec2:DescribeImages",
+        );
         detail(&mut out, "name", &img.name);
         detail(&mut out, "description", &img.description);
         detail(&mut out, "encrypted", &img.encrypted);
         detail(
             &mut out,
             "tags (AMI, snapshots)",
-            &format!("{}, amibake:input-hash, amibake:source-ami", show_tags(&img.tags)),
+            &format!(
+                "{}, amibake:input-hash, amibake:source-ami",
+                show_tags(&img.tags)
+            ),
         );
         if let Some(d) = img.deprecate_after {
-            action(&mut out, &format!("deprecate the image after {d}"), "ec2:EnableImageDeprecation");
+            action(
+                &mut out,
+                &format!("deprecate the image after {d}"),
+                "ec2:EnableImageDeprecation",
+            );
         }
         for region in &img.copy_to {
             action(
@@ -373,7 +447,11 @@ impl Plan {
                 );
                 show_check(&mut out, check, &detail, &block);
             }
-            action(&mut out, "terminate the boot-test instance", "ec2:TerminateInstances");
+            action(
+                &mut out,
+                "terminate the boot-test instance",
+                "ec2:TerminateInstances",
+            );
         }
 
         if !img.share_accounts.is_empty()
@@ -389,7 +467,11 @@ impl Plan {
             for a in &img.share_accounts {
                 detail(&mut out, "account", a);
             }
-            for o in img.share_organizations.iter().chain(&img.share_organizational_units) {
+            for o in img
+                .share_organizations
+                .iter()
+                .chain(&img.share_organizational_units)
+            {
                 detail(&mut out, "organization", o);
             }
             if img.public {

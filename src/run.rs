@@ -15,8 +15,10 @@ pub fn new_run_id(now: OffsetDateTime) -> String {
 
 /// `20261123-070528`: sortable, and legal in AMI names and tag values.
 pub fn timestamp(now: OffsetDateTime) -> String {
-    now.format(format_description!("[year][month][day]-[hour][minute][second]"))
-        .unwrap_or_default()
+    now.format(format_description!(
+        "[year][month][day]-[hour][minute][second]"
+    ))
+    .unwrap_or_default()
 }
 
 /// The built-ins for a run starting now in `region`.

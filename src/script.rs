@@ -140,7 +140,10 @@ fn wait_cloud_init(name: &str) -> Script {
 fn packages(name: &str, p: &Packages, os: Os) -> Script {
     let mut s = ScriptBuilder::new(name);
     let list = |pkgs: &[crate::recipe::types::PackageName]| {
-        pkgs.iter().map(|p| quote(p.as_str())).collect::<Vec<_>>().join(" ")
+        pkgs.iter()
+            .map(|p| quote(p.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     match os {
         Os::Al2023 | Os::Al2 => {
@@ -244,7 +247,13 @@ fn codedeploy_agent(name: &str, a: &CodedeployAgent, os: Os) -> Script {
     ]);
     if a.start_after_cloud_init {
         s.mark("order codedeploy-agent after cloud-final (systemd drop-in)");
-        s.write_file(AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, "0644", "root:root", false);
+        s.write_file(
+            AGENT_DROP_IN,
+            AGENT_DROP_IN_CONTENT,
+            "0644",
+            "root:root",
+            false,
+        );
         s.line("systemctl daemon-reload");
         s.mark("re-enable codedeploy-agent with the drop-in's [Install] section");
         s.line("systemctl reenable codedeploy-agent");
@@ -261,7 +270,11 @@ fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
     let unit = o.unit.as_str();
     let mut content = String::new();
     let join = |units: &[crate::recipe::types::UnitName]| {
-        units.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" ")
+        units
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     if !o.after.is_empty() || !o.wants.is_empty() {
         content.push_str("[Unit]\n");
@@ -278,7 +291,11 @@ fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
         }
         content.push_str("[Service]\n");
         for (k, v) in &o.environment {
-            let _ = writeln!(content, "Environment=\"{}\"", systemd_escape(&format!("{k}={v}")));
+            let _ = writeln!(
+                content,
+                "Environment=\"{}\"",
+                systemd_escape(&format!("{k}={v}"))
+            );
         }
     }
     if !o.wanted_by.is_empty() {
@@ -293,7 +310,9 @@ fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
     s.write_file(&path, &content, "0644", "root:root", false);
     s.line("systemctl daemon-reload");
     if !o.wanted_by.is_empty() {
-        s.mark(&format!("re-enable {unit} with the drop-in's [Install] section"));
+        s.mark(&format!(
+            "re-enable {unit} with the drop-in's [Install] section"
+        ));
         s.line(&format!("systemctl reenable {}", quote(unit)));
     }
     s.finish()
@@ -301,7 +320,10 @@ fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
 
 fn file(name: &str, f: &FileSpec) -> Script {
     let mut s = ScriptBuilder::new(name);
-    s.mark(&format!("write {} (mode {}, owner {})", f.path, f.mode, f.owner));
+    s.mark(&format!(
+        "write {} (mode {}, owner {})",
+        f.path, f.mode, f.owner
+    ));
     s.write_file(
         f.path.as_str(),
         &f.content,
@@ -354,7 +376,10 @@ impl ScriptBuilder {
     }
 
     fn mark(&mut self, action: &str) {
-        self.line(&format!("echo {}", quote(&format!("{MARKER} {}", one_line(action)))));
+        self.line(&format!(
+            "echo {}",
+            quote(&format!("{MARKER} {}", one_line(action)))
+        ));
     }
 
     /// Writes `content` to `path` atomically: a temp file in the same directory, then
@@ -421,8 +446,7 @@ pub fn strip_markers(stdout: &str) -> String {
 /// Quotes for bash: bare when safe, single quotes otherwise.
 pub fn quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+%".contains(&b))
     {
         s.to_string()
@@ -436,7 +460,10 @@ fn one_line(s: &str) -> String {
 }
 
 fn plain_list(pkgs: &[crate::recipe::types::PackageName]) -> String {
-    pkgs.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(" ")
+    pkgs.iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// systemd's quoting inside `Environment="…"`: backslash, quote and `%` specifiers.

@@ -67,7 +67,11 @@ mod tests {
 
     #[test]
     fn masks_every_occurrence_longest_first() {
-        let m = Masker::new(["hunter2".to_string(), "hunter2-extra".to_string(), String::new()]);
+        let m = Masker::new([
+            "hunter2".to_string(),
+            "hunter2-extra".to_string(),
+            String::new(),
+        ]);
         assert_eq!(m.mask("pw=hunter2-extra and hunter2"), "pw=*** and ***");
         assert!(matches!(m.mask("nothing here"), Cow::Borrowed(_)));
     }

@@ -50,7 +50,8 @@ pub fn load(
     };
     let recipe: Recipe = yaml::from_str(path, &rendered.text).map_err(|mut e| {
         if !std::ptr::eq(located_text, &text) {
-            e.message.push_str(" (line numbers refer to the rendered recipe)");
+            e.message
+                .push_str(" (line numbers refer to the rendered recipe)");
         }
         e.source_line = e
             .line
@@ -74,7 +75,10 @@ pub(crate) fn read_text(path: &Path) -> Result<String, RecipeError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| RecipeError::file(path, format!("cannot read: {e}")))?;
     if meta.is_dir() {
-        return Err(RecipeError::file(path, "is a directory: expected a recipe file"));
+        return Err(RecipeError::file(
+            path,
+            "is a directory: expected a recipe file",
+        ));
     }
     if meta.len() > MAX_RECIPE_BYTES {
         return Err(RecipeError::file(
@@ -124,4 +128,137 @@ fn find_key(text: &str, key: &str) -> Option<(u64, u64)> {
         rest.starts_with(':')
             .then(|| (i as u64 + 1, (line.len() - trimmed.len()) as u64 + 1))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    const RECIPE: &str = r#"name: demo
+vars:
+  version: "1.0"
+  password: { secret: true }
+source: { ami: ami-0123456789abcdef0 }
+builder: { iam_instance_profile: p }
+steps:
+  - shell: "echo {{ version }} {{ password }} {{ env.AMIBAKE_TEST_HOME }} {{ region }}"
+image: { name: "demo-{{ version }}-{{ timestamp }}" }
+"#;
+
+    fn builtins() -> Builtins {
+        Builtins {
+            timestamp: "20261123-070528".into(),
+            date: "2026-11-23".into(),
+            region: "eu-west-1".into(),
+            run_id: "20261123-070528-abcdef".into(),
+            env: [("AMIBAKE_TEST_HOME".to_string(), "/home/x".to_string())].into(),
+        }
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn inputs(vars: &[(&str, &str)]) -> VarInputs {
+        VarInputs {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..VarInputs::default()
+        }
+    }
+
+    #[test]
+    fn renders_vars_and_builtins_into_the_typed_recipe() {
+        let f = write(RECIPE);
+        let loaded = load(
+            f.path(),
+            &inputs(&[("password", "pw-123")]),
+            &builtins(),
+            MissingSecrets::Error,
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.recipe.image.name.as_str(),
+            "demo-1.0-20261123-070528"
+        );
+        match &loaded.recipe.steps[0].action {
+            Action::Shell(s) => assert_eq!(s, "echo 1.0 pw-123 /home/x eu-west-1"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(loaded.masker.mask("pw-123"), "***");
+    }
+
+    #[test]
+    fn a_missing_secret_is_a_placeholder_offline_and_an_error_for_bake() {
+        let f = write(RECIPE);
+        let offline = load(
+            f.path(),
+            &inputs(&[]),
+            &builtins(),
+            MissingSecrets::Placeholder,
+        )
+        .unwrap();
+        assert_eq!(offline.vars["password"].value, serde_json::json!("***"));
+        let err = load(f.path(), &inputs(&[]), &builtins(), MissingSecrets::Error).unwrap_err();
+        assert!(err.message.contains("`password`"), "{err}");
+    }
+
+    #[test]
+    fn var_sources_apply_in_order_recipe_file_env_flag() {
+        let f = write(RECIPE);
+        let var_file = write("version: \"2.0\"\nunrelated: 1\n");
+        let mut inp = inputs(&[]);
+        inp.var_files = vec![var_file.path().to_path_buf()];
+        let b = builtins();
+        let from_file = load(f.path(), &inp, &b, MissingSecrets::Placeholder).unwrap();
+        assert_eq!(from_file.vars["version"].value, serde_json::json!("2.0"));
+        inp.env_vars = vec![("version".into(), "3.0".into())];
+        let from_env = load(f.path(), &inp, &b, MissingSecrets::Placeholder).unwrap();
+        assert_eq!(from_env.vars["version"].value, serde_json::json!("3.0"));
+        inp.vars = vec![("version".into(), "4.0".into())];
+        let from_flag = load(f.path(), &inp, &b, MissingSecrets::Placeholder).unwrap();
+        assert_eq!(
+            from_flag.recipe.image.name.as_str(),
+            "demo-4.0-20261123-070528"
+        );
+        assert_eq!(from_flag.vars["version"].origin, "--var");
+    }
+
+    #[test]
+    fn an_unset_environment_variable_is_a_located_template_error() {
+        let f = write(&RECIPE.replace("AMIBAKE_TEST_HOME", "NOT_SET_ANYWHERE"));
+        let err = load(
+            f.path(),
+            &inputs(&[("password", "x")]),
+            &builtins(),
+            MissingSecrets::Error,
+        )
+        .unwrap_err();
+        assert_eq!((err.line, err.column), (Some(8), Some(50)), "{err}");
+        assert!(
+            err.message
+                .contains("environment variable `NOT_SET_ANYWHERE` is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_yaml_errors_about_rendered_values() {
+        let f = write(&RECIPE.replace("demo-{{ version }}", "demo:{{ password }}"));
+        let err = load(
+            f.path(),
+            &inputs(&[("password", "pw-123")]),
+            &builtins(),
+            MissingSecrets::Error,
+        )
+        .unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("invalid image name"), "{shown}");
+        assert!(!shown.contains("pw-123"), "{shown}");
+    }
 }

@@ -11,8 +11,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::types::{
-    AbsPath, AccountId, AgentVersion, AmiId, AmiName, Command, Duration, FileMode, FileOwner, InstanceType,
-    PackageName, RecipeName, Region, SsmParameterName, UnitName,
+    AbsPath, AccountId, AgentVersion, AmiId, AmiName, Command, Duration, FileMode, FileOwner,
+    InstanceType, PackageName, RecipeName, Region, SsmParameterName, UnitName,
 };
 
 /// A whole recipe after rendering.
@@ -153,12 +153,15 @@ pub struct Step {
 impl Step {
     /// The name shown to the user.
     pub fn display_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.action.kind().to_string())
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.action.kind().to_string())
     }
 
     /// The effective timeout.
     pub fn timeout(&self) -> Duration {
-        self.timeout.unwrap_or_else(|| self.action.default_timeout())
+        self.timeout
+            .unwrap_or_else(|| self.action.default_timeout())
     }
 }
 
@@ -491,7 +494,8 @@ impl<'de> Deserialize<'de> for Step {
                             continue;
                         }
                         "wait_cloud_init" => Action::WaitCloudInit(
-                            map.next_value::<Option<WaitCloudInit>>()?.unwrap_or_default(),
+                            map.next_value::<Option<WaitCloudInit>>()?
+                                .unwrap_or_default(),
                         ),
                         "packages" => Action::Packages(map.next_value()?),
                         "codedeploy_agent" => Action::CodedeployAgent(map.next_value()?),
@@ -515,7 +519,11 @@ impl<'de> Deserialize<'de> for Step {
                             expected.extend(["name", "timeout", "retries"]);
                             return Err(de::Error::custom(format!(
                                 "unknown step key `{other}`: expected one of {}",
-                                expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                                expected
+                                    .iter()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             )));
                         }
                     };

@@ -123,7 +123,10 @@ pub fn render(
         if !vars.contains_key(k) {
             return Err(RecipeError::file(
                 path,
-                format!("--var {k}: the recipe declares no var `{k}` ({})", list_or_none(vars.keys())),
+                format!(
+                    "--var {k}: the recipe declares no var `{k}` ({})",
+                    list_or_none(vars.keys())
+                ),
             ));
         }
         let var = vars.get_mut(k).expect("checked above");
@@ -147,8 +150,16 @@ pub fn render(
             path,
             format!(
                 "{} no value: pass --var NAME=VALUE, --var-file FILE or {ENV_PREFIX}NAME for {}",
-                if missing_names.len() == 1 { "a var has" } else { "vars have" },
-                missing_names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                if missing_names.len() == 1 {
+                    "a var has"
+                } else {
+                    "vars have"
+                },
+                missing_names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -260,7 +271,9 @@ fn value_text(value: &Value) -> String {
 }
 
 fn is_identifier(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -292,7 +305,13 @@ fn template_error(path: &Path, text: &str, err: &tera::Error, masker: &Masker) -
             .lines()
             .find_map(|l| l.trim().strip_prefix("= "))
             .unwrap_or("a valid template expression");
-        return RecipeError::at(path, text, line, col, format!("template syntax error: {expected}"));
+        return RecipeError::at(
+            path,
+            text,
+            line,
+            col,
+            format!("template syntax error: {expected}"),
+        );
     }
 
     let detail = chain
@@ -308,6 +327,10 @@ fn template_error(path: &Path, text: &str, err: &tera::Error, masker: &Masker) -
         .unwrap_or(&detail)
         .to_string();
     let message = match backticked(&detail) {
+        Some(name) if detail.starts_with("Variable") && name.starts_with("env.") => format!(
+            "template error: environment variable `{}` is not set (used as `{name}`)",
+            &name["env.".len()..]
+        ),
         Some(name) if detail.starts_with("Variable") => format!(
             "template error: undefined var `{name}`: declare it under `vars:` or pass --var {name}=VALUE (built-ins: {})",
             BUILTINS.join(", ")
@@ -323,7 +346,10 @@ fn template_error(path: &Path, text: &str, err: &tera::Error, masker: &Masker) -
 /// Finds ` --> L:C` in tera's parse error text.
 fn parse_arrow_position(msg: &str) -> Option<(u64, u64)> {
     let rest = msg.split("--> ").nth(1)?;
-    let pos: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == ':').collect();
+    let pos: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ':')
+        .collect();
     let (l, c) = pos.split_once(':')?;
     Some((l.parse().ok()?, c.parse().ok()?))
 }
@@ -380,13 +406,19 @@ mod tests {
     fn finds_names_inside_template_blocks_only() {
         let text = "name: agent\nx: \"{{ agent }}\"\n";
         assert_eq!(locate_in_blocks(text, "agent"), Some((2, 8)));
-        assert_eq!(locate_in_blocks("a: '{{ foo_bar }}{{ foo }}'", "foo"), Some((1, 21)));
+        assert_eq!(
+            locate_in_blocks("a: '{{ foo_bar }}{{ foo }}'", "foo"),
+            Some((1, 21))
+        );
         assert_eq!(locate_in_blocks("a: foo", "foo"), None);
     }
 
     #[test]
     fn reads_tera_parse_positions() {
-        assert_eq!(parse_arrow_position("Failed\n --> 3:14\n  |"), Some((3, 14)));
+        assert_eq!(
+            parse_arrow_position("Failed\n --> 3:14\n  |"),
+            Some((3, 14))
+        );
         assert_eq!(parse_arrow_position("no arrow"), None);
     }
 }

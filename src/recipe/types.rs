@@ -120,7 +120,8 @@ checked_string!(
 
 fn check_ami_name(s: &str) -> Result<(), String> {
     let ok = (3..=128).contains(&s.chars().count())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
     ok.then_some(()).ok_or_else(|| {
         format!(
             "invalid image name `{s}`: expected 3-128 characters of letters, digits and ()[] ./-'@_ (EC2's rule)"
@@ -137,7 +138,8 @@ fn check_command(s: &str) -> Result<(), String> {
 fn check_recipe_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     ok.then_some(()).ok_or_else(|| {
@@ -177,7 +179,9 @@ fn check_instance_type(s: &str) -> Result<(), String> {
     let ok = s.split_once('.').is_some_and(|(family, size)| {
         !family.is_empty()
             && !size.is_empty()
-            && family.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && family
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && size.bytes().all(|b| b.is_ascii_alphanumeric())
     });
     ok.then_some(()).ok_or_else(|| {
@@ -187,8 +191,9 @@ fn check_instance_type(s: &str) -> Result<(), String> {
 
 fn check_abs_path(s: &str) -> Result<(), String> {
     let ok = s.starts_with('/') && s.len() > 1 && !s.contains(['\n', '\0']) && !s.ends_with('/');
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid path `{s}`: expected an absolute file path like `/etc/app.env`"))
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid path `{s}`: expected an absolute file path like `/etc/app.env`")
+    })
 }
 
 fn check_unit_name(s: &str) -> Result<(), String> {
@@ -196,7 +201,8 @@ fn check_unit_name(s: &str) -> Result<(), String> {
         ".service", ".target", ".socket", ".timer", ".mount", ".path", ".slice", ".scope",
     ];
     let ok = KINDS.iter().any(|k| s.len() > k.len() && s.ends_with(k))
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.@-\\".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_.@-\\".contains(&b));
     ok.then_some(()).ok_or_else(|| {
         format!("invalid systemd unit `{s}`: expected a unit name like `tomcat.service` or `cloud-init.target`")
     })
@@ -205,7 +211,8 @@ fn check_unit_name(s: &str) -> Result<(), String> {
 fn check_package_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+:~=*-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+:~=*-".contains(&b));
     ok.then_some(()).ok_or_else(|| {
         format!("invalid package name `{s}`: expected letters, digits and `._+:~=*-` only")
     })
@@ -214,7 +221,8 @@ fn check_package_name(s: &str) -> Result<(), String> {
 fn check_agent_version(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.starts_with(|c: char| c.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     ok.then_some(()).ok_or_else(|| {
         format!("invalid CodeDeploy agent version `{s}`: expected a version like `1.7.1-110`")
     })
@@ -222,15 +230,17 @@ fn check_agent_version(s: &str) -> Result<(), String> {
 
 fn check_file_mode(s: &str) -> Result<(), String> {
     let ok = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid file mode `{s}`: expected an octal mode like \"0644\" (quoted)"))
+    ok.then_some(()).ok_or_else(|| {
+        format!("invalid file mode `{s}`: expected an octal mode like \"0644\" (quoted)")
+    })
 }
 
 fn check_file_owner(s: &str) -> Result<(), String> {
     let valid = |p: &str| {
         !p.is_empty()
             && !p.starts_with('-')
-            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     };
     let ok = match s.split_once(':') {
         Some((user, group)) => valid(user) && valid(group),
@@ -243,7 +253,8 @@ fn check_file_owner(s: &str) -> Result<(), String> {
 fn check_ssm_parameter_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 2048
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
     ok.then_some(()).ok_or_else(|| {
         format!("invalid SSM parameter name `{s}`: expected a name like `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`")
     })
@@ -279,7 +290,9 @@ impl std::str::FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
-            format!("invalid duration `{s}`: expected a number with a unit, like `30s`, `10m`, `2h`, `90d` or `1h30m`")
+            format!(
+                "invalid duration `{s}`: expected a number with a unit, like `30s`, `10m`, `2h`, `90d` or `1h30m`"
+            )
         };
         if s.is_empty() {
             return Err(bad());
@@ -357,7 +370,10 @@ mod tests {
     #[test]
     fn durations_without_unit_or_zero_are_rejected() {
         for text in ["", "600", "10x", "m", "0s", "1h3", "99999999999999999999d"] {
-            assert!(text.parse::<Duration>().is_err(), "{text} should be rejected");
+            assert!(
+                text.parse::<Duration>().is_err(),
+                "{text} should be rejected"
+            );
         }
     }
 
@@ -366,7 +382,15 @@ mod tests {
         for ok in ["web-tomcat", "a", "al2023-base-2"] {
             assert!(check_recipe_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Web", "web_tomcat", "-web", "web-", "w e b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Web",
+            "web_tomcat",
+            "-web",
+            "web-",
+            "w e b",
+            &"x".repeat(64),
+        ] {
             assert!(check_recipe_name(bad).is_err(), "{bad}");
         }
     }

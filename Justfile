@@ -1,0 +1,29 @@
+# The everyday interface. The README's quick-start commands call the same scripts, so
+# they work on a machine without `just`.
+
+# List recipes.
+default:
+    @just --list
+
+# Bake (today: validate and plan) the AL2023 recipe against the local emulator.
+demo:
+    bash scripts/demo.sh
+
+# Everything CI runs: tools into target/venv, cfn-lint, shellcheck, cargo test.
+test:
+    bash scripts/test.sh
+
+# Formatting, clippy with warnings as errors, cfn-lint, shellcheck.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets --locked -- -D warnings
+    bash scripts/venv.sh >/dev/null
+    target/venv/bin/shellcheck scripts/*.sh .ci/run
+
+# Start/stop the local AWS emulator (moto in server mode on 127.0.0.1).
+emulator ACTION="start":
+    bash scripts/emulator.sh {{ACTION}}
+
+# Benchmarks against the emulator with realistic delays (issue 7: not written yet).
+bench:
+    @echo "just bench: not written yet (issue 7)"; exit 1

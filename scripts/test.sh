@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need (shellcheck, cfn-lint and the
+# moto emulator, pinned, into target/venv), lints the CloudFormation templates, then builds
+# once and runs every test. Needs only Rust and Python 3.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bin=$(bash scripts/venv.sh)
+export AMIBAKE_SHELLCHECK="$bin/shellcheck"
+
+shopt -s nullglob
+templates=(cfn-templates/*.yaml)
+if ((${#templates[@]})); then
+  echo "cfn-lint: ${templates[*]}"
+  "$bin/cfn-lint" "${templates[@]}"
+fi
+"$bin/shellcheck" scripts/*.sh .ci/run
+
+cargo test --locked --all-targets
