@@ -10,3 +10,8 @@ pub mod recipe;
 pub mod run;
 pub mod script;
 pub mod secret;
+pub mod aws;
+pub mod bake;
+pub mod journal;
+pub mod manifest;
+pub mod report;

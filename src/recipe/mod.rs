@@ -28,6 +28,9 @@ pub struct LoadedRecipe {
     pub recipe: Recipe,
     /// The rendered text (holds secrets; mask before showing).
     pub rendered: String,
+    /// The text rendered with the per-run built-ins (`timestamp`, `date`, `run_id`) held
+    /// fixed: equal for two runs with equal inputs, so it feeds the input hash.
+    pub stable_text: String,
     pub vars: std::collections::BTreeMap<String, Var>,
     pub masker: Masker,
 }
@@ -61,10 +64,12 @@ pub fn load(
         e
     })?;
     check(path, &text, &recipe)?;
+    let stable_text = template::render(path, &text, inputs, &builtins.held_fixed(), missing)?.text;
     Ok(LoadedRecipe {
         path: path.to_path_buf(),
         recipe,
         rendered: rendered.text,
+        stable_text,
         vars: rendered.vars,
         masker: rendered.masker,
     })

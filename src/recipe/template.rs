@@ -56,6 +56,18 @@ pub struct Builtins {
     pub env: BTreeMap<String, String>,
 }
 
+impl Builtins {
+    /// The same built-ins with the per-run values replaced by fixed stand-ins.
+    pub fn held_fixed(&self) -> Builtins {
+        Builtins {
+            timestamp: "TIMESTAMP".into(),
+            date: "DATE".into(),
+            run_id: "RUN_ID".into(),
+            ..self.clone()
+        }
+    }
+}
+
 /// When a secret var has no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingSecrets {

@@ -1,0 +1,118 @@
+//! AWS errors: the SDK error kept as the source, plus what amibake needs to decide —
+//! the error code, and whether waiting and trying again can help.
+
+use std::error::Error as StdError;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Codes that mean "slow down": retried with jittered backoff.
+const THROTTLING: [&str; 6] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+];
+
+/// Codes that mean "not visible yet": EC2 and SSM are eventually consistent, so an id
+/// returned a moment ago may not be found for a while.
+const NOT_YET_VISIBLE: [&str; 4] = [
+    "InvalidInstanceID.NotFound",
+    "InvocationDoesNotExist",
+    "InvalidAMIID.NotFound",
+    "InvalidGroup.NotFound",
+];
+
+/// A failed AWS call.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{action} failed{}", code_suffix(.code))]
+    Call {
+        /// e.g. `ec2:RunInstances`.
+        action: &'static str,
+        code: Option<String>,
+        /// The SDK error, with its whole chain.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    #[error("no AWS region: pass --region, set AWS_REGION, or set one in the profile")]
+    NoRegion,
+    #[error("no {service} client for region {region}")]
+    NoClient {
+        service: &'static str,
+        region: String,
+    },
+}
+
+fn code_suffix(code: &Option<String>) -> String {
+    code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
+impl AwsError {
+    /// Wraps an SDK error from `action`.
+    pub fn call<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        AwsError::Call {
+            action,
+            code,
+            source: Box::new(err),
+        }
+    }
+
+    /// The AWS error code, when the service sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Call { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Throttling: retry after a jittered pause.
+    pub fn is_throttling(&self) -> bool {
+        self.code().is_some_and(|c| THROTTLING.contains(&c))
+    }
+
+    /// Eventual consistency: the thing exists but is not visible yet.
+    pub fn is_not_yet_visible(&self) -> bool {
+        self.code().is_some_and(|c| NOT_YET_VISIBLE.contains(&c))
+    }
+
+    /// Whether trying again later can help (throttling, eventual consistency, or a
+    /// transport error such as a timeout or a dropped connection).
+    pub fn is_transient(&self) -> bool {
+        if self.is_throttling() || self.is_not_yet_visible() {
+            return true;
+        }
+        match self {
+            AwsError::Call { source, .. } => {
+                // Transport failures carry no code; the SDK's own retries already ran, but
+                // a phase that polls for minutes should not die of one dropped connection.
+                let text = format!("{source:?}");
+                self.code().is_none()
+                    && (text.contains("DispatchFailure") || text.contains("TimeoutError"))
+            }
+            _ => false,
+        }
+    }
+
+    /// The whole chain, one cause per `: `, for the user.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = self.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            source = s.source();
+        }
+        out
+    }
+}

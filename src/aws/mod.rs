@@ -1,0 +1,126 @@
+//! Thin wrappers around the AWS SDK clients amibake uses.
+//!
+//! One [`Aws`] per process: the SDK config (standard credential chain, profile, region,
+//! endpoint override) and a client per service and region. Each submodule wraps the few
+//! calls its phase needs and classifies errors, so the orchestration in `bake` reads as
+//! the steps a release engineer would take.
+
+pub mod ec2;
+pub mod error;
+pub mod poll;
+pub mod ssm;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::retry::RetryConfig;
+
+pub use error::AwsError;
+
+/// Where and as whom to call AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Overrides every service's endpoint (a local emulator). The SDK also honours
+    /// `AWS_ENDPOINT_URL` by itself.
+    pub endpoint_url: Option<String>,
+}
+
+/// The SDK clients of one run.
+#[derive(Clone)]
+pub struct Aws {
+    region: String,
+    config: Option<SdkConfig>,
+    ec2: Arc<Mutex<HashMap<String, aws_sdk_ec2::Client>>>,
+    ssm: Arc<Mutex<HashMap<String, aws_sdk_ssm::Client>>>,
+}
+
+impl Aws {
+    /// Loads the SDK config the standard way (environment, profile, SSO, IMDS …).
+    pub async fn load(options: &AwsOptions) -> Result<Aws, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // The SDK retries throttling and transient errors itself; a few more attempts
+            // than its default ride out EC2's request-rate buckets during big bakes.
+            .retry_config(RetryConfig::standard().with_max_attempts(6));
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(AwsError::NoRegion)?;
+        Ok(Aws {
+            region,
+            config: Some(config),
+            ec2: Arc::default(),
+            ssm: Arc::default(),
+        })
+    }
+
+    /// Clients built elsewhere (unit tests hand in aws-smithy-mocks clients). Regions
+    /// without a client are an error when used.
+    pub fn from_clients(
+        region: &str,
+        ec2: impl IntoIterator<Item = (String, aws_sdk_ec2::Client)>,
+        ssm: impl IntoIterator<Item = (String, aws_sdk_ssm::Client)>,
+    ) -> Aws {
+        Aws {
+            region: region.to_string(),
+            config: None,
+            ec2: Arc::new(Mutex::new(ec2.into_iter().collect())),
+            ssm: Arc::new(Mutex::new(ssm.into_iter().collect())),
+        }
+    }
+
+    /// The home region: where the bake runs.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The EC2 client for `region`.
+    pub fn ec2(&self, region: &str) -> Result<aws_sdk_ec2::Client, AwsError> {
+        let mut clients = self.ec2.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
+            service: "ec2",
+            region: region.to_string(),
+        })?;
+        let client = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(config)
+                .region(Region::new(region.to_string()))
+                .build(),
+        );
+        clients.insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The SSM client for `region`.
+    pub fn ssm(&self, region: &str) -> Result<aws_sdk_ssm::Client, AwsError> {
+        let mut clients = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
+            service: "ssm",
+            region: region.to_string(),
+        })?;
+        let client = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(config)
+                .region(Region::new(region.to_string()))
+                .build(),
+        );
+        clients.insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+}

@@ -1,0 +1,175 @@
+//! SSM calls: parameters, agent registration, Run Command.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
+use aws_smithy_types::DateTime;
+
+use super::AwsError;
+
+/// SSM returns at most this many characters of each output stream.
+pub const OUTPUT_LIMIT: usize = 24_000;
+
+/// The value of a parameter.
+pub async fn get_parameter(ssm: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
+        Err(e) => {
+            let err = AwsError::call("ssm:GetParameter", e);
+            if err.code() == Some("ParameterNotFound") {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The SSM agent's registration of an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentStatus {
+    pub online: bool,
+    pub last_ping: Option<DateTime>,
+}
+
+/// Whether the instance's SSM agent is registered and Online, and when it last pinged.
+pub async fn agent_status(ssm: &Client, instance_id: &str) -> Result<Option<AgentStatus>, AwsError> {
+    let out = ssm
+        .describe_instance_information()
+        .filters(
+            InstanceInformationStringFilter::builder()
+                .key("InstanceIds")
+                .values(instance_id)
+                .build()
+                .map_err(|e| AwsError::Call {
+                    action: "ssm:DescribeInstanceInformation",
+                    code: None,
+                    source: Box::new(e),
+                })?,
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ssm:DescribeInstanceInformation", e))?;
+    Ok(out
+        .instance_information_list()
+        .iter()
+        .find(|i| i.instance_id() == Some(instance_id))
+        .map(|i| AgentStatus {
+            online: i.ping_status() == Some(&PingStatus::Online),
+            last_ping: i.last_ping_date_time().cloned(),
+        }))
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum CommandSpec<'a> {
+    /// AWS-RunShellScript with one script.
+    Shell(&'a str),
+    /// Another document.
+    Document {
+        name: &'a str,
+        version: Option<&'a str>,
+        parameters: &'a BTreeMap<String, Vec<String>>,
+    },
+}
+
+/// Sends a command to one instance; returns the command id.
+pub async fn send_command(
+    ssm: &Client,
+    instance_id: &str,
+    spec: &CommandSpec<'_>,
+    timeout: Duration,
+    comment: &str,
+) -> Result<String, AwsError> {
+    let secs = timeout.as_secs().clamp(30, 172_800);
+    let mut req = ssm
+        .send_command()
+        .instance_ids(instance_id)
+        .comment(comment.chars().take(100).collect::<String>())
+        // Delivery timeout: how long SSM keeps trying to reach the agent.
+        .timeout_seconds(600);
+    match spec {
+        CommandSpec::Shell(script) => {
+            req = req
+                .document_name("AWS-RunShellScript")
+                .parameters("commands", vec![script.to_string()])
+                .parameters("executionTimeout", vec![secs.to_string()]);
+        }
+        CommandSpec::Document {
+            name,
+            version,
+            parameters,
+        } => {
+            req = req
+                .document_name(*name)
+                .set_document_version(version.map(str::to_string));
+            for (k, v) in *parameters {
+                req = req.parameters(k, v.clone());
+            }
+        }
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ssm:SendCommand", e))?;
+    out.command()
+        .and_then(|c| c.command_id())
+        .map(str::to_string)
+        .ok_or_else(|| AwsError::Call {
+            action: "ssm:SendCommand",
+            code: None,
+            source: "the response named no command".into(),
+        })
+}
+
+/// Where a command invocation stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// `Pending`, `InProgress`, `Delayed`, `Success`, `Failed`, `TimedOut`, `Cancelled`, …
+    pub status: String,
+    pub done: bool,
+    pub response_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Invocation {
+    pub fn succeeded(&self) -> bool {
+        self.status == "Success"
+    }
+    /// Whether SSM cut an output stream at its limit.
+    pub fn truncated(&self) -> bool {
+        self.stdout.chars().count() >= OUTPUT_LIMIT || self.stderr.chars().count() >= OUTPUT_LIMIT
+    }
+}
+
+/// The invocation of a command on an instance. Just after SendCommand this may fail with
+/// `InvocationDoesNotExist`: a poll treats that as "not yet".
+pub async fn invocation(ssm: &Client, command_id: &str, instance_id: &str) -> Result<Invocation, AwsError> {
+    let out = ssm
+        .get_command_invocation()
+        .command_id(command_id)
+        .instance_id(instance_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ssm:GetCommandInvocation", e))?;
+    let status = out.status().cloned();
+    let done = matches!(
+        status,
+        Some(
+            CommandInvocationStatus::Success
+                | CommandInvocationStatus::Failed
+                | CommandInvocationStatus::TimedOut
+                | CommandInvocationStatus::Cancelled
+        )
+    ) || matches!(out.status_details(), Some("Undeliverable" | "Terminated" | "ExecutionTimedOut" | "DeliveryTimedOut"));
+    Ok(Invocation {
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        done,
+        response_code: out.response_code(),
+        stdout: out.standard_output_content().unwrap_or_default().to_string(),
+        stderr: out.standard_error_content().unwrap_or_default().to_string(),
+    })
+}

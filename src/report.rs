@@ -1,0 +1,151 @@
+//! What the user sees while a command runs: progress bars on a terminal, timestamped
+//! lines otherwise, or one JSON event per line with `--json`. Every text passes through
+//! the run's [`Masker`] first, so secrets never reach the screen or a CI log.
+
+use std::io::{IsTerminal, Write as _};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::secret::Masker;
+
+/// How output is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One JSON object per line on stdout.
+    Json,
+    /// Timestamped lines on stderr (not a terminal, or `--no-progress`).
+    Lines,
+    /// indicatif spinners and bars on stderr, with log lines above them.
+    Bars,
+}
+
+impl Mode {
+    /// The mode for these flags on this terminal.
+    pub fn detect(json: bool, no_progress: bool) -> Mode {
+        if json {
+            Mode::Json
+        } else if no_progress || !std::io::stderr().is_terminal() {
+            Mode::Lines
+        } else {
+            Mode::Bars
+        }
+    }
+}
+
+/// Emits events. Cheap to share by reference across concurrent tasks.
+pub struct Reporter {
+    mode: Mode,
+    masker: Masker,
+    bars: MultiProgress,
+    /// The phase spinner, and one bar per region copy, keyed by label.
+    spinners: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl Reporter {
+    pub fn new(mode: Mode, masker: Masker) -> Reporter {
+        let bars = MultiProgress::with_draw_target(if mode == Mode::Bars {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Reporter {
+            mode,
+            masker,
+            bars,
+            spinners: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Replaces the masker once secrets are known.
+    pub fn set_masker(&mut self, masker: Masker) {
+        self.masker = masker;
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Emits an event: `kind` names it, `fields` carry its data, `text` is the human line.
+    pub fn event(&self, kind: &str, mut fields: Value, text: &str) {
+        match self.mode {
+            Mode::Json => {
+                if let Value::Object(map) = &mut fields {
+                    map.insert("event".into(), Value::String(kind.into()));
+                    map.insert("at".into(), Value::String(now_rfc3339()));
+                }
+                self.masker.mask_json(&mut fields);
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{fields}");
+            }
+            Mode::Lines => {
+                let line = format!("{} {}", clock(), self.masker.mask(text));
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            Mode::Bars => {
+                let line = format!("{} {}", clock(), self.masker.mask(text));
+                let _ = self.bars.println(line);
+            }
+        }
+    }
+
+    /// A human-only line (warnings, hints); in JSON mode a `message` event.
+    pub fn say(&self, text: &str) {
+        self.event("message", json!({ "text": text }), text);
+    }
+
+    /// Shows a spinner labelled `label` with `message` (updating it if it exists).
+    pub fn spin(&self, label: &str, message: &str) {
+        if self.mode != Mode::Bars {
+            return;
+        }
+        let mut spinners = self.spinners.lock().unwrap_or_else(|e| e.into_inner());
+        let message = self.masker.mask(message).into_owned();
+        if let Some((_, bar)) = spinners.iter().find(|(l, _)| l == label) {
+            bar.set_message(message);
+            return;
+        }
+        let bar = self.bars.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed_precise}] {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.to_string());
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        spinners.push((label.to_string(), bar));
+    }
+
+    /// Removes the spinner labelled `label`.
+    pub fn unspin(&self, label: &str) {
+        let mut spinners = self.spinners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = spinners.iter().position(|(l, _)| l == label) {
+            let (_, bar) = spinners.remove(pos);
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Clears every bar (before the final summary).
+    pub fn finish(&self) {
+        let mut spinners = self.spinners.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, bar) in spinners.drain(..) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn clock() -> String {
+    OffsetDateTime::now_utc()
+        .format(format_description!("[hour]:[minute]:[second]"))
+        .unwrap_or_default()
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
