@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# The README's demo command. Until `bake` lands (issue 3) it validates both shipped
-# recipes and prints the full plan of the AL2023 one: every API call and the exact
-# scripts a bake would send.
+# The README's demo command: bakes recipes/al2023-tomcat-codedeploy.yaml end to end against
+# the local AWS emulator (moto in server mode on 127.0.0.1, installed into target/venv),
+# then prints the manifest. Needs only Rust and Python 3. The emulator is stopped on exit
+# unless it was already running.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 cargo build --locked --quiet
-./target/debug/amibake validate recipes/*.yaml
-./target/debug/amibake plan recipes/al2023-tomcat-codedeploy.yaml
+started_here=0
+if ! bash scripts/emulator.sh status >/dev/null 2>&1; then
+  bash scripts/emulator.sh start >/dev/null
+  started_here=1
+fi
+stop_emulator() { if ((started_here)); then bash scripts/emulator.sh stop >/dev/null 2>&1 || true; fi; }
+trap stop_emulator EXIT
+endpoint=$(bash scripts/emulator.sh endpoint)
+
+# The emulator accepts any credentials; these keep the SDK from looking for real ones.
+export AWS_ACCESS_KEY_ID=amibake-demo AWS_SECRET_ACCESS_KEY=amibake-demo
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AMIBAKE_STATE_DIR="$root/target/demo-state"
+# The emulator answers at once: poll every few hundred milliseconds instead of seconds.
+export AMIBAKE_POLL_SCALE=${AMIBAKE_POLL_SCALE:-0.2}
+manifest="$root/target/demo-manifest.json"
+
+echo "== amibake bake against the emulator at $endpoint"
+./target/debug/amibake bake recipes/al2023-tomcat-codedeploy.yaml \
+  --endpoint-url "$endpoint" --manifest "$manifest" "$@"
+echo "== manifest ($manifest)"
+cat "$manifest"

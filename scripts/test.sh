@@ -17,4 +17,10 @@ if ((${#templates[@]})); then
 fi
 "$bin/shellcheck" scripts/*.sh .ci/run
 
+# The emulator for the integration tests; stopped on exit, whatever happens.
+bash scripts/emulator.sh start >/dev/null
+trap 'bash scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
+AMIBAKE_TEST_ENDPOINT=$(bash scripts/emulator.sh endpoint)
+export AMIBAKE_TEST_ENDPOINT
+
 cargo test --locked --all-targets

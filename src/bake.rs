@@ -108,7 +108,10 @@ fn show_failures(failures: &[CheckResult]) -> String {
     failures
         .iter()
         .map(|f| {
-            let mut s = format!("\n  - {}: exit {} (expected {})", f.name, f.exit_code, f.expected_exit);
+            let mut s = format!(
+                "\n  - {}: exit {} (expected {})",
+                f.name, f.exit_code, f.expected_exit
+            );
             if let Some(e) = &f.expected_stdout {
                 s.push_str(&format!(
                     "; expected stdout to contain {e:?}, got {:?}",
@@ -203,8 +206,11 @@ impl<'a> Bake<'a> {
 
     fn phase_start(&self, name: &str, text: &str) -> Instant {
         self.reporter.spin("bake", text);
-        self.reporter
-            .event("phase", json!({ "phase": name, "state": "start" }), &format!("{text} …"));
+        self.reporter.event(
+            "phase",
+            json!({ "phase": name, "state": "start" }),
+            &format!("{text} …"),
+        );
         Instant::now()
     }
 
@@ -225,10 +231,13 @@ impl<'a> Bake<'a> {
     }
 
     async fn journal(&self, entry: Entry<'_>) -> Result<(), BakeError> {
-        self.journal.record(entry).await.map_err(|source| BakeError::Io {
-            what: format!("the journal {}", self.journal.path().display()),
-            source,
-        })
+        self.journal
+            .record(entry)
+            .await
+            .map_err(|source| BakeError::Io {
+                what: format!("the journal {}", self.journal.path().display()),
+                source,
+            })
     }
 
     /// Runs the whole bake. On error the caller runs [`Bake::cleanup`].
@@ -239,14 +248,28 @@ impl<'a> Bake<'a> {
         let t = self.phase_start("launch", "launching the builder");
         let sg = self.security_group().await?;
         let builder = self
-            .launch("builder", &source.id, source.root_device_name.as_deref(), &sg, &self.plan.builder.tags, &format!("{}-builder", self.plan.run_id))
+            .launch(
+                "builder",
+                &source.id,
+                source.root_device_name.as_deref(),
+                &sg,
+                &self.plan.builder.tags,
+                &format!("{}-builder", self.plan.run_id),
+            )
             .await?;
         self.phase_done("launch", t, &format!("builder {builder} launched"));
 
-        let t = self.phase_start("ready", &format!("waiting for {builder} to run and register with SSM"));
+        let t = self.phase_start(
+            "ready",
+            &format!("waiting for {builder} to run and register with SSM"),
+        );
         let ready_timeout = self.plan.builder.ready_timeout.get();
         self.wait_ready(&builder, ready_timeout).await?;
-        self.phase_done("ready", t, &format!("builder {builder} is running and its SSM agent is Online"));
+        self.phase_done(
+            "ready",
+            t,
+            &format!("builder {builder} is running and its SSM agent is Online"),
+        );
 
         let t = self.phase_start("steps", "provisioning");
         let steps = self.run_steps(&builder).await?;
@@ -255,8 +278,14 @@ impl<'a> Bake<'a> {
         let mut validation = Vec::new();
         if !self.plan.validate.is_empty() {
             let t = self.phase_start("validate", "validating the builder");
-            validation = self.run_checks("validate", &builder, &self.plan.validate).await?;
-            self.phase_done("validate", t, &format!("{} checks passed", validation.len()));
+            validation = self
+                .run_checks("validate", &builder, &self.plan.validate)
+                .await?;
+            self.phase_done(
+                "validate",
+                t,
+                &format!("{} checks passed", validation.len()),
+            );
         }
 
         let t = self.phase_start("image", "stopping the builder and creating the image");
@@ -296,7 +325,11 @@ impl<'a> Bake<'a> {
             started_at: rfc3339(self.started_at),
             finished_at: rfc3339(SystemTime::now()),
             duration_seconds: self.started.elapsed().as_secs_f64(),
-            phases: self.phases.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            phases: self
+                .phases
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             steps,
             validation,
             boot_test,
@@ -335,7 +368,11 @@ impl<'a> Bake<'a> {
                 image.id, image.state
             )));
         }
-        self.phase_done("source", t, &format!("source AMI {} ({})", image.id, image.name));
+        self.phase_done(
+            "source",
+            t,
+            &format!("source AMI {} ({})", image.id, image.name),
+        );
         Ok(image)
     }
 
@@ -354,13 +391,29 @@ impl<'a> Bake<'a> {
         let name = format!("amibake-{}", self.plan.run_id);
         let mut tags = self.plan.builder.tags.clone();
         tags.insert("Name".into(), name.clone());
-        self.journal(Entry { event: "intent", kind: Some("security_group"), region: Some(self.region()), id: None, token: Some(&name) }).await?;
+        self.journal(Entry {
+            event: "intent",
+            kind: Some("security_group"),
+            region: Some(self.region()),
+            id: None,
+            token: Some(&name),
+        })
+        .await?;
         let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
             .await
             .map_err(BakeError::aws("launch"))?;
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).security_group =
-            Some((self.region().to_string(), id.clone()));
-        self.journal(Entry { event: "created", kind: Some("security_group"), region: Some(self.region()), id: Some(&id), token: None }).await?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .security_group = Some((self.region().to_string(), id.clone()));
+        self.journal(Entry {
+            event: "created",
+            kind: Some("security_group"),
+            region: Some(self.region()),
+            id: Some(&id),
+            token: None,
+        })
+        .await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "security_group", "id": id, "region": self.region() }),
@@ -387,34 +440,58 @@ impl<'a> Bake<'a> {
             subnet_id: b.subnet_id.clone(),
             security_group_ids: groups.to_vec(),
             associate_public_ip_address: b.associate_public_ip_address,
-            root_device_name: root_device.unwrap_or("/dev/xvda").to_string(),
-            volume_size_gb: (role == "builder").then_some(b.volume_size_gb),
-            volume_type: b.volume_type.clone(),
-            kms_key_id: b.kms_key_id.clone(),
+            root_volume: (role == "builder").then(|| ec2::RootVolume {
+                device_name: root_device.unwrap_or("/dev/xvda").to_string(),
+                size_gb: b.volume_size_gb,
+                volume_type: b.volume_type.clone(),
+                kms_key_id: b.kms_key_id.clone(),
+            }),
             tags: tags.clone(),
             client_token: token.to_string(),
         };
         let ec2 = self.ec2(self.region())?;
-        self.journal(Entry { event: "intent", kind: Some("instance"), region: Some(self.region()), id: None, token: Some(token) }).await?;
+        self.journal(Entry {
+            event: "intent",
+            kind: Some("instance"),
+            region: Some(self.region()),
+            id: None,
+            token: Some(token),
+        })
+        .await?;
         // Safe to retry: the ClientToken makes EC2 return the same instance.
         let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
             .await
             .map_err(|e| match e.code() {
-                Some("InvalidAMIID.NotFound" | "InvalidParameterValue" | "InvalidParameterCombination") if role == "builder" => {
-                    BakeError::Input(format!("launch: {}", e.chain()))
-                }
-                _ => BakeError::Aws { phase: "launch", source: e },
+                Some(
+                    "InvalidAMIID.NotFound"
+                    | "InvalidParameterValue"
+                    | "InvalidParameterCombination",
+                ) if role == "builder" => BakeError::Input(format!("launch: {}", e.chain())),
+                _ => BakeError::Aws {
+                    phase: "launch",
+                    source: e,
+                },
             })?;
         self.created
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .instances
             .push((self.region().to_string(), id.clone(), role));
-        self.journal(Entry { event: "created", kind: Some("instance"), region: Some(self.region()), id: Some(&id), token: Some(token) }).await?;
+        self.journal(Entry {
+            event: "created",
+            kind: Some("instance"),
+            region: Some(self.region()),
+            id: Some(&id),
+            token: Some(token),
+        })
+        .await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "instance", "role": role, "id": id, "region": self.region() }),
-            &format!("{role} instance {id} ({}, IMDSv2 required, encrypted root volume)", b.instance_type),
+            &format!(
+                "{role} instance {id} ({}, IMDSv2 required, encrypted root volume)",
+                b.instance_type
+            ),
         );
         Ok(id)
     }
@@ -426,20 +503,21 @@ impl<'a> Bake<'a> {
         poll::until(self.schedule(Schedule::INSTANCE), timeout, || async {
             match ec2::instance_state(&ec2, instance).await? {
                 Some(s) if s == "running" => Ok(Some(())),
-                Some(s) if matches!(s.as_str(), "terminated" | "shutting-down" | "stopped" | "stopping") => Err(AwsError::Call {
-                    action: "ec2:DescribeInstances",
-                    code: Some("UnexpectedState".into()),
-                    source: format!("instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)").into(),
-                }),
+                Some(s) if matches!(s.as_str(), "terminated" | "shutting-down" | "stopped" | "stopping") => Err(AwsError::local("ec2:DescribeInstances", Some("UnexpectedState"), format!("instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)"))),
                 _ => Ok(None),
             }
         })
         .await
         .map_err(|e| self.poll_error("ready", e, format!("instance {instance} did not reach `running`")))?;
 
-        self.reporter.spin("bake", &format!("{instance} is running; waiting for its SSM agent"));
+        self.reporter.spin(
+            "bake",
+            &format!("{instance} is running; waiting for its SSM agent"),
+        );
         let ssm = self.ssm()?;
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
         poll::until(self.schedule(Schedule::AGENT), left, || async {
             Ok(ssm::agent_status(&ssm, instance).await?.filter(|s| s.online).map(|_| ()))
         })
@@ -484,16 +562,32 @@ impl<'a> Bake<'a> {
             let (exit_code, command_id) = loop {
                 attempts += 1;
                 let outcome = match &step.command {
-                    StepCommand::Reboot => self.reboot(builder, step.timeout.get()).await.map(|_| None),
+                    StepCommand::Reboot => {
+                        self.reboot(builder, step.timeout.get()).await.map(|_| None)
+                    }
                     StepCommand::Shell { script } => self
-                        .run_command(builder, &label, &CommandSpec::Shell(&script.text), step.timeout.get(), true)
-                        .await
-                        .map(Some),
-                    StepCommand::Document { document, document_version, parameters } => self
                         .run_command(
                             builder,
                             &label,
-                            &CommandSpec::Document { name: document, version: document_version.as_deref(), parameters },
+                            &CommandSpec::Shell(&script.text),
+                            step.timeout.get(),
+                            true,
+                        )
+                        .await
+                        .map(Some),
+                    StepCommand::Document {
+                        document,
+                        document_version,
+                        parameters,
+                    } => self
+                        .run_command(
+                            builder,
+                            &label,
+                            &CommandSpec::Document {
+                                name: document,
+                                version: document_version.as_deref(),
+                                parameters,
+                            },
                             step.timeout.get(),
                             true,
                         )
@@ -554,13 +648,17 @@ impl<'a> Bake<'a> {
             .map_err(BakeError::aws("command"))?;
         let shown = Mutex::new((0usize, 0usize));
         // SSM's own execution timeout fires first; the grace covers delivery and reporting.
-        let inv = poll::until(self.schedule(Schedule::COMMAND), timeout + Duration::from_secs(120), || async {
-            let inv = ssm::invocation(&ssm, &command_id, instance).await?;
-            if stream {
-                self.stream_output(label, &inv, &shown);
-            }
-            Ok(inv.done.then_some(inv))
-        })
+        let inv = poll::until(
+            self.schedule(Schedule::COMMAND),
+            timeout + Duration::from_secs(120),
+            || async {
+                let inv = ssm::invocation(&ssm, &command_id, instance).await?;
+                if stream {
+                    self.stream_output(label, &inv, &shown);
+                }
+                Ok(inv.done.then_some(inv))
+            },
+        )
         .await
         .map_err(|e| self.poll_error("command", e, format!("{label} did not finish")))?;
         if inv.truncated() {
@@ -575,13 +673,20 @@ impl<'a> Bake<'a> {
     fn stream_output(&self, label: &str, inv: &Invocation, shown: &Mutex<(usize, usize)>) {
         let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
         let (out_offset, err_offset) = &mut *shown;
-        for (stream, text, offset) in [("stdout", &inv.stdout, out_offset), ("stderr", &inv.stderr, err_offset)] {
+        for (stream, text, offset) in [
+            ("stdout", &inv.stdout, out_offset),
+            ("stderr", &inv.stderr, err_offset),
+        ] {
             if text.len() <= *offset || !text.is_char_boundary(*offset) {
                 continue;
             }
             let new = &text[*offset..];
             // Only whole lines, unless the command is done.
-            let cut = if inv.done { new.len() } else { new.rfind('\n').map_or(0, |i| i + 1) };
+            let cut = if inv.done {
+                new.len()
+            } else {
+                new.rfind('\n').map_or(0, |i| i + 1)
+            };
             if cut == 0 {
                 continue;
             }
@@ -589,10 +694,19 @@ impl<'a> Bake<'a> {
             *offset += cut;
             let text_lines: String = chunk
                 .lines()
-                .map(|l| format!("  {label} {}{l}", if stream == "stderr" { "! " } else { "| " }))
+                .map(|l| {
+                    format!(
+                        "  {label} {}{l}",
+                        if stream == "stderr" { "! " } else { "| " }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            self.reporter.event("output", json!({ "step": label, "stream": stream, "text": chunk }), &text_lines);
+            self.reporter.event(
+                "output",
+                json!({ "step": label, "stream": stream, "text": chunk }),
+                &text_lines,
+            );
         }
     }
 
@@ -611,17 +725,41 @@ impl<'a> Bake<'a> {
                 .map(|_| ()))
         })
         .await
-        .map_err(|e| self.poll_error("reboot", e, format!("the SSM agent on {instance} did not come back after the reboot")))
+        .map_err(|e| {
+            self.poll_error(
+                "reboot",
+                e,
+                format!("the SSM agent on {instance} did not come back after the reboot"),
+            )
+        })
     }
 
     /// Runs checks and judges them; all must pass.
-    async fn run_checks(&self, phase: &'static str, instance: &str, checks: &[PlannedCheck]) -> Result<Vec<CheckResult>, BakeError> {
+    async fn run_checks(
+        &self,
+        phase: &'static str,
+        instance: &str,
+        checks: &[PlannedCheck],
+    ) -> Result<Vec<CheckResult>, BakeError> {
         let mut results = Vec::new();
         for check in checks {
             let label = format!("{phase} check {}", check.name);
-            self.reporter.spin(if phase == "boot-test" { "boot test" } else { "bake" }, &label);
+            self.reporter.spin(
+                if phase == "boot-test" {
+                    "boot test"
+                } else {
+                    "bake"
+                },
+                &label,
+            );
             let (inv, _) = self
-                .run_command(instance, &label, &CommandSpec::Shell(&check.script.text), check.timeout.get(), false)
+                .run_command(
+                    instance,
+                    &label,
+                    &CommandSpec::Shell(&check.script.text),
+                    check.timeout.get(),
+                    false,
+                )
                 .await?;
             let result = judge(check, &inv);
             self.reporter.event(
@@ -640,12 +778,26 @@ impl<'a> Bake<'a> {
     }
 
     /// Stops the builder, creates the image and waits until it is available.
-    async fn create_image(&self, builder: &str, source: &ImageInfo, input_hash: &str) -> Result<ImageInfo, BakeError> {
+    async fn create_image(
+        &self,
+        builder: &str,
+        source: &ImageInfo,
+        input_hash: &str,
+    ) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(self.region())?;
-        poll::retry(|| ec2::stop_instance(&ec2, builder)).await.map_err(BakeError::aws("image"))?;
-        poll::until(self.schedule(Schedule::INSTANCE), Duration::from_secs(15 * 60), || async {
-            Ok(ec2::instance_state(&ec2, builder).await?.filter(|s| s == "stopped").map(|_| ()))
-        })
+        poll::retry(|| ec2::stop_instance(&ec2, builder))
+            .await
+            .map_err(BakeError::aws("image"))?;
+        poll::until(
+            self.schedule(Schedule::INSTANCE),
+            Duration::from_secs(15 * 60),
+            || async {
+                Ok(ec2::instance_state(&ec2, builder)
+                    .await?
+                    .filter(|s| s == "stopped")
+                    .map(|_| ()))
+            },
+        )
         .await
         .map_err(|e| self.poll_error("image", e, format!("builder {builder} did not stop")))?;
 
@@ -653,7 +805,14 @@ impl<'a> Bake<'a> {
         let mut tags = img.tags.clone();
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
         tags.insert(tags::SOURCE_AMI.into(), source.id.clone());
-        self.journal(Entry { event: "intent", kind: Some("image"), region: Some(self.region()), id: None, token: Some(&img.name) }).await?;
+        self.journal(Entry {
+            event: "intent",
+            kind: Some("image"),
+            region: Some(self.region()),
+            id: None,
+            token: Some(&img.name),
+        })
+        .await?;
         let id = poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
             .await
             .map_err(|e| match e.code() {
@@ -664,32 +823,66 @@ impl<'a> Bake<'a> {
                 )),
                 _ => BakeError::Aws { phase: "image", source: e },
             })?;
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).images.push((self.region().to_string(), id.clone()));
-        self.journal(Entry { event: "created", kind: Some("image"), region: Some(self.region()), id: Some(&id), token: None }).await?;
-        self.reporter.event("resource", json!({ "kind": "image", "id": id, "region": self.region() }), &format!("image {id} ({}) pending", img.name));
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .images
+            .push((self.region().to_string(), id.clone()));
+        self.journal(Entry {
+            event: "created",
+            kind: Some("image"),
+            region: Some(self.region()),
+            id: Some(&id),
+            token: None,
+        })
+        .await?;
+        self.reporter.event(
+            "resource",
+            json!({ "kind": "image", "id": id, "region": self.region() }),
+            &format!("image {id} ({}) pending", img.name),
+        );
         let image = self.wait_image(self.region(), &id).await?;
         if let Some(after) = img.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
-            poll::retry(|| ec2::deprecate_image(&ec2, &id, at)).await.map_err(BakeError::aws("image"))?;
+            poll::retry(|| ec2::deprecate_image(&ec2, &id, at))
+                .await
+                .map_err(BakeError::aws("image"))?;
         }
         Ok(image)
     }
 
     async fn wait_image(&self, region: &str, id: &str) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(region)?;
-        let image = poll::until(self.schedule(Schedule::IMAGE), self.options.image_timeout, || async {
-            match ec2::describe_image(&ec2, id).await? {
-                Some(i) if i.state == "available" || i.state == "failed" || i.state == "error" => Ok(Some(i)),
-                _ => Ok(None),
-            }
-        })
+        let image = poll::until(
+            self.schedule(Schedule::IMAGE),
+            self.options.image_timeout,
+            || async {
+                match ec2::describe_image(&ec2, id).await? {
+                    Some(i)
+                        if i.state == "available" || i.state == "failed" || i.state == "error" =>
+                    {
+                        Ok(Some(i))
+                    }
+                    _ => Ok(None),
+                }
+            },
+        )
         .await
-        .map_err(|e| self.poll_error("image", e, format!("image {id} in {region} did not become available")))?;
+        .map_err(|e| {
+            self.poll_error(
+                "image",
+                e,
+                format!("image {id} in {region} did not become available"),
+            )
+        })?;
         if image.state != "available" {
             return Err(BakeError::ImageFailed {
                 region: region.to_string(),
                 id: id.to_string(),
-                reason: image.state_reason.clone().unwrap_or_else(|| image.state.clone()),
+                reason: image
+                    .state_reason
+                    .clone()
+                    .unwrap_or_else(|| image.state.clone()),
             });
         }
         Ok(image)
@@ -749,7 +942,11 @@ impl<'a> Bake<'a> {
         } else {
             self.reporter.spin(&format!("copy {region}"), &text);
         }
-        self.reporter.event("copy", json!({ "region": region, "state": state, "ami_id": id, "error": error }), &text);
+        self.reporter.event(
+            "copy",
+            json!({ "region": region, "state": state, "ami_id": id, "error": error }),
+            &text,
+        );
     }
 
     async fn start_copy(&self, image: &ImageInfo, region: &str) -> Result<String, BakeError> {
@@ -765,10 +962,30 @@ impl<'a> Bake<'a> {
             tags: image.tags.clone(),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
-        self.journal(Entry { event: "intent", kind: Some("image"), region: Some(region), id: None, token: Some(&copy.client_token) }).await?;
-        let id = poll::retry(|| ec2::copy_image(&dest, &copy)).await.map_err(BakeError::aws("copy"))?;
-        self.created.lock().unwrap_or_else(|e| e.into_inner()).images.push((region.to_string(), id.clone()));
-        self.journal(Entry { event: "created", kind: Some("image"), region: Some(region), id: Some(&id), token: None }).await?;
+        self.journal(Entry {
+            event: "intent",
+            kind: Some("image"),
+            region: Some(region),
+            id: None,
+            token: Some(&copy.client_token),
+        })
+        .await?;
+        let id = poll::retry(|| ec2::copy_image(&dest, &copy))
+            .await
+            .map_err(BakeError::aws("copy"))?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .images
+            .push((region.to_string(), id.clone()));
+        self.journal(Entry {
+            event: "created",
+            kind: Some("image"),
+            region: Some(region),
+            id: Some(&id),
+            token: None,
+        })
+        .await?;
         self.report_copy(region, "pending", Some(&id), None);
         Ok(id)
     }
@@ -782,7 +999,9 @@ impl<'a> Bake<'a> {
             .map_err(BakeError::aws("copy"))?;
         if let Some(after) = self.plan.image.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
-            poll::retry(|| ec2::deprecate_image(&dest, id, at)).await.map_err(BakeError::aws("copy"))?;
+            poll::retry(|| ec2::deprecate_image(&dest, id, at))
+                .await
+                .map_err(BakeError::aws("copy"))?;
         }
         self.report_copy(region, "available", Some(id), None);
         Ok(AmiEntry {
@@ -794,17 +1013,33 @@ impl<'a> Bake<'a> {
     }
 
     /// Launches an instance from the new image, waits for cloud-init, runs the checks.
-    async fn boot_test(&self, image: &ImageInfo, groups: &[String]) -> Result<Option<BootTestResult>, BakeError> {
+    async fn boot_test(
+        &self,
+        image: &ImageInfo,
+        groups: &[String],
+    ) -> Result<Option<BootTestResult>, BakeError> {
         let Some(bt) = &self.plan.boot_test else {
             return Ok(None);
         };
         let mut tags = self.plan.builder.tags.clone();
-        tags.insert("Name".into(), format!("amibake-boot-test {}", self.plan.recipe));
+        tags.insert(
+            "Name".into(),
+            format!("amibake-boot-test {}", self.plan.recipe),
+        );
         let instance = self
-            .launch("boot-test", &image.id, image.root_device_name.as_deref(), groups, &tags, &format!("{}-boot-test", self.plan.run_id))
+            .launch(
+                "boot-test",
+                &image.id,
+                image.root_device_name.as_deref(),
+                groups,
+                &tags,
+                &format!("{}-boot-test", self.plan.run_id),
+            )
             .await?;
-        self.reporter.spin("boot test", &format!("waiting for {instance}"));
-        self.wait_ready(&instance, self.plan.builder.ready_timeout.get()).await?;
+        self.reporter
+            .spin("boot test", &format!("waiting for {instance}"));
+        self.wait_ready(&instance, self.plan.builder.ready_timeout.get())
+            .await?;
         let wait = script::render_step(
             &crate::recipe::model::Step {
                 name: Some("boot test: wait for cloud-init".into()),
@@ -816,7 +1051,13 @@ impl<'a> Bake<'a> {
         );
         if let StepCommand::Shell { script } = &wait.command {
             let (inv, _) = self
-                .run_command(&instance, "boot test cloud-init", &CommandSpec::Shell(&script.text), wait.timeout.get(), false)
+                .run_command(
+                    &instance,
+                    "boot test cloud-init",
+                    &CommandSpec::Shell(&script.text),
+                    wait.timeout.get(),
+                    false,
+                )
                 .await?;
             if !inv.succeeded() {
                 return Err(BakeError::StepFailed {
@@ -846,7 +1087,11 @@ impl<'a> Bake<'a> {
             organizational_units: img.share_organizational_units.clone(),
             public: img.public,
         };
-        if sharing.accounts.is_empty() && sharing.organizations.is_empty() && sharing.organizational_units.is_empty() && !sharing.public {
+        if sharing.accounts.is_empty()
+            && sharing.organizations.is_empty()
+            && sharing.organizational_units.is_empty()
+            && !sharing.public
+        {
             return Ok(());
         }
         for ami in amis {
@@ -861,8 +1106,14 @@ impl<'a> Bake<'a> {
                 creation_date: String::new(),
                 tags: BTreeMap::new(),
             };
-            poll::retry(|| ec2::share_image(&ec2, &info, &sharing)).await.map_err(BakeError::aws("share"))?;
-            self.reporter.event("share", json!({ "region": ami.region, "ami_id": ami.ami_id }), &format!("shared {} in {}", ami.ami_id, ami.region));
+            poll::retry(|| ec2::share_image(&ec2, &info, &sharing))
+                .await
+                .map_err(BakeError::aws("share"))?;
+            self.reporter.event(
+                "share",
+                json!({ "region": ami.region, "ami_id": ami.ami_id }),
+                &format!("shared {} in {}", ami.ami_id, ami.region),
+            );
         }
         Ok(())
     }
@@ -872,13 +1123,29 @@ impl<'a> Bake<'a> {
         let Ok(ec2) = self.ec2(region) else { return };
         match poll::retry(|| ec2::terminate_instance(&ec2, id)).await {
             Ok(()) => {
-                self.reporter.event("resource", json!({ "kind": "instance", "id": id, "state": "terminating" }), &format!("terminating {id}"));
-                let _ = self.journal(Entry { event: "deleted", kind: Some("instance"), region: Some(region), id: Some(id), token: None }).await;
+                self.reporter.event(
+                    "resource",
+                    json!({ "kind": "instance", "id": id, "state": "terminating" }),
+                    &format!("terminating {id}"),
+                );
+                let _ = self
+                    .journal(Entry {
+                        event: "deleted",
+                        kind: Some("instance"),
+                        region: Some(region),
+                        id: Some(id),
+                        token: None,
+                    })
+                    .await;
                 let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
                 created.instances.retain(|(_, i, _)| i != id);
-                created.terminating.push((region.to_string(), id.to_string()));
+                created
+                    .terminating
+                    .push((region.to_string(), id.to_string()));
             }
-            Err(e) => self.reporter.say(&format!("could not terminate {id} yet: {}", e.chain())),
+            Err(e) => self
+                .reporter
+                .say(&format!("could not terminate {id} yet: {}", e.chain())),
         }
     }
 }
@@ -896,16 +1163,33 @@ impl Bake<'_> {
         };
         if keep {
             for (region, id, role) in &instances {
-                let _ = self.journal(Entry { event: "kept", kind: Some("instance"), region: Some(region), id: Some(id), token: None }).await;
+                let _ = self
+                    .journal(Entry {
+                        event: "kept",
+                        kind: Some("instance"),
+                        region: Some(region),
+                        id: Some(id),
+                        token: None,
+                    })
+                    .await;
                 self.reporter.say(&format!(
                     "kept the {role} instance {id}; open a shell with: aws ssm start-session --target {id} --region {region}"
                 ));
             }
             for (region, id) in &images {
-                let _ = self.journal(Entry { event: "kept", kind: Some("image"), region: Some(region), id: Some(id), token: None }).await;
+                let _ = self
+                    .journal(Entry {
+                        event: "kept",
+                        kind: Some("image"),
+                        region: Some(region),
+                        id: Some(id),
+                        token: None,
+                    })
+                    .await;
                 self.reporter.say(&format!("kept image {id} in {region}"));
             }
-            self.reporter.say("--on-error keep: nothing was cleaned up; `amibake sweep` removes it later");
+            self.reporter
+                .say("--on-error keep: nothing was cleaned up; `amibake sweep` removes it later");
             return false;
         }
 
@@ -919,11 +1203,21 @@ impl Bake<'_> {
             }
         }
         clean &= self.wait_terminated().await;
-        let sg = self.created.lock().unwrap_or_else(|e| e.into_inner()).security_group.clone();
+        let sg = self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .security_group
+            .clone();
         if let Some((region, id)) = sg {
             clean &= self.delete_security_group(&region, &id).await;
         }
-        let still_running = !self.created.lock().unwrap_or_else(|e| e.into_inner()).instances.is_empty();
+        let still_running = !self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .instances
+            .is_empty();
         clean &= !still_running;
         if clean {
             let _ = self.journal.mark_clean().await;
@@ -937,24 +1231,48 @@ impl Bake<'_> {
     }
 
     async fn delete_image(&self, region: &str, id: &str) -> bool {
-        let Ok(ec2) = self.ec2(region) else { return false };
+        let Ok(ec2) = self.ec2(region) else {
+            return false;
+        };
         let info = match poll::retry(|| ec2::describe_image(&ec2, id)).await {
             Ok(Some(info)) => info,
             Ok(None) => return true,
             Err(e) => {
-                self.reporter.say(&format!("could not look up image {id} in {region}: {}", e.chain()));
+                self.reporter.say(&format!(
+                    "could not look up image {id} in {region}: {}",
+                    e.chain()
+                ));
                 return false;
             }
         };
         match poll::retry(|| ec2::delete_image(&ec2, &info)).await {
             Ok(()) => {
-                let _ = self.journal(Entry { event: "deleted", kind: Some("image"), region: Some(region), id: Some(id), token: None }).await;
-                self.reporter.event("resource", json!({ "kind": "image", "id": id, "region": region, "state": "deregistered" }), &format!("deregistered {id} in {region} and deleted its snapshots"));
-                self.created.lock().unwrap_or_else(|e| e.into_inner()).images.retain(|(_, i)| i != id);
+                let _ = self
+                    .journal(Entry {
+                        event: "deleted",
+                        kind: Some("image"),
+                        region: Some(region),
+                        id: Some(id),
+                        token: None,
+                    })
+                    .await;
+                self.reporter.event(
+                    "resource",
+                    json!({ "kind": "image", "id": id, "region": region, "state": "deregistered" }),
+                    &format!("deregistered {id} in {region} and deleted its snapshots"),
+                );
+                self.created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .images
+                    .retain(|(_, i)| i != id);
                 true
             }
             Err(e) => {
-                self.reporter.say(&format!("could not deregister {id} in {region}: {}", e.chain()));
+                self.reporter.say(&format!(
+                    "could not deregister {id} in {region}: {}",
+                    e.chain()
+                ));
                 false
             }
         }
@@ -963,20 +1281,32 @@ impl Bake<'_> {
     /// Waits until every instance asked to terminate is gone (a security group in use
     /// cannot be deleted).
     async fn wait_terminated(&self) -> bool {
-        let terminating = self.created.lock().unwrap_or_else(|e| e.into_inner()).terminating.clone();
+        let terminating = self
+            .created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .terminating
+            .clone();
         let mut all = true;
         for (region, id) in terminating {
-            let Ok(ec2) = self.ec2(&region) else { return false };
-            self.reporter.spin("cleanup", &format!("waiting for {id} to terminate"));
-            let done = poll::until(self.schedule(Schedule::INSTANCE), Duration::from_secs(10 * 60), || async {
-                Ok(match ec2::instance_state(&ec2, &id).await {
-                    Ok(Some(s)) if s == "terminated" => Some(()),
-                    Ok(None) => Some(()),
-                    Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => Some(()),
-                    Ok(_) => None,
-                    Err(e) => return Err(e),
-                })
-            })
+            let Ok(ec2) = self.ec2(&region) else {
+                return false;
+            };
+            self.reporter
+                .spin("cleanup", &format!("waiting for {id} to terminate"));
+            let done = poll::until(
+                self.schedule(Schedule::INSTANCE),
+                Duration::from_secs(10 * 60),
+                || async {
+                    Ok(match ec2::instance_state(&ec2, &id).await {
+                        Ok(Some(s)) if s == "terminated" => Some(()),
+                        Ok(None) => Some(()),
+                        Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => Some(()),
+                        Ok(_) => None,
+                        Err(e) => return Err(e),
+                    })
+                },
+            )
             .await;
             self.reporter.unspin("cleanup");
             if let Err(e) = done {
@@ -988,25 +1318,47 @@ impl Bake<'_> {
     }
 
     async fn delete_security_group(&self, region: &str, id: &str) -> bool {
-        let Ok(ec2) = self.ec2(region) else { return false };
+        let Ok(ec2) = self.ec2(region) else {
+            return false;
+        };
         // Network interfaces of a just-terminated instance linger for a moment.
-        let result = poll::until(self.schedule(Schedule::INSTANCE), Duration::from_secs(5 * 60), || async {
-            match ec2::delete_security_group(&ec2, id).await {
-                Ok(()) => Ok(Some(())),
-                Err(e) if e.code() == Some("DependencyViolation") => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
+        let result = poll::until(
+            self.schedule(Schedule::INSTANCE),
+            Duration::from_secs(5 * 60),
+            || async {
+                match ec2::delete_security_group(&ec2, id).await {
+                    Ok(()) => Ok(Some(())),
+                    Err(e) if e.code() == Some("DependencyViolation") => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
         .await;
         match result {
             Ok(()) => {
-                let _ = self.journal(Entry { event: "deleted", kind: Some("security_group"), region: Some(region), id: Some(id), token: None }).await;
-                self.reporter.event("resource", json!({ "kind": "security_group", "id": id, "state": "deleted" }), &format!("deleted security group {id}"));
-                self.created.lock().unwrap_or_else(|e| e.into_inner()).security_group = None;
+                let _ = self
+                    .journal(Entry {
+                        event: "deleted",
+                        kind: Some("security_group"),
+                        region: Some(region),
+                        id: Some(id),
+                        token: None,
+                    })
+                    .await;
+                self.reporter.event(
+                    "resource",
+                    json!({ "kind": "security_group", "id": id, "state": "deleted" }),
+                    &format!("deleted security group {id}"),
+                );
+                self.created
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .security_group = None;
                 true
             }
             Err(e) => {
-                self.reporter.say(&format!("could not delete security group {id}: {e}"));
+                self.reporter
+                    .say(&format!("could not delete security group {id}: {e}"));
                 false
             }
         }

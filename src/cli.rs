@@ -9,8 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::aws::{Aws, AwsOptions};
+use crate::bake::{Bake, BakeOptions, OnError};
+use crate::journal::{self, Journal};
 use crate::plan::Plan;
+use crate::recipe::types::{AccountId, Region};
 use crate::recipe::{self, MissingSecrets, RecipeError, VarInputs};
+use crate::report::{Mode, Reporter};
 use crate::run;
 
 /// Exit code: bad input or usage; nothing was created.
@@ -79,6 +84,39 @@ pub enum Command {
         #[arg(value_name = "RECIPE")]
         recipe: PathBuf,
     },
+    /// Bake the image: builder over SSM, checks, image, copies, boot test; writes a manifest.
+    #[command(
+        after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n\nCtrl-C or SIGTERM stops the bake, cleans up, and exits 130."
+    )]
+    Bake(BakeArgs),
+}
+
+/// Flags of `bake`.
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    /// The recipe file.
+    #[arg(value_name = "RECIPE")]
+    pub recipe: PathBuf,
+    /// Where to write the manifest.
+    #[arg(long, value_name = "PATH", default_value = "amibake-manifest.json")]
+    pub manifest: PathBuf,
+    /// What to do with the builder and a half-made image when the bake fails.
+    #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
+    pub on_error: OnError,
+    /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
+    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
+    pub copy_to: Vec<Region>,
+    /// Also share the image with this account (repeatable; adds to the recipe's share_with).
+    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
+    pub share_with: Vec<AccountId>,
+}
+
+fn parse_region(s: &str) -> Result<Region, String> {
+    Region::try_from(s.to_string())
+}
+
+fn parse_account(s: &str) -> Result<AccountId, String> {
+    AccountId::try_from(s.to_string())
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -100,6 +138,171 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
         Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
+        Command::Bake(args) => with_runtime(bake(&cli.global, &inputs, args)),
+    }
+}
+
+/// Runs an AWS command on a tokio runtime (offline commands never start one: `validate`
+/// stays fast).
+fn with_runtime(fut: impl std::future::Future<Output = u8>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => ExitCode::from(rt.block_on(fut)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn aws_options(global: &GlobalArgs) -> AwsOptions {
+    AwsOptions {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+    }
+}
+
+async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
+    let aws = match Aws::load(&aws_options(global)).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let region = aws.region().to_string();
+    let builtins = run::builtins(&region);
+    let loaded = match recipe::load(&args.recipe, inputs, &builtins, MissingSecrets::Error) {
+        Ok(l) => l,
+        Err(err) => {
+            report_recipe_error(global, &err);
+            return EXIT_USAGE;
+        }
+    };
+    let mut plan = Plan::new(&loaded, &region, &builtins.run_id);
+    for r in &args.copy_to {
+        if !plan.image.copy_to.contains(r) && r.as_str() != region {
+            plan.image.copy_to.push(r.clone());
+        }
+    }
+    for a in &args.share_with {
+        if !plan.image.share_accounts.contains(a) {
+            plan.image.share_accounts.push(a.clone());
+        }
+    }
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        loaded.masker.clone(),
+    );
+    let journal =
+        match Journal::create(&journal::state_dir(), &plan.run_id, &plan.recipe, &region).await {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
+                    journal::state_dir().display()
+                );
+                return 1;
+            }
+        };
+    reporter.event(
+        "start",
+        serde_json::json!({ "recipe": plan.recipe, "run_id": plan.run_id, "region": region, "journal": journal.path() }),
+        &format!("baking {} in {region} (run {})", plan.recipe, plan.run_id),
+    );
+    let options = BakeOptions {
+        on_error: args.on_error,
+        manifest_path: args.manifest.clone(),
+        poll_scale: std::env::var("AMIBAKE_POLL_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v: &f64| *v > 0.0)
+            .unwrap_or(1.0),
+        image_timeout: std::time::Duration::from_secs(90 * 60),
+    };
+    let bake = Bake::new(
+        aws,
+        plan,
+        loaded.stable_text.clone(),
+        &reporter,
+        journal,
+        options,
+    );
+
+    let result = tokio::select! {
+        r = bake.run() => r,
+        () = interrupted() => Err(crate::bake::BakeError::Interrupted),
+    };
+    if let Err(e) = &result {
+        reporter.finish();
+        reporter.event(
+            "error",
+            serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() }),
+            &format!("error: {e}"),
+        );
+        if !matches!(e, crate::bake::BakeError::Input(_)) {
+            reporter.say("cleaning up (Ctrl-C again abandons the cleanup; `amibake sweep` finishes it later)");
+        }
+    }
+    let clean = tokio::select! {
+        c = bake.cleanup(result.is_err()) => c,
+        () = interrupted() => {
+            reporter.say("cleanup abandoned: run `amibake sweep` to remove what is left");
+            false
+        }
+    };
+    reporter.finish();
+    match result {
+        Ok(manifest) => {
+            if let Err(e) = manifest.write(&args.manifest, &loaded.masker).await {
+                eprintln!(
+                    "error: cannot write the manifest {}: {e}",
+                    args.manifest.display()
+                );
+                return 1;
+            }
+            let copies = manifest.amis.len() - 1;
+            reporter.event(
+                "done",
+                serde_json::json!({ "manifest": args.manifest, "amis": manifest.amis, "clean": clean }),
+                &format!(
+                    "baked {} in {region}{} in {:.0}s; manifest: {}",
+                    manifest.amis[0].ami_id,
+                    if copies > 0 { format!(" (+{copies} copies)") } else { String::new() },
+                    manifest.duration_seconds,
+                    args.manifest.display()
+                ),
+            );
+            0
+        }
+        Err(e) => e.exit_code(),
     }
 }
 

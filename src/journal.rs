@@ -52,7 +52,12 @@ pub struct Journal {
 
 impl Journal {
     /// Creates `<dir>/runs/<run_id>.jsonl` and records the run's start.
-    pub async fn create(dir: &Path, run_id: &str, recipe: &str, region: &str) -> std::io::Result<Journal> {
+    pub async fn create(
+        dir: &Path,
+        run_id: &str,
+        recipe: &str,
+        region: &str,
+    ) -> std::io::Result<Journal> {
         let runs = dir.join("runs");
         tokio::fs::create_dir_all(&runs).await?;
         let path = runs.join(format!("{run_id}.jsonl"));
@@ -112,7 +117,9 @@ mod tests {
     #[tokio::test]
     async fn records_each_line_durably_and_ends_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let j = Journal::create(dir.path(), "r1", "web", "us-east-1").await.unwrap();
+        let j = Journal::create(dir.path(), "r1", "web", "us-east-1")
+            .await
+            .unwrap();
         j.record(Entry {
             event: "intent",
             kind: Some("instance"),
@@ -124,8 +131,10 @@ mod tests {
         .unwrap();
         j.mark_clean().await.unwrap();
         let text = std::fs::read_to_string(j.path()).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1]["token"], "tok");
         assert_eq!(lines[2]["event"], "clean");

@@ -4,14 +4,14 @@
 //! (the ordered actions, pure and printable) → bake → manifest → roll. The binary in
 //! `main.rs` only calls [`cli::main`].
 
+pub mod aws;
+pub mod bake;
 pub mod cli;
+pub mod journal;
+pub mod manifest;
 pub mod plan;
 pub mod recipe;
+pub mod report;
 pub mod run;
 pub mod script;
 pub mod secret;
-pub mod aws;
-pub mod bake;
-pub mod journal;
-pub mod manifest;
-pub mod report;

@@ -82,13 +82,19 @@ impl Reporter {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{fields}");
             }
-            Mode::Lines => {
-                let line = format!("{} {}", clock(), self.masker.mask(text));
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            }
-            Mode::Bars => {
-                let line = format!("{} {}", clock(), self.masker.mask(text));
-                let _ = self.bars.println(line);
+            Mode::Lines | Mode::Bars => {
+                let clock = clock();
+                let lines: Vec<String> = self
+                    .masker
+                    .mask(text)
+                    .lines()
+                    .map(|l| format!("{clock} {l}"))
+                    .collect();
+                if self.mode == Mode::Bars {
+                    let _ = self.bars.println(lines.join("\n"));
+                } else {
+                    let _ = writeln!(std::io::stderr().lock(), "{}", lines.join("\n"));
+                }
             }
         }
     }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification,
-    LaunchPermission, LaunchPermissionModifications, ResourceType, Tag, TagSpecification,
-    VolumeType,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, LaunchPermission, LaunchPermissionModifications,
+    ResourceType, Tag, TagSpecification, VolumeType,
 };
 use aws_smithy_types::DateTime;
 
@@ -31,8 +31,14 @@ fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
     ImageInfo {
         id: img.image_id().unwrap_or_default().to_string(),
         name: img.name().unwrap_or_default().to_string(),
-        state: img.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-        state_reason: img.state_reason().and_then(|r| r.message()).map(str::to_string),
+        state: img
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        state_reason: img
+            .state_reason()
+            .and_then(|r| r.message())
+            .map(str::to_string),
         root_device_name: img.root_device_name().map(str::to_string),
         snapshot_ids: img
             .block_device_mappings()
@@ -56,7 +62,10 @@ pub async fn describe_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>,
         Err(e) => {
             let err = AwsError::call("ec2:DescribeImages", e);
             // A malformed or unknown id is an answer, not a failure.
-            if matches!(err.code(), Some("InvalidAMIID.NotFound" | "InvalidAMIID.Malformed")) {
+            if matches!(
+                err.code(),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Malformed")
+            ) {
                 Ok(None)
             } else {
                 Err(err)
@@ -76,7 +85,12 @@ pub async fn newest_image(
         .describe_images()
         .set_owners(Some(owners.to_vec()))
         .filters(Filter::builder().name("name").values(name).build())
-        .filters(Filter::builder().name("architecture").values(architecture).build())
+        .filters(
+            Filter::builder()
+                .name("architecture")
+                .values(architecture)
+                .build(),
+        )
         .filters(Filter::builder().name("state").values("available").build())
         .send()
         .await
@@ -95,7 +109,12 @@ pub async fn images_tagged(
 ) -> Result<Vec<ImageInfo>, AwsError> {
     let mut req = ec2.describe_images().owners("self");
     for (k, v) in tags {
-        req = req.filters(Filter::builder().name(format!("tag:{k}")).values(*v).build());
+        req = req.filters(
+            Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(*v)
+                .build(),
+        );
     }
     let out = req
         .send()
@@ -131,7 +150,11 @@ pub async fn subnet_vpc(ec2: &Client, subnet_id: &str) -> Result<Option<String>,
         .send()
         .await
         .map_err(|e| AwsError::call("ec2:DescribeSubnets", e))?;
-    Ok(out.subnets().first().and_then(|s| s.vpc_id()).map(str::to_string))
+    Ok(out
+        .subnets()
+        .first()
+        .and_then(|s| s.vpc_id())
+        .map(str::to_string))
 }
 
 /// Creates a security group with no inbound rule (EC2 creates none; we add none). Egress
@@ -179,15 +202,22 @@ pub struct Launch {
     pub subnet_id: Option<String>,
     pub security_group_ids: Vec<String>,
     pub associate_public_ip_address: Option<bool>,
-    /// From the source image; the root volume override targets it.
-    pub root_device_name: String,
-    /// `None`: keep the image's own size.
-    pub volume_size_gb: Option<u32>,
-    pub volume_type: String,
-    pub kms_key_id: Option<String>,
+    /// `None`: launch with the image's own block devices (the boot test does: the baked
+    /// image is already encrypted).
+    pub root_volume: Option<RootVolume>,
     pub tags: BTreeMap<String, String>,
     /// Makes a retried RunInstances return the same instance instead of a second one.
     pub client_token: String,
+}
+
+/// The builder's root volume: always encrypted, deleted on termination.
+#[derive(Debug, Clone)]
+pub struct RootVolume {
+    /// From the source image; the override targets it.
+    pub device_name: String,
+    pub size_gb: u32,
+    pub volume_type: String,
+    pub kms_key_id: Option<String>,
 }
 
 /// Launches one instance: IMDSv2 required, encrypted root volume deleted on termination,
@@ -214,20 +244,22 @@ pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> 
                 .http_put_response_hop_limit(1)
                 .build(),
         )
-        .block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name(&l.root_device_name)
-                .ebs(
-                    EbsBlockDevice::builder()
-                        .set_volume_size(l.volume_size_gb.map(|s| s as i32))
-                        .volume_type(VolumeType::from(l.volume_type.as_str()))
-                        .encrypted(true)
-                        .set_kms_key_id(l.kms_key_id.clone())
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
+        .set_block_device_mappings(l.root_volume.as_ref().map(|v| {
+            vec![
+                BlockDeviceMapping::builder()
+                    .device_name(&v.device_name)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(v.size_gb as i32)
+                            .volume_type(VolumeType::from(v.volume_type.as_str()))
+                            .encrypted(true)
+                            .set_kms_key_id(v.kms_key_id.clone())
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            ]
+        }))
         .set_tag_specifications(Some(tag_specs(
             &[ResourceType::Instance, ResourceType::Volume],
             &l.tags,
@@ -257,11 +289,7 @@ pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> 
         .first()
         .and_then(|i| i.instance_id())
         .map(str::to_string)
-        .ok_or_else(|| AwsError::Call {
-            action: "ec2:RunInstances",
-            code: None,
-            source: "the response named no instance".into(),
-        })
+        .ok_or_else(|| AwsError::local("ec2:RunInstances", None, "the response named no instance"))
 }
 
 /// An instance's state name (`pending`, `running`, `stopped`, `terminated`, …), or `None`
@@ -299,7 +327,12 @@ pub async fn live_instances_tagged(
             .build(),
     );
     for (k, v) in tags {
-        req = req.filters(Filter::builder().name(format!("tag:{k}")).values(*v).build());
+        req = req.filters(
+            Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(*v)
+                .build(),
+        );
     }
     let out = req
         .send()
@@ -429,7 +462,10 @@ pub async fn delete_image(ec2: &Client, image: &ImageInfo) -> Result<(), AwsErro
         Ok(_) => {}
         Err(e) => {
             let err = AwsError::call("ec2:DeregisterImage", e);
-            if !matches!(err.code(), Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")) {
+            if !matches!(
+                err.code(),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+            ) {
                 return Err(err);
             }
         }
@@ -467,7 +503,11 @@ pub async fn share_image(ec2: &Client, image: &ImageInfo, s: &Sharing) -> Result
         perms.push(LaunchPermission::builder().organization_arn(o).build());
     }
     for ou in &s.organizational_units {
-        perms.push(LaunchPermission::builder().organizational_unit_arn(ou).build());
+        perms.push(
+            LaunchPermission::builder()
+                .organizational_unit_arn(ou)
+                .build(),
+        );
     }
     if s.public {
         perms.push(

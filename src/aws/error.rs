@@ -28,11 +28,13 @@ const NOT_YET_VISIBLE: [&str; 4] = [
 /// A failed AWS call.
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
-    #[error("{action} failed{}", code_suffix(.code))]
+    #[error("{action} failed{}{}", code_suffix(.code), message_suffix(.message))]
     Call {
         /// e.g. `ec2:RunInstances`.
         action: &'static str,
         code: Option<String>,
+        /// The service's own explanation, when it sent one.
+        message: Option<String>,
         /// The SDK error, with its whole chain.
         #[source]
         source: Box<dyn StdError + Send + Sync>,
@@ -47,7 +49,16 @@ pub enum AwsError {
 }
 
 fn code_suffix(code: &Option<String>) -> String {
-    code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    code.as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
+}
+
+fn message_suffix(message: &Option<String>) -> String {
+    message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
 }
 
 impl AwsError {
@@ -58,10 +69,26 @@ impl AwsError {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_string);
+        let message = err.message().map(str::to_string);
         AwsError::Call {
             action,
             code,
+            message,
             source: Box::new(err),
+        }
+    }
+
+    /// An error amibake finds in an answer (not one the service sent).
+    pub fn local(
+        action: &'static str,
+        code: Option<&str>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> AwsError {
+        AwsError::Call {
+            action,
+            code: code.map(str::to_string),
+            message: None,
+            source: source.into(),
         }
     }
 
@@ -101,9 +128,19 @@ impl AwsError {
         }
     }
 
-    /// The whole chain, one cause per `: `, for the user.
+    /// The whole chain, one cause per `: `, for the user. A service error's own message
+    /// says it all; transport errors need their causes.
     pub fn chain(&self) -> String {
         let mut out = self.to_string();
+        if matches!(
+            self,
+            AwsError::Call {
+                message: Some(_),
+                ..
+            }
+        ) {
+            return out;
+        }
         let mut source = self.source();
         while let Some(s) = source {
             let text = s.to_string();

@@ -58,7 +58,11 @@ pub enum PollError {
 
 /// Calls `check` on `schedule` until it yields `Some`, a non-transient error, or
 /// `timeout` passes.
-pub async fn until<T, F, Fut>(schedule: Schedule, timeout: Duration, mut check: F) -> Result<T, PollError>
+pub async fn until<T, F, Fut>(
+    schedule: Schedule,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, PollError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, AwsError>>,
@@ -113,11 +117,11 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn not_found() -> AwsError {
-        AwsError::Call {
-            action: "ec2:DescribeInstances",
-            code: Some("InvalidInstanceID.NotFound".into()),
-            source: "not found".into(),
-        }
+        AwsError::local(
+            "ec2:DescribeInstances",
+            Some("InvalidInstanceID.NotFound"),
+            "not found",
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -146,17 +150,20 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, PollError::Timeout(_)));
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_secs(30) && waited < Duration::from_secs(31), "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_real_error_ends_the_poll_at_once() {
         let err = until(Schedule::INSTANCE, Duration::from_secs(30), || async {
-            Err::<Option<()>, _>(AwsError::Call {
-                action: "ec2:DescribeInstances",
-                code: Some("UnauthorizedOperation".into()),
-                source: "denied".into(),
-            })
+            Err::<Option<()>, _>(AwsError::local(
+                "ec2:DescribeInstances",
+                Some("UnauthorizedOperation"),
+                "denied",
+            ))
         })
         .await
         .unwrap_err();
@@ -168,11 +175,11 @@ mod tests {
         let calls = AtomicU32::new(0);
         let v = retry(|| async {
             if calls.fetch_add(1, Ordering::SeqCst) < 3 {
-                Err(AwsError::Call {
-                    action: "ec2:CreateTags",
-                    code: Some("RequestLimitExceeded".into()),
-                    source: "slow down".into(),
-                })
+                Err(AwsError::local(
+                    "ec2:CreateTags",
+                    Some("RequestLimitExceeded"),
+                    "slow down",
+                ))
             } else {
                 Ok(7)
             }

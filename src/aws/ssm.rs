@@ -35,7 +35,10 @@ pub struct AgentStatus {
 }
 
 /// Whether the instance's SSM agent is registered and Online, and when it last pinged.
-pub async fn agent_status(ssm: &Client, instance_id: &str) -> Result<Option<AgentStatus>, AwsError> {
+pub async fn agent_status(
+    ssm: &Client,
+    instance_id: &str,
+) -> Result<Option<AgentStatus>, AwsError> {
     let out = ssm
         .describe_instance_information()
         .filters(
@@ -43,10 +46,8 @@ pub async fn agent_status(ssm: &Client, instance_id: &str) -> Result<Option<Agen
                 .key("InstanceIds")
                 .values(instance_id)
                 .build()
-                .map_err(|e| AwsError::Call {
-                    action: "ssm:DescribeInstanceInformation",
-                    code: None,
-                    source: Box::new(e),
+                .map_err(|e| {
+                    AwsError::local("ssm:DescribeInstanceInformation", None, Box::new(e))
                 })?,
         )
         .send()
@@ -117,11 +118,7 @@ pub async fn send_command(
     out.command()
         .and_then(|c| c.command_id())
         .map(str::to_string)
-        .ok_or_else(|| AwsError::Call {
-            action: "ssm:SendCommand",
-            code: None,
-            source: "the response named no command".into(),
-        })
+        .ok_or_else(|| AwsError::local("ssm:SendCommand", None, "the response named no command"))
 }
 
 /// Where a command invocation stands.
@@ -147,7 +144,11 @@ impl Invocation {
 
 /// The invocation of a command on an instance. Just after SendCommand this may fail with
 /// `InvocationDoesNotExist`: a poll treats that as "not yet".
-pub async fn invocation(ssm: &Client, command_id: &str, instance_id: &str) -> Result<Invocation, AwsError> {
+pub async fn invocation(
+    ssm: &Client,
+    command_id: &str,
+    instance_id: &str,
+) -> Result<Invocation, AwsError> {
     let out = ssm
         .get_command_invocation()
         .command_id(command_id)
@@ -164,12 +165,18 @@ pub async fn invocation(ssm: &Client, command_id: &str, instance_id: &str) -> Re
                 | CommandInvocationStatus::TimedOut
                 | CommandInvocationStatus::Cancelled
         )
-    ) || matches!(out.status_details(), Some("Undeliverable" | "Terminated" | "ExecutionTimedOut" | "DeliveryTimedOut"));
+    ) || matches!(
+        out.status_details(),
+        Some("Undeliverable" | "Terminated" | "ExecutionTimedOut" | "DeliveryTimedOut")
+    );
     Ok(Invocation {
         status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         done,
         response_code: out.response_code(),
-        stdout: out.standard_output_content().unwrap_or_default().to_string(),
+        stdout: out
+            .standard_output_content()
+            .unwrap_or_default()
+            .to_string(),
         stderr: out.standard_error_content().unwrap_or_default().to_string(),
     })
 }

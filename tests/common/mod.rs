@@ -1,0 +1,174 @@
+//! Shared by the emulator integration tests: the endpoint, running amibake against it,
+//! the emulator's control knobs, and AWS queries that check what a run left behind.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_ec2::types::Filter;
+
+/// The emulator's endpoint: scripts/test.sh starts it and sets AMIBAKE_TEST_ENDPOINT.
+pub fn endpoint() -> String {
+    std::env::var("AMIBAKE_TEST_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "AMIBAKE_TEST_ENDPOINT is not set: run the tests with scripts/test.sh, or start the \
+             emulator (scripts/emulator.sh start) and export AMIBAKE_TEST_ENDPOINT=$(scripts/emulator.sh endpoint)"
+        )
+    })
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `amibake` with the environment of a test run in `region`.
+pub fn amibake(region: &str, state_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amibake"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AMIBAKE_STATE_DIR", state_dir)
+        .env("AMIBAKE_POLL_SCALE", "0.1")
+        .arg("--endpoint-url")
+        .arg(endpoint())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// JSON events from `--json` stdout.
+pub fn events(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The run id announced by the `start` event.
+pub fn run_id(events: &[serde_json::Value]) -> String {
+    events
+        .iter()
+        .find(|e| e["event"] == "start")
+        .and_then(|e| e["run_id"].as_str())
+        .expect("a start event with the run id")
+        .to_string()
+}
+
+/// Sets emulator knobs for one region (`POST /_amibake/config`); `reset` first.
+pub fn configure(region: &str, knobs: serde_json::Value) {
+    let mut body = serde_json::json!({ "region": region, "reset": true });
+    if let (Some(b), Some(k)) = (body.as_object_mut(), knobs.as_object()) {
+        b.extend(k.clone());
+    }
+    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
+    assert_eq!(status, 200, "emulator config rejected: {text}");
+}
+
+/// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
+fn http(method: &str, path: &str, body: &str) -> (u16, String) {
+    let ep = endpoint();
+    let host = ep.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).expect("emulator reachable");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    (status, body)
+}
+
+/// An EC2 client for `region` on the emulator.
+pub async fn ec2(region: &str) -> aws_sdk_ec2::Client {
+    let config = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_ec2::Client::from_conf(config)
+}
+
+fn run_filter(run_id: &str) -> Filter {
+    Filter::builder()
+        .name("tag:amibake:run-id")
+        .values(run_id)
+        .build()
+}
+
+/// Instances of the run that are not terminated.
+pub async fn live_instances(region: &str, run_id: &str) -> Vec<String> {
+    let out = ec2(region)
+        .await
+        .describe_instances()
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
+/// Images of the run (owned by this account).
+pub async fn images(region: &str, run_id: &str) -> Vec<aws_sdk_ec2::types::Image> {
+    ec2(region)
+        .await
+        .describe_images()
+        .owners("self")
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .to_vec()
+}
+
+/// Security groups of the run.
+pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
+    ec2(region)
+        .await
+        .describe_security_groups()
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeSecurityGroups")
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect()
+}
+
+/// Asserts the run left nothing behind in these regions but (optionally) its images.
+pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed: bool) {
+    for region in regions {
+        let live = live_instances(region, run_id).await;
+        assert!(live.is_empty(), "run {run_id} left instances running in {region}: {live:?}");
+        let groups = security_groups(region, run_id).await;
+        assert!(groups.is_empty(), "run {run_id} left security groups in {region}: {groups:?}");
+        if !images_allowed {
+            let imgs: Vec<_> = images(region, run_id)
+                .await
+                .iter()
+                .filter_map(|i| i.image_id().map(str::to_string))
+                .collect();
+            assert!(imgs.is_empty(), "run {run_id} left images in {region}: {imgs:?}");
+        }
+    }
+}
