@@ -288,6 +288,22 @@ impl<'a> Bake<'a> {
             );
         }
 
+        if let Some(hygiene) = &self.plan.hygiene {
+            let t = self.phase_start("hygiene", "image hygiene");
+            let (inv, _) = self
+                .run_command(&builder, "image hygiene", &CommandSpec::Shell(&hygiene.text), Duration::from_secs(10 * 60), true)
+                .await?;
+            if !inv.succeeded() {
+                return Err(BakeError::StepFailed {
+                    step: "image hygiene".into(),
+                    status: inv.status,
+                    exit_code: inv.response_code,
+                    stderr_tail: last_lines(&inv.stderr, 10),
+                });
+            }
+            self.phase_done("hygiene", t, "image hygiene done");
+        }
+
         let t = self.phase_start("image", "stopping the builder and creating the image");
         let image = self.create_image(&builder, &source, &input_hash).await?;
         self.phase_done("image", t, &format!("image {} is available", image.id));

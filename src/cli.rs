@@ -199,11 +199,22 @@ async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
     };
     let region = aws.region().to_string();
     let builtins = run::builtins(&region);
-    let loaded = match recipe::load(&args.recipe, inputs, &builtins, MissingSecrets::Error) {
-        Ok(l) => l,
-        Err(err) => {
+    // Reading and rendering the recipe is file I/O: keep it off the async workers.
+    let load = {
+        let (path, inputs, builtins) = (args.recipe.clone(), inputs.clone(), builtins.clone());
+        tokio::task::spawn_blocking(move || {
+            recipe::load(&path, &inputs, &builtins, MissingSecrets::Error)
+        })
+    };
+    let loaded = match load.await {
+        Ok(Ok(l)) => l,
+        Ok(Err(err)) => {
             report_recipe_error(global, &err);
             return EXIT_USAGE;
+        }
+        Err(e) => {
+            eprintln!("error: loading the recipe failed: {e}");
+            return 1;
         }
     };
     let mut plan = Plan::new(&loaded, &region, &builtins.run_id);

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::recipe::LoadedRecipe;
-use crate::recipe::model::{Os, Source};
+use crate::recipe::model::{Action, Os, Source};
 use crate::recipe::types::{AccountId, Duration, InstanceType, Region};
 use crate::script::{self, RenderedStep, Script, StepCommand};
 
@@ -36,6 +36,8 @@ pub struct Plan {
     pub builder: BuilderPlan,
     pub steps: Vec<RenderedStep>,
     pub validate: Vec<PlannedCheck>,
+    /// The last command on the builder before it stops (`image.hygiene`).
+    pub hygiene: Option<Script>,
     pub image: ImagePlan,
     pub boot_test: Option<BootTestPlan>,
 }
@@ -104,6 +106,50 @@ pub struct BootTestPlan {
 /// Default timeout of a check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// The boot test: the recipe's, or one made of the built-in checks alone when the recipe
+/// bakes a CodeDeploy agent (on by default then: that agent is what most often boots
+/// wrong). Built-ins come first: the ordering check when the agent is ordered after
+/// cloud-init, then the pin check.
+fn boot_test_plan(
+    r: &crate::recipe::Recipe,
+    plan_check: &dyn Fn(&crate::recipe::Check) -> PlannedCheck,
+) -> Option<BootTestPlan> {
+    let agent = r.steps.iter().find_map(|s| match &s.action {
+        Action::CodedeployAgent(a) => Some(a),
+        _ => None,
+    });
+    let configured = r.boot_test.as_ref();
+    if configured.is_some_and(|b| !b.enabled) || (configured.is_none() && agent.is_none()) {
+        return None;
+    }
+    let mut checks = Vec::new();
+    if let Some(agent) = agent {
+        if agent.start_after_cloud_init {
+            checks.push(PlannedCheck {
+                name: "built-in: codedeploy-agent started after cloud-final".into(),
+                script: script::ordering_check(),
+                expect_stdout: Some(script::ORDERING_OK.into()),
+                expect_exit: 0,
+                timeout: CHECK_TIMEOUT,
+            });
+        }
+        checks.push(PlannedCheck {
+            name: format!("built-in: codedeploy-agent runs the pinned {}", agent.version),
+            script: script::pin_check(agent.version.as_str(), r.builder.os),
+            expect_stdout: Some(format!("pin: {}", agent.version)),
+            expect_exit: 0,
+            timeout: CHECK_TIMEOUT,
+        });
+    }
+    checks.extend(configured.iter().flat_map(|b| b.checks.iter()).map(plan_check));
+    Some(BootTestPlan {
+        instance_type: configured
+            .and_then(|b| b.instance_type.clone())
+            .unwrap_or_else(|| r.builder.instance_type.clone()),
+        checks,
+    })
+}
+
 impl Plan {
     /// Builds the plan of a loaded recipe.
     pub fn new(loaded: &LoadedRecipe, region: &str, run_id: &str) -> Plan {
@@ -129,17 +175,7 @@ impl Plan {
             expect_exit: c.expect_exit,
             timeout: c.timeout.unwrap_or(CHECK_TIMEOUT),
         };
-        let boot_test = r
-            .boot_test
-            .as_ref()
-            .filter(|b| b.enabled)
-            .map(|b| BootTestPlan {
-                instance_type: b
-                    .instance_type
-                    .clone()
-                    .unwrap_or_else(|| r.builder.instance_type.clone()),
-                checks: b.checks.iter().map(plan_check).collect(),
-            });
+        let boot_test = boot_test_plan(r, &plan_check);
 
         Plan {
             recipe: r.name.to_string(),
@@ -180,6 +216,7 @@ impl Plan {
                 .map(|s| script::render_step(s, r.builder.os))
                 .collect(),
             validate: r.validate.iter().map(plan_check).collect(),
+            hygiene: script::hygiene(&script::HygieneParts::default(), r.builder.os),
             image: ImagePlan {
                 name: r.image.name.to_string(),
                 description: r
@@ -439,6 +476,11 @@ impl Plan {
                 "ec2:RunInstances, ssm:DescribeInstanceInformation",
             );
             detail(&mut out, "instance type", &bt.instance_type);
+            action(
+                &mut out,
+                "boot test: wait for SSM Online and `cloud-init status --wait`",
+                "ssm:DescribeInstanceInformation, ssm:SendCommand",
+            );
             for check in &bt.checks {
                 action(
                     &mut out,

@@ -108,6 +108,168 @@ pub fn render_step(step: &Step, os: Os) -> RenderedStep {
     }
 }
 
+/// Which parts of image hygiene to run (all by default; `image.hygiene` turns parts off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HygieneParts {
+    pub codedeploy_agent: bool,
+    pub cloud_init: bool,
+    pub ssh_keys: bool,
+    pub machine_id: bool,
+    pub package_cache: bool,
+    pub history: bool,
+    pub tmp: bool,
+}
+
+impl Default for HygieneParts {
+    fn default() -> Self {
+        HygieneParts {
+            codedeploy_agent: true,
+            cloud_init: true,
+            ssh_keys: true,
+            machine_id: true,
+            package_cache: true,
+            history: true,
+            tmp: true,
+        }
+    }
+}
+
+/// The hygiene script: the last command on the builder before it is stopped. It removes
+/// what must not be baked into every instance of the fleet — per-instance identity (SSH
+/// host keys, machine-id, cloud-init's record of having run), the CodeDeploy agent's
+/// state from the builder, caches and histories — so first boot behaves like a first boot.
+/// `None` when every part is turned off.
+pub fn hygiene(parts: &HygieneParts, os: Os) -> Option<Script> {
+    let any = parts.codedeploy_agent
+        || parts.cloud_init
+        || parts.ssh_keys
+        || parts.machine_id
+        || parts.package_cache
+        || parts.history
+        || parts.tmp;
+    if !any {
+        return None;
+    }
+    let mut s = ScriptBuilder::new("image hygiene");
+    if parts.codedeploy_agent {
+        s.mark("reset the CodeDeploy agent so it starts fresh on first boot");
+        s.lines(&[
+            "if systemctl cat codedeploy-agent.service >/dev/null 2>&1; then",
+            "  systemctl stop codedeploy-agent || true",
+            "  # disable then enable: the symlinks come back from [Install] and its drop-ins",
+            "  systemctl disable codedeploy-agent",
+            "  systemctl enable codedeploy-agent",
+            "  rm -rf /opt/codedeploy-agent/deployment-root/* /opt/codedeploy-agent/state/.pid/*",
+            "  rm -f /var/log/aws/codedeploy-agent/*.log",
+            "fi",
+        ]);
+    }
+    if parts.ssh_keys {
+        s.mark("remove SSH host keys and authorized_keys");
+        s.lines(&[
+            "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub",
+            "find /root /home -path '*/.ssh/authorized_keys' -type f -delete 2>/dev/null || true",
+        ]);
+    }
+    if parts.machine_id {
+        s.mark("empty /etc/machine-id (systemd makes a new one on first boot)");
+        s.lines(&[
+            "truncate -s 0 /etc/machine-id",
+            "if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then rm -f /var/lib/dbus/machine-id; fi",
+        ]);
+    }
+    if parts.package_cache {
+        s.mark("clear the package manager's caches and history");
+        match os {
+            Os::Al2023 => s.lines(&[
+                "dnf clean all",
+                "rm -rf /var/cache/dnf/*",
+                "rm -f /var/lib/dnf/history.sqlite*",
+            ]),
+            Os::Al2 => s.lines(&[
+                "yum clean all",
+                "rm -rf /var/cache/yum/*",
+                "rm -rf /var/lib/yum/history/*",
+            ]),
+            Os::Ubuntu | Os::Debian => s.lines(&[
+                "apt-get clean",
+                "rm -rf /var/lib/apt/lists/*",
+                "rm -f /var/log/apt/history.log* /var/log/apt/term.log*",
+            ]),
+        }
+    }
+    if parts.history {
+        s.mark("clear shell histories");
+        s.line("rm -f /root/.bash_history /home/*/.bash_history");
+    }
+    if parts.tmp {
+        s.mark("empty /tmp and /var/tmp");
+        s.line("find /tmp /var/tmp -mindepth 1 -delete 2>/dev/null || true");
+    }
+    if parts.cloud_init {
+        // Last: from here on cloud-init believes it never ran, as on a new instance.
+        s.mark("cloud-init clean --logs (cloud-init runs again on first boot)");
+        s.line("cloud-init clean --logs");
+    }
+    Some(s.finish())
+}
+
+/// The stdout line the built-in ordering check prints when the agent started after
+/// cloud-final; the check expects it.
+pub const ORDERING_OK: &str = "ordering: codedeploy-agent started after cloud-final";
+
+/// Built-in boot-test check: the CodeDeploy agent became active after cloud-final.service
+/// finished, and the drop-in that orders it is loaded. This is the race the drop-in exists
+/// to prevent, checked on a fresh instance of the new image.
+pub fn ordering_check() -> Script {
+    let mut s = ScriptBuilder::new("check: codedeploy-agent started after cloud-final");
+    s.mark("check codedeploy-agent ordering against cloud-final");
+    s.lines(&[
+        "final=$(systemctl show -p ExecMainExitTimestampMonotonic --value cloud-final.service)",
+        "inactive=$(systemctl show -p ActiveExitTimestampMonotonic --value cloud-final.service)",
+        "agent=$(systemctl show -p ActiveEnterTimestampMonotonic --value codedeploy-agent)",
+        "drop_ins=$(systemctl show -p DropInPaths --value codedeploy-agent)",
+        "echo \"cloud-final exited at ${final}us (inactive at ${inactive}us), codedeploy-agent active at ${agent}us\"",
+        "echo \"codedeploy-agent drop-ins: ${drop_ins}\"",
+        "# cloud-final is oneshot with RemainAfterExit: its main process exit is what counts",
+        "if [ \"$inactive\" -gt \"$final\" ]; then final=$inactive; fi",
+    ]);
+    s.line(&format!(
+        "if echo \"$drop_ins\" | grep -qF {AGENT_DROP_IN}; then echo 'drop-in loaded'; else echo 'the after-cloud-init drop-in is not loaded' >&2; exit 1; fi"
+    ));
+    s.lines(&["if [ \"$final\" -gt 0 ] && [ \"$agent\" -gt \"$final\" ]; then"]);
+    s.line(&format!("  echo {}", quote(ORDERING_OK)));
+    s.lines(&[
+        "else",
+        "  echo 'ordering: codedeploy-agent did NOT start after cloud-final' >&2",
+        "  exit 1",
+        "fi",
+    ]);
+    s.finish()
+}
+
+/// Built-in boot-test check: the running agent's package is exactly the pinned version.
+/// Its stdout is `pin: <version>` when it matches.
+pub fn pin_check(version: &str, os: Os) -> Script {
+    let query = if os.is_rpm() {
+        "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent"
+    } else {
+        "dpkg-query -W -f='${Version}' codedeploy-agent"
+    };
+    let mut s = ScriptBuilder::new("check: codedeploy-agent runs the pinned version");
+    s.mark("check the running codedeploy-agent's version against the pin");
+    s.line(&format!("want={}", quote(version)));
+    s.line(&format!("installed=$({query})"));
+    s.lines(&[
+        "state=$(systemctl is-active codedeploy-agent || true)",
+        "echo \"codedeploy-agent $installed is $state\"",
+        "if [ \"$installed\" != \"$want\" ]; then echo \"pin: expected $want\" >&2; exit 1; fi",
+        "if [ \"$state\" != active ]; then echo 'codedeploy-agent is not active' >&2; exit 1; fi",
+        "echo \"pin: $installed\"",
+    ]);
+    s.finish()
+}
+
 /// Renders a validation or boot-test check. Its exit code and stdout are judged by bake.
 pub fn render_check(check: &Check) -> Script {
     let mut s = ScriptBuilder::new(&format!("check: {}", check.name));

@@ -66,6 +66,9 @@ fn scripts(file: &str, vars: &[(&str, &str)]) -> Vec<(String, String)> {
             out.push((format!("{file} step {}", step.name), script.text.clone()));
         }
     }
+    if let Some(h) = &plan.hygiene {
+        out.push((format!("{file} image hygiene"), h.text.clone()));
+    }
     let checks = plan
         .validate
         .iter()
