@@ -7,7 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo build --locked --quiet
+# --all-targets: the same feature set as `cargo test`, so the test command reuses this build.
+cargo build --locked --quiet --all-targets
 started_here=0
 if ! bash scripts/emulator.sh status >/dev/null 2>&1; then
   bash scripts/emulator.sh start >/dev/null

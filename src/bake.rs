@@ -264,7 +264,7 @@ impl<'a> Bake<'a> {
             &format!("waiting for {builder} to run and register with SSM"),
         );
         let ready_timeout = self.plan.builder.ready_timeout.get();
-        self.wait_ready(&builder, ready_timeout).await?;
+        self.wait_ready("bake", &builder, ready_timeout).await?;
         self.phase_done(
             "ready",
             t,
@@ -291,7 +291,13 @@ impl<'a> Bake<'a> {
         if let Some(hygiene) = &self.plan.hygiene {
             let t = self.phase_start("hygiene", "image hygiene");
             let (inv, _) = self
-                .run_command(&builder, "image hygiene", &CommandSpec::Shell(&hygiene.text), Duration::from_secs(10 * 60), true)
+                .run_command(
+                    &builder,
+                    "image hygiene",
+                    &CommandSpec::Shell(&hygiene.text),
+                    Duration::from_secs(10 * 60),
+                    true,
+                )
                 .await?;
             if !inv.succeeded() {
                 return Err(BakeError::StepFailed {
@@ -311,9 +317,10 @@ impl<'a> Bake<'a> {
         self.terminate(self.region(), &builder).await;
 
         let t = self.phase_start("distribute", "copying and boot-testing");
-        let (copies, boot_test) = tokio::join!(self.copy_all(&image), self.boot_test(&image, &sg));
-        let boot_test = boot_test?;
-        let copies = copies?;
+        // Either failing fails the bake: stop waiting for the other at once (cleanup
+        // deregisters pending copies and terminates the test instance).
+        let (copies, boot_test) =
+            tokio::try_join!(self.copy_all(&image), self.boot_test(&image, &sg))?;
         self.phase_done("distribute", t, "copies and boot test done");
 
         let mut amis = vec![AmiEntry {
@@ -513,7 +520,12 @@ impl<'a> Bake<'a> {
     }
 
     /// Waits for `running`, then for the SSM agent to be Online.
-    async fn wait_ready(&self, instance: &str, timeout: Duration) -> Result<(), BakeError> {
+    async fn wait_ready(
+        &self,
+        spinner: &str,
+        instance: &str,
+        timeout: Duration,
+    ) -> Result<(), BakeError> {
         let deadline = Instant::now() + timeout;
         let ec2 = self.ec2(self.region())?;
         poll::until(self.schedule(Schedule::INSTANCE), timeout, || async {
@@ -527,7 +539,7 @@ impl<'a> Bake<'a> {
         .map_err(|e| self.poll_error("ready", e, format!("instance {instance} did not reach `running`")))?;
 
         self.reporter.spin(
-            "bake",
+            spinner,
             &format!("{instance} is running; waiting for its SSM agent"),
         );
         let ssm = self.ssm()?;
@@ -974,7 +986,7 @@ impl<'a> Bake<'a> {
             name: img.name.clone(),
             description: img.description.clone(),
             encrypted: img.encrypted,
-            kms_key_id: None,
+            kms_key_id: img.kms_key_id.clone(),
             tags: image.tags.clone(),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
@@ -1054,8 +1066,12 @@ impl<'a> Bake<'a> {
             .await?;
         self.reporter
             .spin("boot test", &format!("waiting for {instance}"));
-        self.wait_ready(&instance, self.plan.builder.ready_timeout.get())
-            .await?;
+        self.wait_ready(
+            "boot test",
+            &instance,
+            self.plan.builder.ready_timeout.get(),
+        )
+        .await?;
         let wait = script::render_step(
             &crate::recipe::model::Step {
                 name: Some("boot test: wait for cloud-init".into()),

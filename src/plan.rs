@@ -134,14 +134,22 @@ fn boot_test_plan(
             });
         }
         checks.push(PlannedCheck {
-            name: format!("built-in: codedeploy-agent runs the pinned {}", agent.version),
+            name: format!(
+                "built-in: codedeploy-agent runs the pinned {}",
+                agent.version
+            ),
             script: script::pin_check(agent.version.as_str(), r.builder.os),
             expect_stdout: Some(format!("pin: {}", agent.version)),
             expect_exit: 0,
             timeout: CHECK_TIMEOUT,
         });
     }
-    checks.extend(configured.iter().flat_map(|b| b.checks.iter()).map(plan_check));
+    checks.extend(
+        configured
+            .iter()
+            .flat_map(|b| b.checks.iter())
+            .map(plan_check),
+    );
     Some(BootTestPlan {
         instance_type: configured
             .and_then(|b| b.instance_type.clone())
@@ -216,7 +224,7 @@ impl Plan {
                 .map(|s| script::render_step(s, r.builder.os))
                 .collect(),
             validate: r.validate.iter().map(plan_check).collect(),
-            hygiene: script::hygiene(&script::HygieneParts::default(), r.builder.os),
+            hygiene: script::hygiene(&r.image.hygiene, r.builder.os),
             image: ImagePlan {
                 name: r.image.name.to_string(),
                 description: r

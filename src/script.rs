@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::recipe::model::{
-    Action, Check, CodedeployAgent, FileSpec, Os, Packages, Step, SystemdOverride,
+    Action, Check, CodedeployAgent, FileSpec, Hygiene, Os, Packages, Step, SystemdOverride,
 };
 use crate::recipe::types::Duration;
 
@@ -108,38 +108,12 @@ pub fn render_step(step: &Step, os: Os) -> RenderedStep {
     }
 }
 
-/// Which parts of image hygiene to run (all by default; `image.hygiene` turns parts off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct HygieneParts {
-    pub codedeploy_agent: bool,
-    pub cloud_init: bool,
-    pub ssh_keys: bool,
-    pub machine_id: bool,
-    pub package_cache: bool,
-    pub history: bool,
-    pub tmp: bool,
-}
-
-impl Default for HygieneParts {
-    fn default() -> Self {
-        HygieneParts {
-            codedeploy_agent: true,
-            cloud_init: true,
-            ssh_keys: true,
-            machine_id: true,
-            package_cache: true,
-            history: true,
-            tmp: true,
-        }
-    }
-}
-
 /// The hygiene script: the last command on the builder before it is stopped. It removes
 /// what must not be baked into every instance of the fleet — per-instance identity (SSH
 /// host keys, machine-id, cloud-init's record of having run), the CodeDeploy agent's
 /// state from the builder, caches and histories — so first boot behaves like a first boot.
 /// `None` when every part is turned off.
-pub fn hygiene(parts: &HygieneParts, os: Os) -> Option<Script> {
+pub fn hygiene(parts: &Hygiene, os: Os) -> Option<Script> {
     let any = parts.codedeploy_agent
         || parts.cloud_init
         || parts.ssh_keys

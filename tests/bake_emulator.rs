@@ -28,11 +28,17 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}\nstdout:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{stderr}\nstdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let events = events(&out);
     let run_id = run_id(&events);
 
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
     assert_eq!(m["recipe"], "al2023-tomcat-codedeploy");
     assert_eq!(m["run_id"], run_id.as_str());
     assert_eq!(m["input_hash"].as_str().unwrap().len(), 64);
@@ -40,12 +46,25 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
     let amis = m["amis"].as_array().unwrap();
     let regions: Vec<&str> = amis.iter().map(|a| a["region"].as_str().unwrap()).collect();
     assert_eq!(regions, [region, "us-west-2"]);
-    assert!(amis.iter().all(|a| !a["snapshot_ids"].as_array().unwrap().is_empty()));
+    assert!(
+        amis.iter()
+            .all(|a| !a["snapshot_ids"].as_array().unwrap().is_empty())
+    );
     assert_eq!(m["steps"].as_array().unwrap().len(), 5);
-    assert!(m["phases"].as_array().unwrap().iter().any(|p| p["name"] == "image"));
+    assert!(
+        m["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "image")
+    );
     let validation = m["validation"].as_array().unwrap();
     assert_eq!(validation.len(), 3);
-    assert!(validation.iter().all(|c| c["passed"] == true && !c["stdout"].as_str().unwrap().is_empty()));
+    assert!(
+        validation
+            .iter()
+            .all(|c| c["passed"] == true && !c["stdout"].as_str().unwrap().is_empty())
+    );
     assert_eq!(m["boot_test"]["passed"], true);
     let boot_checks: Vec<&str> = m["boot_test"]["checks"]
         .as_array()
@@ -68,38 +87,85 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
         // The AMI is available and carries every amibake tag.
         let home = amis[0]["ami_id"].as_str().unwrap();
         let imgs = images(region, &run_id).await;
-        let img = imgs.iter().find(|i| i.image_id() == Some(home)).expect("home AMI tagged with the run id");
+        let img = imgs
+            .iter()
+            .find(|i| i.image_id() == Some(home))
+            .expect("home AMI tagged with the run id");
         assert_eq!(img.state().map(|s| s.as_str()), Some("available"));
-        let tag = |k: &str| img.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string);
-        assert_eq!(tag("amibake:recipe").as_deref(), Some("al2023-tomcat-codedeploy"));
+        let tag = |k: &str| {
+            img.tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .map(str::to_string)
+        };
+        assert_eq!(
+            tag("amibake:recipe").as_deref(),
+            Some("al2023-tomcat-codedeploy")
+        );
         assert_eq!(tag("amibake:created-by").as_deref(), Some("amibake"));
-        assert_eq!(tag("amibake:input-hash").as_deref(), m["input_hash"].as_str());
-        assert_eq!(tag("amibake:source-ami").as_deref(), m["source_ami"]["id"].as_str());
-        assert_eq!(images("us-west-2", &run_id).await.len(), 1, "the copy is tagged too");
+        assert_eq!(
+            tag("amibake:input-hash").as_deref(),
+            m["input_hash"].as_str()
+        );
+        assert_eq!(
+            tag("amibake:source-ami").as_deref(),
+            m["source_ami"]["id"].as_str()
+        );
+        assert_eq!(
+            images("us-west-2", &run_id).await.len(),
+            1,
+            "the copy is tagged too"
+        );
         // The builder and the boot-test instance are terminated, the temporary group gone.
         assert_nothing_left(&[region, "us-west-2"], &run_id, true).await;
     });
-    let journal = std::fs::read_to_string(state.path().join("runs").join(format!("{run_id}.jsonl"))).unwrap();
-    assert!(journal.lines().last().unwrap().contains("\"clean\""), "journal ends clean:\n{journal}");
+    let journal =
+        std::fs::read_to_string(state.path().join("runs").join(format!("{run_id}.jsonl"))).unwrap();
+    assert!(
+        journal.lines().last().unwrap().contains("\"clean\""),
+        "journal ends clean:\n{journal}"
+    );
 }
 
 #[test]
 fn a_failing_step_exits_1_names_the_step_and_removes_everything() {
     let region = "eu-central-1";
-    configure(region, serde_json::json!({ "fail_command_matching": "systemctl enable tomcat9" }));
+    configure(
+        region,
+        serde_json::json!({ "fail_command_matching": "systemctl enable tomcat9" }),
+    );
     let state = tempfile::tempdir().unwrap();
     let out = amibake(region, state.path())
         .args(["--json", "bake", RECIPE, "--manifest"])
         .arg(state.path().join("m.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = events(&out);
-    let error = events.iter().find(|e| e["event"] == "error").expect("an error event");
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
     let text = error["error"].as_str().unwrap();
-    assert!(text.contains("step `enable tomcat` failed") && text.contains("exit code 1"), "{text}");
-    assert!(!state.path().join("m.json").exists(), "no manifest for a failed bake");
-    rt().block_on(assert_nothing_left(&[region, "us-west-2"], &run_id(&events), false));
+    assert!(
+        text.contains("step `enable tomcat` failed") && text.contains("exit code 1"),
+        "{text}"
+    );
+    assert!(
+        !state.path().join("m.json").exists(),
+        "no manifest for a failed bake"
+    );
+    rt().block_on(assert_nothing_left(
+        &[region, "us-west-2"],
+        &run_id(&events),
+        false,
+    ));
 }
 
 #[test]
@@ -113,14 +179,36 @@ fn a_missing_source_ami_exits_2_before_anything_is_created() {
         "name: missing-ami\nsource: { ami: ami-0000000000deadbee }\nbuilder: { iam_instance_profile: amibake-builder }\nsteps:\n  - shell: \"true\"\nimage: { name: \"missing-{{ timestamp }}\" }\n",
     )
     .unwrap();
-    let out = amibake(region, state.path()).args(["--json", "bake"]).arg(&recipe).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = amibake(region, state.path())
+        .args(["--json", "bake"])
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = events(&out);
-    let error = events.iter().find(|e| e["event"] == "error").expect("an error event");
-    assert!(error["error"].as_str().unwrap().contains("ami-0000000000deadbee does not exist"), "{error}");
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("ami-0000000000deadbee does not exist"),
+        "{error}"
+    );
     let run_id = run_id(&events);
-    let journal = std::fs::read_to_string(state.path().join("runs").join(format!("{run_id}.jsonl"))).unwrap();
-    assert!(!journal.contains("\"intent\""), "nothing was about to be created:\n{journal}");
+    let journal =
+        std::fs::read_to_string(state.path().join("runs").join(format!("{run_id}.jsonl"))).unwrap();
+    assert!(
+        !journal.contains("\"intent\""),
+        "nothing was about to be created:\n{journal}"
+    );
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
 
@@ -128,24 +216,48 @@ fn a_missing_source_ami_exits_2_before_anything_is_created() {
 fn a_failed_boot_test_removes_the_ami_its_snapshots_and_the_copies() {
     let region = "ap-southeast-2";
     // Bad only where the boot test looks: the agent started before cloud-final.
-    configure(region, serde_json::json!({ "bad_image": ["systemd:codedeploy-agent.service"] }));
+    configure(
+        region,
+        serde_json::json!({ "bad_image": ["systemd:codedeploy-agent.service"] }),
+    );
     let state = tempfile::tempdir().unwrap();
     let out = amibake(region, state.path())
-        .args(["--json", "bake", "tests/fixtures/boot-test.yaml", "--manifest"])
+        .args([
+            "--json",
+            "bake",
+            "tests/fixtures/boot-test.yaml",
+            "--manifest",
+        ])
         .arg(state.path().join("m.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = events(&out);
     let failed: Vec<_> = events
         .iter()
         .filter(|e| e["event"] == "check" && e["phase"] == "boot-test" && e["passed"] == false)
         .collect();
-    assert_eq!(failed.len(), 1, "exactly the ordering check fails: {failed:?}");
-    assert_eq!(failed[0]["check"], "built-in: codedeploy-agent started after cloud-final");
+    assert_eq!(
+        failed.len(),
+        1,
+        "exactly the ordering check fails: {failed:?}"
+    );
+    assert_eq!(
+        failed[0]["check"],
+        "built-in: codedeploy-agent started after cloud-final"
+    );
     // The check evaluated real (table) output: both timestamps are in what it judged.
     let stdout = failed[0]["stdout"].as_str().unwrap();
-    assert!(stdout.contains("cloud-final exited at") && !stdout.contains("ordering: codedeploy-agent started"), "{stdout}");
+    assert!(
+        stdout.contains("cloud-final exited at")
+            && !stdout.contains("ordering: codedeploy-agent started"),
+        "{stdout}"
+    );
     let run_id = run_id(&events);
     rt().block_on(async {
         assert_nothing_left(&[region, "us-west-2"], &run_id, false).await;
@@ -154,11 +266,20 @@ fn a_failed_boot_test_removes_the_ami_its_snapshots_and_the_copies() {
             .await
             .describe_snapshots()
             .owner_ids("self")
-            .filters(aws_sdk_ec2::types::Filter::builder().name("tag:amibake:run-id").values(&run_id).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:amibake:run-id")
+                    .values(&run_id)
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        assert!(snaps.snapshots().is_empty(), "snapshots left: {:?}", snaps.snapshots());
+        assert!(
+            snaps.snapshots().is_empty(),
+            "snapshots left: {:?}",
+            snaps.snapshots()
+        );
     });
 }
 
@@ -166,7 +287,10 @@ fn a_failed_boot_test_removes_the_ami_its_snapshots_and_the_copies() {
 fn ctrl_c_during_a_step_cleans_up_and_exits_130() {
     let region = "ca-central-1";
     // Every command runs for a minute: the interrupt lands while a step runs.
-    configure(region, serde_json::json!({ "command_in_progress_seconds": 60 }));
+    configure(
+        region,
+        serde_json::json!({ "command_in_progress_seconds": 60 }),
+    );
     let state = tempfile::tempdir().unwrap();
     let mut child = amibake(region, state.path())
         .args(["--json", "bake", RECIPE])
@@ -187,14 +311,20 @@ fn ctrl_c_during_a_step_cleans_up_and_exits_130() {
         }
     }
     let run_id = run_id.expect("start event");
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(120);
     let code = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s.code();
         }
-        assert!(Instant::now() < deadline, "amibake did not exit after SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "amibake did not exit after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

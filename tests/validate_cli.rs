@@ -367,7 +367,7 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
     let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
         lines
             .iter()
-            .position(|l| wanted(*l))
+            .position(|l| wanted(l))
             .unwrap_or_else(|| panic!("the plan has no script line {what}:\n{text}"))
     };
 

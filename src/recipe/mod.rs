@@ -55,6 +55,11 @@ pub fn load(
         if !std::ptr::eq(located_text, &text) {
             e.message
                 .push_str(" (line numbers refer to the rendered recipe)");
+        } else if let (Some(l), Some(c)) = (e.line, e.column) {
+            // Same lines, but an expression earlier on the line may have rendered to
+            // another length: point at the column as written.
+            let nth = |t: &str| t.lines().nth(l as usize - 1).unwrap_or_default().to_owned();
+            e.column = Some(yaml::source_column(&nth(&text), &nth(&rendered.text), c));
         }
         e.source_line = e
             .line

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::types::{
@@ -367,6 +367,8 @@ pub struct Image {
     pub tags: BTreeMap<String, String>,
     #[serde(default = "yes")]
     pub encrypted: bool,
+    /// KMS key for the copies in other regions. The home-region image inherits the
+    /// builder volume's key (`builder.kms_key_id`).
     #[serde(default)]
     pub kms_key_id: Option<String>,
     #[serde(default)]
@@ -378,6 +380,43 @@ pub struct Image {
     pub public: bool,
     #[serde(default)]
     pub deprecate_after: Option<Duration>,
+    /// What the hygiene script cleans before the stop (everything by default).
+    #[serde(default)]
+    pub hygiene: Hygiene,
+}
+
+/// `image.hygiene`: each part of the last-command clean-up can be turned off.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hygiene {
+    /// Stop, disable-then-enable the CodeDeploy agent; remove its deployment root and state.
+    pub codedeploy_agent: bool,
+    /// `cloud-init clean --logs`, so cloud-init runs again on first boot.
+    pub cloud_init: bool,
+    /// Remove SSH host keys and every `authorized_keys`.
+    pub ssh_keys: bool,
+    /// Empty `/etc/machine-id`.
+    pub machine_id: bool,
+    /// Clear the package manager's caches and history.
+    pub package_cache: bool,
+    /// Remove shell histories.
+    pub history: bool,
+    /// Empty `/tmp` and `/var/tmp`.
+    pub tmp: bool,
+}
+
+impl Default for Hygiene {
+    fn default() -> Self {
+        Hygiene {
+            codedeploy_agent: true,
+            cloud_init: true,
+            ssh_keys: true,
+            machine_id: true,
+            package_cache: true,
+            history: true,
+            tmp: true,
+        }
+    }
 }
 
 /// Who may launch the image besides this account.
@@ -414,7 +453,48 @@ fn non_empty_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Ste
 //
 // `source` and each step are maps with exactly one "kind" key (plus, for steps, the common
 // keys). serde's derived enums report such mistakes vaguely; these visitors name the keys
-// that were expected and which ones clashed, and the YAML layer adds the location.
+// that were expected and which ones clashed.
+//
+// Where an error is raised decides where it points: serde-saphyr gives an error that has no
+// position of its own the position of the node being read when it was raised. So a bad key is
+// rejected while the key itself is read (by a `DeserializeSeed` that knows the keys seen so
+// far), and a bad value while the value is read (by a small checked type), never later in
+// the visitor, where the only node at hand would be the whole mapping.
+
+/// Reads one key of `source` and rejects an unknown key or a second kind at the key.
+struct SourceKeySeed {
+    /// The kind already read from this mapping, if any.
+    first: Option<&'static str>,
+}
+
+/// The source kinds as keys, before their values are read.
+#[derive(Clone, Copy)]
+enum SourceKind {
+    SsmParameter,
+    Ami,
+    Filter,
+}
+
+const SOURCE_KINDS: [&str; 3] = ["ssm_parameter", "ami", "filter"];
+
+impl<'de> DeserializeSeed<'de> for SourceKeySeed {
+    type Value = SourceKind;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        let kind = match key.as_str() {
+            "ssm_parameter" => SourceKind::SsmParameter,
+            "ami" => SourceKind::Ami,
+            "filter" => SourceKind::Filter,
+            _ => return Err(de::Error::unknown_field(&key, &SOURCE_KINDS)),
+        };
+        if let Some(first) = self.first {
+            return Err(de::Error::custom(format!(
+                "`source` has both `{first}` and `{key}`: expected exactly one of `ssm_parameter`, `ami` or `filter`"
+            )));
+        }
+        Ok(kind)
+    }
+}
 
 impl<'de> Deserialize<'de> for Source {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -425,27 +505,17 @@ impl<'de> Deserialize<'de> for Source {
                 f.write_str("a map with exactly one of `ssm_parameter`, `ami` or `filter`")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Source, A::Error> {
-                let mut found: Option<(String, Source)> = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = match key.as_str() {
-                        "ssm_parameter" => Source::SsmParameter(map.next_value()?),
-                        "ami" => Source::Ami(map.next_value()?),
-                        "filter" => Source::Filter(map.next_value()?),
-                        other => {
-                            return Err(de::Error::unknown_field(
-                                other,
-                                &["ssm_parameter", "ami", "filter"],
-                            ));
-                        }
-                    };
-                    if let Some((first, _)) = &found {
-                        return Err(de::Error::custom(format!(
-                            "`source` has both `{first}` and `{key}`: expected exactly one of `ssm_parameter`, `ami` or `filter`"
-                        )));
-                    }
-                    found = Some((key, value));
+                let mut found: Option<Source> = None;
+                while let Some(kind) = map.next_key_seed(SourceKeySeed {
+                    first: found.as_ref().map(Source::kind),
+                })? {
+                    found = Some(match kind {
+                        SourceKind::SsmParameter => Source::SsmParameter(map.next_value()?),
+                        SourceKind::Ami => Source::Ami(map.next_value()?),
+                        SourceKind::Filter => Source::Filter(map.next_value()?),
+                    });
                 }
-                found.map(|(_, s)| s).ok_or_else(|| {
+                found.ok_or_else(|| {
                     de::Error::custom(
                         "`source` is empty: expected exactly one of `ssm_parameter`, `ami` or `filter`",
                     )
@@ -453,6 +523,128 @@ impl<'de> Deserialize<'de> for Source {
             }
         }
         deserializer.deserialize_map(SourceVisitor)
+    }
+}
+
+impl Source {
+    /// The YAML key of this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::SsmParameter(_) => "ssm_parameter",
+            Source::Ami(_) => "ami",
+            Source::Filter(_) => "filter",
+        }
+    }
+}
+
+/// A key of a step mapping.
+enum StepKey {
+    Name,
+    Timeout,
+    Retries,
+    Kind(StepKind),
+}
+
+/// The step kinds as keys, before their bodies are read (the order of [`STEP_KINDS`]).
+#[derive(Clone, Copy)]
+enum StepKind {
+    WaitCloudInit,
+    Packages,
+    CodedeployAgent,
+    SystemdOverride,
+    File,
+    SsmDocument,
+    Reboot,
+    Shell,
+}
+
+impl StepKind {
+    const ALL: [StepKind; 8] = [
+        StepKind::WaitCloudInit,
+        StepKind::Packages,
+        StepKind::CodedeployAgent,
+        StepKind::SystemdOverride,
+        StepKind::File,
+        StepKind::SsmDocument,
+        StepKind::Reboot,
+        StepKind::Shell,
+    ];
+
+    fn from_key(key: &str) -> Option<StepKind> {
+        STEP_KINDS
+            .iter()
+            .position(|k| *k == key)
+            .map(|i| StepKind::ALL[i])
+    }
+}
+
+/// Reads one key of a step and rejects an unknown key or a second kind at the key.
+struct StepKeySeed {
+    /// The kind already read from this step, if any.
+    first: Option<&'static str>,
+}
+
+impl<'de> DeserializeSeed<'de> for StepKeySeed {
+    type Value = StepKey;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<StepKey, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        match key.as_str() {
+            "name" => return Ok(StepKey::Name),
+            "timeout" => return Ok(StepKey::Timeout),
+            "retries" => return Ok(StepKey::Retries),
+            _ => {}
+        }
+        let Some(kind) = StepKind::from_key(&key) else {
+            let mut expected: Vec<&str> = STEP_KINDS.to_vec();
+            expected.extend(["name", "timeout", "retries"]);
+            return Err(de::Error::custom(format!(
+                "unknown step key `{key}`: expected one of {}",
+                expected
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        if let Some(first) = self.first {
+            return Err(de::Error::custom(format!(
+                "a step has two kinds, `{first}` and `{key}`: write them as two steps"
+            )));
+        }
+        Ok(StepKey::Kind(kind))
+    }
+}
+
+/// Most times a failed step may be run again.
+pub const MAX_RETRIES: u32 = 10;
+
+/// `retries:`, checked while the number is read so the error points at it.
+struct Retries(u32);
+
+impl<'de> Deserialize<'de> for Retries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(deserializer)?;
+        if n > MAX_RETRIES {
+            return Err(de::Error::custom(format!(
+                "`retries: {n}` is too many: expected 0 to {MAX_RETRIES}"
+            )));
+        }
+        Ok(Retries(n))
+    }
+}
+
+/// `shell:`, checked while the script is read so the error points at it.
+struct Script(String);
+
+impl<'de> Deserialize<'de> for Script {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let script = String::deserialize(deserializer)?;
+        if script.trim().is_empty() {
+            return Err(de::Error::custom(
+                "`shell` is empty: expected the commands to run",
+            ));
+        }
+        Ok(Script(script))
     }
 }
 
@@ -473,67 +665,39 @@ impl<'de> Deserialize<'de> for Step {
                 let mut timeout = None;
                 let mut retries = None;
                 let mut action: Option<Action> = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let parsed = match key.as_str() {
-                        "name" => {
+                while let Some(key) = map.next_key_seed(StepKeySeed {
+                    first: action.as_ref().map(Action::kind),
+                })? {
+                    let kind = match key {
+                        StepKey::Name => {
                             name = Some(map.next_value::<String>()?);
                             continue;
                         }
-                        "timeout" => {
+                        StepKey::Timeout => {
                             timeout = Some(map.next_value::<Duration>()?);
                             continue;
                         }
-                        "retries" => {
-                            let n = map.next_value::<u32>()?;
-                            if n > 10 {
-                                return Err(de::Error::custom(format!(
-                                    "`retries: {n}` is too many: expected 0 to 10"
-                                )));
-                            }
-                            retries = Some(n);
+                        StepKey::Retries => {
+                            retries = Some(map.next_value::<Retries>()?.0);
                             continue;
                         }
-                        "wait_cloud_init" => Action::WaitCloudInit(
+                        StepKey::Kind(kind) => kind,
+                    };
+                    action = Some(match kind {
+                        StepKind::WaitCloudInit => Action::WaitCloudInit(
                             map.next_value::<Option<WaitCloudInit>>()?
                                 .unwrap_or_default(),
                         ),
-                        "packages" => Action::Packages(map.next_value()?),
-                        "codedeploy_agent" => Action::CodedeployAgent(map.next_value()?),
-                        "systemd_override" => Action::SystemdOverride(map.next_value()?),
-                        "file" => Action::File(map.next_value()?),
-                        "ssm_document" => Action::SsmDocument(map.next_value()?),
-                        "reboot" => {
+                        StepKind::Packages => Action::Packages(map.next_value()?),
+                        StepKind::CodedeployAgent => Action::CodedeployAgent(map.next_value()?),
+                        StepKind::SystemdOverride => Action::SystemdOverride(map.next_value()?),
+                        StepKind::File => Action::File(map.next_value()?),
+                        StepKind::SsmDocument => Action::SsmDocument(map.next_value()?),
+                        StepKind::Reboot => {
                             Action::Reboot(map.next_value::<Option<Reboot>>()?.unwrap_or_default())
                         }
-                        "shell" => {
-                            let script: String = map.next_value()?;
-                            if script.trim().is_empty() {
-                                return Err(de::Error::custom(
-                                    "`shell` is empty: expected the commands to run",
-                                ));
-                            }
-                            Action::Shell(script)
-                        }
-                        other => {
-                            let mut expected: Vec<&str> = STEP_KINDS.to_vec();
-                            expected.extend(["name", "timeout", "retries"]);
-                            return Err(de::Error::custom(format!(
-                                "unknown step key `{other}`: expected one of {}",
-                                expected
-                                    .iter()
-                                    .map(|k| format!("`{k}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )));
-                        }
-                    };
-                    if let Some(first) = &action {
-                        return Err(de::Error::custom(format!(
-                            "a step has two kinds, `{}` and `{key}`: write them as two steps",
-                            first.kind()
-                        )));
-                    }
-                    action = Some(parsed);
+                        StepKind::Shell => Action::Shell(map.next_value::<Script>()?.0),
+                    });
                 }
                 let action = action.ok_or_else(|| {
                     de::Error::custom(format!(
@@ -550,5 +714,45 @@ impl<'de> Deserialize<'de> for Step {
             }
         }
         deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The `line:col` and message of parsing `text` as steps.
+    fn step_error(text: &str) -> (u64, u64, String) {
+        let err = super::super::yaml::from_str::<Vec<Step>>(Path::new("t.yaml"), text)
+            .expect_err("should be rejected");
+        (err.line.unwrap(), err.column.unwrap(), err.message)
+    }
+
+    #[test]
+    fn step_mistakes_point_at_the_key_or_value_at_fault() {
+        let (l, c, m) = step_error("- name: x\n  package: {}\n");
+        assert_eq!((l, c), (2, 3), "{m}");
+        assert!(m.contains("unknown step key `package`"), "{m}");
+        let (l, c, m) = step_error("- name: x\n  reboot: {}\n  shell: ls\n");
+        assert_eq!((l, c), (3, 3), "{m}");
+        assert!(m.contains("two kinds, `reboot` and `shell`"), "{m}");
+        let (l, c, m) = step_error("- reboot: {}\n  retries: 11\n");
+        assert_eq!((l, c), (2, 12), "{m}");
+        assert!(m.contains("too many"), "{m}");
+        let (l, c, m) = step_error("- shell: \" \"\n");
+        assert_eq!((l, c), (1, 10), "{m}");
+        assert!(m.contains("`shell` is empty"), "{m}");
+    }
+
+    #[test]
+    fn a_second_source_is_reported_at_its_key() {
+        let err = super::super::yaml::from_str::<Source>(
+            Path::new("t.yaml"),
+            "ami: ami-12345678\nfilter: { owners: [a], name: b }\n",
+        )
+        .expect_err("two sources");
+        assert_eq!((err.line, err.column), (Some(2), Some(1)), "{err}");
+        assert!(err.message.contains("both `ami` and `filter`"), "{err}");
     }
 }

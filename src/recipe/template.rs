@@ -103,7 +103,102 @@ struct Head {
     #[serde(default)]
     name: Option<Value>,
     #[serde(default)]
-    vars: BTreeMap<String, Spanned<Value>>,
+    vars: RawVars,
+}
+
+/// The `vars:` mapping as written, in order, with the place of every name (errors about a
+/// var point at its name, not at its value).
+#[derive(Default)]
+struct RawVars(Vec<(Spanned<String>, RawVar)>);
+
+/// One var as written: a plain value (`~` for required), or a spec
+/// `{ secret, default, description }` with the place of each of its keys and values.
+enum RawVar {
+    Plain(Value),
+    Spec(Vec<(Spanned<String>, Spanned<Value>)>),
+}
+
+impl<'de> Deserialize<'de> for RawVars {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VarsVisitor;
+        impl<'de> serde::de::Visitor<'de> for VarsVisitor {
+            type Value = RawVars;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of var names to values, like `vars: { version: \"1.0\" }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawVars, A::Error> {
+                let mut vars = Vec::new();
+                while let Some(name) = map.next_key::<Spanned<String>>()? {
+                    vars.push((name, map.next_value::<RawVar>()?));
+                }
+                Ok(RawVars(vars))
+            }
+        }
+        deserializer.deserialize_map(VarsVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawVar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VarVisitor;
+        impl<'de> serde::de::Visitor<'de> for VarVisitor {
+            type Value = RawVar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value, `~`, or `{ secret: true, default: …, description: … }`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawVar, A::Error> {
+                let mut spec = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    spec.push((key, map.next_value::<Spanned<Value>>()?));
+                }
+                Ok(RawVar::Spec(spec))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawVar, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(RawVar::Plain(Value::Array(items)))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::from(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::String(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::Null))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<RawVar, E> {
+                Ok(RawVar::Plain(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawVar, D::Error> {
+                RawVar::deserialize(d)
+            }
+        }
+        deserializer.deserialize_any(VarVisitor)
+    }
 }
 
 /// Renders `text` (the contents of `path`) into YAML ready for typed parsing.
@@ -207,46 +302,58 @@ pub fn render(
 fn declared_vars(
     path: &Path,
     text: &str,
-    raw: &BTreeMap<String, Spanned<Value>>,
+    raw: &RawVars,
 ) -> Result<BTreeMap<String, Var>, RecipeError> {
+    let at = |loc: serde_saphyr::Location, msg: String| {
+        RecipeError::at(path, text, loc.line(), loc.column(), msg)
+    };
     let mut vars = BTreeMap::new();
-    for (name, spanned) in raw {
-        let at = |msg: String| {
-            let loc = spanned.referenced;
-            RecipeError::at(path, text, loc.line(), loc.column(), msg)
-        };
+    for (spanned_name, raw_var) in &raw.0 {
+        let name = &spanned_name.value;
+        let name_at = |msg: String| at(spanned_name.referenced, msg);
         if !is_identifier(name) {
-            return Err(at(format!(
+            return Err(name_at(format!(
                 "invalid var name `{name}`: expected letters, digits and `_`, not starting with a digit"
             )));
         }
         if BUILTINS.contains(&name.as_str()) {
-            return Err(at(format!(
+            return Err(name_at(format!(
                 "var `{name}` shadows a built-in: rename it (built-ins: {})",
                 BUILTINS.join(", ")
             )));
         }
-        let (value, secret) = match &spanned.value {
-            Value::Object(spec) => {
-                for key in spec.keys() {
-                    if !["secret", "default", "description"].contains(&key.as_str()) {
-                        return Err(at(format!(
-                            "unknown key `{key}` in var `{name}`: expected `secret`, `default` or `description`"
-                        )));
+        let (value, secret) = match raw_var {
+            RawVar::Spec(spec) => {
+                let mut value = Value::Null;
+                let mut secret = false;
+                for (key, v) in spec {
+                    match key.value.as_str() {
+                        "default" => value = v.value.clone(),
+                        "description" => {}
+                        "secret" => match &v.value {
+                            Value::Bool(b) => secret = *b,
+                            other => {
+                                return Err(at(
+                                    v.referenced,
+                                    format!(
+                                        "var `{name}`: `secret` must be true or false, found {other}"
+                                    ),
+                                ));
+                            }
+                        },
+                        other => {
+                            return Err(at(
+                                key.referenced,
+                                format!(
+                                    "unknown key `{other}` in var `{name}`: expected `secret`, `default` or `description`"
+                                ),
+                            ));
+                        }
                     }
                 }
-                let secret = match spec.get("secret") {
-                    None => false,
-                    Some(Value::Bool(b)) => *b,
-                    Some(other) => {
-                        return Err(at(format!(
-                            "var `{name}`: `secret` must be true or false, found {other}"
-                        )));
-                    }
-                };
-                (spec.get("default").cloned().unwrap_or(Value::Null), secret)
+                (value, secret)
             }
-            other => (other.clone(), false),
+            RawVar::Plain(v) => (v.clone(), false),
         };
         vars.insert(
             name.clone(),
@@ -326,6 +433,22 @@ fn template_error(path: &Path, text: &str, err: &tera::Error, masker: &Masker) -
         );
     }
 
+    if let Some((what, name, docs)) = unknown_name(err) {
+        let message = format!(
+            "template error: unknown {what} `{name}`: expected one of tera's built-in {what}s ({docs})"
+        );
+        let place = locate_in_blocks_where(text, &name, |before, after| match what {
+            "filter" => before.trim_end().ends_with('|'),
+            "test" => before.trim_end().ends_with(" is") || before.trim_end().ends_with(" not"),
+            _ => after.trim_start().starts_with('('),
+        })
+        .or_else(|| locate_in_blocks(text, &name));
+        return match place {
+            Some((line, col)) => RecipeError::at(path, text, line, col, message),
+            None => RecipeError::at(path, text, 1, 1, message),
+        };
+    }
+
     let detail = chain
         .iter()
         .rev()
@@ -355,6 +478,39 @@ fn template_error(path: &Path, text: &str, err: &tera::Error, masker: &Masker) -
     }
 }
 
+/// A filter, test or function that tera does not know, anywhere in the error's chain:
+/// what it is, its name, and where tera documents the ones it has.
+fn unknown_name(err: &tera::Error) -> Option<(&'static str, String, &'static str)> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(tera_err) = e.downcast_ref::<tera::Error>() {
+            let found = match &tera_err.kind {
+                tera::ErrorKind::FilterNotFound(name) => Some((
+                    "filter",
+                    name,
+                    "https://keats.github.io/tera/docs/#built-in-filters",
+                )),
+                tera::ErrorKind::TestNotFound(name) => Some((
+                    "test",
+                    name,
+                    "https://keats.github.io/tera/docs/#built-in-tests",
+                )),
+                tera::ErrorKind::FunctionNotFound(name) => Some((
+                    "function",
+                    name,
+                    "https://keats.github.io/tera/docs/#built-in-functions",
+                )),
+                _ => None,
+            };
+            if let Some((what, name, docs)) = found {
+                return Some((what, name.clone(), docs));
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
 /// Finds ` --> L:C` in tera's parse error text.
 fn parse_arrow_position(msg: &str) -> Option<(u64, u64)> {
     let rest = msg.split("--> ").nth(1)?;
@@ -376,6 +532,16 @@ fn backticked(msg: &str) -> Option<String> {
 /// The 1-based line and column of the first occurrence of `name` inside a `{{ }}` or
 /// `{% %}` block.
 fn locate_in_blocks(text: &str, name: &str) -> Option<(u64, u64)> {
+    locate_in_blocks_where(text, name, |_, _| true)
+}
+
+/// Like [`locate_in_blocks`], for the first occurrence that `fits` the text of its block
+/// before and after it (e.g. a filter follows a `|`).
+fn locate_in_blocks_where(
+    text: &str,
+    name: &str,
+    fits: impl Fn(&str, &str) -> bool,
+) -> Option<(u64, u64)> {
     let mut offset = 0;
     while let Some(open) = text[offset..].find(['{']).map(|i| i + offset) {
         let after = text.get(open + 1..open + 2);
@@ -397,7 +563,7 @@ fn locate_in_blocks(text: &str, name: &str) -> Option<(u64, u64)> {
             let before = body[..i].chars().next_back();
             let after = body[i + name.len()..].chars().next();
             let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !word(before) && !word(after) {
+            if !word(before) && !word(after) && fits(&body[..i], &body[i + name.len()..]) {
                 let abs = body_start + i;
                 let line = text[..abs].matches('\n').count() as u64 + 1;
                 let col = (abs - text[..abs].rfind('\n').map_or(0, |p| p + 1)) as u64 + 1;
@@ -423,6 +589,47 @@ mod tests {
             Some((1, 21))
         );
         assert_eq!(locate_in_blocks("a: foo", "foo"), None);
+    }
+
+    fn render_error(text: &str) -> RecipeError {
+        let builtins = Builtins {
+            timestamp: "t".into(),
+            date: "d".into(),
+            region: "r".into(),
+            run_id: "i".into(),
+            env: BTreeMap::new(),
+        };
+        render(
+            Path::new("t.yaml"),
+            text,
+            &VarInputs::default(),
+            &builtins,
+            MissingSecrets::Placeholder,
+        )
+        .expect_err("should be rejected")
+    }
+
+    #[test]
+    fn var_mistakes_point_at_the_name_or_the_key_at_fault() {
+        let err = render_error("vars:\n  ok: 1\n  bad-name: 2\n");
+        assert_eq!((err.line, err.column), (Some(3), Some(3)), "{err}");
+        let err = render_error("vars:\n  date: 1\n");
+        assert_eq!((err.line, err.column), (Some(2), Some(3)), "{err}");
+        let err = render_error("vars:\n  pw:\n    secret: true\n    defualt: x\n");
+        assert_eq!((err.line, err.column), (Some(4), Some(5)), "{err}");
+        assert!(err.message.contains("unknown key `defualt`"), "{err}");
+        let err = render_error("vars:\n  pw: { secret: maybe }\n");
+        assert_eq!((err.line, err.column), (Some(2), Some(17)), "{err}");
+    }
+
+    #[test]
+    fn unknown_filters_and_functions_are_located() {
+        let err = render_error("a: \"{{ 'x' | upper }} {{ 'y' | shout }}\"\n");
+        assert_eq!((err.line, err.column), (Some(1), Some(32)), "{err}");
+        assert!(err.message.contains("unknown filter `shout`"), "{err}");
+        let err = render_error("a: x\nb: \"{{ shout(v=1) }}\"\n");
+        assert_eq!((err.line, err.column), (Some(2), Some(8)), "{err}");
+        assert!(err.message.contains("unknown function `shout`"), "{err}");
     }
 
     #[test]

@@ -85,7 +85,11 @@ fn http(method: &str, path: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (status, body)
 }
 
@@ -159,16 +163,25 @@ pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
 pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed: bool) {
     for region in regions {
         let live = live_instances(region, run_id).await;
-        assert!(live.is_empty(), "run {run_id} left instances running in {region}: {live:?}");
+        assert!(
+            live.is_empty(),
+            "run {run_id} left instances running in {region}: {live:?}"
+        );
         let groups = security_groups(region, run_id).await;
-        assert!(groups.is_empty(), "run {run_id} left security groups in {region}: {groups:?}");
+        assert!(
+            groups.is_empty(),
+            "run {run_id} left security groups in {region}: {groups:?}"
+        );
         if !images_allowed {
             let imgs: Vec<_> = images(region, run_id)
                 .await
                 .iter()
                 .filter_map(|i| i.image_id().map(str::to_string))
                 .collect();
-            assert!(imgs.is_empty(), "run {run_id} left images in {region}: {imgs:?}");
+            assert!(
+                imgs.is_empty(),
+                "run {run_id} left images in {region}: {imgs:?}"
+            );
         }
     }
 }
