@@ -5,7 +5,7 @@
 default:
     @just --list
 
-# Bake (today: validate and plan) the AL2023 recipe against the local emulator.
+# Bake the AL2023 recipe end to end against the local emulator and print the manifest.
 demo:
     bash scripts/demo.sh
 

@@ -230,7 +230,22 @@ impl<'a> Bake<'a> {
         );
     }
 
-    async fn journal(&self, entry: Entry<'_>) -> Result<(), BakeError> {
+    /// Records a resource event in the run journal, durably, before returning.
+    async fn note(
+        &self,
+        event: &str,
+        kind: &str,
+        region: &str,
+        id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), BakeError> {
+        let entry = Entry {
+            event,
+            kind: Some(kind),
+            region: Some(region),
+            id,
+            token,
+        };
         self.journal
             .record(entry)
             .await
@@ -414,14 +429,7 @@ impl<'a> Bake<'a> {
         let name = format!("amibake-{}", self.plan.run_id);
         let mut tags = self.plan.builder.tags.clone();
         tags.insert("Name".into(), name.clone());
-        self.journal(Entry {
-            event: "intent",
-            kind: Some("security_group"),
-            region: Some(self.region()),
-            id: None,
-            token: Some(&name),
-        })
-        .await?;
+        self.note("intent", "security_group", self.region(), None, Some(&name)).await?;
         let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
             .await
             .map_err(BakeError::aws("launch"))?;
@@ -429,14 +437,7 @@ impl<'a> Bake<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .security_group = Some((self.region().to_string(), id.clone()));
-        self.journal(Entry {
-            event: "created",
-            kind: Some("security_group"),
-            region: Some(self.region()),
-            id: Some(&id),
-            token: None,
-        })
-        .await?;
+        self.note("created", "security_group", self.region(), Some(&id), None).await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "security_group", "id": id, "region": self.region() }),
@@ -473,14 +474,7 @@ impl<'a> Bake<'a> {
             client_token: token.to_string(),
         };
         let ec2 = self.ec2(self.region())?;
-        self.journal(Entry {
-            event: "intent",
-            kind: Some("instance"),
-            region: Some(self.region()),
-            id: None,
-            token: Some(token),
-        })
-        .await?;
+        self.note("intent", "instance", self.region(), None, Some(token)).await?;
         // Safe to retry: the ClientToken makes EC2 return the same instance.
         let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
             .await
@@ -500,14 +494,7 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .instances
             .push((self.region().to_string(), id.clone(), role));
-        self.journal(Entry {
-            event: "created",
-            kind: Some("instance"),
-            region: Some(self.region()),
-            id: Some(&id),
-            token: Some(token),
-        })
-        .await?;
+        self.note("created", "instance", self.region(), Some(&id), Some(token)).await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "instance", "role": role, "id": id, "region": self.region() }),
@@ -833,14 +820,7 @@ impl<'a> Bake<'a> {
         let mut tags = img.tags.clone();
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
         tags.insert(tags::SOURCE_AMI.into(), source.id.clone());
-        self.journal(Entry {
-            event: "intent",
-            kind: Some("image"),
-            region: Some(self.region()),
-            id: None,
-            token: Some(&img.name),
-        })
-        .await?;
+        self.note("intent", "image", self.region(), None, Some(&img.name)).await?;
         let id = poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
             .await
             .map_err(|e| match e.code() {
@@ -856,14 +836,7 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .images
             .push((self.region().to_string(), id.clone()));
-        self.journal(Entry {
-            event: "created",
-            kind: Some("image"),
-            region: Some(self.region()),
-            id: Some(&id),
-            token: None,
-        })
-        .await?;
+        self.note("created", "image", self.region(), Some(&id), None).await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "image", "id": id, "region": self.region() }),
@@ -990,14 +963,7 @@ impl<'a> Bake<'a> {
             tags: image.tags.clone(),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
-        self.journal(Entry {
-            event: "intent",
-            kind: Some("image"),
-            region: Some(region),
-            id: None,
-            token: Some(&copy.client_token),
-        })
-        .await?;
+        self.note("intent", "image", region, None, Some(&copy.client_token)).await?;
         let id = poll::retry(|| ec2::copy_image(&dest, &copy))
             .await
             .map_err(BakeError::aws("copy"))?;
@@ -1006,14 +972,7 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .images
             .push((region.to_string(), id.clone()));
-        self.journal(Entry {
-            event: "created",
-            kind: Some("image"),
-            region: Some(region),
-            id: Some(&id),
-            token: None,
-        })
-        .await?;
+        self.note("created", "image", region, Some(&id), None).await?;
         self.report_copy(region, "pending", Some(&id), None);
         Ok(id)
     }
@@ -1160,15 +1119,7 @@ impl<'a> Bake<'a> {
                     json!({ "kind": "instance", "id": id, "state": "terminating" }),
                     &format!("terminating {id}"),
                 );
-                let _ = self
-                    .journal(Entry {
-                        event: "deleted",
-                        kind: Some("instance"),
-                        region: Some(region),
-                        id: Some(id),
-                        token: None,
-                    })
-                    .await;
+                let _ = self.note("deleted", "instance", region, Some(id), None).await;
                 let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
                 created.instances.retain(|(_, i, _)| i != id);
                 created
@@ -1195,29 +1146,13 @@ impl Bake<'_> {
         };
         if keep {
             for (region, id, role) in &instances {
-                let _ = self
-                    .journal(Entry {
-                        event: "kept",
-                        kind: Some("instance"),
-                        region: Some(region),
-                        id: Some(id),
-                        token: None,
-                    })
-                    .await;
+                let _ = self.note("kept", "instance", region, Some(id), None).await;
                 self.reporter.say(&format!(
                     "kept the {role} instance {id}; open a shell with: aws ssm start-session --target {id} --region {region}"
                 ));
             }
             for (region, id) in &images {
-                let _ = self
-                    .journal(Entry {
-                        event: "kept",
-                        kind: Some("image"),
-                        region: Some(region),
-                        id: Some(id),
-                        token: None,
-                    })
-                    .await;
+                let _ = self.note("kept", "image", region, Some(id), None).await;
                 self.reporter.say(&format!("kept image {id} in {region}"));
             }
             self.reporter
@@ -1279,15 +1214,7 @@ impl Bake<'_> {
         };
         match poll::retry(|| ec2::delete_image(&ec2, &info)).await {
             Ok(()) => {
-                let _ = self
-                    .journal(Entry {
-                        event: "deleted",
-                        kind: Some("image"),
-                        region: Some(region),
-                        id: Some(id),
-                        token: None,
-                    })
-                    .await;
+                let _ = self.note("deleted", "image", region, Some(id), None).await;
                 self.reporter.event(
                     "resource",
                     json!({ "kind": "image", "id": id, "region": region, "state": "deregistered" }),
@@ -1368,15 +1295,7 @@ impl Bake<'_> {
         .await;
         match result {
             Ok(()) => {
-                let _ = self
-                    .journal(Entry {
-                        event: "deleted",
-                        kind: Some("security_group"),
-                        region: Some(region),
-                        id: Some(id),
-                        token: None,
-                    })
-                    .await;
+                let _ = self.note("deleted", "security_group", region, Some(id), None).await;
                 self.reporter.event(
                     "resource",
                     json!({ "kind": "security_group", "id": id, "state": "deleted" }),

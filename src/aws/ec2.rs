@@ -107,20 +107,21 @@ pub async fn images_tagged(
     ec2: &Client,
     tags: &[(&str, &str)],
 ) -> Result<Vec<ImageInfo>, AwsError> {
-    let mut req = ec2.describe_images().owners("self");
-    for (k, v) in tags {
-        req = req.filters(
-            Filter::builder()
-                .name(format!("tag:{k}"))
-                .values(*v)
-                .build(),
-        );
-    }
-    let out = req
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(tag_filters(tags)))
         .send()
         .await
         .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
     Ok(out.images().iter().map(image_info).collect())
+}
+
+/// `tag:K = V` filters, one per pair.
+fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {
+    tags.iter()
+        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(*v).build())
+        .collect()
 }
 
 /// Tag specifications for these resource types, all with the same tags.
@@ -316,7 +317,8 @@ pub async fn live_instances_tagged(
     ec2: &Client,
     tags: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>, AwsError> {
-    let mut req = ec2.describe_instances().filters(
+    let mut filters = tag_filters(tags);
+    filters.push(
         Filter::builder()
             .name("instance-state-name")
             .values("pending")
@@ -326,14 +328,7 @@ pub async fn live_instances_tagged(
             .values("shutting-down")
             .build(),
     );
-    for (k, v) in tags {
-        req = req.filters(
-            Filter::builder()
-                .name(format!("tag:{k}"))
-                .values(*v)
-                .build(),
-        );
-    }
+    let req = ec2.describe_instances().set_filters(Some(filters));
     let out = req
         .send()
         .await
