@@ -46,6 +46,9 @@ pub struct BakeOptions {
     pub poll_scale: f64,
     /// How long an image (or a copy) may take to become available.
     pub image_timeout: Duration,
+    /// `--if-changed`: when an available image of this recipe with the same input hash
+    /// exists in every region, reuse it instead of baking.
+    pub if_changed: bool,
 }
 
 /// Why a bake did not finish.
@@ -259,6 +262,15 @@ impl<'a> Bake<'a> {
     pub async fn run(&self) -> Result<Manifest, BakeError> {
         let source = self.resolve_source().await?;
         let input_hash = input_hash(&self.stable_recipe, &source.id);
+        if self.options.if_changed {
+            if let Some(manifest) = self.existing(&source, &input_hash).await? {
+                return Ok(manifest);
+            }
+            self.reporter.say(&format!(
+                "no image with input hash {} yet: baking",
+                &input_hash[..12]
+            ));
+        }
 
         let t = self.phase_start("launch", "launching the builder");
         let sg = self.security_group().await?;
@@ -371,8 +383,64 @@ impl<'a> Bake<'a> {
             steps,
             validation,
             boot_test,
+            reused_from_run: None,
         };
         Ok(manifest)
+    }
+
+    /// `--if-changed`: the manifest of an existing image with this input hash, available
+    /// in the home region and every copy region; `None` when any is missing.
+    async fn existing(&self, source: &ImageInfo, hash: &str) -> Result<Option<Manifest>, BakeError> {
+        let t = self.phase_start("if-changed", "looking for an image with the same inputs");
+        let mut regions = vec![self.region().to_string()];
+        regions.extend(self.plan.image.copy_to.iter().map(|r| r.to_string()));
+        let mut amis = Vec::new();
+        let mut baked_by = None;
+        for region in &regions {
+            let ec2 = self.ec2(region)?;
+            let wanted = [(tags::RECIPE, self.plan.recipe.as_str()), (tags::INPUT_HASH, hash)];
+            let found = poll::retry(|| ec2::images_tagged(&ec2, &wanted))
+                .await
+                .map_err(BakeError::aws("if-changed"))?
+                .into_iter()
+                .filter(|i| i.state == "available")
+                .max_by(|a, b| a.creation_date.cmp(&b.creation_date));
+            let Some(image) = found else {
+                return Ok(None);
+            };
+            baked_by = baked_by.or_else(|| image.tags.get(tags::RUN_ID).cloned());
+            amis.push(AmiEntry {
+                region: region.clone(),
+                ami_id: image.id,
+                name: image.name,
+                snapshot_ids: image.snapshot_ids,
+            });
+        }
+        self.phase_done(
+            "if-changed",
+            t,
+            &format!("up to date: {} already has input hash {}", amis[0].ami_id, &hash[..12]),
+        );
+        Ok(Some(Manifest {
+            tool: manifest::Tool::current(),
+            recipe: self.plan.recipe.clone(),
+            recipe_file: self.plan.file.clone(),
+            run_id: self.plan.run_id.clone(),
+            region: self.region().to_string(),
+            input_hash: hash.to_string(),
+            source_ami: manifest::SourceAmi {
+                id: source.id.clone(),
+                name: source.name.clone(),
+                resolved_from: describe_source(&self.plan.source),
+            },
+            amis,
+            started_at: rfc3339(self.started_at),
+            finished_at: rfc3339(SystemTime::now()),
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+            phases: self.phases.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            reused_from_run: Some(baked_by.unwrap_or_default()),
+            ..Manifest::default()
+        }))
     }
 
     /// Finds the source image; a missing or unusable one is bad input (nothing created).

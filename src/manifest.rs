@@ -24,6 +24,10 @@ pub struct Manifest {
     pub validation: Vec<CheckResult>,
     #[serde(default)]
     pub boot_test: Option<BootTestResult>,
+    /// Set by `bake --if-changed` when an image with the same input hash already existed:
+    /// the run id that baked it. Nothing was launched then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from_run: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
