@@ -2165,8 +2165,33 @@ def patch_cloudformation() -> None:
             change_set.execution_status = "EXECUTE_COMPLETE"
             return
         orig_execute(self, change_set_name=change_set.change_set_id, stack_name=stack_name)
+        # AWS applies the change set's stack tags (moto keeps the old ones).
+        stack = self.stacks[change_set.stack_id]
+        if change_set.tags:
+            stack.tags = dict(change_set.tags)
+        # ... and recomputes the outputs (moto keeps the ones from creation).
+        stack.output_map = stack._create_output_map()
 
     CloudFormationBackend.execute_change_set = execute_change_set
+
+    # -- UsePreviousValue of a List<...> parameter (moto: the stored Python list, then
+    # AttributeError 'list' has no attribute 'split' on execute) ---------------------------
+    orig_apply = ChangeSet.apply
+
+    def change_set_apply(self: Any) -> None:
+        self.parameters = {k: (",".join(v) if isinstance(v, list) else v) for k, v in self.parameters.items()}
+        orig_apply(self)
+
+    ChangeSet.apply = change_set_apply
+
+    # -- DescribeInstanceRefreshes (moto: not implemented, HTTP 500): none ever runs -------
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    def describe_instance_refreshes(self: Any) -> Any:
+        return ActionResult({"InstanceRefreshes": []})
+
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
 
     orig_update_stack = CloudFormationBackend.update_stack
 

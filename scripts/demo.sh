@@ -31,3 +31,25 @@ echo "== amibake bake against the emulator at $endpoint"
   --endpoint-url "$endpoint" --manifest "$manifest" "$@"
 echo "== manifest ($manifest)"
 cat "$manifest"
+
+# The roll: an Auto Scaling group from cfn-templates/asg-rolling.yaml on the base image,
+# then moved onto the new one through a change set (old → new is printed).
+read -r vpc subnets source_ami < <(target/venv/bin/python - "$endpoint" "$manifest" <<'PY'
+import json, os, sys, boto3
+endpoint, manifest = sys.argv[1], sys.argv[2]
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
+vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]][:2]
+print(vpc, ",".join(subnets), json.load(open(manifest))["source_ami"]["id"])
+PY
+)
+stack="amibake-demo-$(date +%s)"
+echo "== amibake roll: create $stack on the base image $source_ami"
+./target/debug/amibake roll --stack "$stack" --ami "$source_ami" --yes \
+  --endpoint-url "$endpoint" --no-progress \
+  --parameter "VpcId=$vpc" --parameter "Subnets=$subnets" \
+  --parameter InstanceProfile=amibake-builder --parameter MinSize=1 \
+  --parameter DesiredCapacity=1 --parameter MaxSize=2
+echo "== amibake roll: $stack onto the baked image"
+./target/debug/amibake roll --stack "$stack" --manifest "$manifest" --yes \
+  --endpoint-url "$endpoint" --no-progress

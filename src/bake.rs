@@ -358,6 +358,7 @@ impl<'a> Bake<'a> {
         }];
         amis.extend(copies);
         self.share_all(&amis).await?;
+        self.mark_complete(&amis).await?;
 
         let manifest = Manifest {
             tool: manifest::Tool::current(),
@@ -390,7 +391,11 @@ impl<'a> Bake<'a> {
 
     /// `--if-changed`: the manifest of an existing image with this input hash, available
     /// in the home region and every copy region; `None` when any is missing.
-    async fn existing(&self, source: &ImageInfo, hash: &str) -> Result<Option<Manifest>, BakeError> {
+    async fn existing(
+        &self,
+        source: &ImageInfo,
+        hash: &str,
+    ) -> Result<Option<Manifest>, BakeError> {
         let t = self.phase_start("if-changed", "looking for an image with the same inputs");
         let mut regions = vec![self.region().to_string()];
         regions.extend(self.plan.image.copy_to.iter().map(|r| r.to_string()));
@@ -398,7 +403,10 @@ impl<'a> Bake<'a> {
         let mut baked_by = None;
         for region in &regions {
             let ec2 = self.ec2(region)?;
-            let wanted = [(tags::RECIPE, self.plan.recipe.as_str()), (tags::INPUT_HASH, hash)];
+            let wanted = [
+                (tags::RECIPE, self.plan.recipe.as_str()),
+                (tags::INPUT_HASH, hash),
+            ];
             let found = poll::retry(|| ec2::images_tagged(&ec2, &wanted))
                 .await
                 .map_err(BakeError::aws("if-changed"))?
@@ -419,7 +427,11 @@ impl<'a> Bake<'a> {
         self.phase_done(
             "if-changed",
             t,
-            &format!("up to date: {} already has input hash {}", amis[0].ami_id, &hash[..12]),
+            &format!(
+                "up to date: {} already has input hash {}",
+                amis[0].ami_id,
+                &hash[..12]
+            ),
         );
         Ok(Some(Manifest {
             tool: manifest::Tool::current(),
@@ -437,7 +449,11 @@ impl<'a> Bake<'a> {
             started_at: rfc3339(self.started_at),
             finished_at: rfc3339(SystemTime::now()),
             duration_seconds: self.started.elapsed().as_secs_f64(),
-            phases: self.phases.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            phases: self
+                .phases
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             reused_from_run: Some(baked_by.unwrap_or_default()),
             ..Manifest::default()
         }))
@@ -497,7 +513,8 @@ impl<'a> Bake<'a> {
         let name = format!("amibake-{}", self.plan.run_id);
         let mut tags = self.plan.builder.tags.clone();
         tags.insert("Name".into(), name.clone());
-        self.note("intent", "security_group", self.region(), None, Some(&name)).await?;
+        self.note("intent", "security_group", self.region(), None, Some(&name))
+            .await?;
         let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
             .await
             .map_err(BakeError::aws("launch"))?;
@@ -505,7 +522,8 @@ impl<'a> Bake<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .security_group = Some((self.region().to_string(), id.clone()));
-        self.note("created", "security_group", self.region(), Some(&id), None).await?;
+        self.note("created", "security_group", self.region(), Some(&id), None)
+            .await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "security_group", "id": id, "region": self.region() }),
@@ -542,7 +560,8 @@ impl<'a> Bake<'a> {
             client_token: token.to_string(),
         };
         let ec2 = self.ec2(self.region())?;
-        self.note("intent", "instance", self.region(), None, Some(token)).await?;
+        self.note("intent", "instance", self.region(), None, Some(token))
+            .await?;
         // Safe to retry: the ClientToken makes EC2 return the same instance.
         let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
             .await
@@ -562,7 +581,8 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .instances
             .push((self.region().to_string(), id.clone(), role));
-        self.note("created", "instance", self.region(), Some(&id), Some(token)).await?;
+        self.note("created", "instance", self.region(), Some(&id), Some(token))
+            .await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "instance", "role": role, "id": id, "region": self.region() }),
@@ -888,7 +908,8 @@ impl<'a> Bake<'a> {
         let mut tags = img.tags.clone();
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
         tags.insert(tags::SOURCE_AMI.into(), source.id.clone());
-        self.note("intent", "image", self.region(), None, Some(&img.name)).await?;
+        self.note("intent", "image", self.region(), None, Some(&img.name))
+            .await?;
         let id = poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
             .await
             .map_err(|e| match e.code() {
@@ -904,7 +925,8 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .images
             .push((self.region().to_string(), id.clone()));
-        self.note("created", "image", self.region(), Some(&id), None).await?;
+        self.note("created", "image", self.region(), Some(&id), None)
+            .await?;
         self.reporter.event(
             "resource",
             json!({ "kind": "image", "id": id, "region": self.region() }),
@@ -1031,7 +1053,8 @@ impl<'a> Bake<'a> {
             tags: image.tags.clone(),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
-        self.note("intent", "image", region, None, Some(&copy.client_token)).await?;
+        self.note("intent", "image", region, None, Some(&copy.client_token))
+            .await?;
         let id = poll::retry(|| ec2::copy_image(&dest, &copy))
             .await
             .map_err(BakeError::aws("copy"))?;
@@ -1040,7 +1063,8 @@ impl<'a> Bake<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .images
             .push((region.to_string(), id.clone()));
-        self.note("created", "image", region, Some(&id), None).await?;
+        self.note("created", "image", region, Some(&id), None)
+            .await?;
         self.report_copy(region, "pending", Some(&id), None);
         Ok(id)
     }
@@ -1137,6 +1161,27 @@ impl<'a> Bake<'a> {
         }))
     }
 
+    /// Tags every AMI of the bake `amibake:complete=true`: from now on it is a product,
+    /// not debris of an interrupted run, and `sweep` leaves it alone.
+    async fn mark_complete(&self, amis: &[AmiEntry]) -> Result<(), BakeError> {
+        let tags = BTreeMap::from([
+            (
+                tags::CREATED_BY.to_string(),
+                tags::CREATED_BY_VALUE.to_string(),
+            ),
+            (tags::COMPLETE.to_string(), "true".to_string()),
+        ]);
+        for ami in amis {
+            let ec2 = self.ec2(&ami.region)?;
+            let mut resources = vec![ami.ami_id.clone()];
+            resources.extend(ami.snapshot_ids.iter().cloned());
+            poll::retry(|| ec2::create_tags(&ec2, &resources, &tags))
+                .await
+                .map_err(BakeError::aws("image"))?;
+        }
+        Ok(())
+    }
+
     /// Shares every AMI of the bake as the recipe says (after the boot test passed).
     async fn share_all(&self, amis: &[AmiEntry]) -> Result<(), BakeError> {
         let img = &self.plan.image;
@@ -1187,7 +1232,9 @@ impl<'a> Bake<'a> {
                     json!({ "kind": "instance", "id": id, "state": "terminating" }),
                     &format!("terminating {id}"),
                 );
-                let _ = self.note("deleted", "instance", region, Some(id), None).await;
+                let _ = self
+                    .note("deleted", "instance", region, Some(id), None)
+                    .await;
                 let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
                 created.instances.retain(|(_, i, _)| i != id);
                 created
@@ -1363,7 +1410,9 @@ impl Bake<'_> {
         .await;
         match result {
             Ok(()) => {
-                let _ = self.note("deleted", "security_group", region, Some(id), None).await;
+                let _ = self
+                    .note("deleted", "security_group", region, Some(id), None)
+                    .await;
                 self.reporter.event(
                     "resource",
                     json!({ "kind": "security_group", "id": id, "state": "deleted" }),

@@ -89,6 +89,96 @@ pub enum Command {
         after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n\nCtrl-C or SIGTERM stops the bake, cleans up, and exits 130."
     )]
     Bake(BakeArgs),
+    /// Remove what interrupted runs left behind: instances, temporary security groups,
+    /// incomplete AMIs and their snapshots, found by amibake's tags.
+    #[command(
+        after_help = "Examples:\n  amibake sweep --dry-run\n  amibake sweep --older-than 30m --region eu-west-1\n\nA run is left alone when its journal on this machine ends clean, or when it is younger than --older-than (it may still be running elsewhere). AMIs of successful bakes (tagged amibake:complete) are never touched."
+    )]
+    Sweep(SweepArgs),
+    /// Roll a CloudFormation stack's Auto Scaling group onto an AMI (change set, watch, self-rollback).
+    #[command(
+        after_help = "Examples:\n  amibake roll --stack web --manifest amibake-manifest.json\n  amibake roll --stack web --ami ami-0123456789abcdef0 --plan\n  amibake roll --stack web --ami /golden/web/latest --rollback-alarm arn:aws:cloudwatch:eu-west-1:111122223333:alarm:web-5xx --yes\n  amibake roll --stack web --ami ami-0123456789abcdef0 --template cfn-templates/asg-rolling.yaml \\\n      --parameter VpcId=vpc-0abc --parameter Subnets=subnet-0a,subnet-0b --parameter InstanceProfile=web   # creates the stack\n\nExit codes: 0 rolled (or already on the AMI, or --plan), 1 refused while busy or the update failed and rolled back, 2 bad input (nothing changed), 130 interrupted."
+    )]
+    Roll(RollArgs),
+    /// Roll a stack back to the image it ran before its last roll.
+    #[command(
+        after_help = "Examples:\n  amibake rollback --stack web\n  amibake rollback --stack web --yes --wait-for-idle\n\nExit codes as for roll; 1 also when no previous image is recorded on the stack."
+    )]
+    Rollback(RollbackArgs),
+}
+
+/// Flags of `roll`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("image").required(true).args(["ami", "manifest"])))]
+pub struct RollArgs {
+    /// The CloudFormation stack (created when it does not exist).
+    #[arg(long, value_name = "NAME")]
+    pub stack: String,
+    /// The AMI: an id, or an SSM parameter holding one (/path or resolve:ssm:/path).
+    #[arg(long, value_name = "ID")]
+    pub ami: Option<String>,
+    /// A bake's manifest: its AMI in the stack's region.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// A new template (default when creating: cfn-templates/asg-rolling.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// The stack parameter that carries the AMI.
+    #[arg(long, value_name = "NAME", default_value = crate::roll::DEFAULT_IMAGE_PARAMETER)]
+    pub image_parameter: String,
+    /// Set a stack parameter (repeatable); every other parameter keeps its value.
+    #[arg(long = "parameter", value_name = "K=V", value_parser = parse_key_value)]
+    pub parameters: Vec<(String, String)>,
+    /// A CloudWatch alarm that rolls the update back when it goes off (repeatable).
+    #[arg(long = "rollback-alarm", value_name = "ARN")]
+    pub rollback_alarms: Vec<String>,
+    /// Show the change set's changes, then delete it; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Execute without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Wait while the stack or its Auto Scaling group is busy instead of refusing.
+    #[arg(long)]
+    pub wait_for_idle: bool,
+}
+
+/// Flags of `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The CloudFormation stack.
+    #[arg(long, value_name = "NAME")]
+    pub stack: String,
+    /// The stack parameter that carries the AMI.
+    #[arg(long, value_name = "NAME", default_value = crate::roll::DEFAULT_IMAGE_PARAMETER)]
+    pub image_parameter: String,
+    /// Show the change set's changes, then delete it; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Execute without asking (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Wait while the stack or its Auto Scaling group is busy instead of refusing.
+    #[arg(long)]
+    pub wait_for_idle: bool,
+}
+
+/// Flags of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Only runs at least this old (by the start time in their run id); `0s` for all.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    if s == "0" || s == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    s.parse::<crate::recipe::types::Duration>().map(|d| d.get())
 }
 
 /// Flags of `bake`.
@@ -109,6 +199,14 @@ pub struct BakeArgs {
     /// Also share the image with this account (repeatable; adds to the recipe's share_with).
     #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
     pub share_with: Vec<AccountId>,
+    /// Bake only when the inputs changed: when an available image of this recipe with the
+    /// same input hash (rendered recipe, resolved source AMI, amibake major version) exists
+    /// in every region, write its manifest and exit 0 without launching anything.
+    #[arg(long)]
+    pub if_changed: bool,
+    /// With --if-changed: bake anyway.
+    #[arg(long, requires = "if_changed")]
+    pub force: bool,
 }
 
 fn parse_region(s: &str) -> Result<Region, String> {
@@ -139,6 +237,9 @@ pub fn main() -> ExitCode {
         Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
         Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
         Command::Bake(args) => with_runtime(bake(&cli.global, &inputs, args)),
+        Command::Sweep(args) => with_runtime(sweep(&cli.global, args)),
+        Command::Roll(args) => with_runtime(roll(&cli.global, args)),
+        Command::Rollback(args) => with_runtime(rollback(&cli.global, args)),
     }
 }
 
@@ -178,6 +279,63 @@ async fn interrupted() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The scale of every poll interval (`AMIBAKE_POLL_SCALE`, default 1).
+fn poll_scale() -> f64 {
+    std::env::var("AMIBAKE_POLL_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v: &f64| *v > 0.0)
+        .unwrap_or(1.0)
+}
+
+async fn sweep(global: &GlobalArgs, args: &SweepArgs) -> u8 {
+    let aws = match Aws::load(&aws_options(global)).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        crate::secret::Masker::default(),
+    );
+    let options = crate::sweep::SweepOptions {
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+        poll_scale: poll_scale(),
+    };
+    let region = aws.region().to_string();
+    let journals = journal::state_dir();
+    let result = tokio::select! {
+        r = crate::sweep::sweep(&aws, &region, &journals, &options, &reporter) => r,
+        () = interrupted() => {
+            reporter.say("interrupted: run sweep again to finish");
+            return 130;
+        }
+    };
+    match result {
+        Ok(found) => {
+            if found.is_empty() {
+                reporter.event(
+                    "done",
+                    serde_json::json!({ "found": 0 }),
+                    &format!("nothing to sweep in {region}"),
+                );
+            }
+            0
+        }
+        Err(e) => {
+            reporter.event(
+                "error",
+                serde_json::json!({ "error": e.chain() }),
+                &format!("error: {}", e.chain()),
+            );
+            1
+        }
     }
 }
 
@@ -251,12 +409,9 @@ async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
     let options = BakeOptions {
         on_error: args.on_error,
         manifest_path: args.manifest.clone(),
-        poll_scale: std::env::var("AMIBAKE_POLL_SCALE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|v: &f64| *v > 0.0)
-            .unwrap_or(1.0),
+        poll_scale: poll_scale(),
         image_timeout: std::time::Duration::from_secs(90 * 60),
+        if_changed: args.if_changed && !args.force,
     };
     let bake = Bake::new(
         aws,
@@ -300,11 +455,16 @@ async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
                 return 1;
             }
             let copies = manifest.amis.len() - 1;
+            let verb = if manifest.reused_from_run.is_some() {
+                "up to date, nothing launched:"
+            } else {
+                "baked"
+            };
             reporter.event(
                 "done",
-                serde_json::json!({ "manifest": args.manifest, "amis": manifest.amis, "clean": clean }),
+                serde_json::json!({ "manifest": args.manifest, "amis": manifest.amis, "clean": clean, "reused_from_run": manifest.reused_from_run }),
                 &format!(
-                    "baked {} in {region}{} in {:.0}s; manifest: {}",
+                    "{verb} {} in {region}{} in {:.0}s; manifest: {}",
                     manifest.amis[0].ami_id,
                     if copies > 0 { format!(" (+{copies} copies)") } else { String::new() },
                     manifest.duration_seconds,
@@ -414,5 +574,152 @@ fn report_recipe_error(global: &GlobalArgs, err: &RecipeError) {
         println!("{event}");
     } else {
         eprintln!("error: {err}");
+    }
+}
+
+async fn roll(global: &GlobalArgs, args: &RollArgs) -> u8 {
+    let target = match (&args.ami, &args.manifest) {
+        (Some(ami), _) => crate::roll::Target::Ami(ami.clone()),
+        (None, Some(path)) => crate::roll::Target::Manifest(path.clone()),
+        // clap requires one of them.
+        (None, None) => return EXIT_USAGE,
+    };
+    let mut req = crate::roll::RollRequest::new(&args.stack, target);
+    req.template = args.template.clone();
+    req.image_parameter = args.image_parameter.clone();
+    req.parameters = args.parameters.clone();
+    req.rollback_alarms = args.rollback_alarms.clone();
+    req.plan = args.plan;
+    req.yes = args.yes;
+    req.wait_for_idle = args.wait_for_idle;
+    run_roll(global, req).await
+}
+
+async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> u8 {
+    let mut req = crate::roll::RollRequest::new(&args.stack, crate::roll::Target::Previous);
+    req.image_parameter = args.image_parameter.clone();
+    req.plan = args.plan;
+    req.yes = args.yes;
+    req.wait_for_idle = args.wait_for_idle;
+    run_roll(global, req).await
+}
+
+/// Runs a roll or rollback: asks on the terminal, prints the outcome, maps the exit code.
+async fn run_roll(global: &GlobalArgs, mut req: crate::roll::RollRequest) -> u8 {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let aws = match Aws::load(&aws_options(global)).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    req.poll_scale = std::env::var("AMIBAKE_POLL_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v: &f64| *v > 0.0)
+        .unwrap_or(1.0);
+    let region = aws.region().to_string();
+    let stack = req.stack.clone();
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        crate::secret::Masker::default(),
+    );
+    // Ctrl-C while the question waits for an answer counts as "no" (the change set is
+    // deleted), then as an interrupt.
+    let interrupted_flag = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let flag = interrupted_flag.clone();
+        tokio::spawn(async move {
+            interrupted().await;
+            flag.store(true, Ordering::SeqCst);
+        })
+    };
+    let ask = |question: &str| ask_on_terminal(question, &interrupted_flag);
+    let confirm: crate::roll::Confirm<'_> = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        Some(&ask)
+    } else {
+        None
+    };
+    let roll = crate::roll::Roll::new(aws, req, &reporter);
+    let mut result = tokio::select! {
+        r = roll.run(confirm) => r,
+        () = interrupted() => Err(crate::roll::RollError::Interrupted),
+    };
+    watcher.abort();
+    if interrupted_flag.load(Ordering::SeqCst) {
+        result = Err(crate::roll::RollError::Interrupted);
+    }
+    reporter.finish();
+    match result {
+        Ok(outcome) => {
+            let mut fields = serde_json::to_value(&outcome).unwrap_or_default();
+            if let serde_json::Value::Object(map) = &mut fields {
+                map.insert("region".into(), region.into());
+            }
+            reporter.event("done", fields, &outcome.summary());
+            0
+        }
+        Err(e) => {
+            let mut fields =
+                serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
+            match &e {
+                crate::roll::RollError::RollbackFailed {
+                    resources,
+                    reason,
+                    command,
+                    ..
+                } => {
+                    fields["resources"] = serde_json::json!(resources);
+                    fields["reason"] = serde_json::json!(reason);
+                    fields["command"] = serde_json::json!(command);
+                }
+                crate::roll::RollError::RolledBack { reason, ami, .. } => {
+                    fields["reason"] = serde_json::json!(reason);
+                    fields["ami"] = serde_json::json!(ami);
+                }
+                crate::roll::RollError::ChangeSetFailed { reason, .. }
+                | crate::roll::RollError::Failed { reason, .. } => {
+                    fields["reason"] = serde_json::json!(reason);
+                }
+                _ => {}
+            }
+            reporter.event("error", fields, &format!("error: {e}"));
+            if matches!(e, crate::roll::RollError::Interrupted) {
+                reporter.say(&format!(
+                    "if the change set was executed, the update goes on in CloudFormation; to stop it: aws cloudformation cancel-update-stack --stack-name {stack} --region {region}"
+                ));
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Asks a yes/no question on the terminal (stderr), reading the answer on a thread of its
+/// own so that Ctrl-C (seen through `interrupted`) can end the wait.
+fn ask_on_terminal(question: &str, interrupted: &std::sync::atomic::AtomicBool) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let answer = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(answer);
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(Ok(line)) => {
+                return matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+            }
+            Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!();
+                    return false;
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ pub mod manifest;
 pub mod plan;
 pub mod recipe;
 pub mod report;
+pub mod roll;
 pub mod run;
 pub mod script;
 pub mod secret;
+pub mod sweep;

@@ -21,6 +21,8 @@ pub mod tags {
     pub const CREATED_BY_VALUE: &str = "amibake";
     pub const INPUT_HASH: &str = "amibake:input-hash";
     pub const SOURCE_AMI: &str = "amibake:source-ami";
+    /// Set on a bake's AMIs once everything succeeded; `sweep` never touches them.
+    pub const COMPLETE: &str = "amibake:complete";
 }
 
 /// The whole bake, in order.
@@ -244,13 +246,6 @@ impl Plan {
             },
             boot_test,
         }
-    }
-
-    /// Whether any step reboots the builder.
-    pub fn has_reboot(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.command, StepCommand::Reboot))
     }
 
     /// The plan as one JSON document.

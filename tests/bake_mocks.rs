@@ -241,7 +241,8 @@ image:
         THROTTLES + 1,
         "four throttled calls, then tagged"
     );
-    assert_eq!(m.ec2("us-west-2").create_tags.num_calls(), 0);
+    // Besides the throttled snapshot tagging, only the completion tag on the finished copy.
+    assert_eq!(m.ec2("us-west-2").create_tags.num_calls(), 1);
     let regions: Vec<&str> = manifest.amis.iter().map(|a| a.region.as_str()).collect();
     assert_eq!(regions, [HOME, "us-west-2"]);
     assert_eq!(manifest.amis[1].ami_id, ami_in("us-west-2"));

@@ -120,7 +120,12 @@ pub async fn images_tagged(
 /// `tag:K = V` filters, one per pair.
 fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {
     tags.iter()
-        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(*v).build())
+        .map(|(k, v)| {
+            Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(*v)
+                .build()
+        })
         .collect()
 }
 
@@ -312,40 +317,6 @@ pub async fn instance_state(ec2: &Client, id: &str) -> Result<Option<String>, Aw
         .map(|n| n.as_str().to_string()))
 }
 
-/// Instances carrying all these tags that are not terminated.
-pub async fn live_instances_tagged(
-    ec2: &Client,
-    tags: &[(&str, &str)],
-) -> Result<Vec<(String, String)>, AwsError> {
-    let mut filters = tag_filters(tags);
-    filters.push(
-        Filter::builder()
-            .name("instance-state-name")
-            .values("pending")
-            .values("running")
-            .values("stopping")
-            .values("stopped")
-            .values("shutting-down")
-            .build(),
-    );
-    let req = ec2.describe_instances().set_filters(Some(filters));
-    let out = req
-        .send()
-        .await
-        .map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            Some((
-                i.instance_id()?.to_string(),
-                i.state()?.name()?.as_str().to_string(),
-            ))
-        })
-        .collect())
-}
-
 pub async fn stop_instance(ec2: &Client, id: &str) -> Result<(), AwsError> {
     ec2.stop_instances()
         .instance_ids(id)
@@ -466,15 +437,7 @@ pub async fn delete_image(ec2: &Client, image: &ImageInfo) -> Result<(), AwsErro
         }
     }
     for snap in &image.snapshot_ids {
-        match ec2.delete_snapshot().snapshot_id(snap).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let err = AwsError::call("ec2:DeleteSnapshot", e);
-                if err.code() != Some("InvalidSnapshot.NotFound") {
-                    return Err(err);
-                }
-            }
-        }
+        delete_snapshot(ec2, snap).await?;
     }
     Ok(())
 }
@@ -548,4 +511,114 @@ pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(),
         .await
         .map(|_| ())
         .map_err(|e| AwsError::call("ec2:EnableImageDeprecation", e))
+}
+
+/// A resource found by its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub id: String,
+    /// Instance state name; empty for resources without one.
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+fn tag_map<'a>(tags: impl IntoIterator<Item = &'a Tag>) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect()
+}
+
+/// Instances with these tags that are not terminated.
+pub async fn instances_tagged(
+    ec2: &Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<Tagged>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .set_filters(Some(tag_filters(tags)))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let state = i
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default();
+            if state == "terminated" {
+                continue;
+            }
+            found.push(Tagged {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                state,
+                tags: tag_map(i.tags()),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Security groups with these tags.
+pub async fn security_groups_tagged(
+    ec2: &Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<Tagged>, AwsError> {
+    let out = ec2
+        .describe_security_groups()
+        .set_filters(Some(tag_filters(tags)))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeSecurityGroups", e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .map(|g| Tagged {
+            id: g.group_id().unwrap_or_default().to_string(),
+            state: String::new(),
+            tags: tag_map(g.tags()),
+        })
+        .collect())
+}
+
+/// This account's snapshots with these tags.
+pub async fn snapshots_tagged(
+    ec2: &Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<Tagged>, AwsError> {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .set_filters(Some(tag_filters(tags)))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeSnapshots", e))?;
+    Ok(out
+        .snapshots()
+        .iter()
+        .map(|s| Tagged {
+            id: s.snapshot_id().unwrap_or_default().to_string(),
+            state: s
+                .state()
+                .map(|st| st.as_str().to_string())
+                .unwrap_or_default(),
+            tags: tag_map(s.tags()),
+        })
+        .collect())
+}
+
+/// Deletes a snapshot; one that is already gone is fine.
+pub async fn delete_snapshot(ec2: &Client, id: &str) -> Result<(), AwsError> {
+    match ec2.delete_snapshot().snapshot_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = AwsError::call("ec2:DeleteSnapshot", e);
+            if err.code() == Some("InvalidSnapshot.NotFound") {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! calls its phase needs and classifies errors, so the orchestration in `bake` reads as
 //! the steps a release engineer would take.
 
+pub mod asg;
+pub mod cfn;
 pub mod ec2;
 pub mod error;
 pub mod poll;
@@ -35,6 +37,8 @@ pub struct Aws {
     config: Option<SdkConfig>,
     ec2: Arc<Mutex<HashMap<String, aws_sdk_ec2::Client>>>,
     ssm: Arc<Mutex<HashMap<String, aws_sdk_ssm::Client>>>,
+    cfn: Arc<Mutex<HashMap<String, aws_sdk_cloudformation::Client>>>,
+    asg: Arc<Mutex<HashMap<String, aws_sdk_autoscaling::Client>>>,
 }
 
 impl Aws {
@@ -63,6 +67,8 @@ impl Aws {
             config: Some(config),
             ec2: Arc::default(),
             ssm: Arc::default(),
+            cfn: Arc::default(),
+            asg: Arc::default(),
         })
     }
 
@@ -78,7 +84,27 @@ impl Aws {
             config: None,
             ec2: Arc::new(Mutex::new(ec2.into_iter().collect())),
             ssm: Arc::new(Mutex::new(ssm.into_iter().collect())),
+            cfn: Arc::default(),
+            asg: Arc::default(),
         }
+    }
+
+    /// Adds a CloudFormation client built elsewhere (see [`Aws::from_clients`]).
+    pub fn with_cfn(self, region: &str, client: aws_sdk_cloudformation::Client) -> Aws {
+        self.cfn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(region.to_string(), client);
+        self
+    }
+
+    /// Adds an Auto Scaling client built elsewhere (see [`Aws::from_clients`]).
+    pub fn with_asg(self, region: &str, client: aws_sdk_autoscaling::Client) -> Aws {
+        self.asg
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(region.to_string(), client);
+        self
     }
 
     /// The home region: where the bake runs.
@@ -117,6 +143,44 @@ impl Aws {
         })?;
         let client = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(config)
+                .region(Region::new(region.to_string()))
+                .build(),
+        );
+        clients.insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The CloudFormation client for `region`.
+    pub fn cfn(&self, region: &str) -> Result<aws_sdk_cloudformation::Client, AwsError> {
+        let mut clients = self.cfn.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
+            service: "cloudformation",
+            region: region.to_string(),
+        })?;
+        let client = aws_sdk_cloudformation::Client::from_conf(
+            aws_sdk_cloudformation::config::Builder::from(config)
+                .region(Region::new(region.to_string()))
+                .build(),
+        );
+        clients.insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The Auto Scaling client for `region`.
+    pub fn asg(&self, region: &str) -> Result<aws_sdk_autoscaling::Client, AwsError> {
+        let mut clients = self.asg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
+            service: "autoscaling",
+            region: region.to_string(),
+        })?;
+        let client = aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(config)
                 .region(Region::new(region.to_string()))
                 .build(),
         );

@@ -103,7 +103,9 @@ where
             .with_max_times(8)
             .with_jitter(),
     )
-    .when(AwsError::is_transient)
+    // Only "slow down" and "not visible yet": transport failures were already retried by
+    // the SDK, and a dead endpoint should fail now, not after a minute more.
+    .when(|e| e.is_throttling() || e.is_not_yet_visible())
     .await
 }
 

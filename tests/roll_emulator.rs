@@ -1,0 +1,533 @@
+//! `amibake roll` and `rollback` end to end against the local emulator (moto +
+//! emulator/; see emulator/README.md), on `cfn-templates/asg-rolling.yaml`. Each test
+//! uses its own region so emulator knobs and stacks cannot leak between tests.
+//!
+//! The stacks run one instance: the launch template, its versions and the group's
+//! pointer at them are what a roll changes.
+
+mod common;
+
+use std::process::Output;
+
+use common::events as events_of;
+use common::*;
+use serde_json::Value;
+
+const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
+const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+/// A stack name of its own: the emulator may outlive a test run.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}-{}", nanos, std::process::id())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+fn creds() -> aws_sdk_ec2::config::Credentials {
+    aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests")
+}
+
+fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::Config::builder()
+            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudformation::config::Region::new(
+                region.to_string(),
+            ))
+            .endpoint_url(endpoint())
+            .credentials_provider(creds())
+            .build(),
+    )
+}
+
+fn asg(region: &str) -> aws_sdk_autoscaling::Client {
+    aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::Config::builder()
+            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
+            .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
+            .endpoint_url(endpoint())
+            .credentials_provider(creds())
+            .build(),
+    )
+}
+
+fn ssm(region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
+            .endpoint_url(endpoint())
+            .credentials_provider(creds())
+            .build(),
+    )
+}
+
+/// The region's default VPC and two of its subnets (the emulator seeds no parameters).
+async fn default_network(region: &str) -> (String, Vec<String>) {
+    let ec2 = ec2(region).await;
+    let vpc = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .expect("DescribeVpcs")
+        .vpcs()
+        .iter()
+        .find(|v| v.is_default() == Some(true))
+        .and_then(|v| v.vpc_id())
+        .expect("a default VPC")
+        .to_string();
+    let subnets: Vec<String> = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeSubnets")
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .take(2)
+        .collect();
+    assert!(!subnets.is_empty(), "the default VPC has subnets");
+    (vpc, subnets)
+}
+
+/// Two distinct available AMIs: A is what the AL2023 SSM parameter names (amibake
+/// resolves it), B another Amazon image.
+async fn two_amis(region: &str) -> (String, String) {
+    let a = ssm(region)
+        .get_parameter()
+        .name(AL2023)
+        .send()
+        .await
+        .expect("GetParameter")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("a value")
+        .to_string();
+    let b = ec2(region)
+        .await
+        .describe_images()
+        .owners("amazon")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("state")
+                .values("available")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| *id != a)
+        .expect("another Amazon image")
+        .to_string();
+    (a, b)
+}
+
+/// The stack: status, a parameter, an output, a tag.
+struct StackView {
+    status: String,
+    params: std::collections::BTreeMap<String, String>,
+    outputs: std::collections::BTreeMap<String, String>,
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+async fn stack(region: &str, name: &str) -> Option<StackView> {
+    let out = cfn(region)
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .ok()?;
+    let s = out.stacks().first()?;
+    Some(StackView {
+        status: s.stack_status().unwrap().as_str().to_string(),
+        params: s
+            .parameters()
+            .iter()
+            .map(|p| {
+                (
+                    p.parameter_key().unwrap().to_string(),
+                    p.parameter_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        outputs: s
+            .outputs()
+            .iter()
+            .map(|o| {
+                (
+                    o.output_key().unwrap().to_string(),
+                    o.output_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        tags: s
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+            .collect(),
+    })
+}
+
+/// The launch template (id, version) the stack's group points at.
+async fn group_launch_template(region: &str, group: &str) -> (String, String) {
+    let out = asg(region)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let lt = out.auto_scaling_groups()[0]
+        .launch_template()
+        .expect("the group uses a launch template");
+    (
+        lt.launch_template_id().unwrap().to_string(),
+        lt.version().unwrap().to_string(),
+    )
+}
+
+/// The image of a launch template version.
+async fn launch_template_image(region: &str, lt: &str, version: &str) -> String {
+    ec2(region)
+        .await
+        .describe_launch_template_versions()
+        .launch_template_id(lt)
+        .versions(version)
+        .send()
+        .await
+        .expect("DescribeLaunchTemplateVersions")
+        .launch_template_versions()[0]
+        .launch_template_data()
+        .and_then(|d| d.image_id())
+        .expect("an image id")
+        .to_string()
+}
+
+/// The names of the change sets CloudFormation keeps (moto lists every stack's).
+async fn change_sets(region: &str, name: &str) -> Vec<String> {
+    cfn(region)
+        .list_change_sets()
+        .stack_name(name)
+        .send()
+        .await
+        .expect("ListChangeSets")
+        .summaries()
+        .iter()
+        .filter_map(|c| c.change_set_name().map(str::to_string))
+        .collect()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The last event of a kind.
+fn last(evs: &[Value], kind: &str) -> Value {
+    evs.iter()
+        .rev()
+        .find(|e| e["event"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} event in {evs:?}"))
+        .clone()
+}
+
+/// `roll --stack NAME --ami AMI` creating the stack from the template.
+fn create_args(name: &str, ami: &str, vpc: &str, subnets: &[String]) -> Vec<String> {
+    [
+        "roll",
+        "--stack",
+        name,
+        "--ami",
+        ami,
+        "--template",
+        TEMPLATE,
+        "--parameter",
+        &format!("VpcId={vpc}"),
+        "--parameter",
+        &format!("Subnets={}", subnets.join(",")),
+        "--parameter",
+        "InstanceProfile=amibake-builder",
+        "--parameter",
+        "MinSize=1",
+        "--parameter",
+        "DesiredCapacity=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
+    let region = "us-east-2";
+    let name = &unique("web-roll");
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (vpc, subnets) = rt.block_on(default_network(region));
+    let (a, b) = rt.block_on(two_amis(region));
+
+    // Not a terminal and no --yes: refused before anything is created (exit 2).
+    let out = amibake(region, state.path())
+        .args(create_args(name, AL2023, &vpc, &subnets))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --yes"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        rt.block_on(stack(region, name)).is_none(),
+        "nothing was created"
+    );
+
+    // Create on A, named by the AL2023 SSM parameter (resolved to the concrete id).
+    let out = amibake(region, state.path())
+        .arg("--json")
+        .args(create_args(name, AL2023, &vpc, &subnets))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    let done = last(&evs, "done");
+    assert_eq!(done["outcome"], "created", "{done}");
+    assert_eq!(done["ami"], a.as_str());
+    assert_eq!(done["launch_template_version"], "1");
+    assert_eq!(last(&evs, "resolved")["ami"], a.as_str());
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "stack_event" && e["status"] == "CREATE_COMPLETE"),
+        "the creation's events are streamed: {evs:?}"
+    );
+    let s = rt.block_on(stack(region, name)).expect("the stack exists");
+    assert_eq!(s.status, "CREATE_COMPLETE");
+    assert_eq!(s.params["ImageId"], a);
+    assert_eq!(s.tags["amibake:image-id"], a);
+    assert!(!s.tags.contains_key("amibake:previous-image-id"));
+    let group = s.outputs["AsgName"].clone();
+    let (lt, version) = rt.block_on(group_launch_template(region, &group));
+    assert_eq!(version, "1");
+    assert_eq!(rt.block_on(launch_template_image(region, &lt, "1")), a);
+
+    // Roll to B, taken from a bake's manifest for this region.
+    let manifest = state.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "tool": { "name": "amibake", "version": "0.1.0" }, "recipe": "web", "recipe_file": "web.yaml",
+            "run_id": "r", "region": "eu-west-1", "input_hash": "h",
+            "source_ami": { "id": a, "name": "al2023", "resolved_from": "ami" },
+            "amis": [
+                { "region": "eu-west-1", "ami_id": "ami-0000000000000eu01", "name": "web", "snapshot_ids": [] },
+                { "region": region, "ami_id": b, "name": "web", "snapshot_ids": [] }
+            ],
+            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
+            "phases": [], "steps": [], "validation": []
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = amibake(region, state.path())
+        .args(["--json", "roll", "--stack", name, "--manifest"])
+        .arg(&manifest)
+        .args([
+            "--rollback-alarm",
+            "arn:aws:cloudwatch:us-east-2:123456789012:alarm:web-5xx",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    let done = last(&evs, "done");
+    assert_eq!(done["outcome"], "rolled", "{done}");
+    assert_eq!(done["from_ami"], a.as_str());
+    assert_eq!(done["to_ami"], b.as_str());
+    assert_eq!(done["from_version"], "1");
+    assert_eq!(done["to_version"], "2");
+    let changed: Vec<&str> = evs
+        .iter()
+        .filter(|e| e["event"] == "change")
+        .map(|e| e["logical_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"LaunchTemplate") && changed.contains(&"AutoScalingGroup"),
+        "{changed:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "stack_event" && e["status"] == "UPDATE_COMPLETE")
+    );
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.status, "UPDATE_COMPLETE");
+    assert_eq!(s.params["ImageId"], b);
+    assert_eq!(s.outputs["LaunchTemplateVersion"], "2");
+    assert_eq!(s.tags["amibake:previous-image-id"], a);
+    assert_eq!(s.tags["amibake:image-id"], b);
+    let (lt2, version) = rt.block_on(group_launch_template(region, &group));
+    assert_eq!(
+        (lt2.as_str(), version.as_str()),
+        (lt.as_str(), "2"),
+        "the group points at the new version"
+    );
+    assert_eq!(rt.block_on(launch_template_image(region, &lt, "2")), b);
+
+    // B again: nothing to do.
+    let out = amibake(region, state.path())
+        .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = last(&events_of(&out), "done");
+    assert_eq!(done["outcome"], "already_on", "{done}");
+    assert_eq!(done["ami"], b.as_str());
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.outputs["LaunchTemplateVersion"], "2");
+    assert_eq!(s.tags["amibake:previous-image-id"], a, "the record is kept");
+
+    // --plan back to A: the changes, nothing executed, no change set left.
+    let out = amibake(region, state.path())
+        .args(["--json", "roll", "--stack", name, "--ami", &a, "--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    let done = last(&evs, "done");
+    assert_eq!(done["outcome"], "planned", "{done}");
+    let plan_change_set = last(&evs, "start")["change_set"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!done["changes"].as_array().unwrap().is_empty(), "{done}");
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.params["ImageId"], b);
+    assert_eq!(s.outputs["LaunchTemplateVersion"], "2");
+    assert!(
+        !rt.block_on(change_sets(region, name))
+            .contains(&plan_change_set),
+        "the plan's change set {plan_change_set} is deleted"
+    );
+
+    // rollback: back to A (in plain text this time), the record turned around.
+    let out = amibake(region, state.path())
+        .args(["--no-progress", "rollback", "--stack", name, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "rolled {name}: {b} → {a} (launch template version 2 → 3)"
+        )),
+        "{}",
+        show(&out)
+    );
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.params["ImageId"], a);
+    assert_eq!(s.tags["amibake:previous-image-id"], b);
+    assert_eq!(s.tags["amibake:image-id"], a);
+    let (_, version) = rt.block_on(group_launch_template(region, &group));
+    assert_eq!(version, "3");
+    assert_eq!(rt.block_on(launch_template_image(region, &lt, "3")), a);
+}
+
+#[test]
+fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
+    let region = "ap-northeast-1";
+    let name = &unique("web-fail");
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let (vpc, subnets) = rt.block_on(default_network(region));
+    let (a, b) = rt.block_on(two_amis(region));
+    let out = amibake(region, state.path())
+        .arg("--json")
+        .args(create_args(name, &a, &vpc, &subnets))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let group = rt.block_on(stack(region, name)).unwrap().outputs["AsgName"].clone();
+
+    // A fresh stack has no previous image: rollback refuses (exit 1).
+    let out = amibake(region, state.path())
+        .args(["--json", "rollback", "--stack", name, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let error = last(&events_of(&out), "error");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no previous image recorded"),
+        "{error}"
+    );
+    assert_eq!(error["exit_code"], 1);
+
+    // The new instances never signal: CloudFormation rolls back by itself.
+    configure(region, serde_json::json!({ "fail_stack_update": true }));
+    let out = amibake(region, state.path())
+        .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let evs = events_of(&out);
+    let error = last(&evs, "error");
+    let text = error["error"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("{name} rolled back to {a}: AutoScalingGroup UPDATE_FAILED: Received 0 SUCCESS signal(s)")),
+        "{text}"
+    );
+    assert_eq!(error["exit_code"], 1);
+    assert_eq!(error["ami"], a.as_str());
+    assert!(
+        error["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("AutoScalingGroup UPDATE_FAILED: Received 0 SUCCESS signal(s)"),
+        "{error}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "stack_event" && e["status"] == "UPDATE_ROLLBACK_COMPLETE")
+    );
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(s.params["ImageId"], a, "still on the old image");
+    assert!(!s.tags.contains_key("amibake:previous-image-id"));
+    let (_, version) = rt.block_on(group_launch_template(region, &group));
+    assert_eq!(version, "1", "the group still runs the old version");
+
+    // Once the cause is gone, the same roll goes through.
+    configure(region, serde_json::json!({}));
+    let out = amibake(region, state.path())
+        .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let done = last(&events_of(&out), "done");
+    assert_eq!(done["outcome"], "rolled");
+    assert_eq!(done["to_ami"], b.as_str());
+}
