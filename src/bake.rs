@@ -361,30 +361,10 @@ impl<'a> Bake<'a> {
         self.mark_complete(&amis).await?;
 
         let manifest = Manifest {
-            tool: manifest::Tool::current(),
-            recipe: self.plan.recipe.clone(),
-            recipe_file: self.plan.file.clone(),
-            run_id: self.plan.run_id.clone(),
-            region: self.region().to_string(),
-            input_hash,
-            source_ami: manifest::SourceAmi {
-                id: source.id.clone(),
-                name: source.name.clone(),
-                resolved_from: describe_source(&self.plan.source),
-            },
-            amis,
-            started_at: rfc3339(self.started_at),
-            finished_at: rfc3339(SystemTime::now()),
-            duration_seconds: self.started.elapsed().as_secs_f64(),
-            phases: self
-                .phases
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
             steps,
             validation,
             boot_test,
-            reused_from_run: None,
+            ..self.manifest(&source, input_hash, amis)
         };
         Ok(manifest)
     }
@@ -434,12 +414,20 @@ impl<'a> Bake<'a> {
             ),
         );
         Ok(Some(Manifest {
+            reused_from_run: Some(baked_by.unwrap_or_default()),
+            ..self.manifest(source, hash.to_string(), amis)
+        }))
+    }
+
+    /// The manifest's common part: what was built from what, when, and the phases so far.
+    fn manifest(&self, source: &ImageInfo, input_hash: String, amis: Vec<AmiEntry>) -> Manifest {
+        Manifest {
             tool: manifest::Tool::current(),
             recipe: self.plan.recipe.clone(),
             recipe_file: self.plan.file.clone(),
             run_id: self.plan.run_id.clone(),
             region: self.region().to_string(),
-            input_hash: hash.to_string(),
+            input_hash,
             source_ami: manifest::SourceAmi {
                 id: source.id.clone(),
                 name: source.name.clone(),
@@ -454,9 +442,8 @@ impl<'a> Bake<'a> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
-            reused_from_run: Some(baked_by.unwrap_or_default()),
             ..Manifest::default()
-        }))
+        }
     }
 
     /// Finds the source image; a missing or unusable one is bad input (nothing created).

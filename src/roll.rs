@@ -785,7 +785,15 @@ impl<'a> Roll<'a> {
 
     fn ask(&self, confirm: Confirm<'_>, question: &str) -> bool {
         self.reporter.unspin("roll");
-        confirm.is_some_and(|ask| ask(question))
+        let Some(ask) = confirm else { return false };
+        // Waiting for a person blocks: tell a multi-threaded runtime to move its other
+        // tasks (the Ctrl-C watcher among them) off this worker first.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| ask(question))
+            }
+            _ => ask(question),
+        }
     }
 
     /// Refuses stacks CloudFormation will not update (busy ones are handled by
