@@ -16,6 +16,8 @@ if ((${#templates[@]})); then
   "$bin/cfn-lint" "${templates[@]}"
 fi
 "$bin/shellcheck" scripts/*.sh .ci/run
+# The CI examples must at least be valid YAML.
+"$bin/python" -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' examples/ci/*.yml
 
 # The emulator for the integration tests; stopped on exit, whatever happens.
 bash scripts/emulator.sh start >/dev/null
