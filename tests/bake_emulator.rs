@@ -333,3 +333,131 @@ fn ctrl_c_during_a_step_cleans_up_and_exits_130() {
 }
 
 use std::process::Command;
+
+/// Every instance the region has ever had (terminated ones included).
+async fn all_instances(region: &str) -> usize {
+    ec2(region)
+        .await
+        .describe_instances()
+        .send()
+        .await
+        .expect("DescribeInstances")
+        .reservations()
+        .iter()
+        .map(|r| r.instances().len())
+        .sum()
+}
+
+#[test]
+fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
+    let region = "eu-west-2";
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let bake = |extra: &[&str], manifest: &str| {
+        amibake(region, state.path())
+            .args([
+                "--json",
+                "bake",
+                "tests/fixtures/boot-test.yaml",
+                "--if-changed",
+            ])
+            .args(extra)
+            .arg("--manifest")
+            .arg(state.path().join(manifest))
+            .output()
+            .unwrap()
+    };
+    let first = bake(&[], "first.json");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first_run = run_id(&events(&first));
+    let first_manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("first.json")).unwrap())
+            .unwrap();
+    assert!(
+        first_manifest.get("reused_from_run").is_none(),
+        "the first run bakes"
+    );
+
+    let before = rt().block_on(all_instances(region));
+    let second = bake(&[], "second.json");
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let after = rt().block_on(all_instances(region));
+    assert_eq!(before, after, "the second run called RunInstances");
+    let second_events = events(&second);
+    assert!(
+        second_events.iter().all(|e| e["event"] != "resource"),
+        "nothing was created"
+    );
+    let second_manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("second.json")).unwrap())
+            .unwrap();
+    assert_eq!(second_manifest["reused_from_run"], first_run.as_str());
+    assert_eq!(
+        second_manifest["amis"], first_manifest["amis"],
+        "same images, home and copy"
+    );
+    assert_eq!(second_manifest["input_hash"], first_manifest["input_hash"]);
+
+    // A changed recipe (here: one more image tag) has another input hash: it bakes.
+    let changed = state.path().join("changed.yaml");
+    let text = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).unwrap();
+    std::fs::write(
+        &changed,
+        text.replace(
+            "copy_to: [us-west-2]",
+            "copy_to: [us-west-2]\n  tags: { Changed: \"yes\" }",
+        ),
+    )
+    .unwrap();
+    let third = amibake(region, state.path())
+        .args(["--json", "bake", "--if-changed", "--manifest"])
+        .arg(state.path().join("third.json"))
+        .arg(&changed)
+        .output()
+        .unwrap();
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    assert!(
+        events(&third).iter().any(|e| e["event"] == "resource"),
+        "a changed recipe bakes"
+    );
+
+    // --force bakes although nothing changed.
+    let before = rt().block_on(all_instances(region));
+    let forced = bake(&["--force"], "forced.json");
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(
+        rt().block_on(all_instances(region)) > before,
+        "--force launched a builder"
+    );
+}
+
+#[test]
+fn force_without_if_changed_is_a_usage_error() {
+    let state = tempfile::tempdir().unwrap();
+    let out = amibake("eu-west-2", state.path())
+        .args(["bake", RECIPE, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--if-changed"));
+}
