@@ -13,7 +13,7 @@ use crate::aws::{Aws, AwsOptions};
 use crate::bake::{Bake, BakeOptions, OnError};
 use crate::journal::{self, Journal};
 use crate::plan::Plan;
-use crate::recipe::types::{AccountId, Region};
+use crate::recipe::types::{AccountId, RecipeName, Region};
 use crate::recipe::{self, MissingSecrets, RecipeError, VarInputs};
 use crate::report::{Mode, Reporter};
 use crate::run;
@@ -95,9 +95,15 @@ pub enum Command {
         after_help = "Examples:\n  amibake sweep --dry-run\n  amibake sweep --older-than 30m --region eu-west-1\n\nA run is left alone when its journal on this machine ends clean, or when it is younger than --older-than (it may still be running elsewhere). AMIs of successful bakes (tagged amibake:complete) are never touched."
     )]
     Sweep(SweepArgs),
+    /// Deregister a recipe's older AMIs and delete their snapshots, keeping the newest N
+    /// and every image still in use.
+    #[command(
+        after_help = "Examples:\n  amibake prune --recipe web-tomcat --keep 3 --dry-run\n  amibake prune --recipe web-tomcat --keep 2 --older-than 30d --also-region us-west-2\n\nOnly images of finished bakes (tagged amibake:recipe=NAME and amibake:complete=true) are considered, in the home region (--region) and each --also-region. An image always stays when it is among the newest N of its region, younger than --older-than, the value of a channel parameter /amibake/NAME/*, the image of a launch template version (or launch configuration) an Auto Scaling group uses, or the image of an instance that is not terminated. Each image is printed with why it stays, or with the snapshots removed with it.\n\nExit codes: 0 done (or nothing to prune), 1 an AWS call failed, 2 bad input (nothing removed), 130 interrupted."
+    )]
+    Prune(PruneArgs),
     /// Roll a CloudFormation stack's Auto Scaling group onto an AMI (change set, watch, self-rollback).
     #[command(
-        after_help = "Examples:\n  amibake roll --stack web --manifest amibake-manifest.json\n  amibake roll --stack web --ami ami-0123456789abcdef0 --plan\n  amibake roll --stack web --ami /golden/web/latest --rollback-alarm arn:aws:cloudwatch:eu-west-1:111122223333:alarm:web-5xx --yes\n  amibake roll --stack web --ami ami-0123456789abcdef0 --template cfn-templates/asg-rolling.yaml \\\n      --parameter VpcId=vpc-0abc --parameter Subnets=subnet-0a,subnet-0b --parameter InstanceProfile=web   # creates the stack\n\nExit codes: 0 rolled (or already on the AMI, or --plan), 1 refused while busy or the update failed and rolled back, 2 bad input (nothing changed), 130 interrupted."
+        after_help = "Examples:\n  amibake roll --stack web --manifest amibake-manifest.json\n  amibake roll --stack web --ami ami-0123456789abcdef0 --plan\n  amibake roll --stack web-dev --channel dev --recipe web-tomcat --yes   # the AMI `promote` put in /amibake/web-tomcat/dev\n  amibake roll --stack web --ami /golden/web/latest --rollback-alarm arn:aws:cloudwatch:eu-west-1:111122223333:alarm:web-5xx --yes\n  amibake roll --stack web --ami ami-0123456789abcdef0 --template cfn-templates/asg-rolling.yaml \\\n      --parameter VpcId=vpc-0abc --parameter Subnets=subnet-0a,subnet-0b --parameter InstanceProfile=web   # creates the stack\n\nExit codes: 0 rolled (or already on the AMI, or --plan), 1 refused while busy or the update failed and rolled back, 2 bad input (nothing changed), 130 interrupted."
     )]
     Roll(RollArgs),
     /// Roll a stack back to the image it ran before its last roll.
@@ -105,11 +111,40 @@ pub enum Command {
         after_help = "Examples:\n  amibake rollback --stack web\n  amibake rollback --stack web --yes --wait-for-idle\n\nExit codes as for roll; 1 also when no previous image is recorded on the stack."
     )]
     Rollback(RollbackArgs),
+    /// Promote a baked image into an environment's channel: the SSM parameter
+    /// /amibake/<recipe>/<env> in every region of the manifest, in the recipe's promotion order.
+    #[command(
+        after_help = "Examples:\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake promote --manifest amibake-manifest.json --to staging --copy-to us-west-2 --share-with 111122223333\n  amibake promote --manifest amibake-manifest.json --to prod --force   # skip the order check\n  amibake roll --stack web-dev --channel dev --recipe web-tomcat --yes  # roll what dev holds\n\nThe order comes from the recipe's `promotion: [dev, staging, prod]`: an image enters an environment only when the environment before it holds that image (in the manifest's region), unless --force. The parameter (data type aws:ec2:image) records who promoted, when and from which run in its description and tags.\n\nExit codes: 0 promoted (or already there), 1 refused by the order check or a copy/AWS call failed, 2 bad input (unknown environment, unreadable manifest or recipe; nothing changed), 130 interrupted."
+    )]
+    Promote(PromoteArgs),
+}
+
+/// Flags of `promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// A bake's manifest: the recipe, its file and the AMI in each region.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    /// The environment to promote to (one of the recipe's `promotion` list).
+    #[arg(long = "to", value_name = "ENV")]
+    pub to: String,
+    /// First copy the image to this region and promote it there too (repeatable).
+    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
+    pub copy_to: Vec<Region>,
+    /// Share every region's image with this account (repeatable).
+    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
+    pub share_with: Vec<AccountId>,
+    /// Promote even when the environment before ENV does not hold this image.
+    #[arg(long)]
+    pub force: bool,
+    /// The recipe file with the promotion list (default: the manifest's recipe_file).
+    #[arg(long, value_name = "FILE")]
+    pub recipe_file: Option<PathBuf>,
 }
 
 /// Flags of `roll`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("image").required(true).args(["ami", "manifest"])))]
+#[command(group(clap::ArgGroup::new("image").required(true).args(["ami", "manifest", "channel"])))]
 pub struct RollArgs {
     /// The CloudFormation stack (created when it does not exist).
     #[arg(long, value_name = "NAME")]
@@ -120,6 +155,13 @@ pub struct RollArgs {
     /// A bake's manifest: its AMI in the stack's region.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// An environment's channel: the AMI `amibake promote` put in /amibake/<recipe>/<env>
+    /// in the stack's region (needs --recipe).
+    #[arg(long, value_name = "ENV", requires = "recipe")]
+    pub channel: Option<String>,
+    /// The recipe whose channel --channel names.
+    #[arg(long, value_name = "NAME", requires = "channel")]
+    pub recipe: Option<String>,
     /// A new template (default when creating: cfn-templates/asg-rolling.yaml).
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
@@ -172,6 +214,38 @@ pub struct SweepArgs {
     /// List what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Flags of `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The recipe whose images to prune (its `name`).
+    #[arg(long, value_name = "NAME", value_parser = parse_recipe_name)]
+    pub recipe: RecipeName,
+    /// Keep the newest N images of the recipe in each region (at least 1).
+    #[arg(long, value_name = "N", value_parser = parse_keep)]
+    pub keep: usize,
+    /// Also keep every image younger than this (e.g. `30d`); default: age does not matter.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+    /// Print what would be removed and why the rest stays; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also prune in this region (repeatable; the home region is always pruned).
+    #[arg(long = "also-region", value_name = "REGION", value_parser = parse_region)]
+    pub also_regions: Vec<Region>,
+}
+
+fn parse_recipe_name(s: &str) -> Result<RecipeName, String> {
+    RecipeName::try_from(s.to_string())
+}
+
+fn parse_keep(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("--keep must be at least 1: prune always keeps the newest images of a recipe; to remove every image, deregister them by hand (aws ec2 deregister-image)".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
@@ -238,8 +312,10 @@ pub fn main() -> ExitCode {
         Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
         Command::Bake(args) => with_runtime(bake(&cli.global, &inputs, args)),
         Command::Sweep(args) => with_runtime(sweep(&cli.global, args)),
+        Command::Prune(args) => with_runtime(prune(&cli.global, args)),
         Command::Roll(args) => with_runtime(roll(&cli.global, args)),
         Command::Rollback(args) => with_runtime(rollback(&cli.global, args)),
+        Command::Promote(args) => with_runtime(promote(&cli.global, &inputs, args)),
     }
 }
 
@@ -578,11 +654,15 @@ fn report_recipe_error(global: &GlobalArgs, err: &RecipeError) {
 }
 
 async fn roll(global: &GlobalArgs, args: &RollArgs) -> u8 {
-    let target = match (&args.ami, &args.manifest) {
-        (Some(ami), _) => crate::roll::Target::Ami(ami.clone()),
-        (None, Some(path)) => crate::roll::Target::Manifest(path.clone()),
-        // clap requires one of them.
-        (None, None) => return EXIT_USAGE,
+    let target = match (&args.ami, &args.manifest, &args.channel, &args.recipe) {
+        (Some(ami), _, _, _) => crate::roll::Target::Ami(ami.clone()),
+        (None, Some(path), _, _) => crate::roll::Target::Manifest(path.clone()),
+        (None, None, Some(env), Some(recipe)) => crate::roll::Target::Channel {
+            recipe: recipe.clone(),
+            env: env.clone(),
+        },
+        // clap requires one of them (and --recipe with --channel).
+        _ => return EXIT_USAGE,
     };
     let mut req = crate::roll::RollRequest::new(&args.stack, target);
     req.template = args.template.clone();
@@ -720,6 +800,141 @@ fn ask_on_terminal(question: &str, interrupted: &std::sync::atomic::AtomicBool) 
                     return false;
                 }
             }
+        }
+    }
+}
+
+async fn prune(global: &GlobalArgs, args: &PruneArgs) -> u8 {
+    let aws = match Aws::load(&aws_options(global)).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        crate::secret::Masker::default(),
+    );
+    let mut regions = vec![aws.region().to_string()];
+    for r in &args.also_regions {
+        if !regions.iter().any(|x| x == r.as_str()) {
+            regions.push(r.as_str().to_string());
+        }
+    }
+    let options = crate::prune::PruneOptions {
+        recipe: args.recipe.as_str().to_string(),
+        keep: args.keep,
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+    };
+    let result = tokio::select! {
+        r = crate::prune::prune(&aws, &regions, &options, &reporter) => r,
+        () = interrupted() => {
+            reporter.say("interrupted: run prune again to finish");
+            return 130;
+        }
+    };
+    match result {
+        Ok(verdicts) => {
+            let removed = verdicts.iter().filter(|v| v.removed()).count();
+            let kept = verdicts.len() - removed;
+            let text = if removed == 0 {
+                format!(
+                    "nothing to prune for {} in {} ({kept} image(s) kept)",
+                    options.recipe,
+                    regions.join(", ")
+                )
+            } else {
+                format!(
+                    "{} {removed} image(s) of {} in {}; kept {kept}",
+                    if options.dry_run {
+                        "would remove"
+                    } else {
+                        "removed"
+                    },
+                    options.recipe,
+                    regions.join(", ")
+                )
+            };
+            reporter.event(
+                "done",
+                serde_json::json!({ "recipe": options.recipe, "regions": regions, "kept": kept, "removed": removed, "dry_run": options.dry_run }),
+                &text,
+            );
+            0
+        }
+        Err(e) => {
+            reporter.event(
+                "error",
+                serde_json::json!({ "error": e.chain() }),
+                &format!("error: {}", e.chain()),
+            );
+            1
+        }
+    }
+}
+
+async fn promote(global: &GlobalArgs, inputs: &VarInputs, args: &PromoteArgs) -> u8 {
+    // Every call names its region (the manifest's); the default region only has to exist.
+    let mut options = aws_options(global);
+    if options.region.is_none() {
+        options.region = std::fs::read_to_string(&args.manifest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<crate::manifest::Manifest>(&t).ok())
+            .map(|m| m.region)
+            .filter(|r| !r.is_empty());
+    }
+    let aws = match Aws::load(&options).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        crate::secret::Masker::default(),
+    );
+    let mut req = crate::promote::PromoteRequest::new(&args.manifest, &args.to);
+    req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();
+    req.share_with = args.share_with.iter().map(|a| a.to_string()).collect();
+    req.force = args.force;
+    req.recipe_file = args.recipe_file.clone();
+    req.inputs = inputs.clone();
+    req.poll_scale = poll_scale();
+    let result = tokio::select! {
+        r = crate::promote::promote(&aws, &req, &reporter) => r,
+        () = interrupted() => Err(crate::promote::PromoteError::Interrupted),
+    };
+    reporter.finish();
+    match result {
+        Ok(outcome) => {
+            reporter.event(
+                "done",
+                serde_json::to_value(&outcome).unwrap_or_default(),
+                &outcome.summary(),
+            );
+            0
+        }
+        Err(e) => {
+            let mut fields =
+                serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
+            if let crate::promote::PromoteError::Refused {
+                previous, holds, ..
+            } = &e
+            {
+                fields["refused"] = serde_json::json!(true);
+                fields["previous"] = serde_json::json!(previous);
+                fields["holds"] = serde_json::json!(holds);
+            }
+            reporter.event("error", fields, &format!("error: {e}"));
+            if matches!(e, crate::promote::PromoteError::Interrupted) {
+                reporter.say(
+                    "interrupted: copies already started go on in EC2; rerun the same promote to finish (it reuses them)",
+                );
+            }
+            e.exit_code()
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod journal;
 pub mod manifest;
 pub mod plan;
+pub mod promote;
+pub mod prune;
 pub mod recipe;
 pub mod report;
 pub mod roll;

@@ -53,6 +53,9 @@ pub enum Target {
     Manifest(PathBuf),
     /// The image the stack ran before the last roll (the `amibake:previous-image-id` tag).
     Previous,
+    /// An environment's channel: the AMI `promote` wrote to `/amibake/<recipe>/<env>` in
+    /// the stack's region.
+    Channel { recipe: String, env: String },
 }
 
 /// What to roll where, and how.
@@ -353,6 +356,7 @@ impl<'a> Roll<'a> {
         let explicit = match &self.req.target {
             Target::Ami(id) => Some(self.resolve_ami(id).await?),
             Target::Manifest(path) => Some(self.manifest_ami(path).await?),
+            Target::Channel { recipe, env } => Some(self.channel_ami(recipe, env).await?),
             Target::Previous => None,
         };
         let stack = poll::retry(|| cfn::describe_stack(&cfn, &self.req.stack))
@@ -384,7 +388,7 @@ impl<'a> Roll<'a> {
             .find(|(k, _)| *k == req.image_parameter)
         {
             return Err(RollError::Usage(format!(
-                "--parameter {k}=… sets the image parameter: name the image with --ami or --manifest"
+                "--parameter {k}=… sets the image parameter: name the image with --ami, --manifest or --channel"
             )));
         }
         if !req.plan && !req.yes && !can_ask {
@@ -419,6 +423,23 @@ impl<'a> Roll<'a> {
                 ))
             })?;
         self.resolve_ami(&ami).await
+    }
+
+    /// The AMI an environment's channel holds in this region.
+    async fn channel_ami(&self, recipe: &str, env: &str) -> Result<String, RollError> {
+        let region = self.region().to_string();
+        let name = crate::promote::channel_parameter(recipe, env);
+        let ssm = self.aws.ssm(&region).map_err(RollError::aws("image"))?;
+        let exists = poll::retry(|| ssm::get_parameter(&ssm, &name))
+            .await
+            .map_err(RollError::aws("image"))?
+            .is_some();
+        if !exists {
+            return Err(RollError::Usage(format!(
+                "channel {env} of recipe {recipe} is not set in {region} (no SSM parameter {name}): promote an image first (amibake promote --manifest FILE --to {env}), or check --recipe, --channel and --region"
+            )));
+        }
+        self.resolve_ami(&name).await
     }
 
     /// A concrete AMI id that exists and is available in this region: an SSM parameter

@@ -353,14 +353,27 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
     let region = "eu-west-2";
     configure(region, serde_json::json!({}));
     let state = tempfile::tempdir().unwrap();
+    // A recipe name of this run's own: an image another run of this test baked on the
+    // same emulator must not count as "unchanged".
+    let recipe = state.path().join("if-changed.yaml");
+    let unique = format!(
+        "name: if-changed-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).unwrap();
+    // Images named by run id (held fixed in the input hash like the timestamp): bakes
+    // within one second must not collide on the AMI name.
+    let text = fixture
+        .replace("name: boot-test-fixture", &unique)
+        .replace("{{ recipe }}-{{ timestamp }}", "{{ recipe }}-{{ run_id }}");
+    std::fs::write(&recipe, text).unwrap();
     let bake = |extra: &[&str], manifest: &str| {
         amibake(region, state.path())
-            .args([
-                "--json",
-                "bake",
-                "tests/fixtures/boot-test.yaml",
-                "--if-changed",
-            ])
+            .args(["--json", "bake", "--if-changed"])
+            .arg(&recipe)
             .args(extra)
             .arg("--manifest")
             .arg(state.path().join(manifest))
@@ -410,7 +423,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
 
     // A changed recipe (here: one more image tag) has another input hash: it bakes.
     let changed = state.path().join("changed.yaml");
-    let text = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).unwrap();
+    let text = std::fs::read_to_string(&recipe).unwrap();
     std::fs::write(
         &changed,
         text.replace(

@@ -76,3 +76,74 @@ pub async fn refreshes_running(asg: &Client, group: &str) -> Result<Vec<InFlight
         })
         .collect())
 }
+
+/// Where an Auto Scaling group gets its image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupSource {
+    /// A launch template (directly or in a mixed instances policy, including overrides);
+    /// `version` is `$Latest`, `$Default` or a number (`$Default` when the group names none).
+    LaunchTemplate {
+        id: Option<String>,
+        name: Option<String>,
+        version: String,
+    },
+    LaunchConfiguration(String),
+}
+
+/// Every Auto Scaling group of the region with its image sources.
+pub async fn group_sources(asg: &Client) -> Result<Vec<(String, Vec<GroupSource>)>, AwsError> {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+    let spec = |s: &LaunchTemplateSpecification| GroupSource::LaunchTemplate {
+        id: s.launch_template_id().map(str::to_string),
+        name: s.launch_template_name().map(str::to_string),
+        version: s.version().unwrap_or("$Default").to_string(),
+    };
+    let mut groups = Vec::new();
+    let mut pages = asg.describe_auto_scaling_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("autoscaling:DescribeAutoScalingGroups", e))?;
+        for g in page.auto_scaling_groups() {
+            let mut sources = Vec::new();
+            if let Some(lt) = g.launch_template() {
+                sources.push(spec(lt));
+            }
+            if let Some(lt) = g.mixed_instances_policy().and_then(|p| p.launch_template()) {
+                if let Some(s) = lt.launch_template_specification() {
+                    sources.push(spec(s));
+                }
+                for o in lt.overrides() {
+                    if let Some(s) = o.launch_template_specification() {
+                        sources.push(spec(s));
+                    }
+                }
+            }
+            if let Some(lc) = g.launch_configuration_name() {
+                sources.push(GroupSource::LaunchConfiguration(lc.to_string()));
+            }
+            sources.dedup();
+            groups.push((
+                g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                sources,
+            ));
+        }
+    }
+    Ok(groups)
+}
+
+/// The image of a launch configuration, `None` when it does not exist.
+pub async fn launch_configuration_image(
+    asg: &Client,
+    name: &str,
+) -> Result<Option<String>, AwsError> {
+    let out = asg
+        .describe_launch_configurations()
+        .launch_configuration_names(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("autoscaling:DescribeLaunchConfigurations", e))?;
+    Ok(out
+        .launch_configurations()
+        .first()
+        .and_then(|c| c.image_id())
+        .map(str::to_string))
+}

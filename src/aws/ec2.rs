@@ -622,3 +622,107 @@ pub async fn delete_snapshot(ec2: &Client, id: &str) -> Result<(), AwsError> {
         }
     }
 }
+
+/// An instance launched from an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceOfImage {
+    pub id: String,
+    pub image_id: String,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`.
+    pub state: String,
+}
+
+/// Instances launched from any of these images that are not terminated (a stopped
+/// instance still needs its image to start again).
+pub async fn instances_of_images(
+    ec2: &Client,
+    image_ids: &[String],
+) -> Result<Vec<InstanceOfImage>, AwsError> {
+    let mut found = Vec::new();
+    // A filter takes at most 200 values.
+    for chunk in image_ids.chunks(200) {
+        let mut pages = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
+                if state == "terminated" {
+                    continue;
+                }
+                found.push(InstanceOfImage {
+                    id: i.instance_id().unwrap_or_default().to_string(),
+                    image_id: i.image_id().unwrap_or_default().to_string(),
+                    state,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One version of a launch template and the image it launches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchTemplateImage {
+    pub template_id: String,
+    pub version: i64,
+    /// An AMI id, `resolve:ssm:<parameter>`, or `None` when the version names no image.
+    pub image_id: Option<String>,
+}
+
+/// The image of a launch template version (`$Latest`, `$Default` or a number), found by
+/// template id or name; `None` when the template or version does not exist.
+pub async fn launch_template_image(
+    ec2: &Client,
+    template_id: Option<&str>,
+    template_name: Option<&str>,
+    version: &str,
+) -> Result<Option<LaunchTemplateImage>, AwsError> {
+    let out = ec2
+        .describe_launch_template_versions()
+        .set_launch_template_id(template_id.map(str::to_string))
+        .set_launch_template_name(if template_id.is_some() {
+            None
+        } else {
+            template_name.map(str::to_string)
+        })
+        .versions(version)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out
+            .launch_template_versions()
+            .first()
+            .map(|v| LaunchTemplateImage {
+                template_id: v.launch_template_id().unwrap_or_default().to_string(),
+                version: v.version_number().unwrap_or_default(),
+                image_id: v
+                    .launch_template_data()
+                    .and_then(|d| d.image_id())
+                    .map(str::to_string),
+            })),
+        Err(e) => {
+            let err = AwsError::call("ec2:DescribeLaunchTemplateVersions", e);
+            if err.code().is_some_and(|c| {
+                c.starts_with("InvalidLaunchTemplateId.")
+                    || c.starts_with("InvalidLaunchTemplateName.")
+            }) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
+use aws_sdk_ssm::types::{
+    CommandInvocationStatus, InstanceInformationStringFilter, ParameterType, PingStatus,
+    ResourceTypeForTagging, Tag,
+};
 use aws_smithy_types::DateTime;
 
 use super::AwsError;
@@ -25,6 +28,89 @@ pub async fn get_parameter(ssm: &Client, name: &str) -> Result<Option<String>, A
             }
         }
     }
+}
+
+/// A parameter's value and what SSM records about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterInfo {
+    pub value: String,
+    pub version: i64,
+    /// `text` or `aws:ec2:image`.
+    pub data_type: String,
+    /// RFC 3339, when SSM sent it.
+    pub last_modified: Option<String>,
+}
+
+/// The value of a parameter with its version and data type, or `None` when it does not
+/// exist.
+pub async fn get_parameter_with_metadata(
+    ssm: &Client,
+    name: &str,
+) -> Result<Option<ParameterInfo>, AwsError> {
+    match ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().map(|p| ParameterInfo {
+            value: p.value().unwrap_or_default().to_string(),
+            version: p.version(),
+            data_type: p.data_type().unwrap_or("text").to_string(),
+            last_modified: p
+                .last_modified_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        })),
+        Err(e) => {
+            let err = AwsError::call("ssm:GetParameter", e);
+            if err.code() == Some("ParameterNotFound") {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Writes a String parameter (overwriting it) with this data type (`aws:ec2:image` makes
+/// SSM check that the value is an AMI in the region); returns the new version. SSM
+/// validates `aws:ec2:image` values asynchronously: the new version may be readable only
+/// a moment later.
+pub async fn put_parameter(
+    ssm: &Client,
+    name: &str,
+    value: &str,
+    description: &str,
+    data_type: &str,
+) -> Result<i64, AwsError> {
+    let out = ssm
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .description(description)
+        .r#type(ParameterType::String)
+        .data_type(data_type)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ssm:PutParameter", e))?;
+    Ok(out.version())
+}
+
+/// Adds (or overwrites) tags on a parameter. PutParameter cannot tag with Overwrite set.
+pub async fn tag_parameter(
+    ssm: &Client,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::local("ssm:AddTagsToResource", None, Box::new(e)))?;
+    ssm.add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::call("ssm:AddTagsToResource", e))
 }
 
 /// The SSM agent's registration of an instance.

@@ -1,0 +1,281 @@
+//! `promote` against aws-smithy-mocks clients: what the emulator cannot produce — SSM
+//! validating an `aws:ec2:image` value asynchronously (the new version shows late, or
+//! never), and a copy that fails — run under paused tokio time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use amibake::aws::Aws;
+use amibake::promote::{PromoteError, PromoteRequest, promote};
+use amibake::report::{Mode, Reporter};
+use amibake::secret::Masker;
+use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::error::ErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+
+const HOME: &str = "us-east-1";
+const FAR: &str = "us-west-2";
+const AMI: &str = "ami-0aaaaaaaaaaaaaaaa";
+const OLD: &str = "ami-0bbbbbbbbbbbbbbbb";
+const RECIPE: &str = "web";
+const PARAM: &str = "/amibake/web/dev";
+
+#[derive(Debug)]
+struct TokioSleep;
+
+impl AsyncSleep for TokioSleep {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep::new(tokio::time::sleep(duration))
+    }
+}
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+/// The SSM side: the parameter holds OLD at version 3; PutParameter answers version 4,
+/// which GetParameter shows only after `shows_after` more reads (never when `None`).
+struct Ssm {
+    get: Rule,
+    put: Rule,
+    tag: Rule,
+}
+
+fn ssm_rules(shows_after: Option<i64>) -> Ssm {
+    let reads_since_put = Arc::new(AtomicI64::new(-1));
+    let r = reads_since_put.clone();
+    let get = mock!(aws_sdk_ssm::Client::get_parameter).then_compute_output(move |_| {
+        let n = r.load(Ordering::SeqCst);
+        let visible = n >= 0 && shows_after.is_some_and(|after| n >= after);
+        if n >= 0 {
+            r.fetch_add(1, Ordering::SeqCst);
+        }
+        let (value, version) = if visible { (AMI, 4) } else { (OLD, 3) };
+        aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
+            .parameter(
+                aws_sdk_ssm::types::Parameter::builder()
+                    .name(PARAM)
+                    .value(value)
+                    .version(version)
+                    .data_type("aws:ec2:image")
+                    .build(),
+            )
+            .build()
+    });
+    let r = reads_since_put;
+    let put = mock!(aws_sdk_ssm::Client::put_parameter)
+        .match_requests(|req| {
+            req.name() == Some(PARAM)
+                && req.value() == Some(AMI)
+                && req.data_type() == Some("aws:ec2:image")
+                && req.overwrite() == Some(true)
+                && req
+                    .description()
+                    .is_some_and(|d| d.contains("from run run-1"))
+        })
+        .then_compute_output(move |_| {
+            r.store(0, Ordering::SeqCst);
+            aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
+                .version(4)
+                .build()
+        });
+    let tag = mock!(aws_sdk_ssm::Client::add_tags_to_resource)
+        .match_requests(|req| {
+            req.resource_id() == Some(PARAM)
+                && req
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == "amibake:env" && t.value() == "dev")
+        })
+        .then_output(|| {
+            aws_sdk_ssm::operation::add_tags_to_resource::AddTagsToResourceOutput::builder().build()
+        });
+    Ssm { get, put, tag }
+}
+
+/// EC2: AMI exists at home; nothing is tagged as a copy; CopyImage fails.
+struct Ec2 {
+    describe: Rule,
+    copy: Rule,
+}
+
+fn ec2_rules() -> Ec2 {
+    let describe = mock!(aws_sdk_ec2::Client::describe_images).then_compute_output(|req| {
+        let out = aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder();
+        if req.image_ids().first().map(String::as_str) == Some(AMI) {
+            out.images(
+                aws_sdk_ec2::types::Image::builder()
+                    .image_id(AMI)
+                    .name("web-1")
+                    .state(aws_sdk_ec2::types::ImageState::Available)
+                    .build(),
+            )
+            .build()
+        } else {
+            out.build()
+        }
+    });
+    let copy = mock!(aws_sdk_ec2::Client::copy_image).then_error(|| {
+        aws_sdk_ec2::operation::copy_image::CopyImageError::generic(meta(
+            "InvalidRequest",
+            "the destination region is not enabled for this account",
+        ))
+    });
+    Ec2 { describe, copy }
+}
+
+fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        i = i.with_rule(rule);
+    }
+    i
+}
+
+fn aws(ssm: &Ssm, ec2: &Ec2) -> Aws {
+    let creds = Credentials::new("AKIDMOCK", "mock", None, None, "test");
+    let ec2_client = |region: &str| {
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .credentials_provider(creds.clone())
+                .http_client(create_mock_http_client())
+                .sleep_impl(TokioSleep)
+                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .interceptor(interceptor(&[&ec2.describe, &ec2.copy]))
+                .build(),
+        )
+    };
+    let ssm_client = |region: &str| {
+        aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .credentials_provider(creds.clone())
+                .http_client(create_mock_http_client())
+                .sleep_impl(TokioSleep)
+                .retry_config(RetryConfig::standard().with_max_attempts(3))
+                .interceptor(interceptor(&[&ssm.get, &ssm.put, &ssm.tag]))
+                .build(),
+        )
+    };
+    Aws::from_clients(
+        HOME,
+        [HOME, FAR].map(|r| (r.to_string(), ec2_client(r))),
+        [HOME, FAR].map(|r| (r.to_string(), ssm_client(r))),
+    )
+}
+
+/// A recipe with `promotion: [dev, prod]` and a manifest of AMI in HOME.
+fn files(dir: &Path) -> PathBuf {
+    let recipe = dir.join("web.yaml");
+    std::fs::write(
+        &recipe,
+        "name: web\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: p }\n\
+         steps:\n  - shell: \"true\"\nimage: { name: \"web-{{ timestamp }}\" }\npromotion: [dev, prod]\n",
+    )
+    .unwrap();
+    let manifest = dir.join("m.json");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "tool": { "name": "amibake", "version": "0.1.0" },
+            "recipe": RECIPE, "recipe_file": recipe.display().to_string(),
+            "run_id": "run-1", "region": HOME, "input_hash": "h",
+            "source_ami": { "id": "ami-0123456789abcdef0", "name": "base", "resolved_from": "ami" },
+            "amis": [ { "region": HOME, "ami_id": AMI, "name": "web-1", "snapshot_ids": [] } ],
+            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
+            "phases": [], "steps": [], "validation": []
+        })
+        .to_string(),
+    )
+    .unwrap();
+    manifest
+}
+
+fn reporter() -> Reporter {
+    Reporter::new(Mode::Json, Masker::default())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_counts_as_promoted_only_once_ssm_shows_the_validated_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_rules(Some(3)), ec2_rules());
+    let req = PromoteRequest::new(&manifest, "dev");
+    let outcome = promote(&aws(&ssm, &ec2), &req, &reporter())
+        .await
+        .expect("promoted");
+    assert_eq!(outcome.regions.len(), 1);
+    let change = &outcome.regions[0];
+    assert_eq!(change.old.as_deref(), Some(OLD));
+    assert_eq!(change.new, AMI);
+    assert!(change.changed);
+    assert_eq!(ssm.put.num_calls(), 1);
+    // One read before the write, then reads until version 4 showed (the fourth).
+    assert_eq!(ssm.get.num_calls(), 5);
+    assert_eq!(ssm.tag.num_calls(), 1, "tagged once the value is in");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_ssm_never_accepts_times_out_with_exit_1_and_is_not_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_rules(None), ec2_rules());
+    let mut req = PromoteRequest::new(&manifest, "dev");
+    req.parameter_timeout = Duration::from_secs(30);
+    let err = promote(&aws(&ssm, &ec2), &req, &reporter())
+        .await
+        .expect_err("SSM never showed the new version");
+    assert!(
+        matches!(&err, PromoteError::Timeout { hint, .. } if hint.contains("aws:ec2:image")),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert_eq!(ssm.tag.num_calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_copy_fails_the_promotion_before_any_channel_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_rules(Some(0)), ec2_rules());
+    let mut req = PromoteRequest::new(&manifest, "dev");
+    req.copy_to = vec![FAR.to_string()];
+    let err = promote(&aws(&ssm, &ec2), &req, &reporter())
+        .await
+        .expect_err("the copy failed");
+    assert!(
+        matches!(&err, PromoteError::CopiesFailed(f) if f[0].starts_with(FAR)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert_eq!(ec2.copy.num_calls(), 1);
+    assert_eq!(ssm.put.num_calls(), 0, "no channel changed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn prod_is_refused_when_dev_holds_another_image_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_rules(Some(0)), ec2_rules());
+    let req = PromoteRequest::new(&manifest, "prod");
+    let err = promote(&aws(&ssm, &ec2), &req, &reporter())
+        .await
+        .expect_err("dev holds OLD");
+    assert!(
+        matches!(&err, PromoteError::Refused { previous, holds, .. } if previous == "dev" && holds.as_deref() == Some(OLD)),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    assert_eq!(ssm.put.num_calls(), 0);
+    assert_eq!(
+        ec2.describe.num_calls(),
+        0,
+        "refused before looking further"
+    );
+}
