@@ -26,7 +26,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "amibake",
     version,
     about = "Bake golden AMIs over SSM, prove they boot right, and roll Auto Scaling groups onto them.",
-    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted."
+    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
