@@ -98,7 +98,7 @@ pub enum Command {
     /// Deregister a recipe's older AMIs and delete their snapshots, keeping the newest N
     /// and every image still in use.
     #[command(
-        after_help = "Examples:\n  amibake prune --recipe web-tomcat --keep 3 --dry-run\n  amibake prune --recipe web-tomcat --keep 2 --older-than 30d --also-region us-west-2\n\nOnly images of finished bakes (tagged amibake:recipe=NAME and amibake:complete=true) are considered, in the home region (--region) and each --also-region. An image always stays when it is among the newest N of its region, younger than --older-than, the value of a channel parameter /amibake/NAME/*, the image of a launch template version (or launch configuration) an Auto Scaling group uses, or the image of an instance that is not terminated. Each image is printed with why it stays, or with the snapshots removed with it.\n\nExit codes: 0 done (or nothing to prune), 1 an AWS call failed, 2 bad input (nothing removed), 130 interrupted."
+        after_help = "Examples:\n  amibake prune --recipe web-tomcat --keep 3 --dry-run\n  amibake prune --recipe web-tomcat --keep 2 --older-than 30d --also-region us-west-2\n  amibake prune --recipe web-tomcat --keep 2 --all-regions\n\nOnly images of finished bakes (tagged amibake:recipe=NAME and amibake:complete=true) are considered, in the home region (--region) and each --also-region, or in every enabled region with --all-regions. An image always stays when it is among the newest N of its region, younger than --older-than, the value of a channel parameter /amibake/NAME/*, the image of a launch template version (or launch configuration) an Auto Scaling group uses, or the image of an instance that is not terminated. Each image is printed with why it stays, or with the snapshots removed with it.\n\nExit codes: 0 done (or nothing to prune), 1 an AWS call failed, 2 bad input (nothing removed), 130 interrupted."
     )]
     Prune(PruneArgs),
     /// Roll a CloudFormation stack's Auto Scaling group onto an AMI (change set, watch, self-rollback).
@@ -234,6 +234,9 @@ pub struct PruneArgs {
     /// Also prune in this region (repeatable; the home region is always pruned).
     #[arg(long = "also-region", value_name = "REGION", value_parser = parse_region)]
     pub also_regions: Vec<Region>,
+    /// Prune in every region enabled for the account, wherever the recipe's images are.
+    #[arg(long, conflicts_with = "also_regions")]
+    pub all_regions: bool,
 }
 
 fn parse_recipe_name(s: &str) -> Result<RecipeName, String> {
@@ -817,6 +820,19 @@ async fn prune(global: &GlobalArgs, args: &PruneArgs) -> u8 {
         crate::secret::Masker::default(),
     );
     let mut regions = vec![aws.region().to_string()];
+    if args.all_regions {
+        let found = match aws.ec2(aws.region()) {
+            Ok(ec2) => crate::aws::poll::retry(|| crate::aws::ec2::enabled_regions(&ec2)).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(all) => regions.extend(all.into_iter().filter(|r| r != aws.region())),
+            Err(e) => {
+                eprintln!("error: {}", e.chain());
+                return 1;
+            }
+        }
+    }
     for r in &args.also_regions {
         if !regions.iter().any(|x| x == r.as_str()) {
             regions.push(r.as_str().to_string());

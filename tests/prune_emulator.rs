@@ -494,7 +494,8 @@ fn prune_refuses_keep_zero_and_prunes_extra_regions() {
         }
     });
 
-    let out = run(
+    // --also-region names the extra region (dry run: what would go)...
+    let dry = run(
         home,
         &[
             "--json",
@@ -505,6 +506,31 @@ fn prune_refuses_keep_zero_and_prunes_extra_regions() {
             "1",
             "--also-region",
             extra,
+            "--dry-run",
+        ],
+    );
+    assert_exit(&dry, 0);
+    let mut would: Vec<String> = events(&dry)
+        .iter()
+        .filter(|e| e["event"] == "remove" && e["region"] == extra)
+        .filter_map(|e| e["ami"].as_str().map(str::to_string))
+        .collect();
+    would.sort();
+    let mut older = vec![extra_ids[0].clone(), extra_ids[1].clone()];
+    older.sort();
+    assert_eq!(would, older, "--also-region sees the extra region");
+
+    // ... and --all-regions finds it by itself.
+    let out = run(
+        home,
+        &[
+            "--json",
+            "prune",
+            "--recipe",
+            recipe,
+            "--keep",
+            "1",
+            "--all-regions",
         ],
     );
     assert_exit(&out, 0);

@@ -726,3 +726,19 @@ pub async fn launch_template_image(
         }
     }
 }
+
+/// The regions enabled for this account (DescribeRegions without AllRegions leaves out
+/// opt-in regions that are not opted in).
+pub async fn enabled_regions(ec2: &Client) -> Result<Vec<String>, AwsError> {
+    let out = ec2
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeRegions", e))?;
+    Ok(out
+        .regions()
+        .iter()
+        .filter_map(|r| r.region_name())
+        .map(str::to_string)
+        .collect())
+}
