@@ -1059,10 +1059,6 @@ impl<'a> Bake<'a> {
     async fn finish_copy(&self, region: &str, id: &str) -> Result<AmiEntry, BakeError> {
         let copy = self.wait_image(region, id).await?;
         let dest = self.ec2(region)?;
-        // CopyImage tags the AMI at creation but not its snapshots.
-        poll::retry(|| ec2::create_tags(&dest, &copy.snapshot_ids, &copy.tags))
-            .await
-            .map_err(BakeError::aws("copy"))?;
         if let Some(after) = self.plan.image.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
             poll::retry(|| ec2::deprecate_image(&dest, id, at))

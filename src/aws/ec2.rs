@@ -386,7 +386,9 @@ pub struct Copy {
     pub client_token: String,
 }
 
-/// Copies an image into the region of `dest` (CopyImage is called in the destination).
+/// Copies an image into the region of `dest` (CopyImage is called in the destination),
+/// tagging the new AMI and its new snapshots at creation, so an interrupted copy's
+/// snapshots carry the run id for `sweep` too.
 pub async fn copy_image(dest: &Client, c: &Copy) -> Result<String, AwsError> {
     let out = dest
         .copy_image()
@@ -397,7 +399,10 @@ pub async fn copy_image(dest: &Client, c: &Copy) -> Result<String, AwsError> {
         .encrypted(c.encrypted)
         .set_kms_key_id(c.kms_key_id.clone())
         .client_token(&c.client_token)
-        .set_tag_specifications(Some(tag_specs(&[ResourceType::Image], &c.tags)))
+        .set_tag_specifications(Some(tag_specs(
+            &[ResourceType::Image, ResourceType::Snapshot],
+            &c.tags,
+        )))
         .send()
         .await
         .map_err(|e| AwsError::call("ec2:CopyImage", e))?;

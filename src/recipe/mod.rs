@@ -118,14 +118,26 @@ pub(crate) fn read_text(path: &Path) -> Result<String, RecipeError> {
 
 /// Checks that need the whole recipe (what serde cannot see one field at a time).
 fn check(path: &Path, text: &str, recipe: &Recipe) -> Result<(), RecipeError> {
+    let at_key = |key: &str, message: &str| match find_key(text, key) {
+        Some((line, col)) => RecipeError::at(path, text, line, col, message),
+        None => RecipeError::file(path, message),
+    };
     if recipe.image.public && !recipe.image.share_with.is_empty() {
         // Not an error in AWS, but almost certainly a mistake worth stopping for.
-        let message = "`image.public: true` together with `share_with`: a public image is \
-                       shared with everyone already; remove one";
-        return Err(match find_key(text, "public") {
-            Some((line, col)) => RecipeError::at(path, text, line, col, message),
-            None => RecipeError::file(path, message),
-        });
+        return Err(at_key(
+            "public",
+            "`image.public: true` together with `share_with`: a public image is shared with \
+             everyone already; remove one",
+        ));
+    }
+    if !recipe.image.encrypted {
+        // The builder's root volume is always encrypted, so its image is too: a `false`
+        // here could only ever apply to the copies, which is not what anyone means.
+        return Err(at_key(
+            "encrypted",
+            "`image.encrypted: false` is not supported: the builder's volume is always \
+             encrypted, and so is every image amibake makes; remove the key",
+        ));
     }
     Ok(())
 }
