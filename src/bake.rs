@@ -317,23 +317,14 @@ impl<'a> Bake<'a> {
 
         if let Some(hygiene) = &self.plan.hygiene {
             let t = self.phase_start("hygiene", "image hygiene");
-            let (inv, _) = self
-                .run_command(
-                    &builder,
-                    "image hygiene",
-                    &CommandSpec::Shell(&hygiene.text),
-                    Duration::from_secs(10 * 60),
-                    true,
-                )
-                .await?;
-            if !inv.succeeded() {
-                return Err(BakeError::StepFailed {
-                    step: "image hygiene".into(),
-                    status: inv.status,
-                    exit_code: inv.response_code,
-                    stderr_tail: last_lines(&inv.stderr, 10),
-                });
-            }
+            self.run_script(
+                &builder,
+                "image hygiene",
+                &hygiene.text,
+                Duration::from_secs(10 * 60),
+                true,
+            )
+            .await?;
             self.phase_done("hygiene", t, "image hygiene done");
         }
 
@@ -720,6 +711,36 @@ impl<'a> Bake<'a> {
             });
         }
         Ok(results)
+    }
+
+    /// Runs one of amibake's own scripts (hygiene, the boot test's cloud-init wait); its
+    /// failure fails the bake like a failed step.
+    async fn run_script(
+        &self,
+        instance: &str,
+        label: &str,
+        script: &str,
+        timeout: Duration,
+        stream: bool,
+    ) -> Result<(), BakeError> {
+        let (inv, _) = self
+            .run_command(
+                instance,
+                label,
+                &CommandSpec::Shell(script),
+                timeout,
+                stream,
+            )
+            .await?;
+        if inv.succeeded() {
+            return Ok(());
+        }
+        Err(BakeError::StepFailed {
+            step: label.to_string(),
+            status: inv.status,
+            exit_code: inv.response_code,
+            stderr_tail: last_lines(&inv.stderr, 10),
+        })
     }
 
     /// Sends one command and polls it to the end, streaming new output as it appears.
@@ -1116,23 +1137,14 @@ impl<'a> Bake<'a> {
             self.plan.os,
         );
         if let StepCommand::Shell { script } = &wait.command {
-            let (inv, _) = self
-                .run_command(
-                    &instance,
-                    "boot test cloud-init",
-                    &CommandSpec::Shell(&script.text),
-                    wait.timeout.get(),
-                    false,
-                )
-                .await?;
-            if !inv.succeeded() {
-                return Err(BakeError::StepFailed {
-                    step: "boot test: wait for cloud-init".into(),
-                    status: inv.status,
-                    exit_code: inv.response_code,
-                    stderr_tail: last_lines(&inv.stderr, 10),
-                });
-            }
+            self.run_script(
+                &instance,
+                "boot test: wait for cloud-init",
+                &script.text,
+                wait.timeout.get(),
+                false,
+            )
+            .await?;
         }
         let checks = self.run_checks("boot-test", &instance, &bt.checks).await?;
         self.reporter.unspin("boot test");

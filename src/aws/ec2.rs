@@ -533,15 +533,16 @@ fn tag_map<'a>(tags: impl IntoIterator<Item = &'a Tag>) -> BTreeMap<String, Stri
         .collect()
 }
 
-/// Instances with these tags that are not terminated.
-pub async fn instances_tagged(
+/// Every instance matching `filters` that is not terminated, with its state name, across
+/// all pages.
+async fn live_instances(
     ec2: &Client,
-    tags: &[(&str, &str)],
-) -> Result<Vec<Tagged>, AwsError> {
+    filters: Vec<Filter>,
+) -> Result<Vec<(aws_sdk_ec2::types::Instance, String)>, AwsError> {
     let mut found = Vec::new();
     let mut pages = ec2
         .describe_instances()
-        .set_filters(Some(tag_filters(tags)))
+        .set_filters(Some(filters))
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -552,17 +553,28 @@ pub async fn instances_tagged(
                 .and_then(|s| s.name())
                 .map(|n| n.as_str().to_string())
                 .unwrap_or_default();
-            if state == "terminated" {
-                continue;
+            if state != "terminated" {
+                found.push((i.clone(), state));
             }
-            found.push(Tagged {
-                id: i.instance_id().unwrap_or_default().to_string(),
-                state,
-                tags: tag_map(i.tags()),
-            });
         }
     }
     Ok(found)
+}
+
+/// Instances with these tags that are not terminated.
+pub async fn instances_tagged(
+    ec2: &Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<Tagged>, AwsError> {
+    Ok(live_instances(ec2, tag_filters(tags))
+        .await?
+        .into_iter()
+        .map(|(i, state)| Tagged {
+            id: i.instance_id().unwrap_or_default().to_string(),
+            state,
+            tags: tag_map(i.tags()),
+        })
+        .collect())
 }
 
 /// Security groups with these tags.
@@ -646,33 +658,16 @@ pub async fn instances_of_images(
     let mut found = Vec::new();
     // A filter takes at most 200 values.
     for chunk in image_ids.chunks(200) {
-        let mut pages = ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("image-id")
-                    .set_values(Some(chunk.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
-            for i in page.reservations().iter().flat_map(|r| r.instances()) {
-                let state = i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-                    .unwrap_or_default();
-                if state == "terminated" {
-                    continue;
-                }
-                found.push(InstanceOfImage {
-                    id: i.instance_id().unwrap_or_default().to_string(),
-                    image_id: i.image_id().unwrap_or_default().to_string(),
-                    state,
-                });
-            }
+        let filter = Filter::builder()
+            .name("image-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        for (i, state) in live_instances(ec2, vec![filter]).await? {
+            found.push(InstanceOfImage {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                image_id: i.image_id().unwrap_or_default().to_string(),
+                state,
+            });
         }
     }
     Ok(found)
