@@ -49,6 +49,9 @@ pub struct BakeOptions {
     /// `--if-changed`: when an available image of this recipe with the same input hash
     /// exists in every region, reuse it instead of baking.
     pub if_changed: bool,
+    /// `-v`: also stream the output of checks and of the boot test's cloud-init wait
+    /// (steps always stream).
+    pub verbose: bool,
 }
 
 /// Why a bake did not finish.
@@ -869,7 +872,7 @@ impl<'a> Bake<'a> {
                     &label,
                     &CommandSpec::Shell(&check.script.text),
                     check.timeout.get(),
-                    false,
+                    self.options.verbose,
                 )
                 .await?;
             let result = judge(check, &inv);
@@ -1142,7 +1145,7 @@ impl<'a> Bake<'a> {
                 "boot test: wait for cloud-init",
                 &script.text,
                 wait.timeout.get(),
-                false,
+                self.options.verbose,
             )
             .await?;
         }

@@ -59,7 +59,8 @@ pub struct GlobalArgs {
     /// Plain timestamped lines instead of progress bars, even on a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
-    /// More detail (repeat for more).
+    /// More detail: bake also streams the output of checks and of the boot test's
+    /// cloud-init wait.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -491,6 +492,7 @@ async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
         poll_scale: poll_scale(),
         image_timeout: std::time::Duration::from_secs(90 * 60),
         if_changed: args.if_changed && !args.force,
+        verbose: global.verbose > 0,
     };
     let bake = Bake::new(
         aws,

@@ -353,23 +353,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
     let region = "eu-west-2";
     configure(region, serde_json::json!({}));
     let state = tempfile::tempdir().unwrap();
-    // A recipe name of this run's own: an image another run of this test baked on the
-    // same emulator must not count as "unchanged".
-    let recipe = state.path().join("if-changed.yaml");
-    let unique = format!(
-        "name: if-changed-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).unwrap();
-    // Images named by run id (held fixed in the input hash like the timestamp): bakes
-    // within one second must not collide on the AMI name.
-    let text = fixture
-        .replace("name: boot-test-fixture", &unique)
-        .replace("{{ recipe }}-{{ timestamp }}", "{{ recipe }}-{{ run_id }}");
-    std::fs::write(&recipe, text).unwrap();
+    let recipe = unique_boot_test_recipe(state.path(), "if-changed");
     let bake = |extra: &[&str], manifest: &str| {
         amibake(region, state.path())
             .args(["--json", "bake", "--if-changed"])
@@ -473,4 +457,47 @@ fn force_without_if_changed_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--if-changed"));
+}
+
+#[test]
+fn verbose_streams_the_output_of_checks_too() {
+    // One region per run: two bakes of one recipe within a second would share an AMI name.
+    for region in ["ap-east-1", "ap-southeast-1"] {
+        configure(region, serde_json::json!({}));
+    }
+    let state = tempfile::tempdir().unwrap();
+    let recipe = unique_boot_test_recipe(state.path(), "verbose");
+    let run = |verbose: bool| {
+        let region = if verbose {
+            "ap-southeast-1"
+        } else {
+            "ap-east-1"
+        };
+        let mut cmd = amibake(region, state.path());
+        cmd.arg("--json");
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = cmd
+            .arg("bake")
+            .arg(&recipe)
+            .arg("--manifest")
+            .arg(state.path().join("m.json"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        events(&out)
+            .into_iter()
+            .filter(|e| e["event"] == "output")
+            .filter_map(|e| e["step"].as_str().map(str::to_string))
+            .filter(|s| s.contains("check"))
+            .count()
+    };
+    assert_eq!(run(false), 0, "checks are quiet by default");
+    assert!(run(true) > 0, "-v streams the checks' output");
 }

@@ -185,3 +185,20 @@ pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed:
         }
     }
 }
+
+/// tests/fixtures/boot-test.yaml under a recipe name of its own, its images named by run
+/// id: bakes in parallel tests (and their copies, all to us-west-2) never collide on an
+/// AMI name, and an image another run baked never counts as "unchanged".
+pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).expect("fixture");
+    let text = fixture
+        .replace("name: boot-test-fixture", &format!("name: {label}-{nanos}"))
+        .replace("{{ recipe }}-{{ timestamp }}", "{{ recipe }}-{{ run_id }}");
+    let path = dir.join(format!("{label}.yaml"));
+    std::fs::write(&path, text).expect("write the recipe");
+    path
+}

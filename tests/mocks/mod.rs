@@ -613,6 +613,7 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
         poll_scale: 1.0,
         image_timeout: Duration::from_secs(90 * 60),
         if_changed: false,
+        verbose: false,
     };
     Bake::new(aws, plan, loaded.stable_text, reporter, journal, options)
 }
