@@ -9,11 +9,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("runtime")
-}
-
 const RECIPE: &str = "recipes/al2023-tomcat-codedeploy.yaml";
 
 #[test]

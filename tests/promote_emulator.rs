@@ -14,68 +14,7 @@ use common::events as events_of;
 use common::*;
 use serde_json::Value;
 
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 const RUN_ID: &str = "20260101-000000-abc123";
-
-/// A recipe name of its own.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{:x}-{}", nanos, std::process::id())
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("runtime")
-}
-
-fn ssm(region: &str) -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
-                "testing", "testing", None, None, "tests",
-            ))
-            .build(),
-    )
-}
-
-/// Two distinct available Amazon images: A is what the AL2023 parameter names.
-async fn two_amis(region: &str) -> (String, String) {
-    let a = ssm(region)
-        .get_parameter()
-        .name(AL2023)
-        .send()
-        .await
-        .expect("GetParameter")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("a value")
-        .to_string();
-    let b = ec2(region)
-        .await
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("state")
-                .values("available")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeImages")
-        .images()
-        .iter()
-        .filter_map(|i| i.image_id())
-        .find(|id| *id != a)
-        .expect("another Amazon image")
-        .to_string();
-    (a, b)
-}
 
 /// A channel parameter as SSM has it.
 #[derive(Debug)]
@@ -182,24 +121,6 @@ fn promote(region: &str, state: &Path, manifest: &Path, env: &str, extra: &[&str
         .output()
         .unwrap()
 }
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn last(evs: &[Value], kind: &str) -> Value {
-    evs.iter()
-        .rev()
-        .find(|e| e["event"] == kind)
-        .unwrap_or_else(|| panic!("a {kind} event in {evs:?}"))
-        .clone()
-}
-
 #[test]
 fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_overrides() {
     let region = "eu-south-1";

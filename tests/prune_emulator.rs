@@ -13,54 +13,11 @@ use aws_sdk_ec2::types::{
 };
 use common::*;
 
-/// A name no earlier run on the same emulator used (image names must be unique).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}", nanos % 1_000_000_000_000)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("runtime")
-}
-
-const BASE_PARAMETER: &str =
-    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-
-fn creds() -> aws_sdk_ssm::config::Credentials {
-    aws_sdk_ssm::config::Credentials::new("testing", "testing", None, None, "tests")
-}
-
-async fn ssm(region: &str) -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
-
-async fn autoscaling(region: &str) -> aws_sdk_autoscaling::Client {
-    aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-            .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
-
 /// The emulator's Amazon Linux 2023 image in `region`.
 async fn base_ami(region: &str) -> String {
     ssm(region)
-        .await
         .get_parameter()
-        .name(BASE_PARAMETER)
+        .name(AL2023)
         .send()
         .await
         .expect("GetParameter")
@@ -269,7 +226,6 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
         .await;
 
         ssm(region)
-            .await
             .put_parameter()
             .name(format!("/amibake/{recipe}/prod"))
             .value(&ids[1])
@@ -309,8 +265,7 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
             .send()
             .await
             .expect("CreateLaunchTemplateVersion");
-        autoscaling(region)
-            .await
+        asg(region)
             .create_auto_scaling_group()
             .auto_scaling_group_name(&group)
             .launch_template(

@@ -7,66 +7,10 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::events as events_of;
 use common::*;
-use serde_json::Value;
 
 const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
-const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-
-/// A stack name of its own: the emulator may outlive a test run.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{:x}-{}", nanos, std::process::id())
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("runtime")
-}
-
-fn creds() -> aws_sdk_ec2::config::Credentials {
-    aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests")
-}
-
-fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::Config::builder()
-            .behavior_version(aws_sdk_cloudformation::config::BehaviorVersion::latest())
-            .region(aws_sdk_cloudformation::config::Region::new(
-                region.to_string(),
-            ))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
-
-fn asg(region: &str) -> aws_sdk_autoscaling::Client {
-    aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::Config::builder()
-            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-            .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
-
-fn ssm(region: &str) -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
 
 /// The region's default VPC and two of its subnets (the emulator seeds no parameters).
 async fn default_network(region: &str) -> (String, Vec<String>) {
@@ -100,41 +44,6 @@ async fn default_network(region: &str) -> (String, Vec<String>) {
         .collect();
     assert!(!subnets.is_empty(), "the default VPC has subnets");
     (vpc, subnets)
-}
-
-/// Two distinct available AMIs: A is what the AL2023 SSM parameter names (amibake
-/// resolves it), B another Amazon image.
-async fn two_amis(region: &str) -> (String, String) {
-    let a = ssm(region)
-        .get_parameter()
-        .name(AL2023)
-        .send()
-        .await
-        .expect("GetParameter")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("a value")
-        .to_string();
-    let b = ec2(region)
-        .await
-        .describe_images()
-        .owners("amazon")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("state")
-                .values("available")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeImages")
-        .images()
-        .iter()
-        .filter_map(|i| i.image_id())
-        .find(|id| *id != a)
-        .expect("another Amazon image")
-        .to_string();
-    (a, b)
 }
 
 /// The stack: status, a parameter, an output, a tag.
@@ -230,25 +139,6 @@ async fn change_sets(region: &str, name: &str) -> Vec<String> {
         .filter_map(|c| c.change_set_name().map(str::to_string))
         .collect()
 }
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The last event of a kind.
-fn last(evs: &[Value], kind: &str) -> Value {
-    evs.iter()
-        .rev()
-        .find(|e| e["event"] == kind)
-        .unwrap_or_else(|| panic!("a {kind} event in {evs:?}"))
-        .clone()
-}
-
 /// `roll --stack NAME --ami AMI` creating the stack from the template.
 fn create_args(name: &str, ami: &str, vpc: &str, subnets: &[String]) -> Vec<String> {
     [

@@ -7,11 +7,6 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().expect("runtime")
-}
-
 /// Starts a bake whose commands run for a minute, waits until a step runs, kills it with
 /// SIGKILL (no cleanup at all), and returns its run id.
 fn kill_a_bake_mid_step(region: &str, state: &std::path::Path) -> String {

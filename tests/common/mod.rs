@@ -93,17 +93,106 @@ fn http(method: &str, path: &str, body: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The AL2023 parameter the emulator resolves to an available Amazon image.
+pub const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+/// A runtime for the AWS queries of a synchronous test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+/// A name no earlier run on the same emulator used (stacks, recipes and AMI names must
+/// be unique; the emulator may outlive a test run).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{prefix}-{:x}-{}", nanos, std::process::id())
+}
+
+/// The emulator accepts any credentials.
+pub fn creds() -> aws_sdk_ec2::config::Credentials {
+    aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests")
+}
+
+/// Builds a client of an SDK crate for `region` on the emulator.
+macro_rules! emulator_client {
+    ($krate:ident, $region:expr) => {
+        $krate::Client::from_conf(
+            $krate::Config::builder()
+                .behavior_version($krate::config::BehaviorVersion::latest())
+                .region($krate::config::Region::new($region.to_string()))
+                .endpoint_url(endpoint())
+                .credentials_provider(creds())
+                .build(),
+        )
+    };
+}
+
 /// An EC2 client for `region` on the emulator.
 pub async fn ec2(region: &str) -> aws_sdk_ec2::Client {
-    let config = aws_sdk_ec2::Config::builder()
-        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
-        .endpoint_url(endpoint())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_ec2::Client::from_conf(config)
+    emulator_client!(aws_sdk_ec2, region)
+}
+
+pub fn ssm(region: &str) -> aws_sdk_ssm::Client {
+    emulator_client!(aws_sdk_ssm, region)
+}
+
+pub fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
+    emulator_client!(aws_sdk_cloudformation, region)
+}
+
+pub fn asg(region: &str) -> aws_sdk_autoscaling::Client {
+    emulator_client!(aws_sdk_autoscaling, region)
+}
+
+/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
+pub async fn two_amis(region: &str) -> (String, String) {
+    let a = ssm(region)
+        .get_parameter()
+        .name(AL2023)
+        .send()
+        .await
+        .expect("GetParameter")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("a value")
+        .to_string();
+    let b = ec2(region)
+        .await
+        .describe_images()
+        .owners("amazon")
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| *id != a)
+        .expect("another Amazon image")
+        .to_string();
+    (a, b)
+}
+
+/// A command's outcome, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The last event of a kind.
+pub fn last(evs: &[serde_json::Value], kind: &str) -> serde_json::Value {
+    evs.iter()
+        .rev()
+        .find(|e| e["event"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} event in {evs:?}"))
+        .clone()
 }
 
 fn run_filter(run_id: &str) -> Filter {
@@ -190,13 +279,12 @@ pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed:
 /// id: bakes in parallel tests (and their copies, all to us-west-2) never collide on an
 /// AMI name, and an image another run baked never counts as "unchanged".
 pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
     let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).expect("fixture");
     let text = fixture
-        .replace("name: boot-test-fixture", &format!("name: {label}-{nanos}"))
+        .replace(
+            "name: boot-test-fixture",
+            &format!("name: {}", unique(label)),
+        )
         .replace("{{ recipe }}-{{ timestamp }}", "{{ recipe }}-{{ run_id }}");
     let path = dir.join(format!("{label}.yaml"));
     std::fs::write(&path, text).expect("write the recipe");
