@@ -1394,16 +1394,13 @@ impl Bake<'_> {
             return false;
         };
         // Network interfaces of a just-terminated instance linger for a moment.
-        let result = poll::until(
+        let result = poll::while_in_use(
             self.schedule(Schedule::INSTANCE),
             Duration::from_secs(5 * 60),
-            || async {
-                match ec2::delete_security_group(&ec2, id).await {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.code() == Some("DependencyViolation") => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
+            "DependencyViolation",
+            "ec2:DeleteSecurityGroup",
+            &format!("security group {id}"),
+            || ec2::delete_security_group(&ec2, id),
         )
         .await;
         match result {

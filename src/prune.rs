@@ -174,22 +174,15 @@ async fn prune_region(
 /// Deregisters the image and deletes its snapshots. Just after deregistration a snapshot
 /// can still count as in use for a moment: that is waited out.
 async fn remove(ec2: &aws_sdk_ec2::Client, image: &ImageInfo) -> Result<(), AwsError> {
-    poll::until(Schedule::INSTANCE, Duration::from_secs(120), || async {
-        match ec2::delete_image(ec2, image).await {
-            Ok(()) => Ok(Some(())),
-            Err(e) if e.code() == Some("InvalidSnapshot.InUse") => Ok(None),
-            Err(e) => Err(e),
-        }
-    })
+    poll::while_in_use(
+        Schedule::INSTANCE,
+        Duration::from_secs(120),
+        "InvalidSnapshot.InUse",
+        "ec2:DeleteSnapshot",
+        &format!("a snapshot of {}", image.id),
+        || ec2::delete_image(ec2, image),
+    )
     .await
-    .map_err(|e| match e {
-        poll::PollError::Aws(a) => a,
-        poll::PollError::Timeout(_) => AwsError::local(
-            "ec2:DeleteSnapshot",
-            Some("InvalidSnapshot.InUse"),
-            format!("a snapshot of {} stayed in use", image.id),
-        ),
-    })
 }
 
 /// What refers to which image in a region.

@@ -169,26 +169,15 @@ async fn remove(
         })?;
     }
     for g in of("security_group") {
-        poll::until(
+        poll::while_in_use(
             Schedule::INSTANCE.scaled(options.poll_scale),
             Duration::from_secs(300),
-            || async {
-                match ec2::delete_security_group(ec2, &g.id).await {
-                    Ok(()) => Ok(Some(())),
-                    Err(e) if e.code() == Some("DependencyViolation") => Ok(None),
-                    Err(e) => Err(e),
-                }
-            },
+            "DependencyViolation",
+            "ec2:DeleteSecurityGroup",
+            &format!("security group {}", g.id),
+            || ec2::delete_security_group(ec2, &g.id),
         )
-        .await
-        .map_err(|e| match e {
-            poll::PollError::Aws(a) => a,
-            poll::PollError::Timeout(_) => AwsError::local(
-                "ec2:DeleteSecurityGroup",
-                Some("DependencyViolation"),
-                format!("{} is still in use", g.id),
-            ),
-        })?;
+        .await?;
     }
     for img in of("image") {
         if let Some(info) = poll::retry(|| ec2::describe_image(ec2, &img.id)).await? {

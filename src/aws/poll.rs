@@ -89,6 +89,42 @@ where
     }
 }
 
+/// Repeats a delete while AWS answers `busy_code` (the resource is still in use: a security
+/// group whose instance's network interface lingers, a snapshot its just-deregistered image
+/// still holds), up to `timeout`. Running out of time is reported under that code.
+pub async fn while_in_use<F, Fut>(
+    schedule: Schedule,
+    timeout: Duration,
+    busy_code: &'static str,
+    action: &'static str,
+    what: &str,
+    mut call: F,
+) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), AwsError>>,
+{
+    until(schedule, timeout, || {
+        let attempt = call();
+        async move {
+            match attempt.await {
+                Ok(()) => Ok(Some(())),
+                Err(e) if e.code() == Some(busy_code) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        PollError::Aws(a) => a,
+        PollError::Timeout(after) => AwsError::local(
+            action,
+            Some(busy_code),
+            format!("{what} was still in use after {}s", after.as_secs()),
+        ),
+    })
+}
+
 /// Runs a one-shot call, retrying transient errors with jittered exponential backoff
 /// (about a minute in all) before giving up.
 pub async fn retry<T, F, Fut>(call: F) -> Result<T, AwsError>
