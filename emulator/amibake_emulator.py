@@ -81,8 +81,13 @@ IAM
   * Instance profiles named by --seed-instance-profile (default: amibake-builder) exist in
     the default account, so RunInstances with IamInstanceProfile works without IAM calls.
 
+Request accounting: every AWS request is counted by region and action; with the
+throttle_ec2 knob, EC2 requests draw from EC2's documented request buckets (per region,
+per category or per action) and get RequestLimitExceeded when theirs is empty.
+
 Control endpoint (not AWS): GET/POST /_amibake/config, GET /_amibake/facts,
-GET /_amibake/health; see emulator/README.md. POST /moto-api/reset also clears the
+GET /_amibake/stats, POST /_amibake/stats/reset, GET /_amibake/health; see
+emulator/README.md. POST /moto-api/reset also clears the
 emulator's own state.
 
 NOT simulated: no script or document runs, nothing boots; user data is ignored; the
@@ -100,6 +105,7 @@ import argparse
 import copy
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -142,6 +148,7 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "invocation_missing_seconds": 0.0,  # GetCommandInvocation InvocationDoesNotExist for M s
     "reboot_offline_seconds": 1.0,  # agent ConnectionLost for R s after RebootInstances
     "fail_stack_update": False,  # CloudFormation updates roll back (UPDATE_ROLLBACK_COMPLETE)
+    "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
 }
 
 
@@ -154,7 +161,7 @@ def _check_knob(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError("bad_image must be true, false or a list of table keys")
         return value
-    if key in ("require_instance_profile", "fail_stack_update"):
+    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2"):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value
@@ -2220,6 +2227,140 @@ def patch_cloudformation() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Request accounting and EC2's request-rate buckets (what `just bench` measures).
+# ---------------------------------------------------------------------------------------
+
+# Each action's own bucket (size, refill per second): the "uncategorized" table of
+# https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
+EC2_OWN_BUCKETS: dict[str, tuple[float, float]] = {
+    "RunInstances": (5, 2),
+    "StartInstances": (5, 2),
+    "TerminateInstances": (100, 5),
+    "CopyImage": (100, 1),
+    "CreateTags": (100, 10),
+    "DeleteTags": (100, 10),
+    "DeregisterImage": (100, 5),
+    "DeleteSnapshot": (100, 5),
+    "ModifyImageAttribute": (100, 5),
+    "ModifySnapshotAttribute": (100, 5),
+}
+EC2_RESOURCE_INTENSIVE = {
+    "AuthorizeSecurityGroupIngress",
+    "RevokeSecurityGroupIngress",
+    "CreateKeyPair",
+    "RequestSpotInstances",
+    "CancelSpotInstanceRequests",
+}
+# Non-mutating calls that use the smaller bucket when they carry no filter and no
+# pagination. A call by ids counts as unfiltered here (the stricter reading).
+EC2_UNFILTERED_CANDIDATES = {
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "DescribeNetworkInterfaces",
+    "DescribeSecurityGroups",
+    "DescribeSnapshots",
+    "DescribeSpotInstanceRequests",
+    "DescribeVolumes",
+}
+
+
+def ec2_bucket(action: str, params: dict[str, list[str]]) -> tuple[str, float, float]:
+    """The bucket an EC2 request draws from: (name, size, refill per second)."""
+    if action in EC2_OWN_BUCKETS:
+        return (action, *EC2_OWN_BUCKETS[action])
+    if action in EC2_RESOURCE_INTENSIVE:
+        return ("resource-intensive", 50, 5)
+    if action.startswith(("Describe", "List", "Search", "Get")):
+        if action in EC2_UNFILTERED_CANDIDATES and not any(
+            k.startswith("Filter.") or k in ("MaxResults", "NextToken") for k in params
+        ):
+            return ("unfiltered-non-mutating", 50, 10)
+        return ("non-mutating", 100, 20)
+    return ("mutating", 50, 5)
+
+
+class Traffic:
+    """Every AWS request by region and action, and the EC2 token buckets."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.since = time.time()
+        self.calls: dict[str, dict[str, int]] = {}
+        self.throttled: dict[str, dict[str, int]] = {}
+        self.buckets: dict[tuple[str, str], list[float]] = {}  # -> [tokens, at]
+
+    def admit(self, region: str, service: str, action: str, params: dict[str, list[str]]) -> bool:
+        """Counts the request; False when EC2 would throttle it."""
+        name = f"{service}:{action}"
+        with self.lock:
+            by_region = self.calls.setdefault(region, {})
+            by_region[name] = by_region.get(name, 0) + 1
+            if service != "ec2" or not WORLD.knobs.get(region, "throttle_ec2"):
+                return True
+            bucket, size, refill = ec2_bucket(action, params)
+            now = time.monotonic()
+            tokens, at = self.buckets.get((region, bucket), [size, now])
+            tokens = min(size, tokens + (now - at) * refill)
+            if tokens < 1:
+                self.buckets[(region, bucket)] = [tokens, now]
+                throttled = self.throttled.setdefault(region, {})
+                throttled[name] = throttled.get(name, 0) + 1
+                return False
+            self.buckets[(region, bucket)] = [tokens - 1, now]
+            return True
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "seconds": round(time.time() - self.since, 3),
+                "calls": {r: dict(sorted(c.items())) for r, c in sorted(self.calls.items())},
+                "throttled": {r: dict(sorted(c.items())) for r, c in sorted(self.throttled.items())},
+            }
+
+
+TRAFFIC = Traffic()
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+
+
+def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str]]] | None:
+    """(region, service, action, query parameters) of an AWS request, from its SigV4
+    scope and its `Action` parameter or `X-Amz-Target` header. Leaves the body readable."""
+    scope = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if scope is None:
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    params: dict[str, list[str]] = {}
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    else:
+        params = parse_qs(environ.get("QUERY_STRING", ""))
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            params.update(parse_qs(body.decode("utf-8", "replace")))
+        action = params.get("Action", ["?"])[-1]
+    return scope["region"], scope["service"], action, params
+
+
+def throttled_response(service: str, start_response: Any) -> list[bytes]:
+    if service == "ec2":
+        data = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            b"<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
+            b"</Error></Errors><RequestID>amibake-emulator</RequestID></Response>"
+        )
+        start_response("503 Service Unavailable", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+        return [data]
+    data = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+# ---------------------------------------------------------------------------------------
 # The HTTP side: control endpoint in front of moto's WSGI app.
 # ---------------------------------------------------------------------------------------
 
@@ -2251,6 +2392,11 @@ def make_app(moto_app: Any) -> Callable[..., Any]:
                     "200 OK",
                     {"ok": True, "moto": moto_version, "outputs": str(WORLD.table.path), "outputs_keys": WORLD.table.keys()},  # type: ignore[union-attr]
                 )
+            if path == "/_amibake/stats" and method == "GET":
+                return respond(start_response, "200 OK", TRAFFIC.snapshot())
+            if path == "/_amibake/stats/reset" and method == "POST":
+                TRAFFIC.reset()
+                return respond(start_response, "200 OK", TRAFFIC.snapshot())
             if path == "/_amibake/facts" and method == "GET":
                 return respond(start_response, "200 OK", instance_facts_json())
             if path == "/_amibake/config" and method == "GET":
@@ -2274,6 +2420,9 @@ def make_app(moto_app: Any) -> Callable[..., Any]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_amibake/"):
             return control(environ, start_response)
+        request = classify(environ)
+        if request is not None and not TRAFFIC.admit(*request):
+            return throttled_response(request[1], start_response)
         with WORLD.lock:
             WORLD.tick()
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":

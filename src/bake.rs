@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::DateTime;
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::aws::ec2::{self, ImageInfo};
+use crate::aws::history::History;
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::aws::ssm::{self, CommandSpec, Invocation};
 use crate::aws::{Aws, AwsError};
@@ -52,6 +54,8 @@ pub struct BakeOptions {
     /// `-v`: also stream the output of checks and of the boot test's cloud-init wait
     /// (steps always stream).
     pub verbose: bool,
+    /// How long each kind of wait took before (shared by the bakes of one process).
+    pub history: Arc<History>,
 }
 
 /// Why a bake did not finish.
@@ -575,47 +579,67 @@ impl<'a> Bake<'a> {
         Ok(id)
     }
 
-    /// Waits for `running`, then for the SSM agent to be Online.
+    /// Waits until the instance runs with its SSM agent Online: one wait, asking SSM (an
+    /// Online agent implies a running instance), and EC2 now and then whether the instance
+    /// died on the way up.
     async fn wait_ready(
         &self,
         spinner: &str,
         instance: &str,
         timeout: Duration,
     ) -> Result<(), BakeError> {
-        let deadline = Instant::now() + timeout;
         let ec2 = self.ec2(self.region())?;
-        poll::until(self.schedule(Schedule::INSTANCE), timeout, || async {
-            match ec2::instance_state(&ec2, instance).await? {
-                Some(s) if s == "running" => Ok(Some(())),
-                Some(s) if matches!(s.as_str(), "terminated" | "shutting-down" | "stopped" | "stopping") => Err(AwsError::local("ec2:DescribeInstances", Some("UnexpectedState"), format!("instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)"))),
-                _ => Ok(None),
-            }
-        })
-        .await
-        .map_err(|e| self.poll_error("ready", e, format!("instance {instance} did not reach `running`")))?;
-
+        let ssm = self.ssm()?;
+        let key = format!(
+            "ready:{}:{}:{}",
+            self.region(),
+            self.plan.builder.instance_type,
+            self.plan.os
+        );
+        let asked = AtomicU32::new(0);
         self.reporter.spin(
             spinner,
-            &format!("{instance} is running; waiting for its SSM agent"),
+            &format!("waiting for {instance} and its SSM agent"),
         );
-        let ssm = self.ssm()?;
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_secs(1));
-        poll::until(self.schedule(Schedule::AGENT), left, || async {
-            Ok(ssm::agent_status(&ssm, instance).await?.filter(|s| s.online).map(|_| ()))
-        })
-        .await
-        .map_err(|e| {
-            self.poll_error(
-                "ready",
-                e,
-                format!(
-                    "the SSM agent on {instance} never came Online. Usual causes: the instance profile `{}` lacks the AmazonSSMManagedInstanceCore policy; the subnet has no route to the SSM endpoints (no NAT gateway, no public IP, no ssm/ssmmessages/ec2messages VPC endpoints); the image has no SSM agent",
-                    self.plan.builder.iam_instance_profile
-                ),
-            )
-        })
+        let ready = poll::until_learned(
+            self.schedule(Schedule::AGENT),
+            &self.options.history,
+            &key,
+            timeout,
+            || async {
+                if ssm::agent_status(&ssm, instance)
+                    .await?
+                    .is_some_and(|s| s.online)
+                {
+                    return Ok(Some(()));
+                }
+                if asked.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+                    check_alive(&ec2, instance).await?;
+                }
+                Ok(None)
+            },
+        )
+        .await;
+        match ready {
+            Ok(()) => Ok(()),
+            Err(PollError::Timeout(_)) => {
+                // Say which half never happened.
+                let state = ec2::instance_state(&ec2, instance).await.ok().flatten();
+                let hint = if state.as_deref() == Some("running") {
+                    format!(
+                        "the SSM agent on {instance} never came Online. Usual causes: the instance profile `{}` lacks the AmazonSSMManagedInstanceCore policy; the subnet has no route to the SSM endpoints (no NAT gateway, no public IP, no ssm/ssmmessages/ec2messages VPC endpoints); the image has no SSM agent",
+                        self.plan.builder.iam_instance_profile
+                    )
+                } else {
+                    format!(
+                        "instance {instance} did not reach `running` (it is {})",
+                        state.as_deref().unwrap_or("not visible")
+                    )
+                };
+                Err(self.poll_error("ready", PollError::Timeout(timeout), hint))
+            }
+            Err(e) => Err(self.poll_error("ready", e, String::new())),
+        }
     }
 
     fn poll_error(&self, phase: &'static str, e: PollError, hint: String) -> BakeError {
@@ -761,9 +785,12 @@ impl<'a> Bake<'a> {
             .await
             .map_err(BakeError::aws("command"))?;
         let shown = Mutex::new((0usize, 0usize));
+        let key = format!("command:{}:{}:{label}", self.region(), self.plan.recipe);
         // SSM's own execution timeout fires first; the grace covers delivery and reporting.
-        let inv = poll::until(
+        let inv = poll::until_learned(
             self.schedule(Schedule::COMMAND),
+            &self.options.history,
+            &key,
             timeout + Duration::from_secs(120),
             || async {
                 let inv = ssm::invocation(&ssm, &command_id, instance).await?;
@@ -832,12 +859,25 @@ impl<'a> Bake<'a> {
         poll::retry(|| ec2::reboot_instance(&ec2, instance))
             .await
             .map_err(BakeError::aws("reboot"))?;
-        poll::until(self.schedule(Schedule::AGENT), timeout, || async {
-            let status = ssm::agent_status(&ssm, instance).await?;
-            Ok(status
-                .filter(|s| s.online && s.last_ping.is_some_and(|p| p.secs() > before.secs()))
-                .map(|_| ()))
-        })
+        let key = format!(
+            "reboot:{}:{}:{}",
+            self.region(),
+            self.plan.builder.instance_type,
+            self.plan.os
+        );
+        let history = &self.options.history;
+        poll::until_learned(
+            self.schedule(Schedule::AGENT),
+            history,
+            &key,
+            timeout,
+            || async {
+                let status = ssm::agent_status(&ssm, instance).await?;
+                Ok(status
+                    .filter(|s| s.online && s.last_ping.is_some_and(|p| p.secs() > before.secs()))
+                    .map(|_| ()))
+            },
+        )
         .await
         .map_err(|e| {
             self.poll_error(
@@ -902,8 +942,11 @@ impl<'a> Bake<'a> {
         poll::retry(|| ec2::stop_instance(&ec2, builder))
             .await
             .map_err(BakeError::aws("image"))?;
-        poll::until(
+        let key = format!("stop:{}:{}", self.region(), self.plan.builder.instance_type);
+        poll::until_learned(
             self.schedule(Schedule::INSTANCE),
+            &self.options.history,
+            &key,
             Duration::from_secs(15 * 60),
             || async {
                 Ok(ec2::instance_state(&ec2, builder)
@@ -943,7 +986,12 @@ impl<'a> Bake<'a> {
             json!({ "kind": "image", "id": id, "region": self.region() }),
             &format!("image {id} ({}) pending", img.name),
         );
-        let image = self.wait_image(self.region(), &id).await?;
+        let key = format!(
+            "image:{}:{}",
+            self.region(),
+            self.plan.builder.volume_size_gb
+        );
+        let image = self.wait_image(self.region(), &id, &key).await?;
         if let Some(after) = img.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
             poll::retry(|| ec2::deprecate_image(&ec2, &id, at))
@@ -953,10 +1001,13 @@ impl<'a> Bake<'a> {
         Ok(image)
     }
 
-    async fn wait_image(&self, region: &str, id: &str) -> Result<ImageInfo, BakeError> {
+    /// Waits until an image (or a copy) is available; `key` names the kind of wait.
+    async fn wait_image(&self, region: &str, id: &str, key: &str) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(region)?;
-        let image = poll::until(
+        let image = poll::until_learned(
             self.schedule(Schedule::IMAGE),
+            &self.options.history,
+            key,
             self.options.image_timeout,
             || async {
                 match ec2::describe_image(&ec2, id).await? {
@@ -990,9 +1041,9 @@ impl<'a> Bake<'a> {
         Ok(image)
     }
 
-    /// Copies the image to every `copy_to` region: CopyImage calls spaced a second apart
-    /// (its request bucket refills at one per second), then the waits in parallel. Every
-    /// region is reported; any failure fails the bake after all have finished.
+    /// Copies the image to every `copy_to` region, the waits in parallel (the rate limiter
+    /// paces CopyImage to its bucket). Every region is reported; any failure fails the bake
+    /// after all have finished.
     async fn copy_all(&self, image: &ImageInfo) -> Result<Vec<AmiEntry>, BakeError> {
         let regions = self.plan.image.copy_to.clone();
         if regions.is_empty() {
@@ -1000,10 +1051,7 @@ impl<'a> Bake<'a> {
         }
         let mut waits = Vec::new();
         let mut failures = Vec::new();
-        for (i, region) in regions.iter().enumerate() {
-            if i > 0 {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        for region in &regions {
             let region = region.to_string();
             match self.start_copy(image, &region).await {
                 Ok(id) => waits.push(async move {
@@ -1081,7 +1129,12 @@ impl<'a> Bake<'a> {
     }
 
     async fn finish_copy(&self, region: &str, id: &str) -> Result<AmiEntry, BakeError> {
-        let copy = self.wait_image(region, id).await?;
+        let key = format!(
+            "copy:{}:{region}:{}",
+            self.region(),
+            self.plan.builder.volume_size_gb
+        );
+        let copy = self.wait_image(region, id, &key).await?;
         let dest = self.ec2(region)?;
         if let Some(after) = self.plan.image.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
@@ -1169,14 +1222,20 @@ impl<'a> Bake<'a> {
             ),
             (tags::COMPLETE.to_string(), "true".to_string()),
         ]);
-        for ami in amis {
-            let ec2 = self.ec2(&ami.region)?;
+        let tag_one = |ami: &AmiEntry| {
+            let tags = &tags;
             let mut resources = vec![ami.ami_id.clone()];
             resources.extend(ami.snapshot_ids.iter().cloned());
-            poll::retry(|| ec2::create_tags(&ec2, &resources, &tags))
-                .await
-                .map_err(BakeError::aws("image"))?;
-        }
+            let ec2 = self.ec2(&ami.region);
+            async move {
+                let ec2 = ec2?;
+                poll::retry(|| ec2::create_tags(&ec2, &resources, tags))
+                    .await
+                    .map_err(BakeError::aws("image"))
+            }
+        };
+        // One region does not wait for another.
+        futures_util::future::try_join_all(amis.iter().map(tag_one)).await?;
         Ok(())
     }
 
@@ -1282,15 +1341,29 @@ impl Bake<'_> {
                 clean &= self.delete_image(region, id).await;
             }
         }
-        clean &= self.wait_terminated().await;
         let sg = self
             .created
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .security_group
             .clone();
-        if let Some((region, id)) = sg {
-            clean &= self.delete_security_group(&region, &id).await;
+        match sg {
+            // The group cannot go while an instance's network interface holds it: deleting
+            // it waits out the terminations, and its deletion proves them.
+            Some((region, id)) => {
+                let deleted = self.delete_security_group(&region, &id).await;
+                if deleted {
+                    self.created
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .terminating
+                        .clear();
+                } else {
+                    clean = false;
+                    clean &= self.wait_terminated().await;
+                }
+            }
+            None => clean &= self.wait_terminated().await,
         }
         let still_running = !self
             .created
@@ -1425,6 +1498,27 @@ impl Bake<'_> {
                 false
             }
         }
+    }
+}
+
+/// Fails when an instance being waited for died on the way up.
+async fn check_alive(ec2: &aws_sdk_ec2::Client, instance: &str) -> Result<(), AwsError> {
+    match ec2::instance_state(ec2, instance).await? {
+        Some(s)
+            if matches!(
+                s.as_str(),
+                "terminated" | "shutting-down" | "stopped" | "stopping"
+            ) =>
+        {
+            Err(AwsError::local(
+                "ec2:DescribeInstances",
+                Some("UnexpectedState"),
+                format!(
+                    "instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)"
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -41,6 +41,9 @@ impl Mode {
 pub struct Reporter {
     mode: Mode,
     masker: Masker,
+    /// Which of several bakes of one process this reporter speaks for (`2/8 web`): it
+    /// prefixes lines and spinners, and JSON events carry it as `bake`.
+    label: Option<String>,
     bars: MultiProgress,
     /// The phase spinner, and one bar per region copy, keyed by label.
     spinners: Mutex<Vec<(String, ProgressBar)>>,
@@ -56,7 +59,20 @@ impl Reporter {
         Reporter {
             mode,
             masker,
+            label: None,
             bars,
+            spinners: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A reporter for one of several concurrent bakes: same mode and terminal (its
+    /// spinners join this one's), its own masker, its lines labelled.
+    pub fn labelled(&self, label: &str, masker: Masker) -> Reporter {
+        Reporter {
+            mode: self.mode,
+            masker,
+            label: Some(label.to_string()),
+            bars: self.bars.clone(),
             spinners: Mutex::new(Vec::new()),
         }
     }
@@ -77,13 +93,19 @@ impl Reporter {
                 if let Value::Object(map) = &mut fields {
                     map.insert("event".into(), Value::String(kind.into()));
                     map.insert("at".into(), Value::String(now_rfc3339()));
+                    if let Some(label) = &self.label {
+                        map.insert("bake".into(), Value::String(label.clone()));
+                    }
                 }
                 self.masker.mask_json(&mut fields);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{fields}");
             }
             Mode::Lines | Mode::Bars => {
-                let clock = clock();
+                let clock = match &self.label {
+                    Some(label) => format!("{} [{label}]", clock()),
+                    None => clock(),
+                };
                 let lines: Vec<String> = self
                     .masker
                     .mask(text)
@@ -120,7 +142,10 @@ impl Reporter {
             ProgressStyle::with_template("{spinner} {prefix:.bold} [{elapsed_precise}] {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(match &self.label {
+            Some(bake) => format!("{bake} {label}"),
+            None => label.to_string(),
+        });
         bar.set_message(message);
         bar.enable_steady_tick(Duration::from_millis(120));
         spinners.push((label.to_string(), bar));

@@ -9,6 +9,8 @@ pub mod asg;
 pub mod cfn;
 pub mod ec2;
 pub mod error;
+pub mod history;
+pub mod limit;
 pub mod poll;
 pub mod ssm;
 
@@ -16,9 +18,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::retry::RetryConfig;
 
 pub use error::AwsError;
+use limit::{Limited, Limiter, Traffic};
 
 /// Where and as whom to call AWS.
 #[derive(Debug, Clone, Default)]
@@ -39,12 +45,34 @@ pub struct Aws {
     ssm: Arc<Mutex<HashMap<String, aws_sdk_ssm::Client>>>,
     cfn: Arc<Mutex<HashMap<String, aws_sdk_cloudformation::Client>>>,
     asg: Arc<Mutex<HashMap<String, aws_sdk_autoscaling::Client>>>,
+    /// Shared by every client (and every bake) of the process.
+    limiter: Arc<Limiter>,
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the
+/// environment), wrapped by the request-rate limiter.
+fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
+    let https =
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+            let mut connector = aws_smithy_http_client::Connector::builder();
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .build()
+        });
+    SharedHttpClient::new(Limited::new(https, limiter))
 }
 
 impl Aws {
     /// Loads the SDK config the standard way (environment, profile, SSO, IMDS …).
     pub async fn load(options: &AwsOptions) -> Result<Aws, AwsError> {
+        let limiter = Arc::new(Limiter::default());
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(limited_https_client(limiter.clone()))
             // The SDK retries throttling and transient errors itself; a few more attempts
             // than its default ride out EC2's request-rate buckets during big bakes.
             .retry_config(RetryConfig::standard().with_max_attempts(6));
@@ -69,6 +97,7 @@ impl Aws {
             ssm: Arc::default(),
             cfn: Arc::default(),
             asg: Arc::default(),
+            limiter,
         })
     }
 
@@ -86,6 +115,7 @@ impl Aws {
             ssm: Arc::new(Mutex::new(ssm.into_iter().collect())),
             cfn: Arc::default(),
             asg: Arc::default(),
+            limiter: Arc::default(),
         }
     }
 
@@ -105,6 +135,12 @@ impl Aws {
             .unwrap_or_else(|e| e.into_inner())
             .insert(region.to_string(), client);
         self
+    }
+
+    /// Every request this process sent through the limiter so far (clients built by
+    /// [`Aws::load`]; hand-built test clients bypass it).
+    pub fn traffic(&self) -> Traffic {
+        self.limiter.traffic()
     }
 
     /// The home region: where the bake runs.

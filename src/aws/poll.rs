@@ -1,9 +1,12 @@
 //! Our own polling and retrying, tuned per phase.
 //!
-//! The SDK waiters poll no faster than every 15 s; a bake notices state changes within a
-//! second or two instead, backing off as a phase drags on. Polls tolerate throttling and
-//! eventual-consistency errors (an id that is not visible yet) until the phase deadline.
-//! All waiting uses tokio's clock, so tests can run it under paused time.
+//! The SDK waiters poll no faster than every 15 s. A bake's waits instead ask when the
+//! change is due: [`until_learned`] bisects towards the moment the same kind of wait ended
+//! last time ([`History`]), so it notices within a fraction of a second for a call or two;
+//! with no history it polls on the phase's cold [`Schedule`], at intervals that grow with
+//! the time already waited (late by at most about a quarter). Polls tolerate throttling
+//! and eventual-consistency errors (an id that is not visible yet) until the phase
+//! deadline. All waiting uses tokio's clock, so tests can run it under paused time.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +15,7 @@ use backon::{ExponentialBuilder, Retryable};
 use tokio::time::Instant;
 
 use super::AwsError;
+use super::history::{History, Window};
 
 /// How often a phase polls: starting at `first`, growing by half each time up to `max`,
 /// each pause jittered by ±20 % so concurrent bakes do not poll in lockstep.
@@ -27,9 +31,9 @@ impl Schedule {
     /// SSM agent registration: a few seconds.
     pub const AGENT: Schedule = Schedule::new(2_000, 5_000);
     /// A running command: quick at first (short steps), then every few seconds.
-    pub const COMMAND: Schedule = Schedule::new(1_000, 4_000);
+    pub const COMMAND: Schedule = Schedule::new(500, 10_000);
     /// Image creation and copies: minutes, so start at a few seconds.
-    pub const IMAGE: Schedule = Schedule::new(3_000, 15_000);
+    pub const IMAGE: Schedule = Schedule::new(2_000, 15_000);
 
     pub const fn new(first_ms: u64, max_ms: u64) -> Schedule {
         Schedule {
@@ -86,6 +90,121 @@ where
         let pause = jitter(interval).min(deadline - now);
         tokio::time::sleep(pause).await;
         interval = (interval.mul_f64(1.5)).min(schedule.max);
+    }
+}
+
+/// Like [`until`], but paced by what the same kind of wait (`key`) took before, and
+/// recording what this one took. The first call comes when the change is due, not at once.
+pub async fn until_learned<T, F, Fut>(
+    schedule: Schedule,
+    history: &History,
+    key: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, PollError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, AwsError>>,
+{
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut probes = Probes::new(schedule, history.get(key));
+    loop {
+        let at = start + Duration::from_secs_f64(probes.next());
+        tokio::time::sleep_until(at.min(deadline)).await;
+        let sent = start.elapsed().as_secs_f64();
+        match check().await {
+            Ok(Some(value)) => {
+                history.put(key, probes.window(sent));
+                return Ok(value);
+            }
+            Ok(None) => probes.not_yet(sent),
+            // Not visible yet or throttled: not done, as far as we know.
+            Err(e) if e.is_transient() => probes.not_yet(sent),
+            Err(e) => return Err(PollError::Aws(e)),
+        }
+        if Instant::now() >= deadline {
+            return Err(PollError::Timeout(timeout));
+        }
+    }
+}
+
+/// When to ask next, in seconds since the wait began.
+///
+/// With a window from last time, bisect it until it is one `step` wide, then ask at its
+/// end: one or two calls, late by at most a step. Past the window (this time is slower),
+/// or with no window at all, ask at intervals that grow with the time already waited
+/// (from the schedule's `first`, by a quarter of the elapsed time, up to its `max`).
+#[derive(Debug, Clone)]
+struct Probes {
+    schedule: Schedule,
+    prior: Option<Window>,
+    /// The change is known to come after `lo` (the last "not yet") ...
+    lo: f64,
+    /// ... and expected by `hi`, while this wait is still inside last time's window.
+    hi: Option<f64>,
+    /// Whether any probe said "not yet".
+    missed: bool,
+    /// The resolution worth asking at: 2 % of the expected wait, at least 50 ms.
+    step: f64,
+}
+
+impl Probes {
+    fn new(schedule: Schedule, prior: Option<Window>) -> Probes {
+        let prior = prior.filter(|w| w.hi.is_finite() && w.hi > 0.0 && w.lo >= 0.0 && w.lo < w.hi);
+        let step = prior.map_or(0.05, |w| (w.hi * 0.02).max(0.05));
+        Probes {
+            schedule,
+            prior,
+            lo: prior.map_or(0.0, |w| w.lo),
+            hi: prior.map(|w| w.hi),
+            missed: false,
+            step,
+        }
+    }
+
+    fn next(&self) -> f64 {
+        match self.hi {
+            Some(hi) if hi - self.lo > self.step => (self.lo + hi) / 2.0,
+            Some(hi) => hi,
+            None if !self.missed && self.prior.is_none() => self.schedule.first.as_secs_f64(),
+            None => {
+                let first = self.schedule.first.as_secs_f64();
+                let grow = if self.prior.is_some() { 0.15 } else { 0.25 };
+                let interval = (self.lo * grow)
+                    .max(if self.prior.is_some() {
+                        self.step
+                    } else {
+                        first
+                    })
+                    .min(self.schedule.max.as_secs_f64());
+                self.lo + interval
+            }
+        }
+    }
+
+    fn not_yet(&mut self, at: f64) {
+        self.missed = true;
+        self.lo = self.lo.max(at);
+        if self.hi.is_some_and(|hi| self.lo >= hi) {
+            // Slower than last time: grow from here.
+            self.hi = None;
+        }
+    }
+
+    /// What to remember: after the last "not yet" by the first "done". When the first
+    /// probe was already done, the lower bound is last time's, a step lower, so a wait that
+    /// got faster is found out over the next runs.
+    fn window(&self, done_at: f64) -> Window {
+        let lo = if self.missed {
+            self.lo
+        } else {
+            self.prior.map_or(0.0, |w| (w.lo - self.step).max(0.0))
+        };
+        Window {
+            lo: lo.min(done_at),
+            hi: done_at,
+        }
     }
 }
 
@@ -206,6 +325,96 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, PollError::Aws(e) if e.code() == Some("UnauthorizedOperation")));
+    }
+
+    /// Simulates waits for a change at `t` seconds, paced by `prior`: the probe times and
+    /// the window learned.
+    fn probe(prior: Option<Window>, t: f64) -> (Vec<f64>, Window) {
+        let mut p = Probes::new(Schedule::INSTANCE, prior);
+        let mut asked = Vec::new();
+        loop {
+            let at = p.next();
+            asked.push(at);
+            if at >= t {
+                return (asked, p.window(at));
+            }
+            p.not_yet(at);
+        }
+    }
+
+    #[test]
+    fn a_cold_wait_asks_at_intervals_growing_with_the_time_waited() {
+        let (asked, window) = probe(None, 9.5);
+        assert_eq!(asked, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.25, 7.8125, 9.765625]);
+        assert_eq!(
+            window,
+            Window {
+                lo: 7.8125,
+                hi: 9.765625
+            }
+        );
+    }
+
+    #[test]
+    fn a_learned_wait_converges_on_the_change_within_a_step_and_two_calls() {
+        let t = 9.5;
+        let (_, mut window) = probe(None, t);
+        let mut calls = Vec::new();
+        for _ in 0..8 {
+            let (asked, w) = probe(Some(window), t);
+            let late = asked.last().unwrap() - t;
+            assert!((0.0..=0.25).contains(&late), "late by {late}: {asked:?}");
+            calls.push(asked.len());
+            window = w;
+        }
+        // Bisecting the cold window at first; then one or two calls a wait.
+        assert!(calls[3..].iter().all(|&n| n <= 2), "{calls:?}");
+        assert!(window.hi - t <= 0.2 && window.lo < t, "{window:?}");
+    }
+
+    #[test]
+    fn a_slower_wait_than_last_time_grows_gently_past_the_window() {
+        let prior = Window { lo: 4.9, hi: 5.0 };
+        let (asked, window) = probe(Some(prior), 6.0);
+        assert_eq!(asked[0], 5.0);
+        let late = asked.last().unwrap() - 6.0;
+        assert!(late <= 6.0 * 0.15, "late by {late}: {asked:?}");
+        assert!(window.lo < 6.0 && window.hi >= 6.0);
+    }
+
+    #[test]
+    fn a_faster_wait_than_last_time_is_found_out() {
+        let mut window = Window { lo: 9.9, hi: 10.0 };
+        for _ in 0..40 {
+            window = probe(Some(window), 6.0).1;
+        }
+        assert!(window.hi - 6.0 <= 0.5, "{window:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_learned_records_the_window_and_uses_it_next_time() {
+        let history = History::in_memory();
+        for _ in 0..6 {
+            let start = Instant::now();
+            let ready_at = start + Duration::from_millis(3_300);
+            let calls = AtomicU32::new(0);
+            until_learned(
+                Schedule::INSTANCE,
+                &history,
+                "k",
+                Duration::from_secs(60),
+                || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async move { Ok::<_, AwsError>((Instant::now() >= ready_at).then_some(())) }
+                },
+            )
+            .await
+            .unwrap();
+            let late = start.elapsed().as_secs_f64() - 3.3;
+            assert!((0.0..0.75).contains(&late), "late by {late}");
+        }
+        let w = history.get("k").unwrap();
+        assert!(w.lo < 3.3 && w.hi >= 3.3 && w.hi - 3.3 <= 0.1, "{w:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -614,6 +614,7 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
         image_timeout: Duration::from_secs(90 * 60),
         if_changed: false,
         verbose: false,
+        history: std::sync::Arc::new(amibake::aws::history::History::in_memory()),
     };
     Bake::new(aws, plan, loaded.stable_text, reporter, journal, options)
 }

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod bake;
+
 use crate::aws::{Aws, AwsOptions};
-use crate::bake::{Bake, BakeOptions, OnError};
-use crate::journal::{self, Journal};
+use crate::bake::OnError;
+use crate::journal;
 use crate::plan::Plan;
 use crate::recipe::types::{AccountId, RecipeName, Region};
 use crate::recipe::{self, MissingSecrets, RecipeError, VarInputs};
@@ -87,7 +89,7 @@ pub enum Command {
     },
     /// Bake the image: builder over SSM, checks, image, copies, boot test; writes a manifest.
     #[command(
-        after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n\nCtrl-C or SIGTERM stops the bake, cleans up, and exits 130."
+        after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n  amibake bake recipes/web.yaml recipes/worker.yaml recipes/batch.yaml   # three at once\n\nCtrl-C or SIGTERM stops the bake, cleans up, and exits 130. With several recipes, every bake runs to its own end; the exit code is the worst of them (130, then 1, then 2)."
     )]
     Bake(BakeArgs),
     /// Remove what interrupted runs left behind: instances, temporary security groups,
@@ -262,10 +264,12 @@ fn parse_age(s: &str) -> Result<std::time::Duration, String> {
 /// Flags of `bake`.
 #[derive(Debug, Args)]
 pub struct BakeArgs {
-    /// The recipe file.
-    #[arg(value_name = "RECIPE")]
-    pub recipe: PathBuf,
-    /// Where to write the manifest.
+    /// The recipe file; several bake at once from this one process, sharing its AWS
+    /// clients and request-rate limits.
+    #[arg(required = true, value_name = "RECIPE")]
+    pub recipes: Vec<PathBuf>,
+    /// Where to write the manifest. With several recipes, the Nth bake writes it with `.N`
+    /// before the extension (amibake-manifest.1.json, amibake-manifest.2.json, …).
     #[arg(long, value_name = "PATH", default_value = "amibake-manifest.json")]
     pub manifest: PathBuf,
     /// What to do with the builder and a half-made image when the bake fails.
@@ -314,7 +318,7 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
         Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
-        Command::Bake(args) => with_runtime(bake(&cli.global, &inputs, args)),
+        Command::Bake(args) => with_runtime(bake::bake(&cli.global, &inputs, args)),
         Command::Sweep(args) => with_runtime(sweep(&cli.global, args)),
         Command::Prune(args) => with_runtime(prune(&cli.global, args)),
         Command::Roll(args) => with_runtime(roll(&cli.global, args)),
@@ -424,137 +428,6 @@ fn aws_options(global: &GlobalArgs) -> AwsOptions {
         region: global.region.clone(),
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
-    }
-}
-
-async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
-    let aws = match Aws::load(&aws_options(global)).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let region = aws.region().to_string();
-    let builtins = run::builtins(&region);
-    // Reading and rendering the recipe is file I/O: keep it off the async workers.
-    let load = {
-        let (path, inputs, builtins) = (args.recipe.clone(), inputs.clone(), builtins.clone());
-        tokio::task::spawn_blocking(move || {
-            recipe::load(&path, &inputs, &builtins, MissingSecrets::Error)
-        })
-    };
-    let loaded = match load.await {
-        Ok(Ok(l)) => l,
-        Ok(Err(err)) => {
-            report_recipe_error(global, &err);
-            return EXIT_USAGE;
-        }
-        Err(e) => {
-            eprintln!("error: loading the recipe failed: {e}");
-            return 1;
-        }
-    };
-    let mut plan = Plan::new(&loaded, &region, &builtins.run_id);
-    for r in &args.copy_to {
-        if !plan.image.copy_to.contains(r) && r.as_str() != region {
-            plan.image.copy_to.push(r.clone());
-        }
-    }
-    for a in &args.share_with {
-        if !plan.image.share_accounts.contains(a) {
-            plan.image.share_accounts.push(a.clone());
-        }
-    }
-    let reporter = Reporter::new(
-        Mode::detect(global.json, global.no_progress),
-        loaded.masker.clone(),
-    );
-    let journal =
-        match Journal::create(&journal::state_dir(), &plan.run_id, &plan.recipe, &region).await {
-            Ok(j) => j,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
-                    journal::state_dir().display()
-                );
-                return 1;
-            }
-        };
-    reporter.event(
-        "start",
-        serde_json::json!({ "recipe": plan.recipe, "run_id": plan.run_id, "region": region, "journal": journal.path() }),
-        &format!("baking {} in {region} (run {})", plan.recipe, plan.run_id),
-    );
-    let options = BakeOptions {
-        on_error: args.on_error,
-        manifest_path: args.manifest.clone(),
-        poll_scale: poll_scale(),
-        image_timeout: std::time::Duration::from_secs(90 * 60),
-        if_changed: args.if_changed && !args.force,
-        verbose: global.verbose > 0,
-    };
-    let bake = Bake::new(
-        aws,
-        plan,
-        loaded.stable_text.clone(),
-        &reporter,
-        journal,
-        options,
-    );
-
-    let result = tokio::select! {
-        r = bake.run() => r,
-        () = interrupted() => Err(crate::bake::BakeError::Interrupted),
-    };
-    if let Err(e) = &result {
-        reporter.finish();
-        reporter.event(
-            "error",
-            serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() }),
-            &format!("error: {e}"),
-        );
-        if !matches!(e, crate::bake::BakeError::Input(_)) {
-            reporter.say("cleaning up (Ctrl-C again abandons the cleanup; `amibake sweep` finishes it later)");
-        }
-    }
-    let clean = tokio::select! {
-        c = bake.cleanup(result.is_err()) => c,
-        () = interrupted() => {
-            reporter.say("cleanup abandoned: run `amibake sweep` to remove what is left");
-            false
-        }
-    };
-    reporter.finish();
-    match result {
-        Ok(manifest) => {
-            if let Err(e) = manifest.write(&args.manifest, &loaded.masker).await {
-                eprintln!(
-                    "error: cannot write the manifest {}: {e}",
-                    args.manifest.display()
-                );
-                return 1;
-            }
-            let copies = manifest.amis.len() - 1;
-            let verb = if manifest.reused_from_run.is_some() {
-                "up to date, nothing launched:"
-            } else {
-                "baked"
-            };
-            reporter.event(
-                "done",
-                serde_json::json!({ "manifest": args.manifest, "amis": manifest.amis, "clean": clean, "reused_from_run": manifest.reused_from_run }),
-                &format!(
-                    "{verb} {} in {region}{} in {:.0}s; manifest: {}",
-                    manifest.amis[0].ami_id,
-                    if copies > 0 { format!(" (+{copies} copies)") } else { String::new() },
-                    manifest.duration_seconds,
-                    args.manifest.display()
-                ),
-            );
-            0
-        }
-        Err(e) => e.exit_code(),
     }
 }
 
