@@ -24,6 +24,7 @@ lint:
 emulator ACTION="start":
     bash scripts/emulator.sh {{ACTION}}
 
-# Benchmarks against the emulator with realistic delays (issue 7: not written yet).
-bench:
-    @echo "just bench: not written yet (issue 7)"; exit 1
+# The benchmark of BENCHMARKS.md: release build, emulator with realistic delays and EC2's
+# request buckets, one bake, 8 concurrent bakes, a roll, validate start-up.
+bench *ARGS:
+    bash scripts/bench.sh {{ARGS}}

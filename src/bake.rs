@@ -605,6 +605,7 @@ impl<'a> Bake<'a> {
             self.schedule(Schedule::AGENT),
             &self.options.history,
             &key,
+            None,
             timeout,
             || async {
                 if ssm::agent_status(&ssm, instance)
@@ -791,6 +792,8 @@ impl<'a> Bake<'a> {
             self.schedule(Schedule::COMMAND),
             &self.options.history,
             &key,
+            // Streamed output keeps coming while the step runs.
+            stream.then_some(self.schedule(Schedule::COMMAND).max),
             timeout + Duration::from_secs(120),
             || async {
                 let inv = ssm::invocation(&ssm, &command_id, instance).await?;
@@ -870,6 +873,7 @@ impl<'a> Bake<'a> {
             self.schedule(Schedule::AGENT),
             history,
             &key,
+            None,
             timeout,
             || async {
                 let status = ssm::agent_status(&ssm, instance).await?;
@@ -947,6 +951,7 @@ impl<'a> Bake<'a> {
             self.schedule(Schedule::INSTANCE),
             &self.options.history,
             &key,
+            None,
             Duration::from_secs(15 * 60),
             || async {
                 Ok(ec2::instance_state(&ec2, builder)
@@ -1008,6 +1013,7 @@ impl<'a> Bake<'a> {
             self.schedule(Schedule::IMAGE),
             &self.options.history,
             key,
+            None,
             self.options.image_timeout,
             || async {
                 match ec2::describe_image(&ec2, id).await? {

@@ -95,10 +95,13 @@ where
 
 /// Like [`until`], but paced by what the same kind of wait (`key`) took before, and
 /// recording what this one took. The first call comes when the change is due, not at once.
+/// `max_gap` bounds the pause between two calls whatever the history says: a wait that
+/// streams output (a step) keeps showing it.
 pub async fn until_learned<T, F, Fut>(
     schedule: Schedule,
     history: &History,
     key: &str,
+    max_gap: Option<Duration>,
     timeout: Duration,
     mut check: F,
 ) -> Result<T, PollError>
@@ -109,10 +112,16 @@ where
     let start = Instant::now();
     let deadline = start + timeout;
     let mut probes = Probes::new(schedule, history.get(key));
+    let mut last = 0.0_f64;
     loop {
-        let at = start + Duration::from_secs_f64(probes.next());
+        let mut next = probes.next();
+        if let Some(gap) = max_gap {
+            next = next.min(last + gap.as_secs_f64());
+        }
+        let at = start + Duration::from_secs_f64(next);
         tokio::time::sleep_until(at.min(deadline)).await;
         let sent = start.elapsed().as_secs_f64();
+        last = sent;
         match check().await {
             Ok(Some(value)) => {
                 history.put(key, probes.window(sent));
@@ -271,6 +280,7 @@ fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn not_found() -> AwsError {
@@ -402,6 +412,7 @@ mod tests {
                 Schedule::INSTANCE,
                 &history,
                 "k",
+                None,
                 Duration::from_secs(60),
                 || {
                     calls.fetch_add(1, Ordering::SeqCst);
@@ -415,6 +426,34 @@ mod tests {
         }
         let w = history.get("k").unwrap();
         assert!(w.lo < 3.3 && w.hi >= 3.3 && w.hi - 3.3 <= 0.1, "{w:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_wait_asks_at_least_every_max_gap_even_when_it_knows_better() {
+        let history = History::in_memory();
+        history.put("k", Window { lo: 59.0, hi: 60.0 });
+        let start = Instant::now();
+        let asked = Mutex::new(Vec::new());
+        until_learned(
+            Schedule::COMMAND,
+            &history,
+            "k",
+            Some(Duration::from_secs(10)),
+            Duration::from_secs(300),
+            || {
+                let t = start.elapsed().as_secs_f64();
+                asked.lock().unwrap().push(t);
+                async move { Ok::<_, AwsError>((t >= 60.0).then_some(())) }
+            },
+        )
+        .await
+        .unwrap();
+        let asked = asked.into_inner().unwrap();
+        assert!(
+            asked.windows(2).all(|w| w[1] - w[0] <= 10.0 + 1e-9),
+            "{asked:?}"
+        );
+        assert!(*asked.last().unwrap() <= 60.1, "{asked:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,6 +68,18 @@ pub fn configure(region: &str, knobs: serde_json::Value) {
     assert_eq!(status, 200, "emulator config rejected: {text}");
 }
 
+/// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
+/// (`GET /_amibake/stats`).
+pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
+    let (status, text) = http("GET", "/_amibake/stats", "");
+    assert_eq!(status, 200, "emulator stats: {text}");
+    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats are JSON");
+    stats["throttled"][region]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
 fn http(method: &str, path: &str, body: &str) -> (u16, String) {
     let ep = endpoint();
