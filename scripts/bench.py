@@ -119,14 +119,26 @@ class Emulator:
 
 
 def run_measured(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, int, int]:
-    """Runs amibake; returns (wall seconds, exit code, peak RSS in KiB)."""
+    """Runs amibake; returns (wall seconds, exit code, peak RSS in KiB).
+
+    The peak RSS is the process's own VmHWM, sampled from /proc every 10 ms until it exits
+    (a high-water mark, so the last sample holds the peak). getrusage's ru_maxrss would
+    also count this Python process's memory, which the child carries until its exec."""
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = 0
+        status_file = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status_file.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
         wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, proc.returncode, usage.ru_maxrss
+    return wall, proc.returncode, peak
 
 
 def calls_of(stats: dict) -> tuple[dict[str, int], int]:
