@@ -46,21 +46,20 @@ pub(super) async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArg
 
     let mut prepared = Vec::new();
     for (i, path) in args.recipes.iter().enumerate() {
-        match prepare(global, inputs, args, &region, path).await {
-            Ok(loaded) => {
-                let manifest = if several {
-                    numbered(&args.manifest, i + 1)
-                } else {
-                    args.manifest.clone()
-                };
-                prepared.push(Prepared {
-                    plan: loaded.1,
-                    loaded: loaded.0,
-                    manifest,
-                });
-            }
+        let (loaded, plan) = match prepare(global, inputs, args, &region, path).await {
+            Ok(ready) => ready,
             Err(code) => return code,
-        }
+        };
+        let manifest = if several {
+            numbered(&args.manifest, i + 1)
+        } else {
+            args.manifest.clone()
+        };
+        prepared.push(Prepared {
+            loaded,
+            plan,
+            manifest,
+        });
     }
 
     let mode = Mode::detect(global.json, global.no_progress);
