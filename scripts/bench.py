@@ -244,6 +244,8 @@ def main() -> int:
 def roll(emu: Emulator, env: dict[str, str], binary: Path, work: Path) -> dict:
     """Creates the demo stack on the source AMI (not measured), then rolls it onto the
     image scenario (a) baked."""
+    if not (work / "a-manifest.json").exists():
+        sys.exit("bench: scenario c rolls onto scenario a's image: run it with a (--only a,c)")
     manifest = json.loads((work / "a-manifest.json").read_text())
     import boto3  # the venv's; only the roll's set-up needs it
 
