@@ -590,12 +590,7 @@ impl<'a> Bake<'a> {
     ) -> Result<(), BakeError> {
         let ec2 = self.ec2(self.region())?;
         let ssm = self.ssm()?;
-        let key = format!(
-            "ready:{}:{}:{}",
-            self.region(),
-            self.plan.builder.instance_type,
-            self.plan.os
-        );
+        let key = self.instance_wait_key("ready");
         let asked = AtomicU32::new(0);
         self.reporter.spin(
             spinner,
@@ -641,6 +636,17 @@ impl<'a> Bake<'a> {
             }
             Err(e) => Err(self.poll_error("ready", e, String::new())),
         }
+    }
+
+    /// The wait-history key of an instance's `kind` of wait: how long it takes depends on
+    /// the region, the instance type and the OS that boots.
+    fn instance_wait_key(&self, kind: &str) -> String {
+        format!(
+            "{kind}:{}:{}:{}",
+            self.region(),
+            self.plan.builder.instance_type,
+            self.plan.os
+        )
     }
 
     fn poll_error(&self, phase: &'static str, e: PollError, hint: String) -> BakeError {
@@ -862,12 +868,7 @@ impl<'a> Bake<'a> {
         poll::retry(|| ec2::reboot_instance(&ec2, instance))
             .await
             .map_err(BakeError::aws("reboot"))?;
-        let key = format!(
-            "reboot:{}:{}:{}",
-            self.region(),
-            self.plan.builder.instance_type,
-            self.plan.os
-        );
+        let key = self.instance_wait_key("reboot");
         let history = &self.options.history;
         poll::until_learned(
             self.schedule(Schedule::AGENT),
@@ -1365,8 +1366,9 @@ impl Bake<'_> {
                         .terminating
                         .clear();
                 } else {
+                    // Still wait for (and report) the instances themselves.
+                    self.wait_terminated().await;
                     clean = false;
-                    clean &= self.wait_terminated().await;
                 }
             }
             None => clean &= self.wait_terminated().await,

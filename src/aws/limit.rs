@@ -177,14 +177,6 @@ impl Limiter {
         wait
     }
 
-    /// Waits for a token (see [`Limiter::reserve`]).
-    pub async fn acquire(&self, region: &str, service: &str, action: &str, filtered: bool) {
-        let wait = self.reserve(region, service, action, filtered);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Every request so far.
     pub fn traffic(&self) -> Traffic {
         self.traffic

@@ -75,13 +75,8 @@ where
     let deadline = start + timeout;
     let mut interval = schedule.first;
     loop {
-        match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => {}
-            Err(e) if e.is_transient() => {
-                // Not visible yet or throttled: the next poll will tell.
-            }
-            Err(e) => return Err(PollError::Aws(e)),
+        if let Some(value) = answer(check().await)? {
+            return Ok(value);
         }
         let now = Instant::now();
         if now >= deadline {
@@ -122,19 +117,23 @@ where
         tokio::time::sleep_until(at.min(deadline)).await;
         let sent = start.elapsed().as_secs_f64();
         last = sent;
-        match check().await {
-            Ok(Some(value)) => {
-                history.put(key, probes.window(sent));
-                return Ok(value);
-            }
-            Ok(None) => probes.not_yet(sent),
-            // Not visible yet or throttled: not done, as far as we know.
-            Err(e) if e.is_transient() => probes.not_yet(sent),
-            Err(e) => return Err(PollError::Aws(e)),
+        if let Some(value) = answer(check().await)? {
+            history.put(key, probes.window(sent));
+            return Ok(value);
         }
+        probes.not_yet(sent);
         if Instant::now() >= deadline {
             return Err(PollError::Timeout(timeout));
         }
+    }
+}
+
+/// What one poll said: done (`Some`), not yet (`None`) — which is also what a throttled
+/// call or an id that is not visible yet says — or a real error that ends the wait.
+fn answer<T>(polled: Result<Option<T>, AwsError>) -> Result<Option<T>, PollError> {
+    match polled {
+        Err(e) if e.is_transient() => Ok(None),
+        other => other.map_err(PollError::Aws),
     }
 }
 
