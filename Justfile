@@ -9,6 +9,11 @@ default:
 demo:
     bash scripts/demo.sh
 
+# The same bake with real instances: Debian 12 systemd + cloud-init containers in which
+# every script runs for real (needs root; REAL_OS=amazon for Amazon Linux's unit layout).
+demo-real:
+    bash scripts/demo-real.sh
+
 # Everything CI runs: tools into target/venv, cfn-lint, shellcheck, cargo test.
 test:
     bash scripts/test.sh

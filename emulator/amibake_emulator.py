@@ -122,6 +122,9 @@ from urllib.parse import parse_qs
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realos import STDERR_LIMIT, STDOUT_LIMIT, RealOS  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUTS = HERE / "outputs.yaml"
 
@@ -149,6 +152,7 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "reboot_offline_seconds": 1.0,  # agent ConnectionLost for R s after RebootInstances
     "fail_stack_update": False,  # CloudFormation updates roll back (UPDATE_ROLLBACK_COMPLETE)
     "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
+    "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
 }
 
 
@@ -165,6 +169,8 @@ def _check_knob(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value
+    if key == "real_os":
+        return REALOS.check(value)
     if key == "fail_command_matching":
         if value is not None:
             if not isinstance(value, str):
@@ -1233,13 +1239,31 @@ class Invocation:
     done_at: float
     result: RunResult
     cancelled_at: float | None = None
+    live: Any = None  # realos.Live: a command really running on a real-OS instance
 
     def status(self, now: float) -> str:
+        if self.live is not None:
+            return self.live.status
         if self.cancelled_at is not None:
             return "Cancelled"
         if now < self.done_at:
             return "InProgress"
         return "Success" if self.result.exit_code == 0 else "Failed"
+
+    def details(self, now: float) -> str:
+        return self.live.details if self.live is not None else self.status(now)
+
+    def output(self) -> tuple[str, str, int]:
+        """(stdout, stderr, exit code): so far, for a live command."""
+        if self.live is not None:
+            with self.live.lock:
+                return self.live.stdout, self.live.stderr, self.live.exit_code
+        return self.result.stdout, self.result.stderr, self.result.exit_code
+
+    def ended(self) -> float:
+        if self.live is not None:
+            return self.live.ended_at or time.time()
+        return self.cancelled_at if self.cancelled_at is not None else self.done_at
 
 
 class World:
@@ -1276,6 +1300,7 @@ class World:
 
 
 WORLD = World()
+REALOS = RealOS(None, Path("/nonexistent"))  # replaced in main() with --realos-rootfs/--realos-work
 
 
 def log(msg: str) -> None:
@@ -1388,7 +1413,11 @@ def patch_ec2(seed_profiles: list[str]) -> None:
                 f["platform"] = list(os_of_image(ami)) if ami else ["Amazon Linux", "2023"]
             f.pop("running_since", None)
             f.pop("last_reboot", None)
-            schedule_running(self, instance)
+            flavour = WORLD.knobs.get(self.region_name, "real_os")
+            if flavour or REALOS.is_real_image(self.account_id, self.region_name, image_id_used):
+                REALOS.launch(self.account_id, self.region_name, instance, image_id_used, flavour or "debian")
+            else:
+                schedule_running(self, instance)
         return reservation
 
     EC2Backend.run_instances = run_instances
@@ -1399,6 +1428,8 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         was = {i.id: i.state for i in self.get_multi_instances_by_id(instance_ids)}
         result = orig_start(self, instance_ids)
         for instance, _prev in result:
+            if REALOS.start(self.account_id, self.region_name, instance.id):
+                continue
             if was.get(instance.id) != "running":
                 schedule_running(self, instance)
         return result
@@ -1412,6 +1443,8 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         delay = WORLD.knobs.get(self.region_name, "instance_stopping_seconds")
         for instance, prev in result:
             WORLD.instance_facts(self.account_id, self.region_name, instance.id).pop("running_since", None)
+            if REALOS.stop(self.account_id, self.region_name, instance.id):
+                continue
             if delay > 0 and prev.name in ("running", "pending"):
                 set_state(instance, "stopping", 64)
 
@@ -1430,6 +1463,7 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         result = orig_terminate(self, instance_ids)
         for instance, _prev in result:
             WORLD.instance_facts(self.account_id, self.region_name, instance.id).pop("running_since", None)
+            REALOS.terminate(self.account_id, self.region_name, instance.id)
         return result
 
     EC2Backend.terminate_instances = terminate_instances
@@ -1440,6 +1474,7 @@ def patch_ec2(seed_profiles: list[str]) -> None:
             if instance.state == "running":
                 f = WORLD.instance_facts(self.account_id, self.region_name, instance.id)
                 f["last_reboot"] = time.time()
+                REALOS.reboot(self.account_id, self.region_name, instance.id)
                 rebooted.append(instance)
         return rebooted
 
@@ -1526,7 +1561,10 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         image_f.update(copy.deepcopy(WORLD.instance_facts(account, region, instance_id)))
         for transient in ("running_since", "last_reboot"):
             image_f.pop(transient, None)
-        schedule_available(ami, region, "image_pending_seconds")
+        if REALOS.create_image(account, region, instance_id, ami.id, lambda: setattr(ami, "state", "available")):
+            ami.state = "pending"
+        else:
+            schedule_available(ami, region, "image_pending_seconds")
         return ActionResult({"ImageId": ami.id})
 
     EC2Response.create_image = create_image_response
@@ -1563,10 +1601,19 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         )
         if token:
             WORLD.tokens[(account, region, "CopyImage", token)] = ami.id
+        REALOS.copy_image(account, source_region, source_id, region, ami.id)
         schedule_available(ami, region, "copy_pending_seconds")
         return ActionResult({"ImageId": ami.id})
 
     EC2Response.copy_image = copy_image_response
+
+    orig_deregister = EC2Backend.deregister_image
+
+    def deregister_image(self: Any, ami_id: str) -> None:
+        orig_deregister(self, ami_id)
+        REALOS.deregister(self.account_id, self.region_name, ami_id)
+
+    EC2Backend.deregister_image = deregister_image
 
     # -- Image deprecation ------------------------------------------------------------------
     def enable_image_deprecation(self: Any) -> Any:
@@ -1661,6 +1708,9 @@ def agent_view(account: str, region: str, instance: Any, now: float) -> tuple[st
     """(PingStatus, last ping epoch) of the instance's SSM agent, or None if unregistered."""
     if instance.state != "running":
         return None
+    box = REALOS.box(account, region, instance.id)
+    if box is not None:
+        return box.agent(now)
     if WORLD.knobs.get(region, "require_instance_profile"):
         assoc = instance.ec2_backend.iam_instance_profile_associations.get(instance.id)
         if assoc is None:
@@ -1825,6 +1875,26 @@ def patch_ssm() -> None:
         plugin = PLUGIN_NAMES.get(document, document)
         invocations = []
         for instance_id in command.instance_ids:
+            box = REALOS.box(account, region, instance_id)
+            if box is not None and document == "AWS-RunShellScript":
+                timeout = float((parameters.get("executionTimeout") or ["3600"])[0])
+                live = box.run(command.command_id, text, timeout)
+                log(f"SendCommand {command.command_id} {instance_id} {document}: running on the real OS")
+                invocations.append(
+                    Invocation(
+                        command_id=command.command_id,
+                        instance_id=instance_id,
+                        document_name=document,
+                        plugin_name=plugin,
+                        comment=kw.get("comment") or "",
+                        requested=utcnow(),
+                        visible_at=now + knobs["invocation_missing_seconds"],
+                        done_at=float("inf"),
+                        result=RunResult("", "", -1, "real-os"),
+                        live=live,
+                    )
+                )
+                continue
             facts = WORLD.instance_facts(account, region, instance_id)
             working = copy.deepcopy(facts)  # the script sees what it installs as it goes
             table, badness = WORLD.table, Badness(knobs["bad_image"])
@@ -1874,6 +1944,8 @@ def patch_ssm() -> None:
                 status = "Cancelled"
             elif "Failed" in states:
                 status = "Failed"
+            elif "TimedOut" in states:
+                status = "TimedOut"
             else:
                 status = "Success"
             done = [s for s in states if s != "InProgress"]
@@ -1897,7 +1969,7 @@ def patch_ssm() -> None:
         """ExecutionStartDateTime, ExecutionEndDateTime, ExecutionElapsedTime."""
         if inv.status(now) == "InProgress":
             return iso(inv.requested), "", ""
-        end = epoch_to_dt(inv.cancelled_at if inv.cancelled_at is not None else inv.done_at)
+        end = epoch_to_dt(inv.ended())
         secs = max(0.0, (end - inv.requested).total_seconds())
         return iso(inv.requested), iso(end), f"PT{secs:.3f}S"
 
@@ -1915,7 +1987,10 @@ def patch_ssm() -> None:
             )
         status = inv.status(now)
         started, ended, took = timing(inv, now)
-        final = status in ("Success", "Failed")
+        final = status in ("Success", "Failed", "TimedOut")
+        stdout, stderr, code = inv.output()
+        if not final and inv.live is None:
+            stdout = stderr = ""
         return ActionResult(
             {
                 "CommandId": inv.command_id,
@@ -1924,15 +1999,15 @@ def patch_ssm() -> None:
                 "DocumentName": inv.document_name,
                 "DocumentVersion": "$DEFAULT",
                 "PluginName": inv.plugin_name,
-                "ResponseCode": inv.result.exit_code if final else -1,
+                "ResponseCode": code if final else -1,
                 "ExecutionStartDateTime": started,
                 "ExecutionElapsedTime": took,
                 "ExecutionEndDateTime": ended,
                 "Status": status,
-                "StatusDetails": status,
-                "StandardOutputContent": inv.result.stdout if final else "",
+                "StatusDetails": inv.details(now),
+                "StandardOutputContent": stdout[:STDOUT_LIMIT],
                 "StandardOutputUrl": "",
-                "StandardErrorContent": inv.result.stderr if final else "",
+                "StandardErrorContent": stderr[:STDERR_LIMIT],
                 "StandardErrorUrl": "",
                 "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
             }
@@ -1964,7 +2039,8 @@ def patch_ssm() -> None:
                 continue
             if "DocumentName" in filters and inv.document_name != filters["DocumentName"]:
                 continue
-            final = status in ("Success", "Failed")
+            final = status in ("Success", "Failed", "TimedOut")
+            stdout, stderr, code = inv.output()
             row: dict[str, Any] = {
                 "CommandId": inv.command_id,
                 "InstanceId": inv.instance_id,
@@ -1980,17 +2056,17 @@ def patch_ssm() -> None:
                 "CommandPlugins": [],
             }
             if details:
-                output = inv.result.stdout if final else ""
-                if final and inv.result.stderr:
-                    output += "\n\n----------ERROR-------\n" + inv.result.stderr
+                output = stdout if final else ""
+                if final and stderr:
+                    output += "\n\n----------ERROR-------\n" + stderr
                 row["CommandPlugins"] = [
                     {
                         "Name": inv.plugin_name,
                         "Status": status,
                         "StatusDetails": status,
-                        "ResponseCode": inv.result.exit_code if final else -1,
+                        "ResponseCode": code if final else -1,
                         "ResponseStartDateTime": inv.requested,
-                        "ResponseFinishDateTime": epoch_to_dt(inv.done_at) if final else None,
+                        "ResponseFinishDateTime": epoch_to_dt(inv.ended()) if final else None,
                         "Output": output[:2500],
                         "StandardOutputUrl": "",
                         "StandardErrorUrl": "",
@@ -2017,6 +2093,8 @@ def patch_ssm() -> None:
         for inv in find_invocations(command_id):
             if (not instance_ids or inv.instance_id in instance_ids) and inv.status(now) == "InProgress":
                 inv.cancelled_at = now
+                if inv.live is not None:
+                    inv.live.cancel()
         return ActionResult({})
 
     R.cancel_command = cancel_command
@@ -2399,6 +2477,8 @@ def make_app(moto_app: Any) -> Callable[..., Any]:
                 return respond(start_response, "200 OK", TRAFFIC.snapshot())
             if path == "/_amibake/facts" and method == "GET":
                 return respond(start_response, "200 OK", instance_facts_json())
+            if path == "/_amibake/realos" and method == "GET":
+                return respond(start_response, "200 OK", REALOS.report())
             if path == "/_amibake/config" and method == "GET":
                 if "region" in query:
                     return respond(start_response, "200 OK", {"region": query["region"], **WORLD.knobs.effective(query["region"])})
@@ -2465,6 +2545,7 @@ def serve(host: str, port: int, port_file: Path | None, quiet: bool) -> None:
     log("stopping")
     server.shutdown()
     server.server_close()
+    REALOS.shutdown()
     if port_file is not None:
         try:
             port_file.unlink()
@@ -2489,7 +2570,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--config", help="initial knobs for all regions, as JSON (same keys as POST /_amibake/config)")
     p.add_argument("--quiet", action="store_true", help="do not log every request")
+    p.add_argument("--realos-rootfs", type=Path, help="root filesystems for real_os (scripts/realos-rootfs.sh)")
+    p.add_argument("--realos-work", type=Path, help="where real-OS instances and images live (removed at exit)")
     args = p.parse_args(argv)
+    global REALOS
+    REALOS = RealOS(args.realos_rootfs, args.realos_work or Path(f"/tmp/amibake-realos-{os.getpid()}"))
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

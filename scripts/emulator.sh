@@ -76,7 +76,8 @@ cmd_start() {
   # setsid: the emulator outlives the shell (and its process group) that started it.
   # 9>&-: the child must not inherit the start lock.
   setsid "$bin/python" "$script" --host 127.0.0.1 --port "${AMIBAKE_EMULATOR_PORT:-0}" \
-    --port-file "$port_file" "${extra[@]}" </dev/null >>"$log_file" 2>&1 9>&- &
+    --port-file "$port_file" --realos-rootfs "$(bash "$root/scripts/realos-rootfs.sh" --path)" \
+    --realos-work "$dir/realos" "${extra[@]}" </dev/null >>"$log_file" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$pid_file"
 
@@ -111,12 +112,13 @@ cmd_stop() {
   fi
   kill -TERM "$pid" 2>/dev/null || true
   local i
-  for ((i = 0; i < 100; i++)); do
+  # Up to 60 s: real-OS instances are powered off cleanly before it exits.
+  for ((i = 0; i < 600; i++)); do
     alive "$pid" || break
     sleep 0.1
   done
   if alive "$pid"; then
-    echo "emulator: $pid ignored SIGTERM for 10s; sending SIGKILL" >&2
+    echo "emulator: $pid ignored SIGTERM for 60s; sending SIGKILL" >&2
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pid_file" "$endpoint_file" "$port_file"

@@ -128,6 +128,9 @@ fn show_failures(failures: &[CheckResult]) -> String {
                     last_lines(&f.stdout, 5)
                 ));
             }
+            if !f.passed && !f.stderr.trim().is_empty() {
+                s.push_str(&format!("; stderr: {:?}", last_lines(&f.stderr, 5)));
+            }
             s
         })
         .collect()
@@ -677,8 +680,20 @@ impl<'a> Bake<'a> {
             let (exit_code, command_id) = loop {
                 attempts += 1;
                 let outcome = match &step.command {
-                    StepCommand::Reboot => {
-                        self.reboot(builder, step.timeout.get()).await.map(|_| None)
+                    StepCommand::Reboot { then } => {
+                        match self.reboot(builder, step.timeout.get()).await {
+                            Ok(()) => self
+                                .run_command(
+                                    builder,
+                                    &label,
+                                    &CommandSpec::Shell(&then.text),
+                                    step.timeout.get(),
+                                    true,
+                                )
+                                .await
+                                .map(Some),
+                            Err(e) => Err(e),
+                        }
                     }
                     StepCommand::Shell { script } => self
                         .run_command(
@@ -813,8 +828,9 @@ impl<'a> Bake<'a> {
         .map_err(|e| self.poll_error("command", e, format!("{label} did not finish")))?;
         if inv.truncated() {
             self.reporter.say(&format!(
-                "{label}: SSM truncated the output at {} characters; the start is shown above",
-                ssm::OUTPUT_LIMIT
+                "{label}: SSM truncated the output at {} characters of stdout or {} of stderr; the start is shown above",
+                ssm::OUTPUT_LIMIT,
+                ssm::STDERR_LIMIT
             ));
         }
         Ok((inv, command_id))
@@ -1190,25 +1206,14 @@ impl<'a> Bake<'a> {
             self.plan.builder.ready_timeout.get(),
         )
         .await?;
-        let wait = script::render_step(
-            &crate::recipe::model::Step {
-                name: Some("boot test: wait for cloud-init".into()),
-                timeout: None,
-                retries: 0,
-                action: crate::recipe::model::Action::WaitCloudInit(Default::default()),
-            },
-            self.plan.os,
-        );
-        if let StepCommand::Shell { script } = &wait.command {
-            self.run_script(
-                &instance,
-                "boot test: wait for cloud-init",
-                &script.text,
-                wait.timeout.get(),
-                self.options.verbose,
-            )
-            .await?;
-        }
+        self.run_script(
+            &instance,
+            "boot test: wait for the boot to finish",
+            &bt.wait.text,
+            bt.wait_timeout.get(),
+            self.options.verbose,
+        )
+        .await?;
         let checks = self.run_checks("boot-test", &instance, &bt.checks).await?;
         self.reporter.unspin("boot test");
         self.terminate(self.region(), &instance).await;
@@ -1557,6 +1562,7 @@ fn judge(check: &PlannedCheck, inv: &Invocation) -> CheckResult {
         exit_code: inv.response_code,
         expected_stdout: check.expect_stdout.clone(),
         stdout: stdout.chars().take(2048).collect(),
+        stderr: last_lines(&inv.stderr, 10).chars().take(2048).collect(),
     }
 }
 

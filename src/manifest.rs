@@ -91,6 +91,9 @@ pub struct CheckResult {
     pub expected_stdout: Option<String>,
     /// The stdout the verdict was based on (marker lines removed), trimmed to 2 KB.
     pub stdout: String,
+    /// The last lines of its stderr (why a check failed), trimmed to 2 KB.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

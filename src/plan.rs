@@ -102,16 +102,22 @@ pub struct ImagePlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct BootTestPlan {
     pub instance_type: InstanceType,
+    /// Run once the instance's SSM agent is Online: until cloud-init and the boot are done.
+    pub wait: Script,
+    pub wait_timeout: Duration,
     pub checks: Vec<PlannedCheck>,
 }
 
 /// Default timeout of a check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// How long the boot test waits for cloud-init and the boot to finish.
+const BOOT_WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// The boot test: the recipe's, or one made of the built-in checks alone when the recipe
 /// bakes a CodeDeploy agent (on by default then: that agent is what most often boots
-/// wrong). Built-ins come first: the ordering check when the agent is ordered after
-/// cloud-init, then the pin check.
+/// wrong). Built-ins come first: the no-cycle check when a `systemd_override` orders a unit,
+/// the ordering check when the agent is ordered after cloud-init, then the pin check.
 fn boot_test_plan(
     r: &crate::recipe::Recipe,
     plan_check: &dyn Fn(&crate::recipe::Check) -> PlannedCheck,
@@ -125,6 +131,19 @@ fn boot_test_plan(
         return None;
     }
     let mut checks = Vec::new();
+    let orders_units = r.steps.iter().any(|s| match &s.action {
+        Action::SystemdOverride(o) => !o.after.is_empty(),
+        _ => false,
+    });
+    if orders_units {
+        checks.push(PlannedCheck {
+            name: "built-in: no ordering cycle at boot".into(),
+            script: script::no_cycle_check(),
+            expect_stdout: Some(script::NO_CYCLE_OK.into()),
+            expect_exit: 0,
+            timeout: CHECK_TIMEOUT,
+        });
+    }
     if let Some(agent) = agent {
         if agent.start_after_cloud_init {
             checks.push(PlannedCheck {
@@ -153,6 +172,8 @@ fn boot_test_plan(
             .map(plan_check),
     );
     Some(BootTestPlan {
+        wait: script::wait_for_boot("boot test: wait for the boot to finish"),
+        wait_timeout: BOOT_WAIT_TIMEOUT,
         instance_type: configured
             .and_then(|b| b.instance_type.clone())
             .unwrap_or_else(|| r.builder.instance_type.clone()),
@@ -410,7 +431,7 @@ impl Plan {
                         detail(&mut out, &format!("parameter {k}"), &v.join(", "));
                     }
                 }
-                StepCommand::Reboot => {
+                StepCommand::Reboot { then } => {
                     action(
                         &mut out,
                         &title,
@@ -419,8 +440,9 @@ impl Plan {
                     detail(
                         &mut out,
                         "then",
-                        &"wait until the SSM agent pings again after the reboot",
+                        &"wait until the SSM agent pings again after the reboot, then run",
                     );
+                    block(&mut out, &then.display);
                     detail(&mut out, "timeout", &step.timeout);
                 }
             }
@@ -481,9 +503,11 @@ impl Plan {
             detail(&mut out, "instance type", &bt.instance_type);
             action(
                 &mut out,
-                "boot test: wait for SSM Online and `cloud-init status --wait`",
+                "boot test: wait for SSM Online, then for cloud-init and the boot to finish",
                 "ssm:DescribeInstanceInformation, ssm:SendCommand",
             );
+            detail(&mut out, "timeout", &bt.wait_timeout);
+            block(&mut out, &bt.wait.display);
             for check in &bt.checks {
                 action(
                     &mut out,

@@ -20,14 +20,41 @@ use crate::recipe::types::Duration;
 /// The marker prefix printed before each action.
 pub const MARKER: &str = "::amibake::";
 
-/// The drop-in that orders the CodeDeploy agent after cloud-init (see DESIGN.md: the agent
-/// must not deploy while cloud-init's package upgrade swaps the JDK under it).
+/// The drop-in that orders the CodeDeploy agent after cloud-init: the agent must not
+/// deploy while cloud-init's package upgrade swaps the JDK under it.
 pub const AGENT_DROP_IN: &str =
     "/etc/systemd/system/codedeploy-agent.service.d/10-after-cloud-init.conf";
 
-/// Its exact contents.
-pub const AGENT_DROP_IN_CONTENT: &str =
-    "[Unit]\nAfter=cloud-final.service\n\n[Install]\nWantedBy=cloud-init.target\n";
+/// Its exact contents: see [`ordering_after`] for why `multi-user.target` is named too.
+/// There is no `[Install]` section: a drop-in's `WantedBy=` only *adds* a link beside the
+/// package's own `multi-user.target.wants/` one, and the package's installer (which runs
+/// `systemctl enable` again on every upgrade) would bring that one back anyway. The
+/// ordering alone holds whichever target pulls the agent in.
+pub const AGENT_DROP_IN_CONTENT: &str = "[Unit]\nAfter=cloud-final.service multi-user.target\n";
+
+/// cloud-init's units that Debian's and Ubuntu's cloud-init order after
+/// `multi-user.target` (`cloud-final.service.tmpl`, variants debian/ubuntu/unknown; the
+/// Amazon variant does not).
+const AFTER_MULTI_USER_ON_DEBIAN: [&str; 2] = ["cloud-final.service", "cloud-init.target"];
+
+/// The `After=` list of a drop-in that orders a unit after `after`.
+///
+/// A unit enabled the usual way (`WantedBy=multi-user.target`) is one that
+/// `multi-user.target` waits for: systemd orders a target after every unit it wants,
+/// unless that unit is explicitly ordered after the target. Ordering such a unit after
+/// cloud-final on Debian/Ubuntu, where cloud-final itself runs after `multi-user.target`,
+/// is a cycle; systemd breaks it at boot by dropping the unit's start job, so the unit
+/// never starts. Naming `multi-user.target` in `After=` as well removes the implicit
+/// ordering the other way: no cycle on any layout, and the unit still starts after
+/// cloud-final has finished.
+pub fn ordering_after(after: &[&str]) -> Vec<String> {
+    let mut units: Vec<String> = after.iter().map(|u| u.to_string()).collect();
+    let late = after.iter().any(|u| AFTER_MULTI_USER_ON_DEBIAN.contains(u));
+    if late && !after.contains(&"multi-user.target") {
+        units.push("multi-user.target".into());
+    }
+    units
+}
 
 /// A script as sent, and as shown (file contents replaced by their size and digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,8 +79,9 @@ pub enum StepCommand {
         document_version: Option<String>,
         parameters: BTreeMap<String, Vec<String>>,
     },
-    /// Not a command: EC2 RebootInstances, then wait for the SSM agent to ping again.
-    Reboot,
+    /// Not a command: EC2 RebootInstances, wait for the SSM agent to ping again, then run
+    /// `then` (the wait for the boot to finish: the agent pings long before that).
+    Reboot { then: Script },
 }
 
 /// A step ready to run.
@@ -71,7 +99,7 @@ pub fn render_step(step: &Step, os: Os) -> RenderedStep {
     let name = step.display_name();
     let command = match &step.action {
         Action::WaitCloudInit(_) => StepCommand::Shell {
-            script: wait_cloud_init(&name),
+            script: wait_for_boot(&name),
         },
         Action::Packages(p) => StepCommand::Shell {
             script: packages(&name, p, os),
@@ -97,7 +125,9 @@ pub fn render_step(step: &Step, os: Os) -> RenderedStep {
                 .map(|(k, v)| (k.clone(), v.to_list()))
                 .collect(),
         },
-        Action::Reboot(_) => StepCommand::Reboot,
+        Action::Reboot(_) => StepCommand::Reboot {
+            then: wait_for_boot(&format!("{name}: wait for the boot to finish")),
+        },
     };
     RenderedStep {
         name,
@@ -130,8 +160,7 @@ pub fn hygiene(parts: &Hygiene, os: Os) -> Option<Script> {
         s.lines(&[
             "if systemctl cat codedeploy-agent.service >/dev/null 2>&1; then",
             "  systemctl stop codedeploy-agent || true",
-            "  # disable then enable: the symlinks come back from [Install] and its drop-ins",
-            "  systemctl disable codedeploy-agent",
+            "  # enabled as its package enables it; the ordering drop-in stays in place",
             "  systemctl enable codedeploy-agent",
             "  rm -rf /opt/codedeploy-agent/deployment-root/* /opt/codedeploy-agent/state/.pid/*",
             "  rm -f /var/log/aws/codedeploy-agent/*.log",
@@ -193,11 +222,13 @@ pub fn hygiene(parts: &Hygiene, os: Os) -> Option<Script> {
 pub const ORDERING_OK: &str = "ordering: codedeploy-agent started after cloud-final";
 
 /// Built-in boot-test check: the CodeDeploy agent became active after cloud-final.service
-/// finished, and the drop-in that orders it is loaded. This is the race the drop-in exists
-/// to prevent, checked on a fresh instance of the new image.
+/// finished, the drop-in that orders it is loaded, and systemd found no ordering cycle at
+/// boot (a cycle makes systemd drop a start job: the agent then never starts). This is
+/// the race the drop-in exists to prevent, checked on a fresh instance of the new image.
 pub fn ordering_check() -> Script {
     let mut s = ScriptBuilder::new("check: codedeploy-agent started after cloud-final");
     s.mark("check codedeploy-agent ordering against cloud-final");
+    no_cycle_lines(&mut s);
     s.lines(&[
         "final=$(systemctl show -p ExecMainExitTimestampMonotonic --value cloud-final.service)",
         "inactive=$(systemctl show -p ActiveExitTimestampMonotonic --value cloud-final.service)",
@@ -211,7 +242,21 @@ pub fn ordering_check() -> Script {
     s.line(&format!(
         "if echo \"$drop_ins\" | grep -qF {AGENT_DROP_IN}; then echo 'drop-in loaded'; else echo 'the after-cloud-init drop-in is not loaded' >&2; exit 1; fi"
     ));
-    s.lines(&["if [ \"$final\" -gt 0 ] && [ \"$agent\" -gt \"$final\" ]; then"]);
+    s.lines(&[
+        "if [ \"$agent\" = 0 ]; then",
+        "  # Never even tried: its start job was dropped, as systemd breaks an ordering cycle",
+        "  tried=$(systemctl show -p InactiveExitTimestampMonotonic --value codedeploy-agent)",
+        "  if [ \"$tried\" = 0 ]; then",
+        "    echo 'ordering: systemd never started codedeploy-agent at boot: its start job was dropped, as systemd does to break an ordering cycle' >&2",
+        "    echo \"codedeploy-agent: $(systemctl show -p WantedBy -p After codedeploy-agent | tr '\\n' ' ')\" >&2",
+        "    echo \"cloud-final.service: $(systemctl show -p After cloud-final.service | tr '\\n' ' ')\" >&2",
+        "  else",
+        "    echo 'ordering: codedeploy-agent was started at boot but never became active' >&2",
+        "  fi",
+        "  exit 1",
+        "fi",
+        "if [ \"$final\" -gt 0 ] && [ \"$agent\" -gt \"$final\" ]; then",
+    ]);
     s.line(&format!("  echo {}", quote(ORDERING_OK)));
     s.lines(&[
         "else",
@@ -222,18 +267,39 @@ pub fn ordering_check() -> Script {
     s.finish()
 }
 
+/// The stdout line the built-in cycle check prints when the boot had no ordering cycle.
+pub const NO_CYCLE_OK: &str = "ordering: no ordering cycle at boot";
+
+/// Built-in boot-test check for recipes that order units with `systemd_override`: systemd
+/// found no ordering cycle at boot. A cycle is not an error to systemd: it deletes one
+/// start job to break it, logs it, and boots on without that unit.
+pub fn no_cycle_check() -> Script {
+    let mut s = ScriptBuilder::new("check: no ordering cycle at boot");
+    s.mark("check the boot journal for ordering cycles");
+    no_cycle_lines(&mut s);
+    s.line(&format!("echo {}", quote(NO_CYCLE_OK)));
+    s.finish()
+}
+
+/// Fails with the journal's own lines when systemd broke an ordering cycle at this boot.
+fn no_cycle_lines(s: &mut ScriptBuilder) {
+    s.lines(&[
+        "cycles=$(journalctl -b -q --no-pager -o cat | grep -i 'ordering cycle' || true)",
+        "if [ -n \"$cycles\" ]; then",
+        "  echo 'systemd found an ordering cycle at boot and dropped a start job to break it:' >&2",
+        "  echo \"$cycles\" >&2",
+        "  exit 1",
+        "fi",
+    ]);
+}
+
 /// Built-in boot-test check: the running agent's package is exactly the pinned version.
 /// Its stdout is `pin: <version>` when it matches.
 pub fn pin_check(version: &str, os: Os) -> Script {
-    let query = if os.is_rpm() {
-        "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent"
-    } else {
-        "dpkg-query -W -f='${Version}' codedeploy-agent"
-    };
     let mut s = ScriptBuilder::new("check: codedeploy-agent runs the pinned version");
     s.mark("check the running codedeploy-agent's version against the pin");
     s.line(&format!("want={}", quote(version)));
-    s.line(&format!("installed=$({query})"));
+    s.line(&format!("installed=$({})", agent_version_query(os)));
     s.lines(&[
         "state=$(systemctl is-active codedeploy-agent || true)",
         "echo \"codedeploy-agent $installed is $state\"",
@@ -244,6 +310,15 @@ pub fn pin_check(version: &str, os: Os) -> Script {
     s.finish()
 }
 
+/// The command that prints the installed agent's version (`1.7.1-110`).
+fn agent_version_query(os: Os) -> &'static str {
+    if os.is_rpm() {
+        "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent"
+    } else {
+        "dpkg-query -W -f='${Version}' codedeploy-agent"
+    }
+}
+
 /// Renders a validation or boot-test check. Its exit code and stdout are judged by bake.
 pub fn render_check(check: &Check) -> Script {
     let mut s = ScriptBuilder::new(&format!("check: {}", check.name));
@@ -252,7 +327,10 @@ pub fn render_check(check: &Check) -> Script {
     s.finish()
 }
 
-fn wait_cloud_init(name: &str) -> Script {
+/// Waits until the instance has finished booting: cloud-init's stages, then every start
+/// job of the boot (units ordered after cloud-init among them: the SSM agent answers long
+/// before those have run). Used by `wait_cloud_init`, after a reboot and by the boot test.
+pub fn wait_for_boot(name: &str) -> Script {
     let mut s = ScriptBuilder::new(name);
     s.mark("wait for cloud-init to finish");
     s.lines(&[
@@ -269,6 +347,12 @@ fn wait_cloud_init(name: &str) -> Script {
         "  echo \"amibake: cloud-init status exited $rc\" >&2",
         "  exit 1",
         "fi",
+    ]);
+    s.mark("wait for the boot to finish (every start job, units after cloud-final too)");
+    s.lines(&[
+        "# running, or degraded when a unit failed (the checks say which matters)",
+        "state=$(systemctl is-system-running --wait || true)",
+        "echo \"system: $state\"",
     ]);
     s.finish()
 }
@@ -336,33 +420,63 @@ fn packages(name: &str, p: &Packages, os: Os) -> Script {
 fn codedeploy_agent(name: &str, a: &CodedeployAgent, os: Os) -> Script {
     let version = a.version.as_str();
     let mut s = ScriptBuilder::new(name);
-    let (ruby, package, query) = match os {
+    s.line(&format!("want={}", quote(version)));
+    s.lines(&["work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT"]);
+    match a.package_url.as_ref().map(|u| u.as_str()) {
+        Some(url) if !url.is_empty() => agent_from_url(&mut s, version, url, os),
+        _ => agent_from_bucket(&mut s, version, os),
+    }
+    s.mark("verify the installed version equals the pin");
+    s.line(&format!("installed=$({})", agent_version_query(os)));
+    s.lines(&[
+        "if [ \"$installed\" != \"$want\" ]; then",
+        "  echo \"amibake: codedeploy-agent is '$installed', expected '$want'\" >&2",
+        "  exit 1",
+        "fi",
+        "echo \"codedeploy-agent $installed\"",
+    ]);
+    if a.start_after_cloud_init {
+        s.mark("order codedeploy-agent after cloud-final and multi-user.target (systemd drop-in)");
+        s.write_file(
+            AGENT_DROP_IN,
+            AGENT_DROP_IN_CONTENT,
+            "0644",
+            "root:root",
+            false,
+        );
+        s.line("systemctl daemon-reload");
+    }
+    s.mark("enable codedeploy-agent");
+    s.line("systemctl enable codedeploy-agent");
+    s.mark("restart codedeploy-agent without waiting (it may be ordered after cloud-final)");
+    s.line("systemctl --no-block restart codedeploy-agent");
+    s.finish()
+}
+
+/// The regional bucket's `install` script with an exact package (region from IMDSv2);
+/// ruby, the agent's runtime, first.
+fn agent_from_bucket(s: &mut ScriptBuilder, version: &str, os: Os) {
+    let (ruby, package) = match os {
         Os::Al2023 => (
             "dnf -y install ruby",
             format!("releases/codedeploy-agent-{version}.noarch.rpm"),
-            "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent",
         ),
         Os::Al2 => (
             "yum -y install ruby",
             format!("releases/codedeploy-agent-{version}.noarch.rpm"),
-            "rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent",
         ),
         Os::Ubuntu | Os::Debian => (
             "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install ruby-full",
             format!("releases/codedeploy-agent_{version}_all.deb"),
-            "dpkg-query -W -f='${Version}' codedeploy-agent",
         ),
     };
     let kind = if os.is_rpm() { "rpm" } else { "deb" };
-    s.line(&format!("want={}", quote(version)));
     s.mark("install ruby (the agent's runtime)");
     s.line(ruby);
     s.mark("find the region (IMDSv2)");
     s.lines(&[
         "token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')",
         "region=$(curl -fsS -H \"X-aws-ec2-metadata-token: $token\" http://169.254.169.254/latest/meta-data/placement/region)",
-        "work=$(mktemp -d)",
-        "trap 'rm -rf \"$work\"' EXIT",
     ]);
     s.mark(&format!(
         "install codedeploy-agent {version} from the regional bucket"
@@ -372,34 +486,27 @@ fn codedeploy_agent(name: &str, a: &CodedeployAgent, os: Os) -> Script {
         "chmod +x \"$work/install\"",
     ]);
     s.line(&format!("\"$work/install\" -v {} {kind}", quote(&package)));
-    s.mark("verify the installed version equals the pin");
-    s.line(&format!("installed=$({query})"));
-    s.lines(&[
-        "if [ \"$installed\" != \"$want\" ]; then",
-        "  echo \"amibake: codedeploy-agent is '$installed', expected '$want'\" >&2",
-        "  exit 1",
-        "fi",
-        "echo \"codedeploy-agent $installed\"",
-    ]);
-    if a.start_after_cloud_init {
-        s.mark("order codedeploy-agent after cloud-final (systemd drop-in)");
-        s.write_file(
-            AGENT_DROP_IN,
-            AGENT_DROP_IN_CONTENT,
-            "0644",
-            "root:root",
-            false,
-        );
-        s.line("systemctl daemon-reload");
-        s.mark("re-enable codedeploy-agent with the drop-in's [Install] section");
-        s.line("systemctl reenable codedeploy-agent");
-    } else {
-        s.mark("enable codedeploy-agent");
-        s.line("systemctl enable codedeploy-agent");
-    }
-    s.mark("restart codedeploy-agent without waiting (it may be ordered after cloud-final)");
-    s.line("systemctl --no-block restart codedeploy-agent");
-    s.finish()
+}
+
+/// The package itself from the recipe's `package_url` (a mirror, an S3 VPC endpoint, a
+/// file already on the builder), installed by the OS's package manager, which also brings
+/// its dependencies (ruby): nothing reaches the regional bucket or IMDS.
+fn agent_from_url(s: &mut ScriptBuilder, version: &str, url: &str, os: Os) {
+    let (file, install) = match os {
+        Os::Al2023 => ("$work/codedeploy-agent.rpm", "dnf -y install"),
+        Os::Al2 => ("$work/codedeploy-agent.rpm", "yum -y install"),
+        Os::Ubuntu | Os::Debian => (
+            "$work/codedeploy-agent.deb",
+            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install",
+        ),
+    };
+    s.mark(&format!("download codedeploy-agent {version} from {url}"));
+    s.line(&format!(
+        "curl -fsSL --retry 5 -o \"{file}\" {}",
+        quote(url)
+    ));
+    s.mark("install it with the package manager (it brings ruby)");
+    s.line(&format!("{install} \"{file}\""));
 }
 
 fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
@@ -415,7 +522,8 @@ fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
     if !o.after.is_empty() || !o.wants.is_empty() {
         content.push_str("[Unit]\n");
         if !o.after.is_empty() {
-            let _ = writeln!(content, "After={}", join(&o.after));
+            let after: Vec<&str> = o.after.iter().map(|u| u.as_str()).collect();
+            let _ = writeln!(content, "After={}", ordering_after(&after).join(" "));
         }
         if !o.wants.is_empty() {
             let _ = writeln!(content, "Wants={}", join(&o.wants));

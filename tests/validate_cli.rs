@@ -372,12 +372,9 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
     };
 
     // The drop-in, line for line (blank lines aside).
-    let drop_in = [
-        "[Unit]",
-        "After=cloud-final.service",
-        "[Install]",
-        "WantedBy=cloud-init.target",
-    ];
+    // After= names multi-user.target too (no ordering cycle where cloud-final runs after
+    // it); no [Install] section: the package's own WantedBy=multi-user.target link stays.
+    let drop_in = ["[Unit]", "After=cloud-final.service multi-user.target"];
     let non_blank: Vec<&str> = lines
         .iter()
         .copied()
@@ -387,9 +384,15 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
         non_blank.windows(drop_in.len()).any(|w| w == drop_in),
         "the plan should contain the drop-in {drop_in:?} as consecutive lines:\n{text}"
     );
-    let wanted_by = position(
-        &|l| l == "WantedBy=cloud-init.target",
-        "`WantedBy=cloud-init.target`",
+    let after = position(
+        &|l| l == "After=cloud-final.service multi-user.target",
+        "`After=cloud-final.service multi-user.target`",
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("WantedBy=cloud-init.target") || l.contains("reenable")),
+        "the drop-in adds no [Install] section and nothing re-enables the agent:\n{text}"
     );
     position(
         &|l| l.contains("/etc/systemd/system/codedeploy-agent.service.d/10-after-cloud-init.conf"),
@@ -404,7 +407,7 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
         "with `systemctl --no-block`",
     );
     assert!(
-        wanted_by < reload,
+        after < reload,
         "daemon-reload must follow the drop-in:\n{text}"
     );
     assert!(

@@ -12,8 +12,10 @@ use aws_smithy_types::DateTime;
 
 use super::AwsError;
 
-/// SSM returns at most this many characters of each output stream.
+/// GetCommandInvocation returns at most this many characters of stdout…
 pub const OUTPUT_LIMIT: usize = 24_000;
+/// …and this many of stderr.
+pub const STDERR_LIMIT: usize = 8_000;
 
 /// The value of a parameter.
 pub async fn get_parameter(ssm: &Client, name: &str) -> Result<Option<String>, AwsError> {
@@ -224,7 +226,7 @@ impl Invocation {
     }
     /// Whether SSM cut an output stream at its limit.
     pub fn truncated(&self) -> bool {
-        self.stdout.chars().count() >= OUTPUT_LIMIT || self.stderr.chars().count() >= OUTPUT_LIMIT
+        self.stdout.chars().count() >= OUTPUT_LIMIT || self.stderr.chars().count() >= STDERR_LIMIT
     }
 }
 

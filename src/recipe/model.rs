@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{
     AbsPath, AccountId, AgentVersion, AmiId, AmiName, Command, Duration, FileMode, FileOwner,
-    InstanceType, PackageName, RecipeName, Region, SsmParameterName, UnitName,
+    InstanceType, PackageName, PackageUrl, RecipeName, Region, SsmParameterName, UnitName,
 };
 
 /// A whole recipe after rendering.
@@ -242,7 +242,8 @@ pub struct Packages {
     pub remove: Vec<PackageName>,
 }
 
-/// `codedeploy_agent:` — install exactly this agent version from the regional bucket.
+/// `codedeploy_agent:` — install exactly this agent version, from the regional bucket or
+/// from `package_url`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodedeployAgent {
@@ -250,6 +251,11 @@ pub struct CodedeployAgent {
     /// Bake the systemd drop-in that orders the agent after cloud-final.
     #[serde(default)]
     pub start_after_cloud_init: bool,
+    /// Where to get the agent package instead of the regional bucket's installer: an
+    /// `https://`, `http://` or `file://` URL of the `.deb` or `.rpm` itself (a mirror, an
+    /// S3 VPC endpoint, a private subnet's repository). Empty: the regional bucket.
+    #[serde(default)]
+    pub package_url: Option<PackageUrl>,
 }
 
 /// `systemd_override:` — a drop-in for any unit.

@@ -93,6 +93,12 @@ checked_string!(
     check_agent_version
 );
 checked_string!(
+    /// The URL of a package file: `https://`, `http://` or `file:///`, ending `.deb` or
+    /// `.rpm`; empty means none.
+    PackageUrl,
+    check_package_url
+);
+checked_string!(
     /// An octal file mode such as `0644`.
     FileMode,
     check_file_mode
@@ -226,6 +232,27 @@ fn check_agent_version(s: &str) -> Result<(), String> {
     ok.then_some(()).ok_or_else(|| {
         format!("invalid CodeDeploy agent version `{s}`: expected a version like `1.7.1-110`")
     })
+}
+
+fn check_package_url(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(()); // the regional bucket, so a recipe var can default to it
+    }
+    let scheme_ok = ["https://", "http://", "file:///"]
+        .iter()
+        .any(|p| s.starts_with(p) && s.len() > p.len());
+    let plain = s
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"'\"`$\\<>|;&".contains(&b));
+    let package = s.ends_with(".deb") || s.ends_with(".rpm");
+    (scheme_ok && plain && package)
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "invalid package_url `{s}`: expected an https://, http:// or file:/// URL of the \
+             agent's .deb or .rpm, without spaces or shell characters"
+            )
+        })
 }
 
 fn check_file_mode(s: &str) -> Result<(), String> {

@@ -81,7 +81,7 @@ pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
 }
 
 /// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
-fn http(method: &str, path: &str, body: &str) -> (u16, String) {
+pub fn http(method: &str, path: &str, body: &str) -> (u16, String) {
     let ep = endpoint();
     let host = ep.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).expect("emulator reachable");
