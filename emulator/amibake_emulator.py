@@ -90,8 +90,11 @@ GET /_amibake/stats, POST /_amibake/stats/reset, GET /_amibake/health; see
 emulator/README.md. POST /moto-api/reset also clears the
 emulator's own state.
 
-NOT simulated: no script or document runs, nothing boots; user data is ignored; the
-outputs table is the only source of command output; no S3/CloudWatch output of commands;
+Real instances (the `real_os` knob, emulator/realos.py): instances boot as real systemd +
+cloud-init containers and AWS-RunShellScript commands run in them; see realos.py.
+
+NOT simulated without `real_os`: no script or document runs, nothing boots; user data is
+ignored; the outputs table is the only source of command output; no S3/CloudWatch output of commands;
 SSM documents are not validated; CreateImage does not reboot the instance; KMS keys are
 not checked; instance profiles grant nothing (an instance without one still gets an
 Online agent unless require_instance_profile is set); stack operations complete within

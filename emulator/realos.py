@@ -43,6 +43,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,8 +62,6 @@ STATE_CODES = {"pending": 0, "running": 16, "stopping": 64, "stopped": 80}
 
 
 def log(msg: str) -> None:
-    import sys
-
     print(f"amibake-emulator: real-os: {msg}", file=sys.stderr, flush=True)
 
 
@@ -374,7 +373,6 @@ class RealOS:
     def launch(self, account: str, region: str, instance: Any, image_id: str, flavour: str) -> None:
         """Boots a new instance from a real-OS image, or from the base root of `flavour`."""
         image = self.images.get((account, region, image_id))
-        self.seq += 1
         root = self.work / "instances" / f"{instance.id}" / "root"
         if image is not None:
             flavour = image.flavour

@@ -137,7 +137,7 @@ fn show_failures(failures: &[CheckResult]) -> String {
 }
 
 impl BakeError {
-    /// The process exit code (DESIGN.md): 2 bad input, 130 interrupted, 1 otherwise.
+    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             BakeError::Input(_) => 2,

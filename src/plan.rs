@@ -13,7 +13,7 @@ use crate::recipe::model::{Action, Os, Source};
 use crate::recipe::types::{AccountId, Duration, InstanceType, Region};
 use crate::script::{self, RenderedStep, Script, StepCommand};
 
-/// Tag keys amibake puts on everything it creates (see DESIGN.md).
+/// Tag keys amibake puts on everything it creates (README, "Tags").
 pub mod tags {
     pub const RUN_ID: &str = "amibake:run-id";
     pub const RECIPE: &str = "amibake:recipe";

@@ -190,7 +190,7 @@ pub enum PromoteError {
 }
 
 impl PromoteError {
-    /// The process exit code (DESIGN.md): 2 bad input, 130 interrupted, 1 otherwise.
+    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             PromoteError::Usage(_) => 2,

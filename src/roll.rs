@@ -278,7 +278,7 @@ fn hint_line(hint: &str) -> String {
 }
 
 impl RollError {
-    /// The process exit code (DESIGN.md): 2 bad input, 130 interrupted, 1 otherwise.
+    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             RollError::Usage(_) | RollError::Rejected { .. } => 2,

@@ -746,6 +746,43 @@ mod tests {
     }
 
     #[test]
+    fn units_after_cloud_final_are_also_ordered_after_multi_user_target() {
+        assert_eq!(
+            ordering_after(&["cloud-final.service"]),
+            ["cloud-final.service", "multi-user.target"]
+        );
+        assert_eq!(
+            ordering_after(&["network-online.target", "cloud-init.target"]),
+            [
+                "network-online.target",
+                "cloud-init.target",
+                "multi-user.target"
+            ]
+        );
+        // Nothing added where no cycle can come from cloud-init, nor twice.
+        assert_eq!(
+            ordering_after(&["network-online.target"]),
+            ["network-online.target"]
+        );
+        assert_eq!(
+            ordering_after(&["multi-user.target", "cloud-final.service"]),
+            ["multi-user.target", "cloud-final.service"]
+        );
+    }
+
+    #[test]
+    fn the_agent_drop_in_orders_after_cloud_final_and_multi_user_without_an_install_section() {
+        assert_eq!(
+            AGENT_DROP_IN_CONTENT,
+            format!(
+                "[Unit]\nAfter={}\n",
+                ordering_after(&["cloud-final.service"]).join(" ")
+            )
+        );
+        assert!(!AGENT_DROP_IN_CONTENT.contains("[Install]"));
+    }
+
+    #[test]
     fn markers_are_not_part_of_a_checks_output() {
         let out = "::amibake:: check cfn-signal available\n/opt/aws/bin/cfn-signal\n";
         assert_eq!(strip_markers(out), "/opt/aws/bin/cfn-signal\n");

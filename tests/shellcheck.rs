@@ -62,9 +62,15 @@ fn scripts(file: &str, vars: &[(&str, &str)]) -> Vec<(String, String)> {
     let plan = Plan::new(&loaded, "us-east-1", &builtins.run_id);
     let mut out = Vec::new();
     for step in &plan.steps {
-        if let StepCommand::Shell { script } = &step.command {
-            out.push((format!("{file} step {}", step.name), script.text.clone()));
+        match &step.command {
+            StepCommand::Shell { script } | StepCommand::Reboot { then: script } => {
+                out.push((format!("{file} step {}", step.name), script.text.clone()));
+            }
+            StepCommand::Document { .. } => {}
         }
+    }
+    if let Some(b) = &plan.boot_test {
+        out.push((format!("{file} boot-test wait"), b.wait.text.clone()));
     }
     if let Some(h) = &plan.hygiene {
         out.push((format!("{file} image hygiene"), h.text.clone()));

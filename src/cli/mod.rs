@@ -1,6 +1,6 @@
 //! The command line: argument parsing, dispatch and exit codes.
 //!
-//! Exit codes are part of the contract (DESIGN.md): 0 done, 1 the pipeline failed,
+//! Exit codes are part of the contract (README, "Commands"): 0 done, 1 the pipeline failed,
 //! 2 bad input or usage (nothing was created), 130 interrupted.
 
 use std::io::Write as _;
