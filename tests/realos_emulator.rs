@@ -112,6 +112,16 @@ fn powered_off(ids: &[String]) -> Vec<Value> {
     }
 }
 
+/// Every container the run booted is off again, and none of their journals (at any
+/// boot) reported an ordering cycle.
+fn powered_off_without_cycles(evs: &[Value]) {
+    let ids: Vec<String> = launched(evs).into_iter().map(|(_, id)| id).collect();
+    for row in powered_off(&ids) {
+        assert!(row["boots"].as_u64().unwrap() >= 1, "{row:#}");
+        assert_eq!(row["ordering_cycles"], json!([]), "{row:#}");
+    }
+}
+
 /// Bakes tests/realos/`recipe` in `region` with `vars`; returns (output, events).
 fn bake(
     region: &str,
@@ -217,12 +227,8 @@ fn agent_bake_on(flavour: &str, region: &str) {
     assert_eq!(field(&booted, "instance-id"), boot_instance);
 
     // Nothing left running, and no container's journal saw an ordering cycle.
-    let ids: Vec<String> = ids.into_iter().map(|(_, id)| id).collect();
-    assert_eq!(ids.len(), 2, "a builder and a boot-test instance");
-    for row in powered_off(&ids) {
-        assert_eq!(row["ordering_cycles"], json!([]), "{row:#}");
-        assert!(row["boots"].as_u64().unwrap() >= 1, "{row:#}");
-    }
+    assert_eq!(ids.len(), 2, "a builder and a boot-test instance: {ids:?}");
+    powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id, true));
 }
 
@@ -286,12 +292,7 @@ fn a_failing_step_reports_its_real_exit_code_and_stderr() {
         "the stderr tail expected: {message}"
     );
     let run_id = run_id(&evs);
-    powered_off(
-        &launched(&evs)
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect::<Vec<_>>(),
-    );
+    powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
 
@@ -318,12 +319,7 @@ fn a_step_over_its_timeout_is_stopped() {
         "the step was stopped in its sleep: {message}"
     );
     let run_id = run_id(&evs);
-    powered_off(
-        &launched(&evs)
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect::<Vec<_>>(),
-    );
+    powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
 
@@ -369,9 +365,6 @@ fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
             "agent active",
         ]
     );
-    let ids: Vec<String> = launched(&evs).into_iter().map(|(_, id)| id).collect();
-    for row in powered_off(&ids) {
-        assert_eq!(row["ordering_cycles"], json!([]), "{row:#}");
-    }
+    powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
 }
