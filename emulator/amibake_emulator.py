@@ -1833,6 +1833,28 @@ def patch_ssm() -> None:
 
     R.describe_instance_information = describe_instance_information
 
+    def run_from_table(account: str, region: str, instance_id: str, document: str, text: str, knobs: dict[str, Any]) -> RunResult:
+        """A canned instance's answer: the outputs table, the failure knob, and what the
+        command installed remembered for later commands and images."""
+        facts = WORLD.instance_facts(account, region, instance_id)
+        working = copy.deepcopy(facts)  # the script sees what it installs as it goes
+        table, badness = WORLD.table, Badness(knobs["bad_image"])
+        assert table is not None
+        if document == "AWS-RunShellScript":
+            result = table.run(text, working, badness)
+        else:  # a document's parameters are not shell
+            result = table.run_flat(text, working, badness)
+            result.mode = "document"
+        fail = knobs["fail_command_matching"]
+        if fail and re.search(fail, text):
+            result.exit_code = 1
+            result.stderr += f"amibake-emulator: simulated failure (fail_command_matching={fail!r})\n"
+        elif result.exit_code == 0:
+            remember_from_script(text, working)
+            facts.clear()
+            facts.update(working)
+        return result
+
     # -- SendCommand: validate targets, compute results from the table --------------------
     orig_send = SimpleSystemManagerBackend.send_command
 
@@ -1873,48 +1895,19 @@ def patch_ssm() -> None:
         parameters = kw.get("parameters") or {}
         text = script_text(document, parameters)
         knobs = WORLD.knobs.effective(region)
-        fail = knobs["fail_command_matching"]
         delay = knobs["command_in_progress_seconds"]
         plugin = PLUGIN_NAMES.get(document, document)
         invocations = []
         for instance_id in command.instance_ids:
             box = REALOS.box(account, region, instance_id)
+            live, done_at = None, now + delay
             if box is not None and document == "AWS-RunShellScript":
                 timeout = float((parameters.get("executionTimeout") or ["3600"])[0])
-                live = box.run(command.command_id, text, timeout)
-                log(f"SendCommand {command.command_id} {instance_id} {document}: running on the real OS")
-                invocations.append(
-                    Invocation(
-                        command_id=command.command_id,
-                        instance_id=instance_id,
-                        document_name=document,
-                        plugin_name=plugin,
-                        comment=kw.get("comment") or "",
-                        requested=utcnow(),
-                        visible_at=now + knobs["invocation_missing_seconds"],
-                        done_at=float("inf"),
-                        result=RunResult("", "", -1, "real-os"),
-                        live=live,
-                    )
-                )
-                continue
-            facts = WORLD.instance_facts(account, region, instance_id)
-            working = copy.deepcopy(facts)  # the script sees what it installs as it goes
-            table, badness = WORLD.table, Badness(knobs["bad_image"])
-            assert table is not None
-            if document == "AWS-RunShellScript":
-                result = table.run(text, working, badness)
-            else:  # a document's parameters are not shell
-                result = table.run_flat(text, working, badness)
-                result.mode = "document"
-            if fail and re.search(fail, text):
-                result.exit_code = 1
-                result.stderr += f"amibake-emulator: simulated failure (fail_command_matching={fail!r})\n"
-            elif result.exit_code == 0:
-                remember_from_script(text, working)
-                facts.clear()
-                facts.update(working)
-            log(f"SendCommand {command.command_id} {instance_id} {document}: exit {result.exit_code}, {result.mode}")
+                live, done_at = box.run(command.command_id, text, timeout), float("inf")
+                result = RunResult("", "", -1, "real OS")
+            else:
+                result = run_from_table(account, region, instance_id, document, text, knobs)
+            log(f"SendCommand {command.command_id} {instance_id} {document}: {result.mode}, exit {result.exit_code}")
             invocations.append(
                 Invocation(
                     command_id=command.command_id,
@@ -1924,8 +1917,9 @@ def patch_ssm() -> None:
                     comment=kw.get("comment") or "",
                     requested=utcnow(),
                     visible_at=now + knobs["invocation_missing_seconds"],
-                    done_at=now + delay,
+                    done_at=done_at,
                     result=result,
+                    live=live,
                 )
             )
         WORLD.invocations[command.command_id] = invocations
@@ -2574,7 +2568,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="initial knobs for all regions, as JSON (same keys as POST /_amibake/config)")
     p.add_argument("--quiet", action="store_true", help="do not log every request")
     p.add_argument("--realos-rootfs", type=Path, help="root filesystems for real_os (scripts/realos-rootfs.sh)")
-    p.add_argument("--realos-work", type=Path, help="where real-OS instances and images live (removed at exit)")
+    p.add_argument("--realos-work", type=Path, help="where real-OS instances and images live (removed at exit; consoles kept until the next start)")
     args = p.parse_args(argv)
     global REALOS
     REALOS = RealOS(args.realos_rootfs, args.realos_work or Path(f"/tmp/amibake-realos-{os.getpid()}"))

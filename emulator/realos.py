@@ -32,7 +32,8 @@ What happens for real:
 Every container shares the host's network (the root masks sshd and apt's timers, and
 cloud-init's network configuration is off) and nothing else: its own mount, PID, IPC and
 UTS namespaces. nspawn gets SIGTERM if the emulator dies (PR_SET_PDEATHSIG), and the
-emulator powers every container off and removes its work directory when it stops.
+emulator powers every container off and removes the roots when it stops (consoles stay for
+a post-mortem until the next start).
 """
 
 from __future__ import annotations
@@ -329,6 +330,8 @@ class RealOS:
     def __init__(self, rootfs: Path | None, work: Path) -> None:
         self.rootfs = rootfs
         self.work = work
+        for leftover in ("instances", "images", "consoles"):  # what an earlier emulator left
+            remove_tree(work / leftover)
         self.boxes: dict[tuple[str, str, str], Box] = {}
         self.ever: dict[str, Box] = {}  # every instance booted, terminated ones too
         self.images: dict[tuple[str, str, str], Image] = {}
@@ -484,14 +487,16 @@ class RealOS:
 
     # -- shutdown ---------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Powers every container off and removes the work directory."""
+        """Powers every container off and removes instances and images; the consoles stay
+        for a post-mortem until the next emulator starts."""
         boxes = list(self.boxes.values())
         done = threading.Semaphore(0)
         for box in boxes:
             box.power_off(then=done.release)
         for _ in boxes:
             done.acquire(timeout=POWEROFF_GRACE + 5)
-        remove_tree(self.work)
+        remove_tree(self.work / "instances")
+        remove_tree(self.work / "images")
 
 
 def write_seed(root: Path, instance_id: str, private_ip: str | None, user_data: Any) -> None:

@@ -679,61 +679,41 @@ impl<'a> Bake<'a> {
             let mut attempts = 0;
             let (exit_code, command_id) = loop {
                 attempts += 1;
-                let outcome = match &step.command {
-                    StepCommand::Reboot { then } => {
-                        match self.reboot(builder, step.timeout.get()).await {
-                            Ok(()) => self
-                                .run_command(
-                                    builder,
-                                    &label,
-                                    &CommandSpec::Shell(&then.text),
-                                    step.timeout.get(),
-                                    true,
-                                )
-                                .await
-                                .map(Some),
-                            Err(e) => Err(e),
-                        }
+                // A reboot step runs its wait for the boot once the agent is back.
+                let rebooted = match &step.command {
+                    StepCommand::Reboot { .. } => self.reboot(builder, step.timeout.get()).await,
+                    _ => Ok(()),
+                };
+                let spec = match &step.command {
+                    StepCommand::Shell { script } | StepCommand::Reboot { then: script } => {
+                        CommandSpec::Shell(&script.text)
                     }
-                    StepCommand::Shell { script } => self
-                        .run_command(
-                            builder,
-                            &label,
-                            &CommandSpec::Shell(&script.text),
-                            step.timeout.get(),
-                            true,
-                        )
-                        .await
-                        .map(Some),
                     StepCommand::Document {
                         document,
                         document_version,
                         parameters,
-                    } => self
-                        .run_command(
-                            builder,
-                            &label,
-                            &CommandSpec::Document {
-                                name: document,
-                                version: document_version.as_deref(),
-                                parameters,
-                            },
-                            step.timeout.get(),
-                            true,
-                        )
-                        .await
-                        .map(Some),
+                    } => CommandSpec::Document {
+                        name: document,
+                        version: document_version.as_deref(),
+                        parameters,
+                    },
+                };
+                let outcome = match rebooted {
+                    Ok(()) => {
+                        self.run_command(builder, &label, &spec, step.timeout.get(), true)
+                            .await
+                    }
+                    Err(e) => Err(e),
                 };
                 match outcome {
-                    Ok(None) => break (0, None),
-                    Ok(Some((inv, id))) if inv.succeeded() => break (inv.response_code, Some(id)),
-                    Ok(Some((inv, _))) if attempts <= step.retries => {
+                    Ok((inv, id)) if inv.succeeded() => break (inv.response_code, Some(id)),
+                    Ok((inv, _)) if attempts <= step.retries => {
                         self.reporter.say(&format!(
                             "{label}: {} with exit code {}; retrying ({attempts}/{})",
                             inv.status, inv.response_code, step.retries
                         ));
                     }
-                    Ok(Some((inv, _))) => {
+                    Ok((inv, _)) => {
                         return Err(BakeError::StepFailed {
                             step: step.name.clone(),
                             status: inv.status.clone(),

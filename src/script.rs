@@ -327,6 +327,9 @@ pub fn render_check(check: &Check) -> Script {
     s.finish()
 }
 
+/// How long [`wait_for_boot`] waits for the start jobs left once cloud-init is done.
+const BOOT_FINISH_WAIT_SECS: u32 = 180;
+
 /// Waits until the instance has finished booting: cloud-init's stages, then every start
 /// job of the boot (units ordered after cloud-init among them: the SSM agent answers long
 /// before those have run). Used by `wait_cloud_init`, after a reboot and by the boot test.
@@ -350,8 +353,14 @@ pub fn wait_for_boot(name: &str) -> Script {
     ]);
     s.mark("wait for the boot to finish (every start job, units after cloud-final too)");
     s.lines(&[
-        "# running, or degraded when a unit failed (the checks say which matters)",
-        "state=$(systemctl is-system-running --wait || true)",
+        "# running, or degraded when a unit failed (the checks say which matters); bounded:",
+        "# a unit that never finishes starting must not hold the bake, only be named",
+        &format!("state=$(timeout {BOOT_FINISH_WAIT_SECS} systemctl is-system-running --wait || true)"),
+        "if [ -z \"$state\" ]; then",
+        "  state=$(systemctl is-system-running || true)",
+        &format!("  echo \"amibake: the boot had not finished after {BOOT_FINISH_WAIT_SECS}s ($state); start jobs still queued:\" >&2"),
+        "  systemctl list-jobs --no-pager >&2 || true",
+        "fi",
         "echo \"system: $state\"",
     ]);
     s.finish()

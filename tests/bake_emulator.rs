@@ -61,12 +61,7 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
             .all(|c| c["passed"] == true && !c["stdout"].as_str().unwrap().is_empty())
     );
     assert_eq!(m["boot_test"]["passed"], true);
-    let boot_checks: Vec<&str> = m["boot_test"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let boot_checks = boot_check_names(&m);
     assert_eq!(
         boot_checks,
         [

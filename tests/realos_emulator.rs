@@ -351,12 +351,7 @@ fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
         serde_json::from_str(&std::fs::read_to_string(state.path().join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["boot_test"]["passed"], true, "{manifest:#}");
-    let names: Vec<&str> = manifest["boot_test"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = boot_check_names(&manifest);
     assert_eq!(
         names,
         [

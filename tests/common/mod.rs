@@ -302,3 +302,13 @@ pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
     std::fs::write(&path, text).expect("write the recipe");
     path
 }
+
+/// The names of a manifest's boot-test checks, in the order they ran.
+pub fn boot_check_names(manifest: &serde_json::Value) -> Vec<&str> {
+    manifest["boot_test"]["checks"]
+        .as_array()
+        .expect("boot_test.checks is an array")
+        .iter()
+        .map(|c| c["name"].as_str().expect("a check name"))
+        .collect()
+}
