@@ -1,0 +1,215 @@
+//! The builder (and the boot-test instance): temporary security group, launch, and the wait until
+//! it runs with its SSM agent Online.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::aws::AwsError;
+use crate::aws::ec2;
+use crate::aws::poll::{self, PollError, Schedule};
+use crate::aws::ssm;
+
+use super::{Bake, BakeError};
+
+impl Bake<'_> {
+    /// The recipe's security groups, or a temporary one with no inbound rule.
+    pub(super) async fn security_group(&self) -> Result<Vec<String>, BakeError> {
+        if !self.plan.builder.security_group_ids.is_empty() {
+            return Ok(self.plan.builder.security_group_ids.clone());
+        }
+        let ec2 = self.ec2(self.region())?;
+        let vpc = match &self.plan.builder.subnet_id {
+            Some(subnet) => poll::retry(|| ec2::subnet_vpc(&ec2, subnet))
+                .await
+                .map_err(BakeError::aws("launch"))?,
+            None => None,
+        };
+        let name = format!("amibake-{}", self.plan.run_id);
+        let mut tags = self.plan.builder.tags.clone();
+        tags.insert("Name".into(), name.clone());
+        self.note("intent", "security_group", self.region(), None, Some(&name))
+            .await?;
+        let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
+            .await
+            .map_err(BakeError::aws("launch"))?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .security_group = Some((self.region().to_string(), id.clone()));
+        self.note("created", "security_group", self.region(), Some(&id), None)
+            .await?;
+        self.reporter.event(
+            "resource",
+            json!({ "kind": "security_group", "id": id, "region": self.region() }),
+            &format!("temporary security group {id} (no inbound rules)"),
+        );
+        Ok(vec![id])
+    }
+
+    /// Launches an instance (builder or boot test) and remembers it for cleanup.
+    pub(super) async fn launch(
+        &self,
+        role: &'static str,
+        image_id: &str,
+        root_device: Option<&str>,
+        groups: &[String],
+        tags: &BTreeMap<String, String>,
+        token: &str,
+    ) -> Result<String, BakeError> {
+        let b = &self.plan.builder;
+        let launch = ec2::Launch {
+            image_id: image_id.to_string(),
+            instance_type: b.instance_type.to_string(),
+            instance_profile: b.iam_instance_profile.clone(),
+            subnet_id: b.subnet_id.clone(),
+            security_group_ids: groups.to_vec(),
+            associate_public_ip_address: b.associate_public_ip_address,
+            root_volume: (role == "builder").then(|| ec2::RootVolume {
+                device_name: root_device.unwrap_or("/dev/xvda").to_string(),
+                size_gb: b.volume_size_gb,
+                volume_type: b.volume_type.clone(),
+                kms_key_id: b.kms_key_id.clone(),
+            }),
+            tags: tags.clone(),
+            client_token: token.to_string(),
+        };
+        let ec2 = self.ec2(self.region())?;
+        self.note("intent", "instance", self.region(), None, Some(token))
+            .await?;
+        // Safe to retry: the ClientToken makes EC2 return the same instance.
+        let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
+            .await
+            .map_err(|e| match e.code() {
+                Some(
+                    "InvalidAMIID.NotFound"
+                    | "InvalidParameterValue"
+                    | "InvalidParameterCombination",
+                ) if role == "builder" => BakeError::Input(format!("launch: {}", e.chain())),
+                _ => BakeError::Aws {
+                    phase: "launch",
+                    source: e,
+                },
+            })?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .instances
+            .push((self.region().to_string(), id.clone(), role));
+        self.note("created", "instance", self.region(), Some(&id), Some(token))
+            .await?;
+        self.reporter.event(
+            "resource",
+            json!({ "kind": "instance", "role": role, "id": id, "region": self.region() }),
+            &format!(
+                "{role} instance {id} ({}, IMDSv2 required, encrypted root volume)",
+                b.instance_type
+            ),
+        );
+        Ok(id)
+    }
+
+    /// Waits until the instance runs with its SSM agent Online: one wait, asking SSM (an
+    /// Online agent implies a running instance), and EC2 now and then whether the instance
+    /// died on the way up.
+    pub(super) async fn wait_ready(
+        &self,
+        spinner: &str,
+        instance: &str,
+        timeout: Duration,
+    ) -> Result<(), BakeError> {
+        let ec2 = self.ec2(self.region())?;
+        let ssm = self.ssm()?;
+        let key = self.instance_wait_key("ready");
+        let asked = AtomicU32::new(0);
+        self.reporter.spin(
+            spinner,
+            &format!("waiting for {instance} and its SSM agent"),
+        );
+        let ready = poll::until_learned(
+            self.schedule(Schedule::AGENT),
+            &self.options.history,
+            &key,
+            None,
+            timeout,
+            || async {
+                if ssm::agent_status(&ssm, instance)
+                    .await?
+                    .is_some_and(|s| s.online)
+                {
+                    return Ok(Some(()));
+                }
+                if asked.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+                    check_alive(&ec2, instance).await?;
+                }
+                Ok(None)
+            },
+        )
+        .await;
+        match ready {
+            Ok(()) => Ok(()),
+            Err(PollError::Timeout(_)) => {
+                // Say which half never happened.
+                let state = ec2::instance_state(&ec2, instance).await.ok().flatten();
+                let hint = if state.as_deref() == Some("running") {
+                    format!(
+                        "the SSM agent on {instance} never came Online. Usual causes: the instance profile `{}` lacks the AmazonSSMManagedInstanceCore policy; the subnet has no route to the SSM endpoints (no NAT gateway, no public IP, no ssm/ssmmessages/ec2messages VPC endpoints); the image has no SSM agent",
+                        self.plan.builder.iam_instance_profile
+                    )
+                } else {
+                    format!(
+                        "instance {instance} did not reach `running` (it is {})",
+                        state.as_deref().unwrap_or("not visible")
+                    )
+                };
+                Err(self.poll_error("ready", PollError::Timeout(timeout), hint))
+            }
+            Err(e) => Err(self.poll_error("ready", e, String::new())),
+        }
+    }
+
+    /// The wait-history key of an instance's `kind` of wait: how long it takes depends on
+    /// the region, the instance type and the OS that boots.
+    pub(super) fn instance_wait_key(&self, kind: &str) -> String {
+        format!(
+            "{kind}:{}:{}:{}",
+            self.region(),
+            self.plan.builder.instance_type,
+            self.plan.os
+        )
+    }
+
+    pub(super) fn poll_error(&self, phase: &'static str, e: PollError, hint: String) -> BakeError {
+        match e {
+            PollError::Timeout(after) => BakeError::Timeout {
+                phase: phase.to_string(),
+                after,
+                hint,
+            },
+            PollError::Aws(source) => BakeError::Aws { phase, source },
+        }
+    }
+}
+
+/// Fails when an instance being waited for died on the way up.
+pub(super) async fn check_alive(ec2: &aws_sdk_ec2::Client, instance: &str) -> Result<(), AwsError> {
+    match ec2::instance_state(ec2, instance).await? {
+        Some(s)
+            if matches!(
+                s.as_str(),
+                "terminated" | "shutting-down" | "stopped" | "stopping"
+            ) =>
+        {
+            Err(AwsError::local(
+                "ec2:DescribeInstances",
+                Some("UnexpectedState"),
+                format!(
+                    "instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}

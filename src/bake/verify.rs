@@ -1,0 +1,125 @@
+//! Proof: validation and boot-test checks judged on their output, and the boot test itself.
+
+use serde_json::json;
+
+use crate::aws::ec2::ImageInfo;
+use crate::aws::ssm::{CommandSpec, Invocation};
+use crate::manifest::{BootTestResult, CheckResult};
+use crate::plan::PlannedCheck;
+use crate::script;
+
+use super::{Bake, BakeError, last_lines};
+
+impl Bake<'_> {
+    /// Runs checks and judges them; all must pass.
+    pub(super) async fn run_checks(
+        &self,
+        phase: &'static str,
+        instance: &str,
+        checks: &[PlannedCheck],
+    ) -> Result<Vec<CheckResult>, BakeError> {
+        let mut results = Vec::new();
+        for check in checks {
+            let label = format!("{phase} check {}", check.name);
+            self.reporter.spin(
+                if phase == "boot-test" {
+                    "boot test"
+                } else {
+                    "bake"
+                },
+                &label,
+            );
+            let (inv, _) = self
+                .run_command(
+                    instance,
+                    &label,
+                    &CommandSpec::Shell(&check.script.text),
+                    check.timeout.get(),
+                    self.options.verbose,
+                )
+                .await?;
+            let result = judge(check, &inv);
+            self.reporter.event(
+                "check",
+                json!({ "phase": phase, "check": result.name, "passed": result.passed, "exit_code": result.exit_code, "expected_exit": result.expected_exit, "expected_stdout": result.expected_stdout, "stdout": result.stdout }),
+                &format!("{label}: {}", if result.passed { "passed".to_string() } else { format!("FAILED (exit {}, stdout {:?})", result.exit_code, last_lines(&result.stdout, 3)) }),
+            );
+            results.push(result);
+        }
+        let failures: Vec<CheckResult> = results.iter().filter(|r| !r.passed).cloned().collect();
+        if failures.is_empty() {
+            Ok(results)
+        } else {
+            Err(BakeError::ChecksFailed { phase, failures })
+        }
+    }
+
+    /// Launches an instance from the new image, waits for cloud-init, runs the checks.
+    pub(super) async fn boot_test(
+        &self,
+        image: &ImageInfo,
+        groups: &[String],
+    ) -> Result<Option<BootTestResult>, BakeError> {
+        let Some(bt) = &self.plan.boot_test else {
+            return Ok(None);
+        };
+        let mut tags = self.plan.builder.tags.clone();
+        tags.insert(
+            "Name".into(),
+            format!("amibake-boot-test {}", self.plan.recipe),
+        );
+        let instance = self
+            .launch(
+                "boot-test",
+                &image.id,
+                image.root_device_name.as_deref(),
+                groups,
+                &tags,
+                &format!("{}-boot-test", self.plan.run_id),
+            )
+            .await?;
+        self.reporter
+            .spin("boot test", &format!("waiting for {instance}"));
+        self.wait_ready(
+            "boot test",
+            &instance,
+            self.plan.builder.ready_timeout.get(),
+        )
+        .await?;
+        self.run_script(
+            &instance,
+            "boot test: wait for the boot to finish",
+            &bt.wait.text,
+            bt.wait_timeout.get(),
+            self.options.verbose,
+        )
+        .await?;
+        let checks = self.run_checks("boot-test", &instance, &bt.checks).await?;
+        self.reporter.unspin("boot test");
+        self.terminate(self.region(), &instance).await;
+        Ok(Some(BootTestResult {
+            instance_id: instance,
+            passed: true,
+            checks,
+        }))
+    }
+}
+
+/// Judges a check on what the command printed (our marker lines removed) and its exit code.
+pub(super) fn judge(check: &PlannedCheck, inv: &Invocation) -> CheckResult {
+    let stdout = script::strip_markers(&inv.stdout);
+    let exit_ok = inv.done && inv.response_code == check.expect_exit;
+    let stdout_ok = check
+        .expect_stdout
+        .as_ref()
+        .is_none_or(|want| stdout.contains(want.as_str()));
+    CheckResult {
+        name: check.name.clone(),
+        passed: exit_ok && stdout_ok,
+        expected_exit: check.expect_exit,
+        exit_code: inv.response_code,
+        expected_stdout: check.expect_stdout.clone(),
+        stdout: stdout.chars().take(2048).collect(),
+        stderr: last_lines(&inv.stderr, 10).chars().take(2048).collect(),
+    }
+}
