@@ -1,0 +1,68 @@
+//! `amibake sweep`: removing what interrupted runs left, by tags and journals.
+
+use clap::Args;
+
+use crate::aws::Aws;
+use crate::journal;
+use crate::report::{Mode, Reporter};
+
+use super::{EXIT_USAGE, GlobalArgs, aws_options, interrupted, parse_age, poll_scale};
+
+/// Flags of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Only runs at least this old (by the start time in their run id); `0s` for all.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_age)]
+    pub older_than: std::time::Duration,
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub(super) async fn sweep(global: &GlobalArgs, args: &SweepArgs) -> u8 {
+    let aws = match Aws::load(&aws_options(global)).await {
+        Ok(aws) => aws,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let reporter = Reporter::new(
+        Mode::detect(global.json, global.no_progress),
+        crate::secret::Masker::default(),
+    );
+    let options = crate::sweep::SweepOptions {
+        older_than: args.older_than,
+        dry_run: args.dry_run,
+        poll_scale: poll_scale(),
+    };
+    let region = aws.region().to_string();
+    let journals = journal::state_dir();
+    let result = tokio::select! {
+        r = crate::sweep::sweep(&aws, &region, &journals, &options, &reporter) => r,
+        () = interrupted() => {
+            reporter.say("interrupted: run sweep again to finish");
+            return 130;
+        }
+    };
+    match result {
+        Ok(found) => {
+            if found.is_empty() {
+                reporter.event(
+                    "done",
+                    serde_json::json!({ "found": 0 }),
+                    &format!("nothing to sweep in {region}"),
+                );
+            }
+            0
+        }
+        Err(e) => {
+            reporter.event(
+                "error",
+                serde_json::json!({ "error": e.chain() }),
+                &format!("error: {}", e.chain()),
+            );
+            1
+        }
+    }
+}

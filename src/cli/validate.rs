@@ -1,0 +1,92 @@
+//! `amibake validate` and `amibake plan`: the offline commands, on recipes alone.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::plan::Plan;
+use crate::recipe::{self, MissingSecrets, VarInputs};
+use crate::run;
+
+use super::{EXIT_USAGE, GlobalArgs, offline_region, report_recipe_error};
+
+pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathBuf]) -> ExitCode {
+    let builtins = run::builtins(&offline_region(global));
+    let mut failed = 0usize;
+    let stdout = std::io::stdout();
+    for path in recipes {
+        let outcome = recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder);
+        let mut out = stdout.lock();
+        match outcome {
+            Ok(loaded) => {
+                let r = &loaded.recipe;
+                let checks = r.validate.len();
+                let boot = r
+                    .boot_test
+                    .as_ref()
+                    .filter(|b| b.enabled)
+                    .map_or(0, |b| b.checks.len());
+                if global.json {
+                    let event = serde_json::json!({
+                        "event": "validate", "ok": true, "file": path.display().to_string(),
+                        "recipe": r.name.as_str(), "os": r.builder.os, "steps": r.steps.len(),
+                        "checks": checks, "boot_test_checks": boot,
+                    });
+                    let _ = writeln!(out, "{event}");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "ok: {}: {} ({}, {} steps, {checks} checks, boot test: {})",
+                        path.display(),
+                        r.name,
+                        r.builder.os,
+                        r.steps.len(),
+                        if r.boot_test.as_ref().is_some_and(|b| b.enabled) {
+                            format!("{boot} checks")
+                        } else {
+                            "off".into()
+                        }
+                    );
+                }
+            }
+            Err(err) => {
+                failed += 1;
+                report_recipe_error(global, &err);
+            }
+        }
+    }
+    if failed > 0 {
+        if !global.json && recipes.len() > 1 {
+            eprintln!("{failed} of {} recipes are invalid", recipes.len());
+        }
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub(super) fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &Path) -> ExitCode {
+    let region = offline_region(global);
+    let builtins = run::builtins(&region);
+    let loaded = match recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder) {
+        Ok(l) => l,
+        Err(err) => {
+            report_recipe_error(global, &err);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let plan = Plan::new(&loaded, &region, &builtins.run_id);
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        let mut doc = plan.to_json();
+        loaded.masker.mask_json(&mut doc);
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+    } else {
+        let _ = write!(out, "{}", loaded.masker.mask(&plan.to_text()));
+    }
+    ExitCode::SUCCESS
+}
