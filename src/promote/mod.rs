@@ -9,9 +9,12 @@
 //! of the manifest → copies to `--copy-to` regions (waited for) → sharing → the
 //! parameters, the home region last, so the next environment's check passes only once
 //! every region is promoted.
+//!
+//! Here: the request, outcome, errors and [`promote`] itself; `order` (the order
+//! check), `copy` (copies to `--copy-to` regions) and `channel` (writing a parameter).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,11 +22,19 @@ use serde_json::json;
 
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, PollError, Schedule};
-use crate::aws::{Aws, AwsError, ssm};
+use crate::aws::{Aws, AwsError};
 use crate::manifest::Manifest;
 use crate::plan::tags;
-use crate::recipe::{self, MissingSecrets, VarInputs};
+use crate::recipe::VarInputs;
 use crate::report::Reporter;
+
+mod channel;
+mod copy;
+mod order;
+
+use channel::write_channel;
+use copy::copy_all;
+use order::{check_order, home_region, load_order};
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
 pub const COPY_OF_TAG: &str = "amibake:copy-of";
@@ -403,359 +414,6 @@ pub async fn promote(
         home_region: home,
         forced,
         regions,
-    })
-}
-
-/// The manifest's home region: its `region`, or the first AMI's.
-fn home_region(manifest: &Manifest) -> Option<String> {
-    if manifest.amis.is_empty() {
-        return None;
-    }
-    if !manifest.region.is_empty() && manifest.amis.iter().any(|a| a.region == manifest.region) {
-        return Some(manifest.region.clone());
-    }
-    manifest.amis.first().map(|a| a.region.clone())
-}
-
-/// Loads the recipe (offline; secrets get placeholders) for its promotion list.
-async fn load_order(manifest: &Manifest, req: &PromoteRequest) -> Result<Order, PromoteError> {
-    let path = match &req.recipe_file {
-        Some(p) => p.clone(),
-        None if manifest.recipe_file.is_empty() => {
-            return Err(PromoteError::Usage(format!(
-                "the manifest {} names no recipe file: pass --recipe-file",
-                req.manifest.display()
-            )));
-        }
-        None => recipe_path(&req.manifest, Path::new(&manifest.recipe_file)),
-    };
-    let builtins = crate::run::builtins(&manifest.region);
-    let inputs = req.inputs.clone();
-    let load_path = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        recipe::load(&load_path, &inputs, &builtins, MissingSecrets::Placeholder)
-    })
-    .await
-    .map_err(|e| PromoteError::Usage(format!("loading the recipe failed: {e}")))?
-    .map_err(|e| {
-        PromoteError::Usage(format!(
-            "cannot load the recipe for its promotion list (pass --recipe-file to name it): {e}"
-        ))
-    })?;
-    let name = loaded.recipe.name.as_str().to_string();
-    if !manifest.recipe.is_empty() && name != manifest.recipe {
-        return Err(PromoteError::Usage(format!(
-            "{} is recipe {name}, but the manifest {} is of recipe {}",
-            path.display(),
-            req.manifest.display(),
-            manifest.recipe
-        )));
-    }
-    Ok(Order {
-        recipe: name,
-        envs: loaded
-            .recipe
-            .promotion
-            .iter()
-            .map(|e| e.as_str().to_string())
-            .collect(),
-    })
-}
-
-/// The manifest's recipe file: as written (relative to the working directory, where the
-/// bake ran), else relative to the manifest's directory.
-fn recipe_path(manifest: &Path, recipe_file: &Path) -> PathBuf {
-    if recipe_file.is_absolute() || recipe_file.exists() {
-        return recipe_file.to_path_buf();
-    }
-    match manifest.parent() {
-        Some(dir) if dir.join(recipe_file).exists() => dir.join(recipe_file),
-        _ => recipe_file.to_path_buf(),
-    }
-}
-
-/// Refuses unless the environment before `index` holds `ami` at home; returns whether
-/// `--force` overrode a refusal.
-async fn check_order(
-    aws: &Aws,
-    req: &PromoteRequest,
-    order: &Order,
-    index: usize,
-    home: &str,
-    ami: &str,
-    reporter: &Reporter,
-) -> Result<bool, PromoteError> {
-    let Some(previous) = index.checked_sub(1).map(|i| order.envs[i].clone()) else {
-        return Ok(false);
-    };
-    let parameter = channel_parameter(&order.recipe, &previous);
-    let ssm_client = aws.ssm(home).map_err(PromoteError::aws("order"))?;
-    let holds = poll::retry(|| ssm::get_parameter(&ssm_client, &parameter))
-        .await
-        .map_err(PromoteError::aws("order"))?;
-    if holds.as_deref() == Some(ami) {
-        reporter.event(
-            "order",
-            json!({ "previous": previous, "parameter": parameter, "holds": holds, "ok": true }),
-            &format!("{previous} holds {ami} in {home}: {} may follow", req.env),
-        );
-        return Ok(false);
-    }
-    let refusal = PromoteError::Refused {
-        env: req.env.clone(),
-        previous,
-        parameter,
-        region: home.to_string(),
-        ami: ami.to_string(),
-        holds,
-    };
-    if !req.force {
-        return Err(refusal);
-    }
-    reporter.event(
-        "forced",
-        json!({ "warning": refusal.to_string() }),
-        &format!("warning: --force: {refusal}"),
-    );
-    Ok(true)
-}
-
-/// Copies the image to each region (CopyImage calls a second apart, waits in parallel),
-/// reusing a copy an earlier promote made. Any failure fails the promotion before a
-/// parameter changes.
-async fn copy_all(
-    aws: &Aws,
-    req: &PromoteRequest,
-    home: &str,
-    source: &ImageInfo,
-    regions: &[String],
-    reporter: &Reporter,
-) -> Result<Vec<(String, ImageInfo)>, PromoteError> {
-    let encrypted = source_encrypted(aws, home, &source.id).await?;
-    let mut waits = Vec::new();
-    let mut failures = Vec::new();
-    for (i, region) in regions.iter().enumerate() {
-        if i > 0 {
-            tokio::time::sleep(Duration::from_secs(1).mul_f64(req.poll_scale.min(1.0))).await;
-        }
-        match start_copy(aws, home, source, region, encrypted).await {
-            Ok((id, reused)) => {
-                report_copy(
-                    reporter,
-                    region,
-                    if reused { "reused" } else { "pending" },
-                    Some(&id),
-                    None,
-                );
-                let region = region.clone();
-                waits.push(async move {
-                    let r = finish_copy(aws, req, &region, &id).await;
-                    (region, r)
-                });
-            }
-            Err(e) => {
-                report_copy(reporter, region, "failed", None, Some(&e.to_string()));
-                failures.push(format!("{region}: {e}"));
-            }
-        }
-    }
-    let mut done = Vec::new();
-    for (region, result) in futures_util::future::join_all(waits).await {
-        match result {
-            Ok(info) => {
-                report_copy(reporter, &region, "available", Some(&info.id), None);
-                done.push((region, info));
-            }
-            Err(e) => {
-                report_copy(reporter, &region, "failed", None, Some(&e.to_string()));
-                failures.push(format!("{region}: {e}"));
-            }
-        }
-    }
-    if failures.is_empty() {
-        Ok(done)
-    } else {
-        Err(PromoteError::CopiesFailed(failures))
-    }
-}
-
-fn report_copy(
-    reporter: &Reporter,
-    region: &str,
-    state: &str,
-    id: Option<&str>,
-    error: Option<&str>,
-) {
-    let text = match (id, error) {
-        (_, Some(e)) => format!("copy to {region}: {state}: {e}"),
-        (Some(id), None) => format!("copy to {region}: {id} {state}"),
-        (None, None) => format!("copy to {region}: {state}"),
-    };
-    if state == "available" || state == "failed" {
-        reporter.unspin(&format!("copy {region}"));
-    } else {
-        reporter.spin(&format!("copy {region}"), &text);
-    }
-    reporter.event(
-        "copy",
-        json!({ "region": region, "state": state, "ami_id": id, "error": error }),
-        &text,
-    );
-}
-
-/// Whether the image's snapshots are encrypted (the copy keeps it so; an unencrypted
-/// image stays shareable across accounts).
-async fn source_encrypted(aws: &Aws, region: &str, id: &str) -> Result<bool, PromoteError> {
-    let ec2 = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let out = ec2
-        .describe_images()
-        .image_ids(id)
-        .send()
-        .await
-        .map_err(|e| PromoteError::aws("copy")(AwsError::call("ec2:DescribeImages", e)))?;
-    Ok(out
-        .images()
-        .iter()
-        .flat_map(|i| i.block_device_mappings())
-        .any(|m| m.ebs().and_then(|e| e.encrypted()) == Some(true)))
-}
-
-/// Starts a copy, or finds the one an earlier promote started; returns (id, reused).
-async fn start_copy(
-    aws: &Aws,
-    home: &str,
-    source: &ImageInfo,
-    region: &str,
-    encrypted: bool,
-) -> Result<(String, bool), PromoteError> {
-    let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let wanted = [(COPY_OF_TAG, source.id.as_str())];
-    let earlier = poll::retry(|| ec2::images_tagged(&dest, &wanted))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
-    if let Some(found) = earlier
-        .iter()
-        .find(|i| i.state == "available" || i.state == "pending")
-    {
-        return Ok((found.id.clone(), true));
-    }
-    let mut copy_tags = source.tags.clone();
-    copy_tags.insert(COPY_OF_TAG.to_string(), source.id.clone());
-    let copy = ec2::Copy {
-        source_region: home.to_string(),
-        source_image_id: source.id.clone(),
-        name: source.name.clone(),
-        description: format!("{} from {home}, copied by amibake promote", source.id),
-        encrypted,
-        kms_key_id: None,
-        tags: copy_tags,
-        client_token: format!("amibake-promote-{}-{region}", source.id),
-    };
-    let id = poll::retry(|| ec2::copy_image(&dest, &copy))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
-    Ok((id, false))
-}
-
-/// Waits for a copy, then tags its snapshots like the image (CopyImage cannot).
-async fn finish_copy(
-    aws: &Aws,
-    req: &PromoteRequest,
-    region: &str,
-    id: &str,
-) -> Result<ImageInfo, PromoteError> {
-    let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let image = poll::until(
-        Schedule::IMAGE.scaled(req.poll_scale),
-        req.image_timeout,
-        || async {
-            match ec2::describe_image(&dest, id).await? {
-                Some(i) if matches!(i.state.as_str(), "available" | "failed" | "error") => {
-                    Ok(Some(i))
-                }
-                _ => Ok(None),
-            }
-        },
-    )
-    .await
-    .map_err(PromoteError::poll(
-        "copy",
-        format!("copy {id} in {region}"),
-        format!("it may still finish: rerun the same promote to pick it up ({COPY_OF_TAG} tag)"),
-    ))?;
-    if image.state != "available" {
-        return Err(PromoteError::CopiesFailed(vec![format!(
-            "{region}: {id} is {}: {}",
-            image.state,
-            image.state_reason.clone().unwrap_or_default()
-        )]));
-    }
-    poll::retry(|| ec2::create_tags(&dest, &image.snapshot_ids, &image.tags))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
-    Ok(image)
-}
-
-/// Points one region's channel at `ami` (unless it already does), waits until SSM shows
-/// the new version, and tags the parameter.
-async fn write_channel(
-    aws: &Aws,
-    req: &PromoteRequest,
-    region: &str,
-    parameter: &str,
-    ami: &str,
-    description: &str,
-    parameter_tags: &BTreeMap<String, String>,
-) -> Result<RegionChange, PromoteError> {
-    let client = aws.ssm(region).map_err(PromoteError::aws("parameter"))?;
-    let old = poll::retry(|| ssm::get_parameter_with_metadata(&client, parameter))
-        .await
-        .map_err(PromoteError::aws("parameter"))?;
-    let old_value = old.as_ref().map(|p| p.value.clone());
-    if old_value.as_deref() == Some(ami) {
-        return Ok(RegionChange {
-            region: region.to_string(),
-            parameter: parameter.to_string(),
-            old: old_value,
-            new: ami.to_string(),
-            copied: false,
-            changed: false,
-        });
-    }
-    let version =
-        poll::retry(|| ssm::put_parameter(&client, parameter, ami, description, IMAGE_DATA_TYPE))
-            .await
-            .map_err(PromoteError::aws("parameter"))?;
-    // SSM checks an aws:ec2:image value asynchronously: the new version is readable only
-    // once the image is accepted.
-    poll::until(
-        PARAMETER.scaled(req.poll_scale),
-        req.parameter_timeout,
-        || async {
-            Ok(ssm::get_parameter_with_metadata(&client, parameter)
-                .await?
-                .filter(|p| p.version >= version && p.value == ami)
-                .map(|_| ()))
-        },
-    )
-    .await
-    .map_err(PromoteError::poll(
-        "parameter",
-        format!("{parameter} in {region}"),
-        format!(
-            "SSM did not show version {version} = {ami}: it refuses an aws:ec2:image value that is not an available AMI of {region}"
-        ),
-    ))?;
-    poll::retry(|| ssm::tag_parameter(&client, parameter, parameter_tags))
-        .await
-        .map_err(PromoteError::aws("parameter"))?;
-    Ok(RegionChange {
-        region: region.to_string(),
-        parameter: parameter.to_string(),
-        old: old_value,
-        new: ami.to_string(),
-        copied: false,
-        changed: true,
     })
 }
 
