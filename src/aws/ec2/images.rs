@@ -1,0 +1,265 @@
+//! Images: describe and find, create, copy, share, deprecate, delete with their snapshots.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, LaunchPermission, LaunchPermissionModifications, ResourceType};
+use aws_smithy_types::DateTime;
+
+use crate::aws::AwsError;
+
+use super::{delete_snapshot, tag_filters, tag_specs};
+
+/// What amibake needs to know about an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub name: String,
+    /// `pending`, `available`, `failed`, …
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub root_device_name: Option<String>,
+    pub snapshot_ids: Vec<String>,
+    pub creation_date: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(super) fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
+    ImageInfo {
+        id: img.image_id().unwrap_or_default().to_string(),
+        name: img.name().unwrap_or_default().to_string(),
+        state: img
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        state_reason: img
+            .state_reason()
+            .and_then(|r| r.message())
+            .map(str::to_string),
+        root_device_name: img.root_device_name().map(str::to_string),
+        snapshot_ids: img
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+            .map(str::to_string)
+            .collect(),
+        creation_date: img.creation_date().unwrap_or_default().to_string(),
+        tags: img
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+    }
+}
+
+/// The image with this id, or `None` when EC2 does not know it.
+pub async fn describe_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>, AwsError> {
+    match ec2.describe_images().image_ids(id).send().await {
+        Ok(out) => Ok(out.images().first().map(image_info)),
+        Err(e) => {
+            let err = AwsError::call("ec2:DescribeImages", e);
+            // A malformed or unknown id is an answer, not a failure.
+            if matches!(
+                err.code(),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Malformed")
+            ) {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The newest image (by creation date) matching owners, a name pattern and an architecture.
+pub async fn newest_image(
+    ec2: &Client,
+    owners: &[String],
+    name: &str,
+    architecture: &str,
+) -> Result<Option<ImageInfo>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .set_owners(Some(owners.to_vec()))
+        .filters(Filter::builder().name("name").values(name).build())
+        .filters(
+            Filter::builder()
+                .name("architecture")
+                .values(architecture)
+                .build(),
+        )
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .map(image_info)
+        .max_by(|a, b| a.creation_date.cmp(&b.creation_date)))
+}
+
+/// Images carrying all these tags (any state but deregistered).
+pub async fn images_tagged(
+    ec2: &Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<ImageInfo>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(tag_filters(tags)))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out.images().iter().map(image_info).collect())
+}
+
+/// Creates an image of a stopped instance, tagging the AMI and its snapshots at creation.
+pub async fn create_image(
+    ec2: &Client,
+    instance_id: &str,
+    name: &str,
+    description: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<String, AwsError> {
+    let out = ec2
+        .create_image()
+        .instance_id(instance_id)
+        .name(name)
+        .description(description)
+        .set_tag_specifications(Some(tag_specs(
+            &[ResourceType::Image, ResourceType::Snapshot],
+            tags,
+        )))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:CreateImage", e))?;
+    Ok(out.image_id().unwrap_or_default().to_string())
+}
+
+/// What a copy needs.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    pub source_region: String,
+    pub source_image_id: String,
+    pub name: String,
+    pub description: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub client_token: String,
+}
+
+/// Copies an image into the region of `dest` (CopyImage is called in the destination),
+/// tagging the new AMI and its new snapshots at creation, so an interrupted copy's
+/// snapshots carry the run id for `sweep` too.
+pub async fn copy_image(dest: &Client, c: &Copy) -> Result<String, AwsError> {
+    let out = dest
+        .copy_image()
+        .source_region(&c.source_region)
+        .source_image_id(&c.source_image_id)
+        .name(&c.name)
+        .description(&c.description)
+        .encrypted(c.encrypted)
+        .set_kms_key_id(c.kms_key_id.clone())
+        .client_token(&c.client_token)
+        .set_tag_specifications(Some(tag_specs(
+            &[ResourceType::Image, ResourceType::Snapshot],
+            &c.tags,
+        )))
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:CopyImage", e))?;
+    Ok(out.image_id().unwrap_or_default().to_string())
+}
+
+/// Deregisters an image and deletes its snapshots; what is already gone is fine.
+pub async fn delete_image(ec2: &Client, image: &ImageInfo) -> Result<(), AwsError> {
+    match ec2.deregister_image().image_id(&image.id).send().await {
+        Ok(_) => {}
+        Err(e) => {
+            let err = AwsError::call("ec2:DeregisterImage", e);
+            if !matches!(
+                err.code(),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+            ) {
+                return Err(err);
+            }
+        }
+    }
+    for snap in &image.snapshot_ids {
+        delete_snapshot(ec2, snap).await?;
+    }
+    Ok(())
+}
+
+/// Who may launch an image besides its owner.
+#[derive(Debug, Clone, Default)]
+pub struct Sharing {
+    pub accounts: Vec<String>,
+    pub organizations: Vec<String>,
+    pub organizational_units: Vec<String>,
+    pub public: bool,
+}
+
+/// Grants launch permission on the image and create-volume permission on its snapshots.
+pub async fn share_image(ec2: &Client, image: &ImageInfo, s: &Sharing) -> Result<(), AwsError> {
+    let mut perms = Vec::new();
+    for a in &s.accounts {
+        perms.push(LaunchPermission::builder().user_id(a).build());
+    }
+    for o in &s.organizations {
+        perms.push(LaunchPermission::builder().organization_arn(o).build());
+    }
+    for ou in &s.organizational_units {
+        perms.push(
+            LaunchPermission::builder()
+                .organizational_unit_arn(ou)
+                .build(),
+        );
+    }
+    if s.public {
+        perms.push(
+            LaunchPermission::builder()
+                .group(aws_sdk_ec2::types::PermissionGroup::All)
+                .build(),
+        );
+    }
+    if perms.is_empty() {
+        return Ok(());
+    }
+    ec2.modify_image_attribute()
+        .image_id(&image.id)
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .set_add(Some(perms))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:ModifyImageAttribute", e))?;
+    if !s.accounts.is_empty() {
+        for snap in &image.snapshot_ids {
+            ec2.modify_snapshot_attribute()
+                .snapshot_id(snap)
+                .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                .operation_type(aws_sdk_ec2::types::OperationType::Add)
+                .set_user_ids(Some(s.accounts.clone()))
+                .send()
+                .await
+                .map_err(|e| AwsError::call("ec2:ModifySnapshotAttribute", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks the image deprecated at `at` (it stays launchable, but is hidden from lists).
+pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(), AwsError> {
+    ec2.enable_image_deprecation()
+        .image_id(id)
+        .deprecate_at(at)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::call("ec2:EnableImageDeprecation", e))
+}

@@ -1,0 +1,78 @@
+//! EC2 calls amibake makes, by what they act on: `images`, `instances`, `network` (the
+//! security group) and `inventory` (what sweep and prune look for); tags here.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+use super::AwsError;
+
+mod images;
+mod instances;
+mod inventory;
+mod network;
+
+pub use images::{
+    Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
+    describe_image, images_tagged, newest_image, share_image,
+};
+pub use instances::{
+    Launch, RootVolume, instance_state, reboot_instance, run_instance, stop_instance,
+    terminate_instance,
+};
+pub use inventory::{
+    InstanceOfImage, LaunchTemplateImage, Tagged, delete_snapshot, enabled_regions,
+    instances_of_images, instances_tagged, launch_template_image, security_groups_tagged,
+    snapshots_tagged,
+};
+pub use network::{create_security_group, delete_security_group, subnet_vpc};
+
+/// `tag:K = V` filters, one per pair.
+fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {
+    tags.iter()
+        .map(|(k, v)| {
+            Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(*v)
+                .build()
+        })
+        .collect()
+}
+
+/// Tag specifications for these resource types, all with the same tags.
+pub fn tag_specs(types: &[ResourceType], tags: &BTreeMap<String, String>) -> Vec<TagSpecification> {
+    types
+        .iter()
+        .map(|t| {
+            TagSpecification::builder()
+                .resource_type(t.clone())
+                .set_tags(Some(to_tags(tags)))
+                .build()
+        })
+        .collect()
+}
+
+fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags existing resources (copies' snapshots, which CopyImage cannot tag itself).
+pub async fn create_tags(
+    ec2: &Client,
+    resources: &[String],
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    if resources.is_empty() {
+        return Ok(());
+    }
+    ec2.create_tags()
+        .set_resources(Some(resources.to_vec()))
+        .set_tags(Some(to_tags(tags)))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::call("ec2:CreateTags", e))
+}
