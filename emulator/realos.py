@@ -114,7 +114,6 @@ class Box:
     """One instance: its root, its nspawn process and the state EC2 shows."""
 
     def __init__(self, owner: "RealOS", instance: Any, root: Path, flavour: str) -> None:
-        self.owner = owner
         self.instance = instance  # moto's Instance: its _state is what EC2 shows
         self.id = instance.id
         self.dir = root.parent
@@ -208,21 +207,23 @@ class Box:
         return None
 
     def power_off(self, then: Callable[[], None] | None = None) -> None:
-        """A clean poweroff (nspawn turns SIGTERM into one), SIGKILL after a grace period."""
+        """A clean poweroff (nspawn turns SIGTERM into one), SIGKILL after a grace period.
+        Whichever nspawn runs is signalled, also one a reboot started meanwhile."""
         self.want_down = True
-        proc, thread = self.proc, self.thread
 
         def wait() -> None:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(POWEROFF_GRACE)
-                except subprocess.TimeoutExpired:
-                    log(f"{self.id}: no poweroff after {POWEROFF_GRACE:.0f}s; killing it")
-                    proc.kill()
-                    proc.wait()
-            if thread is not None:
-                thread.join()
+            deadline = time.time() + POWEROFF_GRACE
+            signalled: set[int] = set()
+            while self.thread is not None and self.thread.is_alive():
+                proc = self.proc
+                if proc is not None and proc.poll() is None:
+                    if time.time() > deadline:
+                        log(f"{self.id}: no poweroff after {POWEROFF_GRACE:.0f}s; killing it")
+                        proc.kill()
+                    elif proc.pid not in signalled:
+                        proc.terminate()
+                        signalled.add(proc.pid)
+                self.thread.join(0.2)
             if then is not None:
                 then()
 
@@ -508,6 +509,8 @@ def write_seed(root: Path, instance_id: str, private_ip: str | None, user_data: 
     data = b""
     if user_data:
         raw = user_data[0] if isinstance(user_data, list) else user_data
+        if hasattr(raw, "as_bytes"):  # moto's Base64EncodedString
+            raw = raw.as_bytes()
         raw = raw.encode() if isinstance(raw, str) else bytes(raw)
         try:
             data = base64.b64decode(raw, validate=True)
