@@ -206,6 +206,12 @@ fn agent_bake_on(flavour: &str, region: &str) {
         &format!("built-in: codedeploy-agent runs the pinned {AGENT_VERSION}"),
     );
     assert!(pin.contains(&format!("pin: {AGENT_VERSION}")), "{pin}");
+    // The recipe orders app-warmup after cloud-final with systemd_override.
+    let no_cycle = check_stdout(&manifest, "boot", "built-in: no ordering cycle at boot");
+    assert!(
+        no_cycle.contains("ordering: no ordering cycle at boot"),
+        "{no_cycle}"
+    );
 
     // Hygiene, proven on the booted image: a new identity, cloud-init ran again.
     let builder = check_stdout(&manifest, "validation", "identity");
@@ -275,6 +281,29 @@ fn the_agent_ordered_the_old_way_is_an_ordering_cycle_the_boot_test_reports() {
             .any(|r| !r["ordering_cycles"].as_array().unwrap().is_empty()),
         "the journal should show the cycle: {rows:#?}"
     );
+    rt().block_on(assert_nothing_left(&[region], &run_id, false));
+}
+
+#[test]
+fn a_boot_whose_cloud_final_will_never_run_fails_the_boot_test_at_once() {
+    let region = "ap-southeast-5";
+    real_os(region, "debian");
+    let state = tempfile::tempdir().unwrap();
+    let (out, evs) = bake(region, state.path(), "cloud-final-dropped.yaml", &[]);
+    let text = show(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let message = last(&evs, "error").to_string();
+    assert!(
+        message.contains("boot test: wait for the boot to finish")
+            && message.contains("cloud-final.service has not run and is not queued"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("timed out"),
+        "said at once, not after the wait's timeout: {message}"
+    );
+    let run_id = run_id(&evs);
+    powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
 
