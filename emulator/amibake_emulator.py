@@ -1253,6 +1253,10 @@ class Invocation:
             return "InProgress"
         return "Success" if self.result.exit_code == 0 else "Failed"
 
+    def final(self, now: float) -> bool:
+        """Done with an exit code: its output and ResponseCode are reported."""
+        return self.status(now) in ("Success", "Failed", "TimedOut")
+
     def details(self, now: float) -> str:
         return self.live.details if self.live is not None else self.status(now)
 
@@ -1564,7 +1568,9 @@ def patch_ec2(seed_profiles: list[str]) -> None:
         image_f.update(copy.deepcopy(WORLD.instance_facts(account, region, instance_id)))
         for transient in ("running_since", "last_reboot"):
             image_f.pop(transient, None)
-        if REALOS.create_image(account, region, instance_id, ami.id, lambda: setattr(ami, "state", "available")):
+        if REALOS.create_image(
+            account, region, instance_id, ami.id, lambda ok: setattr(ami, "state", "available" if ok else "failed")
+        ):
             ami.state = "pending"
         else:
             schedule_available(ami, region, "image_pending_seconds")
@@ -1984,7 +1990,7 @@ def patch_ssm() -> None:
             )
         status = inv.status(now)
         started, ended, took = timing(inv, now)
-        final = status in ("Success", "Failed", "TimedOut")
+        final = inv.final(now)
         stdout, stderr, code = inv.output()
         if not final and inv.live is None:
             stdout = stderr = ""
@@ -2036,7 +2042,7 @@ def patch_ssm() -> None:
                 continue
             if "DocumentName" in filters and inv.document_name != filters["DocumentName"]:
                 continue
-            final = status in ("Success", "Failed", "TimedOut")
+            final = inv.final(now)
             stdout, stderr, code = inv.output()
             row: dict[str, Any] = {
                 "CommandId": inv.command_id,

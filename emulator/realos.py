@@ -113,14 +113,14 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
 class Box:
     """One instance: its root, its nspawn process and the state EC2 shows."""
 
-    def __init__(self, owner: "RealOS", instance: Any, root: Path, flavour: str) -> None:
+    def __init__(self, instance: Any, root: Path, flavour: str, console: Path) -> None:
         self.instance = instance  # moto's Instance: its _state is what EC2 shows
         self.id = instance.id
         self.dir = root.parent
         self.root = root
         self.flavour = flavour
-        self.console = owner.work / "consoles" / f"{self.id}.log"
-        self.console.parent.mkdir(parents=True, exist_ok=True)
+        self.console = console
+        console.parent.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.leader: int | None = None
         self.want_down = False
@@ -336,7 +336,6 @@ class RealOS:
         self.boxes: dict[tuple[str, str, str], Box] = {}
         self.ever: dict[str, Box] = {}  # every instance booted, terminated ones too
         self.images: dict[tuple[str, str, str], Image] = {}
-        self.seq = 0
 
     # -- the knob ------------------------------------------------------------------------------
     def check(self, flavour: Any) -> Any:
@@ -380,7 +379,7 @@ class RealOS:
         root = self.work / "instances" / f"{instance.id}" / "root"
         if image is not None:
             flavour = image.flavour
-        box = Box(self, instance, root, flavour)
+        box = Box(instance, root, flavour, self.work / "consoles" / f"{instance.id}.log")
         self.boxes[(account, region, instance.id)] = box
         self.ever[instance.id] = box
         box.set_state("pending")
@@ -441,8 +440,8 @@ class RealOS:
         return True
 
     # -- images ---------------------------------------------------------------------------------
-    def create_image(self, account: str, region: str, instance_id: str, image_id: str, on_ready: Callable[[], None]) -> bool:
-        """Snapshots the instance's root; `on_ready` once the copy is complete."""
+    def create_image(self, account: str, region: str, instance_id: str, image_id: str, on_done: Callable[[bool], None]) -> bool:
+        """Snapshots the instance's root; `on_done(ok)` once the copy is complete or failed."""
         box = self.box(account, region, instance_id)
         if box is None:
             return False
@@ -450,9 +449,14 @@ class RealOS:
         self.images[(account, region, image_id)] = image
 
         def snapshot() -> None:
-            copy_tree(box.root, image.root)
-            image.ready.set()
-            on_ready()
+            ok = True
+            try:
+                copy_tree(box.root, image.root)
+            except Exception as e:  # noqa: BLE001 - shown in the log, the image fails
+                log(f"{image_id}: could not snapshot {instance_id}: {e}")
+                ok = False
+            image.ready.set()  # whoever waits for it must not wait for ever
+            on_done(ok)
 
         threading.Thread(target=snapshot, name=f"realos-image-{image_id}", daemon=True).start()
         return True

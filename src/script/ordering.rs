@@ -19,8 +19,7 @@ pub const AGENT_DROP_IN_CONTENT: &str = "[Unit]\nAfter=cloud-final.service multi
 /// cloud-init's units that Debian's and Ubuntu's cloud-init order after
 /// `multi-user.target` (`cloud-final.service.tmpl`, variants debian/ubuntu/unknown; the
 /// Amazon variant does not).
-pub(super) const AFTER_MULTI_USER_ON_DEBIAN: [&str; 2] =
-    ["cloud-final.service", "cloud-init.target"];
+const AFTER_MULTI_USER_ON_DEBIAN: [&str; 2] = ["cloud-final.service", "cloud-init.target"];
 
 /// The `After=` list of a drop-in that orders a unit after `after`.
 ///
@@ -28,8 +27,8 @@ pub(super) const AFTER_MULTI_USER_ON_DEBIAN: [&str; 2] =
 /// `multi-user.target` waits for: systemd orders a target after every unit it wants,
 /// unless that unit is explicitly ordered after the target. Ordering such a unit after
 /// cloud-final on Debian/Ubuntu, where cloud-final itself runs after `multi-user.target`,
-/// is a cycle; systemd breaks it at boot by dropping the unit's start job, so the unit
-/// never starts. Naming `multi-user.target` in `After=` as well removes the implicit
+/// is a cycle; systemd breaks it at boot by dropping a start job: the unit's (it never
+/// starts) or cloud-final's (cloud-init never finishes). Naming `multi-user.target` in `After=` as well removes the implicit
 /// ordering the other way: no cycle on any layout, and the unit still starts after
 /// cloud-final has finished.
 pub fn ordering_after(after: &[&str]) -> Vec<String> {
