@@ -7,6 +7,8 @@
 pub mod aws;
 pub mod bake;
 pub mod cli;
+pub mod event;
+pub mod image;
 pub mod journal;
 pub mod manifest;
 pub mod plan;
@@ -19,3 +21,4 @@ pub mod run;
 pub mod script;
 pub mod secret;
 pub mod sweep;
+pub mod tags;

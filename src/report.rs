@@ -1,16 +1,18 @@
-//! What the user sees while a command runs: progress bars on a terminal, timestamped
-//! lines otherwise, or one JSON event per line with `--json`. Every text passes through
-//! the run's [`Masker`] first, so secrets never reach the screen or a CI log.
+//! What the user sees while a command runs: each [`Event`] becomes progress bars and lines
+//! on a terminal, timestamped lines otherwise, or one JSON object per line with `--json`;
+//! a memory sink keeps them for tests instead. Every text passes through the run's
+//! [`Masker`] first, so secrets never reach the screen, a CI log or a test's assertion.
 
 use std::io::{IsTerminal, Write as _};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::event::{Event, Message, Progress, Recorded};
 use crate::secret::Masker;
 
 /// How output is shown.
@@ -22,6 +24,8 @@ pub enum Mode {
     Lines,
     /// indicatif spinners and bars on stderr, with log lines above them.
     Bars,
+    /// Kept in memory (tests): see [`Reporter::memory`].
+    Memory,
 }
 
 impl Mode {
@@ -47,6 +51,8 @@ pub struct Reporter {
     bars: MultiProgress,
     /// The phase spinner, and one bar per region copy, keyed by label.
     spinners: Mutex<Vec<(String, ProgressBar)>>,
+    /// With [`Mode::Memory`]: every event emitted, shared with labelled reporters.
+    memory: Arc<Mutex<Recorded>>,
 }
 
 impl Reporter {
@@ -62,7 +68,22 @@ impl Reporter {
             label: None,
             bars,
             spinners: Mutex::new(Vec::new()),
+            memory: Arc::default(),
         }
+    }
+
+    /// A reporter that keeps its events in memory instead of printing them: what a test
+    /// reads back with [`Reporter::recorded`].
+    pub fn memory(masker: Masker) -> Reporter {
+        Reporter::new(Mode::Memory, masker)
+    }
+
+    /// The events emitted so far (with [`Mode::Memory`]; empty otherwise).
+    pub fn recorded(&self) -> Recorded {
+        self.memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A reporter for one of several concurrent bakes: same mode and terminal (its
@@ -74,6 +95,7 @@ impl Reporter {
             label: Some(label.to_string()),
             bars: self.bars.clone(),
             spinners: Mutex::new(Vec::new()),
+            memory: self.memory.clone(),
         }
     }
 
@@ -86,18 +108,57 @@ impl Reporter {
         self.mode
     }
 
+    /// Emits an event: its line (or JSON object), and on a terminal the spinner it
+    /// starts, updates or ends.
+    pub fn emit(&self, event: impl Into<Event>) {
+        let event = event.into();
+        match event.progress() {
+            Some(Progress::Show { label, message }) => self.spin(&label, &message),
+            Some(Progress::Clear { label }) => self.unspin(&label),
+            None => {}
+        }
+        if self.mode == Mode::Memory {
+            let mut json = event.to_json();
+            self.stamp(&mut json);
+            let text = self.masker.mask(&event.to_string()).into_owned();
+            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            memory.events.push(event);
+            memory.json.push(json);
+            memory.text.push(text);
+            return;
+        }
+        let text = event.to_string();
+        self.event(&event.kind(), event.to_json(), &text);
+    }
+
+    /// Adds what every JSON event carries (the time, which bake) and masks secrets.
+    fn stamp(&self, fields: &mut Value) {
+        if let Value::Object(map) = fields {
+            map.insert("at".into(), Value::String(now_rfc3339()));
+            if let Some(label) = &self.label {
+                map.insert("bake".into(), Value::String(label.clone()));
+            }
+        }
+        self.masker.mask_json(fields);
+    }
+
     /// Emits an event: `kind` names it, `fields` carry its data, `text` is the human line.
     pub fn event(&self, kind: &str, mut fields: Value, text: &str) {
         match self.mode {
+            Mode::Memory => {
+                if let Value::Object(map) = &mut fields {
+                    map.insert("event".into(), Value::String(kind.into()));
+                }
+                self.stamp(&mut fields);
+                let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                memory.json.push(fields);
+                memory.text.push(self.masker.mask(text).into_owned());
+            }
             Mode::Json => {
                 if let Value::Object(map) = &mut fields {
                     map.insert("event".into(), Value::String(kind.into()));
-                    map.insert("at".into(), Value::String(now_rfc3339()));
-                    if let Some(label) = &self.label {
-                        map.insert("bake".into(), Value::String(label.clone()));
-                    }
                 }
-                self.masker.mask_json(&mut fields);
+                self.stamp(&mut fields);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{fields}");
             }
@@ -123,7 +184,9 @@ impl Reporter {
 
     /// A human-only line (warnings, hints); in JSON mode a `message` event.
     pub fn say(&self, text: &str) {
-        self.event("message", json!({ "text": text }), text);
+        self.emit(Message {
+            text: text.to_string(),
+        });
     }
 
     /// Shows a spinner labelled `label` with `message` (updating it if it exists).

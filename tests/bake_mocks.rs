@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amibake::bake::BakeError;
+use amibake::event::Failure;
 use aws_sdk_ec2::operation::copy_image::CopyImageError;
 use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};

@@ -59,7 +59,7 @@ fn scripts(file: &str, vars: &[(&str, &str)]) -> Vec<(String, String)> {
     let builtins = amibake::run::builtins("us-east-1");
     let loaded = recipe::load(&path, &inputs, &builtins, MissingSecrets::Error)
         .unwrap_or_else(|e| panic!("{file} loads: {e}"));
-    let plan = Plan::new(&loaded, "us-east-1", &builtins.run_id);
+    let plan = Plan::new(&loaded, "us-east-1", &builtins.run_id, &Default::default());
     let mut out = Vec::new();
     for step in &plan.steps {
         match &step.command {

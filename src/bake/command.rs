@@ -5,95 +5,103 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::DateTime;
-use serde_json::json;
 use tokio::time::Instant;
 
 use crate::aws::ec2;
 use crate::aws::poll::{self, Schedule};
 use crate::aws::ssm::{self, CommandSpec, Invocation};
 use crate::manifest::StepResult;
-use crate::script::StepCommand;
+use crate::script::{RenderedStep, StepCommand};
 
-use super::{Bake, BakeError, last_lines};
+use super::{Bake, BakeError, BakeEvent, State, StepEvent, last_lines};
+use crate::event::FromAws;
 
 impl Bake<'_> {
-    /// Runs the recipe's steps in order.
-    pub(super) async fn run_steps(&self, builder: &str) -> Result<Vec<StepResult>, BakeError> {
-        let total = self.plan.steps.len();
-        let mut results = Vec::new();
-        for (i, step) in self.plan.steps.iter().enumerate() {
-            let label = format!("step {}/{total} {}", i + 1, step.name);
-            let started = Instant::now();
-            self.reporter.spin("bake", &label);
-            self.reporter.event(
-                "step",
-                json!({ "step": step.name, "kind": step.kind, "index": i + 1, "total": total, "state": "start" }),
-                &format!("{label} …"),
-            );
-            let mut attempts = 0;
-            let (exit_code, command_id) = loop {
-                attempts += 1;
-                // A reboot step runs its wait for the boot once the agent is back.
-                let rebooted = match &step.command {
-                    StepCommand::Reboot { .. } => self.reboot(builder, step.timeout.get()).await,
-                    _ => Ok(()),
-                };
-                let spec = match &step.command {
-                    StepCommand::Shell { script } | StepCommand::Reboot { then: script } => {
-                        CommandSpec::Shell(&script.text)
-                    }
-                    StepCommand::Document {
-                        document,
-                        document_version,
-                        parameters,
-                    } => CommandSpec::Document {
-                        name: document,
-                        version: document_version.as_deref(),
-                        parameters,
-                    },
-                };
-                let outcome = match rebooted {
-                    Ok(()) => {
-                        self.run_command(builder, &label, &spec, step.timeout.get(), true)
-                            .await
-                    }
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok((inv, id)) if inv.succeeded() => break (inv.response_code, Some(id)),
-                    Ok((inv, _)) if attempts <= step.retries => {
-                        self.reporter.say(&format!(
-                            "{label}: {} with exit code {}; retrying ({attempts}/{})",
-                            inv.status, inv.response_code, step.retries
-                        ));
-                    }
-                    Ok((inv, _)) => {
-                        return Err(BakeError::StepFailed {
-                            step: step.name.clone(),
-                            status: inv.status.clone(),
-                            exit_code: inv.response_code,
-                            stderr_tail: last_lines(&inv.stderr, 10),
-                        });
-                    }
-                    Err(e) => return Err(e),
+    /// Runs one of the recipe's steps, retrying as it says.
+    pub(super) async fn run_step(
+        &self,
+        builder: &str,
+        index: usize,
+        total: usize,
+        step: &RenderedStep,
+    ) -> Result<StepResult, BakeError> {
+        let mut event = StepEvent {
+            step: step.name.clone(),
+            kind: step.kind,
+            index,
+            total,
+            state: State::Start,
+            seconds: None,
+            attempts: None,
+            exit_code: None,
+        };
+        let label = event.label();
+        let started = Instant::now();
+        self.reporter.emit(BakeEvent::Step(event.clone()));
+        let mut attempts = 0;
+        let (exit_code, command_id) = loop {
+            attempts += 1;
+            match self.attempt(builder, &label, step).await? {
+                (inv, id) if inv.succeeded() => break (inv.response_code, Some(id)),
+                (inv, _) if attempts <= step.retries => {
+                    self.reporter.say(&format!(
+                        "{label}: {} with exit code {}; retrying ({attempts}/{})",
+                        inv.status, inv.response_code, step.retries
+                    ));
                 }
-            };
-            let seconds = started.elapsed().as_secs_f64();
-            self.reporter.event(
-                "step",
-                json!({ "step": step.name, "kind": step.kind, "index": i + 1, "state": "done", "seconds": seconds, "attempts": attempts, "exit_code": exit_code }),
-                &format!("{label} done ({seconds:.1}s)"),
-            );
-            results.push(StepResult {
-                name: step.name.clone(),
-                kind: step.kind.to_string(),
-                seconds,
-                attempts,
-                exit_code,
-                command_id,
-            });
+                (inv, _) => {
+                    return Err(BakeError::StepFailed {
+                        step: step.name.clone(),
+                        status: inv.status.clone(),
+                        exit_code: inv.response_code,
+                        stderr_tail: last_lines(&inv.stderr, 10),
+                    });
+                }
+            }
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        event.state = State::Done;
+        event.seconds = Some(seconds);
+        event.attempts = Some(attempts);
+        event.exit_code = Some(exit_code);
+        self.reporter.emit(BakeEvent::Step(event));
+        Ok(StepResult {
+            name: step.name.clone(),
+            kind: step.kind.to_string(),
+            seconds,
+            attempts,
+            exit_code,
+            command_id,
+        })
+    }
+
+    /// One attempt at a step: a reboot step reboots first and runs its wait for the boot
+    /// once the agent is back.
+    async fn attempt(
+        &self,
+        builder: &str,
+        label: &str,
+        step: &RenderedStep,
+    ) -> Result<(Invocation, String), BakeError> {
+        if let StepCommand::Reboot { .. } = &step.command {
+            self.reboot(builder, step.timeout.get()).await?;
         }
-        Ok(results)
+        let spec = match &step.command {
+            StepCommand::Shell { script } | StepCommand::Reboot { then: script } => {
+                CommandSpec::Shell(&script.text)
+            }
+            StepCommand::Document {
+                document,
+                document_version,
+                parameters,
+            } => CommandSpec::Document {
+                name: document,
+                version: document_version.as_deref(),
+                parameters,
+            },
+        };
+        self.run_command(builder, label, &spec, step.timeout.get(), true)
+            .await
     }
 
     /// Runs one of amibake's own scripts (hygiene, the boot test's cloud-init wait); its
@@ -197,21 +205,11 @@ impl Bake<'_> {
             }
             let chunk = &new[..cut];
             *offset += cut;
-            let text_lines: String = chunk
-                .lines()
-                .map(|l| {
-                    format!(
-                        "  {label} {}{l}",
-                        if stream == "stderr" { "! " } else { "| " }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            self.reporter.event(
-                "output",
-                json!({ "step": label, "stream": stream, "text": chunk }),
-                &text_lines,
-            );
+            self.reporter.emit(BakeEvent::Output {
+                step: label.to_string(),
+                stream,
+                text: chunk.to_string(),
+            });
         }
     }
 

@@ -4,23 +4,24 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::DateTime;
-use serde_json::json;
 
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
 use crate::manifest::AmiEntry;
-use crate::plan::tags;
+use crate::tags;
 
-use super::{Bake, BakeError};
+use super::{Bake, BakeError, Made};
+use crate::event::FromAws;
+use crate::image::ImageEvent;
+use crate::recipe::types::Region;
 
 impl Bake<'_> {
-    /// Stops the builder, creates the image and waits until it is available.
-    pub(super) async fn create_image(
+    /// Stops the builder and waits until it is stopped: the image is made of a quiet disk.
+    pub(super) async fn stop_builder(
         &self,
         builder: &str,
-        source: &ImageInfo,
-        input_hash: &str,
-    ) -> Result<ImageInfo, BakeError> {
+        timeout: Duration,
+    ) -> Result<(), BakeError> {
         let ec2 = self.ec2(self.region())?;
         poll::retry(|| ec2::stop_instance(&ec2, builder))
             .await
@@ -31,7 +32,7 @@ impl Bake<'_> {
             &self.options.history,
             &key,
             None,
-            Duration::from_secs(15 * 60),
+            timeout,
             || async {
                 Ok(ec2::instance_state(&ec2, builder)
                     .await?
@@ -41,7 +42,18 @@ impl Bake<'_> {
         )
         .await
         .map_err(|e| self.poll_error("image", e, format!("builder {builder} did not stop")))?;
+        Ok(())
+    }
 
+    /// Creates the image of the stopped builder and waits until it is available.
+    pub(super) async fn create_image(
+        &self,
+        builder: &str,
+        source: &ImageInfo,
+        input_hash: &str,
+        timeout: Duration,
+    ) -> Result<ImageInfo, BakeError> {
+        let ec2 = self.ec2(self.region())?;
         let img = &self.plan.image;
         let mut tags = img.tags.clone();
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
@@ -58,31 +70,23 @@ impl Bake<'_> {
                 )),
                 _ => BakeError::Aws { phase: "image", source: e },
             })?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .images
-            .push((self.region().to_string(), id.clone()));
-        self.note("created", "image", self.region(), Some(&id), None)
-            .await?;
-        self.reporter.event(
-            "resource",
-            json!({ "kind": "image", "id": id, "region": self.region() }),
-            &format!("image {id} ({}) pending", img.name),
-        );
+        let (made, name) = (Made::Image, Some(img.name.clone()));
+        self.record(made, self.region(), &id, None, name).await?;
         let key = format!(
             "image:{}:{}",
             self.region(),
             self.plan.builder.volume_size_gb
         );
-        let image = self.wait_image(self.region(), &id, &key).await?;
-        if let Some(after) = img.deprecate_after {
-            let at = DateTime::from(SystemTime::now() + after.get());
-            poll::retry(|| ec2::deprecate_image(&ec2, &id, at))
-                .await
-                .map_err(BakeError::aws("image"))?;
-        }
-        Ok(image)
+        self.wait_image(self.region(), &id, &key, timeout).await
+    }
+
+    /// Sets the image's deprecation time, `after` from now.
+    pub(super) async fn deprecate(&self, id: &str, after: Duration) -> Result<(), BakeError> {
+        let ec2 = self.ec2(self.region())?;
+        let at = DateTime::from(SystemTime::now() + after);
+        poll::retry(|| ec2::deprecate_image(&ec2, id, at))
+            .await
+            .map_err(BakeError::aws("image"))
     }
 
     /// Waits until an image (or a copy) is available; `key` names the kind of wait.
@@ -91,6 +95,7 @@ impl Bake<'_> {
         region: &str,
         id: &str,
         key: &str,
+        timeout: Duration,
     ) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(region)?;
         let image = poll::until_learned(
@@ -98,7 +103,7 @@ impl Bake<'_> {
             &self.options.history,
             key,
             None,
-            self.options.image_timeout,
+            timeout,
             || async {
                 match ec2::describe_image(&ec2, id).await? {
                     Some(i)
@@ -134,18 +139,18 @@ impl Bake<'_> {
     /// Copies the image to every `copy_to` region, the waits in parallel (the rate limiter
     /// paces CopyImage to its bucket). Every region is reported; any failure fails the bake
     /// after all have finished.
-    pub(super) async fn copy_all(&self, image: &ImageInfo) -> Result<Vec<AmiEntry>, BakeError> {
-        let regions = self.plan.image.copy_to.clone();
-        if regions.is_empty() {
-            return Ok(Vec::new());
-        }
+    pub(super) async fn copy_all(
+        &self,
+        image: &ImageInfo,
+        copies: &[(Region, Duration)],
+    ) -> Result<Vec<AmiEntry>, BakeError> {
         let mut waits = Vec::new();
         let mut failures = Vec::new();
-        for region in &regions {
-            let region = region.to_string();
+        for (region, timeout) in copies {
+            let (region, timeout) = (region.to_string(), *timeout);
             match self.start_copy(image, &region).await {
                 Ok(id) => waits.push(async move {
-                    let r = self.finish_copy(&region, &id).await;
+                    let r = self.finish_copy(&region, &id, timeout).await;
                     (region, r)
                 }),
                 Err(e) => {
@@ -178,21 +183,12 @@ impl Bake<'_> {
         id: Option<&str>,
         error: Option<&str>,
     ) {
-        let text = match (id, error) {
-            (_, Some(e)) => format!("copy to {region}: {state}: {e}"),
-            (Some(id), None) => format!("copy to {region}: {id} {state}"),
-            (None, None) => format!("copy to {region}: {state}"),
-        };
-        if state == "available" || state == "failed" {
-            self.reporter.unspin(&format!("copy {region}"));
-        } else {
-            self.reporter.spin(&format!("copy {region}"), &text);
-        }
-        self.reporter.event(
-            "copy",
-            json!({ "region": region, "state": state, "ami_id": id, "error": error }),
-            &text,
-        );
+        self.reporter.emit(ImageEvent::Copy {
+            region: region.to_string(),
+            state: state.to_string(),
+            ami_id: id.map(String::from),
+            error: error.map(String::from),
+        });
     }
 
     pub(super) async fn start_copy(
@@ -217,24 +213,22 @@ impl Bake<'_> {
         let id = poll::retry(|| ec2::copy_image(&dest, &copy))
             .await
             .map_err(BakeError::aws("copy"))?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .images
-            .push((region.to_string(), id.clone()));
-        self.note("created", "image", region, Some(&id), None)
-            .await?;
-        self.report_copy(region, "pending", Some(&id), None);
+        self.record(Made::Copy, region, &id, None, None).await?;
         Ok(id)
     }
 
-    pub(super) async fn finish_copy(&self, region: &str, id: &str) -> Result<AmiEntry, BakeError> {
+    pub(super) async fn finish_copy(
+        &self,
+        region: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<AmiEntry, BakeError> {
         let key = format!(
             "copy:{}:{region}:{}",
             self.region(),
             self.plan.builder.volume_size_gb
         );
-        let copy = self.wait_image(region, id, &key).await?;
+        let copy = self.wait_image(region, id, &key, timeout).await?;
         let dest = self.ec2(region)?;
         if let Some(after) = self.plan.image.deprecate_after {
             let at = DateTime::from(SystemTime::now() + after.get());
@@ -309,11 +303,10 @@ impl Bake<'_> {
             poll::retry(|| ec2::share_image(&ec2, &info, &sharing))
                 .await
                 .map_err(BakeError::aws("share"))?;
-            self.reporter.event(
-                "share",
-                json!({ "region": ami.region, "ami_id": ami.ami_id }),
-                &format!("shared {} in {}", ami.ami_id, ami.region),
-            );
+            self.reporter.emit(ImageEvent::Share {
+                region: ami.region.clone(),
+                ami_id: ami.ami_id.clone(),
+            });
         }
         Ok(())
     }

@@ -5,21 +5,20 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::aws::AwsError;
 use crate::aws::ec2;
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::aws::ssm;
 
-use super::{Bake, BakeError};
+use super::{Bake, BakeError, Made};
+use crate::aws::ec2::ImageInfo;
+use crate::event::FromAws;
+use crate::plan::Role;
+use crate::recipe::types::InstanceType;
 
 impl Bake<'_> {
-    /// The recipe's security groups, or a temporary one with no inbound rule.
-    pub(super) async fn security_group(&self) -> Result<Vec<String>, BakeError> {
-        if !self.plan.builder.security_group_ids.is_empty() {
-            return Ok(self.plan.builder.security_group_ids.clone());
-        }
+    /// A temporary security group with no inbound rule (when the recipe names none).
+    pub(super) async fn security_group(&self) -> Result<String, BakeError> {
         let ec2 = self.ec2(self.region())?;
         let vpc = match &self.plan.builder.subnet_id {
             Some(subnet) => poll::retry(|| ec2::subnet_vpc(&ec2, subnet))
@@ -35,40 +34,35 @@ impl Bake<'_> {
         let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
             .await
             .map_err(BakeError::aws("launch"))?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .security_group = Some((self.region().to_string(), id.clone()));
-        self.note("created", "security_group", self.region(), Some(&id), None)
-            .await?;
-        self.reporter.event(
-            "resource",
-            json!({ "kind": "security_group", "id": id, "region": self.region() }),
-            &format!("temporary security group {id} (no inbound rules)"),
-        );
-        Ok(vec![id])
+        let made = Made::SecurityGroup;
+        self.record(made, self.region(), &id, None, None).await?;
+        Ok(id)
     }
 
     /// Launches an instance (builder or boot test) and remembers it for cleanup.
     pub(super) async fn launch(
         &self,
-        role: &'static str,
-        image_id: &str,
-        root_device: Option<&str>,
+        role: Role,
+        instance_type: &InstanceType,
+        from: &ImageInfo,
         groups: &[String],
         tags: &BTreeMap<String, String>,
         token: &str,
     ) -> Result<String, BakeError> {
         let b = &self.plan.builder;
         let launch = ec2::Launch {
-            image_id: image_id.to_string(),
-            instance_type: b.instance_type.to_string(),
+            image_id: from.id.clone(),
+            instance_type: instance_type.to_string(),
             instance_profile: b.iam_instance_profile.clone(),
             subnet_id: b.subnet_id.clone(),
             security_group_ids: groups.to_vec(),
             associate_public_ip_address: b.associate_public_ip_address,
-            root_volume: (role == "builder").then(|| ec2::RootVolume {
-                device_name: root_device.unwrap_or("/dev/xvda").to_string(),
+            root_volume: (role == Role::Builder).then(|| ec2::RootVolume {
+                device_name: from
+                    .root_device_name
+                    .as_deref()
+                    .unwrap_or("/dev/xvda")
+                    .to_string(),
                 size_gb: b.volume_size_gb,
                 volume_type: b.volume_type.clone(),
                 kms_key_id: b.kms_key_id.clone(),
@@ -87,27 +81,16 @@ impl Bake<'_> {
                     "InvalidAMIID.NotFound"
                     | "InvalidParameterValue"
                     | "InvalidParameterCombination",
-                ) if role == "builder" => BakeError::Input(format!("launch: {}", e.chain())),
+                ) if role == Role::Builder => BakeError::Input(format!("launch: {}", e.chain())),
                 _ => BakeError::Aws {
                     phase: "launch",
                     source: e,
                 },
             })?;
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .instances
-            .push((self.region().to_string(), id.clone(), role));
-        self.note("created", "instance", self.region(), Some(&id), Some(token))
+        let note = format!("{instance_type}, IMDSv2 required, encrypted root volume");
+        let made = Made::Instance(role);
+        self.record(made, self.region(), &id, Some(token), Some(note))
             .await?;
-        self.reporter.event(
-            "resource",
-            json!({ "kind": "instance", "role": role, "id": id, "region": self.region() }),
-            &format!(
-                "{role} instance {id} ({}, IMDSv2 required, encrypted root volume)",
-                b.instance_type
-            ),
-        );
         Ok(id)
     }
 

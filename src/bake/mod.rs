@@ -1,22 +1,19 @@
-//! The bake: executes a [`Plan`] against AWS.
+//! The bake: walks a [`Plan`]'s actions against AWS.
 //!
-//! Order of business: resolve the source → temporary security group → builder →
-//! running → SSM Online → steps → validation → stop → image → (copies ‖ boot test) →
-//! sharing → manifest. Every resource is journaled before the call that creates it
-//! returns and remembered in [`Created`]; [`Bake::cleanup`] removes what the outcome
-//! calls for, on success, failure, timeout and interrupt alike.
+//! The order of business is the plan's ([`crate::plan::action`]): nothing here decides
+//! what comes next. Every resource is journaled before the call that creates it returns
+//! and remembered in [`Created`]; [`Bake::cleanup`] removes what the outcome calls for, on
+//! success, failure, timeout and interrupt alike.
 //!
-//! This module holds the bake itself ([`Bake::run`] walks the plan) and what every phase
-//! shares; each phase lives in a module of its own, in the order a bake reaches it:
+//! This module holds the bake itself and what every phase shares; `walk` performs each
+//! action, and each phase lives in a module of its own, in the order a bake reaches it:
 //! `source` (the source image, `--if-changed`), `launch` (security group, instances,
 //! the wait for SSM), `command` (steps and amibake's own scripts), `verify` (checks
 //! and the boot test), `image` (image, copies, sharing) and `cleanup`.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -24,17 +21,23 @@ use crate::aws::ec2::ImageInfo;
 use crate::aws::history::History;
 use crate::aws::poll::Schedule;
 use crate::aws::{Aws, AwsError};
+use crate::event::{Failure, FromAws};
+use crate::image::{ImageEvent, Resource, ResourceKind};
 use crate::journal::{Entry, Journal};
 use crate::manifest::{self, AmiEntry, CheckResult, Manifest, Timing};
-use crate::plan::Plan;
+use crate::plan::{Plan, Role};
 use crate::report::Reporter;
 
 mod cleanup;
 mod command;
+mod event;
 mod image;
 mod launch;
 mod source;
 mod verify;
+mod walk;
+
+pub use event::{BakeEvent, State, StepEvent};
 
 use source::describe_source;
 
@@ -51,12 +54,9 @@ pub enum OnError {
 #[derive(Debug, Clone)]
 pub struct BakeOptions {
     pub on_error: OnError,
-    pub manifest_path: PathBuf,
     /// Multiplies every poll interval: 1.0 against AWS; an emulator that answers at
     /// once needs no multi-second pauses (`AMIBAKE_POLL_SCALE`).
     pub poll_scale: f64,
-    /// How long an image (or a copy) may take to become available.
-    pub image_timeout: Duration,
     /// `--if-changed`: when an available image of this recipe with the same input hash
     /// exists in every region, reuse it instead of baking.
     pub if_changed: bool,
@@ -145,18 +145,19 @@ fn show_failures(failures: &[CheckResult]) -> String {
         .collect()
 }
 
-impl BakeError {
-    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
+impl Failure for BakeError {
+    fn exit_code(&self) -> u8 {
         match self {
             BakeError::Input(_) => 2,
             BakeError::Interrupted => 130,
             _ => 1,
         }
     }
+}
 
-    fn aws(phase: &'static str) -> impl Fn(AwsError) -> BakeError {
-        move |source| BakeError::Aws { phase, source }
+impl FromAws for BakeError {
+    fn from_aws(phase: &'static str, source: AwsError) -> BakeError {
+        BakeError::Aws { phase, source }
     }
 }
 
@@ -170,6 +171,16 @@ struct Created {
     images: Vec<(String, String)>,
     /// Instances asked to terminate; the security group goes once they are gone.
     terminating: Vec<(String, String)>,
+}
+
+/// What a bake makes, as [`Bake::record`] keeps it.
+#[derive(Debug, Clone, Copy)]
+enum Made {
+    SecurityGroup,
+    Instance(Role),
+    Image,
+    /// A copy of the image in another region (reported as a copy, not a resource).
+    Copy,
 }
 
 /// One bake in progress.
@@ -226,17 +237,17 @@ impl<'a> Bake<'a> {
         s.scaled(self.options.poll_scale)
     }
 
-    fn phase_start(&self, name: &str, text: &str) -> Instant {
-        self.reporter.spin("bake", text);
-        self.reporter.event(
-            "phase",
-            json!({ "phase": name, "state": "start" }),
-            &format!("{text} …"),
-        );
+    fn phase_start(&self, name: &str, text: String) -> Instant {
+        self.reporter.emit(BakeEvent::Phase {
+            phase: name.to_string(),
+            state: State::Start,
+            seconds: None,
+            text,
+        });
         Instant::now()
     }
 
-    fn phase_done(&self, name: &str, since: Instant, text: &str) {
+    fn phase_done(&self, name: &str, since: Instant, text: String) {
         let seconds = since.elapsed().as_secs_f64();
         self.phases
             .lock()
@@ -245,11 +256,60 @@ impl<'a> Bake<'a> {
                 name: name.to_string(),
                 seconds,
             });
-        self.reporter.event(
-            "phase",
-            json!({ "phase": name, "state": "done", "seconds": seconds }),
-            &format!("{text} ({seconds:.1}s)"),
-        );
+        self.reporter.emit(BakeEvent::Phase {
+            phase: name.to_string(),
+            state: State::Done,
+            seconds: Some(seconds),
+            text,
+        });
+    }
+
+    /// The second half of making a resource (the first is journaling the intent before
+    /// the create call): remember it for cleanup, journal it, tell the user.
+    async fn record(
+        &self,
+        made: Made,
+        region: &str,
+        id: &str,
+        token: Option<&str>,
+        note: Option<String>,
+    ) -> Result<(), BakeError> {
+        let (kind, journal_kind) = {
+            let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (region.to_string(), id.to_string());
+            match made {
+                Made::SecurityGroup => {
+                    created.security_group = Some(key);
+                    (ResourceKind::SecurityGroup, "security_group")
+                }
+                Made::Instance(role) => {
+                    created.instances.push((key.0, key.1, role.as_str()));
+                    (ResourceKind::Instance, "instance")
+                }
+                Made::Image | Made::Copy => {
+                    created.images.push(key);
+                    (ResourceKind::Image, "image")
+                }
+            }
+        };
+        self.note("created", journal_kind, region, Some(id), token)
+            .await?;
+        if let Made::Copy = made {
+            self.report_copy(region, "pending", Some(id), None);
+            return Ok(());
+        }
+        self.reporter.emit(ImageEvent::Resource(Resource {
+            kind,
+            id: id.to_string(),
+            region: Some(region.to_string()),
+            role: match made {
+                Made::Instance(role) => Some(role.as_str()),
+                _ => None,
+            },
+            state: None,
+            note,
+        }));
+        Ok(())
     }
 
     /// Records a resource event in the run journal, durably, before returning.
@@ -275,108 +335,6 @@ impl<'a> Bake<'a> {
                 what: format!("the journal {}", self.journal.path().display()),
                 source,
             })
-    }
-
-    /// Runs the whole bake. On error the caller runs [`Bake::cleanup`].
-    pub async fn run(&self) -> Result<Manifest, BakeError> {
-        let source = self.resolve_source().await?;
-        let input_hash = input_hash(&self.stable_recipe, &source.id);
-        if self.options.if_changed {
-            if let Some(manifest) = self.existing(&source, &input_hash).await? {
-                return Ok(manifest);
-            }
-            self.reporter.say(&format!(
-                "no image with input hash {} yet: baking",
-                &input_hash[..12]
-            ));
-        }
-
-        let t = self.phase_start("launch", "launching the builder");
-        let sg = self.security_group().await?;
-        let builder = self
-            .launch(
-                "builder",
-                &source.id,
-                source.root_device_name.as_deref(),
-                &sg,
-                &self.plan.builder.tags,
-                &format!("{}-builder", self.plan.run_id),
-            )
-            .await?;
-        self.phase_done("launch", t, &format!("builder {builder} launched"));
-
-        let t = self.phase_start(
-            "ready",
-            &format!("waiting for {builder} to run and register with SSM"),
-        );
-        let ready_timeout = self.plan.builder.ready_timeout.get();
-        self.wait_ready("bake", &builder, ready_timeout).await?;
-        self.phase_done(
-            "ready",
-            t,
-            &format!("builder {builder} is running and its SSM agent is Online"),
-        );
-
-        let t = self.phase_start("steps", "provisioning");
-        let steps = self.run_steps(&builder).await?;
-        self.phase_done("steps", t, &format!("{} steps done", steps.len()));
-
-        let mut validation = Vec::new();
-        if !self.plan.validate.is_empty() {
-            let t = self.phase_start("validate", "validating the builder");
-            validation = self
-                .run_checks("validate", &builder, &self.plan.validate)
-                .await?;
-            self.phase_done(
-                "validate",
-                t,
-                &format!("{} checks passed", validation.len()),
-            );
-        }
-
-        if let Some(hygiene) = &self.plan.hygiene {
-            let t = self.phase_start("hygiene", "image hygiene");
-            self.run_script(
-                &builder,
-                "image hygiene",
-                &hygiene.text,
-                Duration::from_secs(10 * 60),
-                true,
-            )
-            .await?;
-            self.phase_done("hygiene", t, "image hygiene done");
-        }
-
-        let t = self.phase_start("image", "stopping the builder and creating the image");
-        let image = self.create_image(&builder, &source, &input_hash).await?;
-        self.phase_done("image", t, &format!("image {} is available", image.id));
-        // The builder has served its purpose: stop paying for it now, not at the end.
-        self.terminate(self.region(), &builder).await;
-
-        let t = self.phase_start("distribute", "copying and boot-testing");
-        // Either failing fails the bake: stop waiting for the other at once (cleanup
-        // deregisters pending copies and terminates the test instance).
-        let (copies, boot_test) =
-            tokio::try_join!(self.copy_all(&image), self.boot_test(&image, &sg))?;
-        self.phase_done("distribute", t, "copies and boot test done");
-
-        let mut amis = vec![AmiEntry {
-            region: self.region().to_string(),
-            ami_id: image.id.clone(),
-            name: image.name.clone(),
-            snapshot_ids: image.snapshot_ids.clone(),
-        }];
-        amis.extend(copies);
-        self.share_all(&amis).await?;
-        self.mark_complete(&amis).await?;
-
-        let manifest = Manifest {
-            steps,
-            validation,
-            boot_test,
-            ..self.manifest(&source, input_hash, amis)
-        };
-        Ok(manifest)
     }
 
     /// The manifest's common part: what was built from what, when, and the phases so far.

@@ -4,10 +4,11 @@ use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll;
 use crate::aws::ssm;
 use crate::manifest::{AmiEntry, Manifest};
-use crate::plan::tags;
 use crate::recipe::model::Source;
+use crate::tags;
 
 use super::{Bake, BakeError};
+use crate::event::FromAws;
 
 impl Bake<'_> {
     /// `--if-changed`: the manifest of an existing image with this input hash, available
@@ -17,7 +18,10 @@ impl Bake<'_> {
         source: &ImageInfo,
         hash: &str,
     ) -> Result<Option<Manifest>, BakeError> {
-        let t = self.phase_start("if-changed", "looking for an image with the same inputs");
+        let t = self.phase_start(
+            "if-changed",
+            "looking for an image with the same inputs".to_string(),
+        );
         let mut regions = vec![self.region().to_string()];
         regions.extend(self.plan.image.copy_to.iter().map(|r| r.to_string()));
         let mut amis = Vec::new();
@@ -48,7 +52,7 @@ impl Bake<'_> {
         self.phase_done(
             "if-changed",
             t,
-            &format!(
+            format!(
                 "up to date: {} already has input hash {}",
                 amis[0].ami_id,
                 &hash[..12]
@@ -62,7 +66,7 @@ impl Bake<'_> {
 
     /// Finds the source image; a missing or unusable one is bad input (nothing created).
     pub(super) async fn resolve_source(&self) -> Result<ImageInfo, BakeError> {
-        let t = self.phase_start("source", "resolving the source AMI");
+        let t = self.phase_start("source", "resolving the source AMI".to_string());
         let ec2 = self.ec2(self.region())?;
         let image = match &self.plan.source {
             Source::SsmParameter(name) => {
@@ -94,7 +98,7 @@ impl Bake<'_> {
         self.phase_done(
             "source",
             t,
-            &format!("source AMI {} ({})", image.id, image.name),
+            format!("source AMI {} ({})", image.id, image.name),
         );
         Ok(image)
     }

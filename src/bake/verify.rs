@@ -1,14 +1,11 @@
-//! Proof: validation and boot-test checks judged on their output, and the boot test itself.
+//! Proof: validation and boot-test checks judged on their output.
 
-use serde_json::json;
-
-use crate::aws::ec2::ImageInfo;
 use crate::aws::ssm::{CommandSpec, Invocation};
-use crate::manifest::{BootTestResult, CheckResult};
+use crate::manifest::CheckResult;
 use crate::plan::PlannedCheck;
 use crate::script;
 
-use super::{Bake, BakeError, last_lines};
+use super::{Bake, BakeError, BakeEvent, last_lines};
 
 impl Bake<'_> {
     /// Runs checks and judges them; all must pass.
@@ -39,11 +36,20 @@ impl Bake<'_> {
                 )
                 .await?;
             let result = judge(check, &inv);
-            self.reporter.event(
-                "check",
-                json!({ "phase": phase, "check": result.name, "passed": result.passed, "exit_code": result.exit_code, "expected_exit": result.expected_exit, "expected_stdout": result.expected_stdout, "stdout": result.stdout }),
-                &format!("{label}: {}", if result.passed { "passed".to_string() } else { format!("FAILED (exit {}, stdout {:?})", result.exit_code, last_lines(&result.stdout, 3)) }),
-            );
+            self.reporter.emit(BakeEvent::Check {
+                phase,
+                check: result.name.clone(),
+                passed: result.passed,
+                exit_code: result.exit_code,
+                expected_exit: result.expected_exit,
+                expected_stdout: result.expected_stdout.clone(),
+                stdout: result.stdout.clone(),
+                summary: format!(
+                    "FAILED (exit {}, stdout {:?})",
+                    result.exit_code,
+                    last_lines(&result.stdout, 3)
+                ),
+            });
             results.push(result);
         }
         let failures: Vec<CheckResult> = results.iter().filter(|r| !r.passed).cloned().collect();
@@ -52,56 +58,6 @@ impl Bake<'_> {
         } else {
             Err(BakeError::ChecksFailed { phase, failures })
         }
-    }
-
-    /// Launches an instance from the new image, waits for cloud-init, runs the checks.
-    pub(super) async fn boot_test(
-        &self,
-        image: &ImageInfo,
-        groups: &[String],
-    ) -> Result<Option<BootTestResult>, BakeError> {
-        let Some(bt) = &self.plan.boot_test else {
-            return Ok(None);
-        };
-        let mut tags = self.plan.builder.tags.clone();
-        tags.insert(
-            "Name".into(),
-            format!("amibake-boot-test {}", self.plan.recipe),
-        );
-        let instance = self
-            .launch(
-                "boot-test",
-                &image.id,
-                image.root_device_name.as_deref(),
-                groups,
-                &tags,
-                &format!("{}-boot-test", self.plan.run_id),
-            )
-            .await?;
-        self.reporter
-            .spin("boot test", &format!("waiting for {instance}"));
-        self.wait_ready(
-            "boot test",
-            &instance,
-            self.plan.builder.ready_timeout.get(),
-        )
-        .await?;
-        self.run_script(
-            &instance,
-            "boot test: wait for the boot to finish",
-            &bt.wait.text,
-            bt.wait_timeout.get(),
-            self.options.verbose,
-        )
-        .await?;
-        let checks = self.run_checks("boot-test", &instance, &bt.checks).await?;
-        self.reporter.unspin("boot test");
-        self.terminate(self.region(), &instance).await;
-        Ok(Some(BootTestResult {
-            instance_id: instance,
-            passed: true,
-            checks,
-        }))
     }
 }
 

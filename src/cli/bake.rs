@@ -10,21 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use serde_json::json;
 use tokio::sync::watch;
 
 use super::report_recipe_error;
-use super::{BakeArgs, EXIT_USAGE, GlobalArgs, aws_options, interrupted, poll_scale};
-use crate::aws::Aws;
+use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, interrupted};
 use crate::aws::history::History;
-use crate::bake::{Bake, BakeError, BakeOptions};
+use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions};
+use crate::event::{ErrorEvent, Failure};
 use crate::journal::{self, Journal};
 use crate::manifest::Manifest;
 use crate::plan::Plan;
 use crate::recipe::{self, LoadedRecipe, MissingSecrets, VarInputs};
-use crate::report::{Mode, Reporter};
+use crate::report::Reporter;
 use crate::run;
-use crate::secret::Masker;
 
 /// A recipe loaded and planned, not yet started.
 struct Prepared {
@@ -33,24 +31,15 @@ struct Prepared {
     manifest: PathBuf,
 }
 
-pub(super) async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArgs) -> u8 {
-    let aws = match Aws::load(&aws_options(global)).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let region = aws.region().to_string();
-    let several = args.recipes.len() > 1;
-
+pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -> u8 {
+    let region = cx.aws.region().to_string();
     let mut prepared = Vec::new();
     for (i, path) in args.recipes.iter().enumerate() {
-        let (loaded, plan) = match prepare(global, inputs, args, &region, path).await {
+        let (loaded, plan) = match prepare(cx.global, inputs, args, &region, path).await {
             Ok(ready) => ready,
             Err(code) => return code,
         };
-        let manifest = if several {
+        let manifest = if args.recipes.len() > 1 {
             numbered(&args.manifest, i + 1)
         } else {
             args.manifest.clone()
@@ -62,64 +51,15 @@ pub(super) async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArg
         });
     }
 
-    let mode = Mode::detect(global.json, global.no_progress);
-    let top = Reporter::new(mode, Masker::default());
-    let count = prepared.len();
-    let reporters: Vec<Reporter> = prepared
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let masker = p.loaded.masker.clone();
-            if several {
-                top.labelled(&format!("{}/{count} {}", i + 1, p.plan.recipe), masker)
-            } else {
-                Reporter::new(mode, masker)
-            }
-        })
-        .collect();
-
+    let top = cx.reporter();
+    let reporters = reporters(&cx, &top, &prepared);
     let history = Arc::new(History::load(journal::state_dir().join("timings.json")));
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
-        let journal = match Journal::create(
-            &journal::state_dir(),
-            &p.plan.run_id,
-            &p.plan.recipe,
-            &region,
-        )
-        .await
-        {
-            Ok(j) => j,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
-                    journal::state_dir().display()
-                );
-                return 1;
-            }
-        };
-        reporter.event(
-            "start",
-            json!({ "recipe": p.plan.recipe, "run_id": p.plan.run_id, "region": region, "journal": journal.path() }),
-            &format!("baking {} in {region} (run {})", p.plan.recipe, p.plan.run_id),
-        );
-        let options = BakeOptions {
-            on_error: args.on_error,
-            manifest_path: p.manifest.clone(),
-            poll_scale: poll_scale(),
-            image_timeout: std::time::Duration::from_secs(90 * 60),
-            if_changed: args.if_changed && !args.force,
-            verbose: global.verbose > 0,
-            history: history.clone(),
-        };
-        bakes.push(Bake::new(
-            aws.clone(),
-            p.plan.clone(),
-            p.loaded.stable_text.clone(),
-            reporter,
-            journal,
-            options,
-        ));
+        match start(&cx, args, p, reporter, history.clone()).await {
+            Ok(bake) => bakes.push(bake),
+            Err(code) => return code,
+        }
     }
 
     // Ctrl-C or SIGTERM stops every bake still running; finished ones keep their result.
@@ -133,26 +73,91 @@ pub(super) async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArg
             .iter()
             .zip(&prepared)
             .zip(&reporters)
-            .map(|((bake, p), reporter)| finish(bake, p, reporter, &region, stopped.clone())),
+            .map(|((bake, p), reporter)| finish(bake, p, reporter, stopped.clone())),
     )
     .await;
     signals.abort();
     let _ = history.save().await;
+    summarize(&cx, &top, &outcomes);
+    worst(&outcomes)
+}
 
-    let traffic = aws.traffic();
-    if several {
-        let done = outcomes.iter().filter(|&&c| c == 0).count();
-        top.event(
-            "summary",
-            json!({ "bakes": count, "succeeded": done, "failed": count - done, "api_calls": traffic.total(), "api_calls_by_action": traffic.calls, "rate_limit_wait_seconds": traffic.waited.as_secs_f64() }),
-            &format!(
-                "{count} bakes: {done} done, {} failed; {} AWS API calls ({:.1}s spent waiting for request-rate buckets)",
-                count - done,
-                traffic.total(),
-                traffic.waited.as_secs_f64()
-            ),
-        );
-    } else if global.verbose > 0 {
+/// One reporter per bake: with several, each labels its lines (`2/3 web`) and they share
+/// the terminal's bars; each masks its own recipe's secrets.
+fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Reporter> {
+    let count = prepared.len();
+    prepared
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let masker = p.loaded.masker.clone();
+            if count > 1 {
+                top.labelled(&format!("{}/{count} {}", i + 1, p.plan.recipe), masker)
+            } else {
+                Reporter::new(cx.mode, masker)
+            }
+        })
+        .collect()
+}
+
+/// Opens a bake's journal and announces it; the exit code when the journal cannot be
+/// written (nothing was created).
+async fn start<'r>(
+    cx: &Context<'_>,
+    args: &BakeArgs,
+    p: &Prepared,
+    reporter: &'r Reporter,
+    history: Arc<History>,
+) -> Result<Bake<'r>, u8> {
+    let region = cx.aws.region().to_string();
+    let state = journal::state_dir();
+    let journal = match Journal::create(&state, &p.plan.run_id, &p.plan.recipe, &region).await {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
+                state.display()
+            );
+            return Err(1);
+        }
+    };
+    reporter.emit(BakeEvent::Start {
+        recipe: p.plan.recipe.clone(),
+        run_id: p.plan.run_id.clone(),
+        region,
+        journal: journal.path().to_path_buf(),
+    });
+    let options = BakeOptions {
+        on_error: args.on_error,
+        poll_scale: cx.poll_scale,
+        if_changed: args.if_changed && !args.force,
+        verbose: cx.global.verbose > 0,
+        history,
+    };
+    Ok(Bake::new(
+        cx.aws.clone(),
+        p.plan.clone(),
+        p.loaded.stable_text.clone(),
+        reporter,
+        journal,
+        options,
+    ))
+}
+
+/// The process's AWS traffic: a summary event after several bakes, a line with `-v`.
+fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[u8]) {
+    let traffic = cx.aws.traffic();
+    if outcomes.len() > 1 {
+        let succeeded = outcomes.iter().filter(|&&c| c == 0).count();
+        top.emit(BakeEvent::Summary {
+            bakes: outcomes.len(),
+            succeeded,
+            failed: outcomes.len() - succeeded,
+            api_calls: traffic.total(),
+            api_calls_by_action: traffic.calls.clone(),
+            rate_limit_wait_seconds: traffic.waited.as_secs_f64(),
+        });
+    } else if cx.global.verbose > 0 {
         let by_action: Vec<String> = traffic
             .calls
             .iter()
@@ -164,7 +169,6 @@ pub(super) async fn bake(global: &GlobalArgs, inputs: &VarInputs, args: &BakeArg
             by_action.join(", ")
         ));
     }
-    worst(&outcomes)
 }
 
 /// Loads and plans one recipe; the exit code when it is bad.
@@ -194,17 +198,12 @@ async fn prepare(
             return Err(1);
         }
     };
-    let mut plan = Plan::new(&loaded, region, &builtins.run_id);
-    for r in &args.copy_to {
-        if !plan.image.copy_to.contains(r) && r.as_str() != region {
-            plan.image.copy_to.push(r.clone());
-        }
-    }
-    for a in &args.share_with {
-        if !plan.image.share_accounts.contains(a) {
-            plan.image.share_accounts.push(a.clone());
-        }
-    }
+    let plan = Plan::new(
+        &loaded,
+        region,
+        &builtins.run_id,
+        &args.overrides.overrides(),
+    );
     Ok((loaded, plan))
 }
 
@@ -214,7 +213,6 @@ async fn finish(
     bake: &Bake<'_>,
     p: &Prepared,
     reporter: &Reporter,
-    region: &str,
     mut stopped: watch::Receiver<bool>,
 ) -> u8 {
     let result = tokio::select! {
@@ -223,11 +221,7 @@ async fn finish(
     };
     if let Err(e) = &result {
         reporter.finish();
-        reporter.event(
-            "error",
-            json!({ "error": e.to_string(), "exit_code": e.exit_code() }),
-            &format!("error: {e}"),
-        );
+        reporter.emit(e.event());
         if !matches!(e, BakeError::Input(_)) {
             reporter.say("cleaning up (Ctrl-C again abandons the cleanup; `amibake sweep` finishes it later)");
         }
@@ -241,50 +235,28 @@ async fn finish(
     };
     reporter.finish();
     match result {
-        Ok(manifest) => report_done(&manifest, p, reporter, region, clean).await,
+        Ok(manifest) => report_done(&manifest, p, reporter, clean).await,
         Err(e) => e.exit_code(),
     }
 }
 
-async fn report_done(
-    manifest: &Manifest,
-    p: &Prepared,
-    reporter: &Reporter,
-    region: &str,
-    clean: bool,
-) -> u8 {
+async fn report_done(manifest: &Manifest, p: &Prepared, reporter: &Reporter, clean: bool) -> u8 {
     if let Err(e) = manifest.write(&p.manifest, &p.loaded.masker).await {
-        reporter.event(
-            "error",
-            json!({ "error": format!("cannot write the manifest {}: {e}", p.manifest.display()), "exit_code": 1 }),
-            &format!(
-                "error: cannot write the manifest {}: {e}",
-                p.manifest.display()
-            ),
-        );
+        let error = format!("cannot write the manifest {}: {e}", p.manifest.display());
+        reporter.emit(ErrorEvent {
+            error,
+            exit_code: 1,
+            detail: Default::default(),
+        });
         return 1;
     }
-    let copies = manifest.amis.len() - 1;
-    let verb = if manifest.reused_from_run.is_some() {
-        "up to date, nothing launched:"
-    } else {
-        "baked"
-    };
-    reporter.event(
-        "done",
-        json!({ "manifest": p.manifest, "amis": manifest.amis, "clean": clean, "reused_from_run": manifest.reused_from_run }),
-        &format!(
-            "{verb} {} in {region}{} in {:.0}s; manifest: {}",
-            manifest.amis[0].ami_id,
-            if copies > 0 {
-                format!(" (+{copies} copies)")
-            } else {
-                String::new()
-            },
-            manifest.duration_seconds,
-            p.manifest.display()
-        ),
-    );
+    reporter.emit(BakeEvent::Done {
+        manifest: p.manifest.clone(),
+        amis: manifest.amis.clone(),
+        clean,
+        reused_from_run: manifest.reused_from_run.clone(),
+        seconds: manifest.duration_seconds,
+    });
     0
 }
 

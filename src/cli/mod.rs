@@ -24,10 +24,12 @@ use roll::{RollArgs, RollbackArgs, roll, rollback};
 use sweep::{SweepArgs, sweep};
 use validate::{plan, validate};
 
-use crate::aws::AwsOptions;
+use crate::aws::{Aws, AwsOptions};
 use crate::bake::OnError;
+use crate::event::Failure;
 use crate::recipe::types::{AccountId, RecipeName, Region};
 use crate::recipe::{RecipeError, VarInputs};
+use crate::report::{Mode, Reporter};
 
 /// Exit code: bad input or usage; nothing was created.
 pub const EXIT_USAGE: u8 = 2;
@@ -89,12 +91,14 @@ pub enum Command {
     },
     /// Print every API call and script a bake would run, offline (no AWS calls).
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.steps[].command.script.display'"
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333"
     )]
     Plan {
         /// The recipe file.
         #[arg(value_name = "RECIPE")]
         recipe: PathBuf,
+        #[command(flatten)]
+        overrides: OverrideArgs,
     },
     /// Bake the image: builder over SSM, checks, image, copies, boot test; writes a manifest.
     #[command(
@@ -156,12 +160,8 @@ pub struct BakeArgs {
     /// What to do with the builder and a half-made image when the bake fails.
     #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
     pub on_error: OnError,
-    /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
-    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
-    pub copy_to: Vec<Region>,
-    /// Also share the image with this account (repeatable; adds to the recipe's share_with).
-    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
-    pub share_with: Vec<AccountId>,
+    #[command(flatten)]
+    pub overrides: OverrideArgs,
     /// Bake only when the inputs changed: when an available image of this recipe with the
     /// same input hash (rendered recipe, resolved source AMI, amibake major version) exists
     /// in every region, write its manifest and exit 0 without launching anything.
@@ -170,6 +170,26 @@ pub struct BakeArgs {
     /// With --if-changed: bake anyway.
     #[arg(long, requires = "if_changed")]
     pub force: bool,
+}
+
+/// What `plan` and `bake` add to a recipe from the command line.
+#[derive(Debug, Clone, Args)]
+pub struct OverrideArgs {
+    /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
+    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
+    pub copy_to: Vec<Region>,
+    /// Also share the image with this account (repeatable; adds to the recipe's share_with).
+    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
+    pub share_with: Vec<AccountId>,
+}
+
+impl OverrideArgs {
+    fn overrides(&self) -> crate::plan::Overrides {
+        crate::plan::Overrides {
+            copy_to: self.copy_to.clone(),
+            share_with: self.share_with.clone(),
+        }
+    }
 }
 
 fn parse_region(s: &str) -> Result<Region, String> {
@@ -198,14 +218,77 @@ pub fn main() -> ExitCode {
     .with_process_env();
     match &cli.command {
         Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
-        Command::Plan { recipe } => plan(&cli.global, &inputs, recipe),
-        Command::Bake(args) => with_runtime(bake::bake(&cli.global, &inputs, args)),
-        Command::Sweep(args) => with_runtime(sweep(&cli.global, args)),
-        Command::Prune(args) => with_runtime(prune(&cli.global, args)),
-        Command::Roll(args) => with_runtime(roll(&cli.global, args)),
-        Command::Rollback(args) => with_runtime(rollback(&cli.global, args)),
-        Command::Promote(args) => with_runtime(promote(&cli.global, &inputs, args)),
+        Command::Plan { recipe, overrides } => {
+            plan(&cli.global, &inputs, recipe, &overrides.overrides())
+        }
+        Command::Bake(args) => online(&cli.global, None, |cx| bake::bake(cx, &inputs, args)),
+        Command::Sweep(args) => online(&cli.global, None, |cx| sweep(cx, args)),
+        Command::Prune(args) => online(&cli.global, None, |cx| prune(cx, args)),
+        Command::Roll(args) => online(&cli.global, None, |cx| roll(cx, args)),
+        Command::Rollback(args) => online(&cli.global, None, |cx| rollback(cx, args)),
+        Command::Promote(args) => online(&cli.global, promote::home_region(args), |cx| {
+            promote(cx, &inputs, args)
+        }),
     }
+}
+
+/// What every command that calls AWS starts from, built once: its flags, the AWS clients
+/// and how it reports.
+pub struct Context<'a> {
+    pub global: &'a GlobalArgs,
+    pub aws: Aws,
+    pub mode: Mode,
+    /// The scale of every poll interval (`AMIBAKE_POLL_SCALE`, default 1).
+    pub poll_scale: f64,
+}
+
+impl Context<'_> {
+    /// A reporter in the command's output mode, masking nothing (a bake's reporter masks
+    /// its recipe's secrets).
+    pub fn reporter(&self) -> Reporter {
+        Reporter::new(self.mode, crate::secret::Masker::default())
+    }
+
+    /// Ends a command that failed: its `error` event, then its exit code.
+    pub fn fail(&self, reporter: &Reporter, failure: &dyn Failure) -> u8 {
+        reporter.finish();
+        reporter.emit(failure.event());
+        failure.exit_code()
+    }
+}
+
+/// Runs a command that calls AWS: starts the runtime, loads the AWS configuration (the
+/// region: the flag, the SDK's chain, else `fallback_region`) and hands the command its
+/// context. A configuration that does not load is bad input: exit 2, nothing called.
+fn online<'g, F, Fut>(
+    global: &'g GlobalArgs,
+    fallback_region: Option<String>,
+    command: F,
+) -> ExitCode
+where
+    F: FnOnce(Context<'g>) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    with_runtime(async move {
+        let mut options = aws_options(global);
+        if options.region.is_none() {
+            options.region = fallback_region;
+        }
+        let aws = match Aws::load(&options).await {
+            Ok(aws) => aws,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let cx = Context {
+            global,
+            aws,
+            mode: Mode::detect(global.json, global.no_progress),
+            poll_scale: poll_scale(),
+        };
+        command(cx).await
+    })
 }
 
 /// Runs an AWS command on a tokio runtime (offline commands never start one: `validate`

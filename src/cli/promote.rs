@@ -4,14 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::aws::Aws;
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, Region};
-use crate::report::{Mode, Reporter};
 
-use super::{
-    EXIT_USAGE, GlobalArgs, aws_options, interrupted, parse_account, parse_region, poll_scale,
-};
+use super::{Context, interrupted, parse_account, parse_region};
 
 /// Flags of `promote`.
 #[derive(Debug, Args)]
@@ -36,36 +32,29 @@ pub struct PromoteArgs {
     pub recipe_file: Option<PathBuf>,
 }
 
-pub(super) async fn promote(global: &GlobalArgs, inputs: &VarInputs, args: &PromoteArgs) -> u8 {
-    // Every call names its region (the manifest's); the default region only has to exist.
-    let mut options = aws_options(global);
-    if options.region.is_none() {
-        options.region = std::fs::read_to_string(&args.manifest)
-            .ok()
-            .and_then(|t| serde_json::from_str::<crate::manifest::Manifest>(&t).ok())
-            .map(|m| m.region)
-            .filter(|r| !r.is_empty());
-    }
-    let aws = match Aws::load(&options).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let reporter = Reporter::new(
-        Mode::detect(global.json, global.no_progress),
-        crate::secret::Masker::default(),
-    );
+/// The region promote's clients default to when neither `--region` nor the SDK's chain
+/// names one: the manifest's. Every call names its region anyway (the manifest's); the
+/// default only has to exist.
+pub(super) fn home_region(args: &PromoteArgs) -> Option<String> {
+    std::fs::read_to_string(&args.manifest)
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::manifest::Manifest>(&t).ok())
+        .map(|m| m.region)
+        .filter(|r| !r.is_empty())
+}
+
+pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> u8 {
+    let aws = &cx.aws;
+    let reporter = cx.reporter();
     let mut req = crate::promote::PromoteRequest::new(&args.manifest, &args.to);
     req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();
     req.share_with = args.share_with.iter().map(|a| a.to_string()).collect();
     req.force = args.force;
     req.recipe_file = args.recipe_file.clone();
     req.inputs = inputs.clone();
-    req.poll_scale = poll_scale();
+    req.poll_scale = cx.poll_scale;
     let result = tokio::select! {
-        r = crate::promote::promote(&aws, &req, &reporter) => r,
+        r = crate::promote::promote(aws, &req, &reporter) => r,
         () = interrupted() => Err(crate::promote::PromoteError::Interrupted),
     };
     reporter.finish();

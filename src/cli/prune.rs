@@ -2,13 +2,9 @@
 
 use clap::Args;
 
-use crate::aws::Aws;
 use crate::recipe::types::{RecipeName, Region};
-use crate::report::{Mode, Reporter};
 
-use super::{
-    EXIT_USAGE, GlobalArgs, aws_options, interrupted, parse_age, parse_recipe_name, parse_region,
-};
+use super::{Context, interrupted, parse_age, parse_recipe_name, parse_region};
 
 /// Flags of `prune`.
 #[derive(Debug, Args)]
@@ -41,18 +37,9 @@ pub(super) fn parse_keep(s: &str) -> Result<usize, String> {
     }
 }
 
-pub(super) async fn prune(global: &GlobalArgs, args: &PruneArgs) -> u8 {
-    let aws = match Aws::load(&aws_options(global)).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let reporter = Reporter::new(
-        Mode::detect(global.json, global.no_progress),
-        crate::secret::Masker::default(),
-    );
+pub(super) async fn prune(cx: Context<'_>, args: &PruneArgs) -> u8 {
+    let aws = &cx.aws;
+    let reporter = cx.reporter();
     let mut regions = vec![aws.region().to_string()];
     if args.all_regions {
         let found = match aws.ec2(aws.region()) {
@@ -79,7 +66,7 @@ pub(super) async fn prune(global: &GlobalArgs, args: &PruneArgs) -> u8 {
         dry_run: args.dry_run,
     };
     let result = tokio::select! {
-        r = crate::prune::prune(&aws, &regions, &options, &reporter) => r,
+        r = crate::prune::prune(aws, &regions, &options, &reporter) => r,
         () = interrupted() => {
             reporter.say("interrupted: run prune again to finish");
             return 130;

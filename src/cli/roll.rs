@@ -6,10 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::aws::Aws;
-use crate::report::{Mode, Reporter};
-
-use super::{EXIT_USAGE, GlobalArgs, aws_options, interrupted, parse_key_value};
+use super::{Context, EXIT_USAGE, interrupted, parse_key_value};
 
 /// Flags of `roll`.
 #[derive(Debug, Args)]
@@ -74,7 +71,7 @@ pub struct RollbackArgs {
     pub wait_for_idle: bool,
 }
 
-pub(super) async fn roll(global: &GlobalArgs, args: &RollArgs) -> u8 {
+pub(super) async fn roll(cx: Context<'_>, args: &RollArgs) -> u8 {
     let target = match (&args.ami, &args.manifest, &args.channel, &args.recipe) {
         (Some(ami), _, _, _) => crate::roll::Target::Ami(ami.clone()),
         (None, Some(path), _, _) => crate::roll::Target::Manifest(path.clone()),
@@ -93,41 +90,28 @@ pub(super) async fn roll(global: &GlobalArgs, args: &RollArgs) -> u8 {
     req.plan = args.plan;
     req.yes = args.yes;
     req.wait_for_idle = args.wait_for_idle;
-    run_roll(global, req).await
+    run_roll(cx, req).await
 }
 
-pub(super) async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> u8 {
+pub(super) async fn rollback(cx: Context<'_>, args: &RollbackArgs) -> u8 {
     let mut req = crate::roll::RollRequest::new(&args.stack, crate::roll::Target::Previous);
     req.image_parameter = args.image_parameter.clone();
     req.plan = args.plan;
     req.yes = args.yes;
     req.wait_for_idle = args.wait_for_idle;
-    run_roll(global, req).await
+    run_roll(cx, req).await
 }
 
 /// Runs a roll or rollback: asks on the terminal, prints the outcome, maps the exit code.
-pub(super) async fn run_roll(global: &GlobalArgs, mut req: crate::roll::RollRequest) -> u8 {
+pub(super) async fn run_roll(cx: Context<'_>, mut req: crate::roll::RollRequest) -> u8 {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let aws = match Aws::load(&aws_options(global)).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    req.poll_scale = std::env::var("AMIBAKE_POLL_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|v: &f64| *v > 0.0)
-        .unwrap_or(1.0);
+    let aws = cx.aws.clone();
+    req.poll_scale = cx.poll_scale;
     let region = aws.region().to_string();
     let stack = req.stack.clone();
-    let reporter = Reporter::new(
-        Mode::detect(global.json, global.no_progress),
-        crate::secret::Masker::default(),
-    );
+    let reporter = cx.reporter();
     // Ctrl-C while the question waits for an answer counts as "no" (the change set is
     // deleted), then as an interrupt.
     let interrupted_flag = Arc::new(AtomicBool::new(false));

@@ -2,11 +2,9 @@
 
 use clap::Args;
 
-use crate::aws::Aws;
 use crate::journal;
-use crate::report::{Mode, Reporter};
 
-use super::{EXIT_USAGE, GlobalArgs, aws_options, interrupted, parse_age, poll_scale};
+use super::{Context, interrupted, parse_age};
 
 /// Flags of `sweep`.
 #[derive(Debug, Args)]
@@ -19,27 +17,18 @@ pub struct SweepArgs {
     pub dry_run: bool,
 }
 
-pub(super) async fn sweep(global: &GlobalArgs, args: &SweepArgs) -> u8 {
-    let aws = match Aws::load(&aws_options(global)).await {
-        Ok(aws) => aws,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let reporter = Reporter::new(
-        Mode::detect(global.json, global.no_progress),
-        crate::secret::Masker::default(),
-    );
+pub(super) async fn sweep(cx: Context<'_>, args: &SweepArgs) -> u8 {
+    let aws = &cx.aws;
+    let reporter = cx.reporter();
     let options = crate::sweep::SweepOptions {
         older_than: args.older_than,
         dry_run: args.dry_run,
-        poll_scale: poll_scale(),
+        poll_scale: cx.poll_scale,
     };
     let region = aws.region().to_string();
     let journals = journal::state_dir();
     let result = tokio::select! {
-        r = crate::sweep::sweep(&aws, &region, &journals, &options, &reporter) => r,
+        r = crate::sweep::sweep(aws, &region, &journals, &options, &reporter) => r,
         () = interrupted() => {
             reporter.say("interrupted: run sweep again to finish");
             return 130;

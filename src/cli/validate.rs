@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::plan::Plan;
+use crate::plan::{Overrides, Plan};
 use crate::recipe::{self, MissingSecrets, VarInputs};
 use crate::run;
 
@@ -65,7 +65,12 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
     }
 }
 
-pub(super) fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &Path) -> ExitCode {
+pub(super) fn plan(
+    global: &GlobalArgs,
+    inputs: &VarInputs,
+    path: &Path,
+    overrides: &Overrides,
+) -> ExitCode {
     let region = offline_region(global);
     let builtins = run::builtins(&region);
     let loaded = match recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder) {
@@ -75,7 +80,7 @@ pub(super) fn plan(global: &GlobalArgs, inputs: &VarInputs, path: &Path) -> Exit
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let plan = Plan::new(&loaded, &region, &builtins.run_id);
+    let plan = Plan::new(&loaded, &region, &builtins.run_id, overrides);
     let mut out = std::io::stdout().lock();
     if global.json {
         let mut doc = plan.to_json();

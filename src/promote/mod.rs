@@ -24,22 +24,24 @@ use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::aws::{Aws, AwsError};
 use crate::manifest::Manifest;
-use crate::plan::tags;
 use crate::recipe::VarInputs;
 use crate::report::Reporter;
+use crate::tags;
 
 mod channel;
 mod copy;
+mod event;
 mod order;
+pub use event::PromoteEvent;
 
 use channel::write_channel;
 use copy::copy_all;
 use order::{check_order, home_region, load_order};
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
-pub const COPY_OF_TAG: &str = "amibake:copy-of";
+pub const COPY_OF_TAG: &str = tags::COPY_OF;
 /// Tag on a channel parameter: the environment.
-pub const ENV_TAG: &str = "amibake:env";
+pub const ENV_TAG: &str = tags::ENV;
 /// The data type that makes SSM check the value is an AMI of the region.
 pub const IMAGE_DATA_TYPE: &str = "aws:ec2:image";
 

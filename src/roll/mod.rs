@@ -27,9 +27,11 @@ use crate::aws::{Aws, AwsError};
 use crate::report::Reporter;
 
 mod change_set;
+mod event;
 mod idle;
 mod resolve;
 mod watch;
+pub use event::RollEvent;
 
 use watch::gone;
 
@@ -38,9 +40,9 @@ pub const DEFAULT_TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
 /// The stack parameter that carries the AMI, unless `--image-parameter` names another.
 pub const DEFAULT_IMAGE_PARAMETER: &str = "ImageId";
 /// Stack tag: the image the stack ran before the last roll (what `rollback` goes back to).
-pub const PREVIOUS_IMAGE_TAG: &str = "amibake:previous-image-id";
+pub const PREVIOUS_IMAGE_TAG: &str = crate::tags::PREVIOUS_IMAGE;
 /// Stack tag: the image amibake last rolled the stack onto.
-pub const IMAGE_TAG: &str = "amibake:image-id";
+pub const IMAGE_TAG: &str = crate::tags::IMAGE;
 /// The stack output naming the Auto Scaling group.
 pub const ASG_OUTPUT: &str = "AsgName";
 /// The stack output carrying the launch template's version.

@@ -26,9 +26,9 @@ use std::time::Duration;
 use amibake::aws::Aws;
 use amibake::bake::{Bake, BakeOptions, OnError};
 use amibake::journal::Journal;
-use amibake::plan::Plan;
+use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
-use amibake::report::{Mode, Reporter};
+use amibake::report::Reporter;
 use amibake::secret::Masker;
 use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
@@ -586,9 +586,9 @@ impl Mocks {
     }
 }
 
-/// The reporter of a test: JSON events on stdout.
+/// The reporter of a test: keeps the events for the test to assert on.
 pub fn reporter() -> Reporter {
-    Reporter::new(Mode::Json, Masker::default())
+    Reporter::memory(Masker::default())
 }
 
 /// A bake of `recipe_yaml` (written to `dir`) in [`HOME`] as run [`RUN_ID`], journaling
@@ -603,15 +603,13 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
         MissingSecrets::Error,
     )
     .unwrap_or_else(|e| panic!("the test recipe loads: {e:?}"));
-    let plan = Plan::new(&loaded, HOME, RUN_ID);
+    let plan = Plan::new(&loaded, HOME, RUN_ID, &Overrides::default());
     let journal = Journal::create(dir, RUN_ID, &plan.recipe, HOME)
         .await
         .expect("create the journal");
     let options = BakeOptions {
         on_error: OnError::Cleanup,
-        manifest_path: dir.join("manifest.json"),
         poll_scale: 1.0,
-        image_timeout: Duration::from_secs(90 * 60),
         if_changed: false,
         verbose: false,
         history: std::sync::Arc::new(amibake::aws::history::History::in_memory()),

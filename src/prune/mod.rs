@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
+mod event;
+pub use event::PruneEvent;
 
 use serde::Serialize;
 use serde_json::json;
@@ -20,8 +22,8 @@ use serde_json::json;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
 use crate::aws::{Aws, AwsError, asg};
-use crate::plan::tags;
 use crate::report::Reporter;
+use crate::tags;
 
 /// What to prune.
 #[derive(Debug, Clone)]

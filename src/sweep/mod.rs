@@ -11,14 +11,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
+mod event;
+pub use event::SweepEvent;
 
 use serde_json::json;
 
 use crate::aws::ec2;
 use crate::aws::poll::{self, Schedule};
 use crate::aws::{Aws, AwsError};
-use crate::plan::tags;
 use crate::report::Reporter;
+use crate::tags;
 
 /// What to sweep.
 #[derive(Debug, Clone)]

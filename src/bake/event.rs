@@ -1,0 +1,203 @@
+//! What `bake` tells its user: one variant per kind of event (the JSON `event` field).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::event::{Event, Progress};
+use crate::manifest::AmiEntry;
+
+/// An event of `bake`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BakeEvent {
+    /// The bake started; its journal is where `sweep` finds what it made.
+    Start {
+        recipe: String,
+        run_id: String,
+        region: String,
+        journal: PathBuf,
+    },
+    /// A phase started or finished (`seconds` on finishing).
+    Phase {
+        phase: String,
+        state: State,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seconds: Option<f64>,
+        /// The line: what the phase does, or what it did.
+        #[serde(skip)]
+        text: String,
+    },
+    /// A recipe step started or finished.
+    Step(StepEvent),
+    /// A check was judged.
+    Check {
+        phase: &'static str,
+        check: String,
+        passed: bool,
+        exit_code: i32,
+        expected_exit: i32,
+        expected_stdout: Option<String>,
+        stdout: String,
+        /// The line's summary of a failure.
+        #[serde(skip)]
+        summary: String,
+    },
+    /// New output of a command on an instance.
+    Output {
+        step: String,
+        stream: &'static str,
+        text: String,
+    },
+    /// The bake is done and its manifest written.
+    Done {
+        manifest: PathBuf,
+        amis: Vec<AmiEntry>,
+        clean: bool,
+        reused_from_run: Option<String>,
+        #[serde(skip)]
+        seconds: f64,
+    },
+    /// Several bakes of one process are done.
+    Summary {
+        bakes: usize,
+        succeeded: usize,
+        failed: usize,
+        api_calls: u64,
+        api_calls_by_action: std::collections::BTreeMap<String, u64>,
+        rate_limit_wait_seconds: f64,
+    },
+}
+
+/// Start or done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Start,
+    Done,
+}
+
+/// A recipe step started (`seconds`, `attempts`, `exit_code` absent) or finished.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepEvent {
+    pub step: String,
+    pub kind: &'static str,
+    pub index: usize,
+    pub total: usize,
+    pub state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl StepEvent {
+    /// `step 2/5 install tomcat`: the spinner's and the lines' label.
+    pub fn label(&self) -> String {
+        format!("step {}/{} {}", self.index, self.total, self.step)
+    }
+}
+
+impl BakeEvent {
+    /// The bake's spinner follows its phases and steps.
+    pub fn progress(&self) -> Option<Progress> {
+        let message = match self {
+            BakeEvent::Phase {
+                state: State::Start,
+                text,
+                ..
+            } => text.clone(),
+            BakeEvent::Step(s) if s.state == State::Start => s.label(),
+            _ => return None,
+        };
+        Some(Progress::Show {
+            label: "bake".into(),
+            message,
+        })
+    }
+}
+
+impl fmt::Display for BakeEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BakeEvent::Start {
+                recipe,
+                run_id,
+                region,
+                ..
+            } => write!(f, "baking {recipe} in {region} (run {run_id})"),
+            BakeEvent::Phase {
+                text,
+                seconds: Some(s),
+                ..
+            } => write!(f, "{text} ({s:.1}s)"),
+            BakeEvent::Phase { text, .. } => write!(f, "{text} …"),
+            BakeEvent::Step(s) => match s.seconds {
+                Some(secs) => write!(f, "{} done ({secs:.1}s)", s.label()),
+                None => write!(f, "{} …", s.label()),
+            },
+            BakeEvent::Check {
+                phase,
+                check,
+                passed,
+                summary,
+                ..
+            } => {
+                let verdict = if *passed { "passed" } else { summary };
+                write!(f, "{phase} check {check}: {verdict}")
+            }
+            BakeEvent::Output { step, stream, text } => {
+                let mark = if *stream == "stderr" { "! " } else { "| " };
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(|l| format!("  {step} {mark}{l}"))
+                    .collect();
+                f.write_str(&lines.join("\n"))
+            }
+            BakeEvent::Done {
+                manifest,
+                amis,
+                reused_from_run,
+                seconds,
+                ..
+            } => {
+                let verb = if reused_from_run.is_some() {
+                    "up to date, nothing launched:"
+                } else {
+                    "baked"
+                };
+                let first = amis.first().map(|a| (a.ami_id.as_str(), a.region.as_str()));
+                let (id, region) = first.unwrap_or_default();
+                let copies = match amis.len().saturating_sub(1) {
+                    0 => String::new(),
+                    n => format!(" (+{n} copies)"),
+                };
+                write!(
+                    f,
+                    "{verb} {id} in {region}{copies} in {seconds:.0}s; manifest: {}",
+                    manifest.display()
+                )
+            }
+            BakeEvent::Summary {
+                bakes,
+                succeeded,
+                failed,
+                api_calls,
+                rate_limit_wait_seconds,
+                ..
+            } => write!(
+                f,
+                "{bakes} bakes: {succeeded} done, {failed} failed; {api_calls} AWS API calls ({rate_limit_wait_seconds:.1}s spent waiting for request-rate buckets)"
+            ),
+        }
+    }
+}
+
+impl From<BakeEvent> for Event {
+    fn from(e: BakeEvent) -> Event {
+        Event::Bake(e)
+    }
+}

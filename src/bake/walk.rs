@@ -1,0 +1,315 @@
+//! Walking the plan: each action in turn, what it made handed on to the next in [`Walk`],
+//! phases timed as the walk enters and leaves them.
+
+use tokio::time::Instant;
+
+use crate::aws::ec2::ImageInfo;
+use crate::manifest::{AmiEntry, BootTestResult, CheckResult, Manifest, StepResult};
+use crate::plan::{Action, CheckPhase, Role};
+
+use super::{Bake, BakeError, input_hash};
+
+/// What the walk has made so far: each action reads what earlier ones made.
+#[derive(Debug, Default, Clone)]
+struct Walk {
+    source: Option<ImageInfo>,
+    input_hash: String,
+    /// The security groups the instances get: the recipe's, or the temporary one.
+    groups: Vec<String>,
+    builder: Option<String>,
+    boot_test: Option<String>,
+    image: Option<ImageInfo>,
+    steps: Vec<StepResult>,
+    validation: Vec<CheckResult>,
+    boot_checks: Vec<CheckResult>,
+    copies: Vec<AmiEntry>,
+    boot_test_result: Option<BootTestResult>,
+}
+
+/// What an action leaves the walk to do.
+enum Next {
+    Go,
+    /// `--if-changed` found the image already baked: this manifest, nothing launched.
+    Reused(Box<Manifest>),
+}
+
+impl Walk {
+    fn instance(&self, role: Role) -> Result<&str, BakeError> {
+        let id = match role {
+            Role::Builder => &self.builder,
+            Role::BootTest => &self.boot_test,
+        };
+        id.as_deref().ok_or_else(|| out_of_order(role.as_str()))
+    }
+
+    fn source(&self) -> Result<&ImageInfo, BakeError> {
+        self.source.as_ref().ok_or_else(|| out_of_order("source"))
+    }
+
+    fn image(&self) -> Result<&ImageInfo, BakeError> {
+        self.image.as_ref().ok_or_else(|| out_of_order("image"))
+    }
+}
+
+/// A plan whose actions come in an order the walk cannot follow (a bug in `plan`).
+fn out_of_order(what: &str) -> BakeError {
+    BakeError::Input(format!(
+        "the plan uses the {what} before an action makes it (a bug: please report it)"
+    ))
+}
+
+impl Bake<'_> {
+    /// Runs the whole bake: every action of the plan, in order. On error the caller runs
+    /// [`Bake::cleanup`] (the plan's `Cleanup`) and writes nothing (`WriteManifest`).
+    pub async fn run(&self) -> Result<Manifest, BakeError> {
+        let mut walk = Walk {
+            groups: self.plan.builder.security_group_ids.clone(),
+            ..Walk::default()
+        };
+        let mut phase: Option<(&'static str, Instant)> = None;
+        for action in &self.plan.actions {
+            let next = action.phase();
+            if phase.map(|(name, _)| name) != next {
+                if let Some((name, since)) = phase.take() {
+                    self.phase_done(name, since, done_text(name, &walk));
+                }
+                phase = next.map(|name| (name, self.phase_start(name, start_text(name))));
+            }
+            if let Next::Reused(manifest) = self.perform(action, &mut walk).await? {
+                return Ok(*manifest);
+            }
+        }
+        if let Some((name, since)) = phase {
+            self.phase_done(name, since, done_text(name, &walk));
+        }
+        let amis = self.amis(&walk)?;
+        let source = walk.source()?.clone();
+        Ok(Manifest {
+            steps: walk.steps,
+            validation: walk.validation,
+            boot_test: walk.boot_test_result,
+            ..self.manifest(&source, walk.input_hash, amis)
+        })
+    }
+
+    /// Performs one action.
+    async fn perform(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
+        match action {
+            Action::ResolveSource => return self.resolve(walk).await,
+            Action::CreateSecurityGroup => walk.groups = vec![self.security_group().await?],
+            Action::Launch {
+                role,
+                instance_type,
+            } => {
+                let id = self.launch_role(*role, instance_type, walk).await?;
+                match role {
+                    Role::Builder => walk.builder = Some(id),
+                    Role::BootTest => walk.boot_test = Some(id),
+                }
+            }
+            Action::WaitReady { role, timeout } => {
+                let spinner = match role {
+                    Role::Builder => "bake",
+                    Role::BootTest => "boot test",
+                };
+                self.wait_ready(spinner, walk.instance(*role)?, timeout.get())
+                    .await?;
+            }
+            Action::Step { index, total, step } => {
+                let result = self
+                    .run_step(walk.instance(Role::Builder)?, *index, *total, step)
+                    .await?;
+                walk.steps.push(result);
+            }
+            Action::Checks { phase, checks } => {
+                let role = match phase {
+                    CheckPhase::Validate => Role::Builder,
+                    CheckPhase::BootTest => Role::BootTest,
+                };
+                let results = self
+                    .run_checks(phase.as_str(), walk.instance(role)?, checks)
+                    .await?;
+                match phase {
+                    CheckPhase::Validate => walk.validation = results,
+                    CheckPhase::BootTest => walk.boot_checks = results,
+                }
+            }
+            Action::Hygiene { script, timeout } => {
+                let builder = walk.instance(Role::Builder)?;
+                self.run_script(builder, "image hygiene", &script.text, timeout.get(), true)
+                    .await?;
+            }
+            Action::WaitForBoot { script, timeout } => {
+                let instance = walk.instance(Role::BootTest)?;
+                let label = "boot test: wait for the boot to finish";
+                let verbose = self.options.verbose;
+                self.run_script(instance, label, &script.text, timeout.get(), verbose)
+                    .await?;
+            }
+            Action::StopBuilder { timeout } => {
+                self.stop_builder(walk.instance(Role::Builder)?, timeout.get())
+                    .await?;
+            }
+            Action::CreateImage { timeout } => {
+                let builder = walk.instance(Role::Builder)?;
+                let image = self
+                    .create_image(builder, walk.source()?, &walk.input_hash, timeout.get())
+                    .await?;
+                walk.image = Some(image);
+            }
+            Action::Deprecate { after } => self.deprecate(&walk.image()?.id, after.get()).await?,
+            Action::Terminate { role } => {
+                self.terminate(self.region(), walk.instance(*role)?).await;
+            }
+            Action::Distribute { copies, boot_test } => {
+                Box::pin(self.distribute(copies, boot_test, walk)).await?;
+            }
+            Action::Copy { region, timeout } => {
+                let copy = [(region.clone(), timeout.get())];
+                let made = self.copy_all(walk.image()?, &copy).await?;
+                walk.copies.extend(made);
+            }
+            Action::Share => self.share_all(&self.amis(walk)?).await?,
+            Action::MarkComplete => self.mark_complete(&self.amis(walk)?).await?,
+            // Both run after the walk, on every path: the caller cleans up and writes.
+            Action::Cleanup | Action::WriteManifest => {}
+        }
+        Ok(Next::Go)
+    }
+
+    /// The source image, its input hash, and with `--if-changed` the bake it repeats.
+    async fn resolve(&self, walk: &mut Walk) -> Result<Next, BakeError> {
+        let source = self.resolve_source().await?;
+        walk.input_hash = input_hash(&self.stable_recipe, &source.id);
+        if self.options.if_changed {
+            if let Some(manifest) = self.existing(&source, &walk.input_hash).await? {
+                return Ok(Next::Reused(Box::new(manifest)));
+            }
+            self.reporter.say(&format!(
+                "no image with input hash {} yet: baking",
+                &walk.input_hash[..12]
+            ));
+        }
+        walk.source = Some(source);
+        Ok(Next::Go)
+    }
+
+    /// Launches the builder from the source image or the boot test from the new one.
+    async fn launch_role(
+        &self,
+        role: Role,
+        instance_type: &crate::recipe::types::InstanceType,
+        walk: &Walk,
+    ) -> Result<String, BakeError> {
+        let mut tags = self.plan.builder.tags.clone();
+        let from = match role {
+            Role::Builder => walk.source()?,
+            Role::BootTest => {
+                let name = format!("amibake-boot-test {}", self.plan.recipe);
+                tags.insert("Name".into(), name);
+                walk.image()?
+            }
+        };
+        let token = format!("{}-{}", self.plan.run_id, role.as_str());
+        self.launch(role, instance_type, from, &walk.groups, &tags, &token)
+            .await
+    }
+
+    /// The copies and the boot test, side by side: either failing fails the bake at once
+    /// (cleanup deregisters pending copies and terminates the test instance).
+    async fn distribute(
+        &self,
+        copies: &[Action],
+        boot_test: &[Action],
+        walk: &mut Walk,
+    ) -> Result<(), BakeError> {
+        let copying = async {
+            let mut branch = walk.clone();
+            self.walk_copies(copies, &mut branch).await?;
+            Ok::<_, BakeError>(branch.copies)
+        };
+        let testing = async {
+            let mut branch = walk.clone();
+            if boot_test.is_empty() {
+                return Ok(None);
+            }
+            for action in boot_test {
+                self.perform(action, &mut branch).await?;
+            }
+            self.reporter.unspin("boot test");
+            Ok(Some(BootTestResult {
+                instance_id: branch.boot_test.unwrap_or_default(),
+                passed: true,
+                checks: branch.boot_checks,
+            }))
+        };
+        let (copies, result) = tokio::try_join!(copying, testing)?;
+        walk.copies = copies;
+        walk.boot_test_result = result;
+        Ok(())
+    }
+
+    /// Every copy, started one after the other (the rate limiter paces CopyImage), waited
+    /// for together; every region is reported, any failure fails after all finished.
+    async fn walk_copies(&self, copies: &[Action], walk: &mut Walk) -> Result<(), BakeError> {
+        let image = walk.image()?.clone();
+        let regions: Vec<_> = copies
+            .iter()
+            .filter_map(|a| match a {
+                Action::Copy { region, timeout } => Some((region.clone(), timeout.get())),
+                _ => None,
+            })
+            .collect();
+        walk.copies = self.copy_all(&image, &regions).await?;
+        Ok(())
+    }
+
+    /// The images of the bake so far: the home region's, then the copies.
+    fn amis(&self, walk: &Walk) -> Result<Vec<AmiEntry>, BakeError> {
+        let image = walk.image()?;
+        let mut amis = vec![AmiEntry {
+            region: self.region().to_string(),
+            ami_id: image.id.clone(),
+            name: image.name.clone(),
+            snapshot_ids: image.snapshot_ids.clone(),
+        }];
+        amis.extend(walk.copies.iter().cloned());
+        Ok(amis)
+    }
+}
+
+/// What the line says as a phase starts.
+fn start_text(phase: &str) -> String {
+    match phase {
+        "launch" => "launching the builder",
+        "ready" => "waiting for the builder to run and register with SSM",
+        "steps" => "provisioning",
+        "validate" => "validating the builder",
+        "hygiene" => "image hygiene",
+        "image" => "stopping the builder and creating the image",
+        "distribute" => "copying and boot-testing",
+        other => other,
+    }
+    .to_string()
+}
+
+/// What the line says as a phase ends, with what it made.
+fn done_text(phase: &str, walk: &Walk) -> String {
+    let builder = walk.builder.as_deref().unwrap_or_default();
+    match phase {
+        "launch" => format!("builder {builder} launched"),
+        "ready" => format!("builder {builder} is running and its SSM agent is Online"),
+        "steps" => format!("{} steps done", walk.steps.len()),
+        "validate" => format!("{} checks passed", walk.validation.len()),
+        "hygiene" => "image hygiene done".to_string(),
+        "image" => format!(
+            "image {} is available",
+            walk.image
+                .as_ref()
+                .map(|i| i.id.as_str())
+                .unwrap_or_default()
+        ),
+        "distribute" => "copies and boot test done".to_string(),
+        other => format!("{other} done"),
+    }
+}

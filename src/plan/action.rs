@@ -1,0 +1,237 @@
+//! The order of a bake, written once: the list of actions `plan` prints and `bake` walks.
+//!
+//! Every action carries what it needs to run — instance type, script, timeout — so the bake
+//! decides nothing the plan did not show. The copies and the boot test run side by side
+//! ([`Action::Distribute`]); everything else runs in list order.
+
+use serde::Serialize;
+
+use crate::recipe::types::{Duration, InstanceType, Region};
+use crate::script::{RenderedStep, Script};
+
+use super::{BootTestPlan, Plan, PlannedCheck};
+
+/// How long the builder may take to stop before the image is made.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long an image (or a copy) may take to become available.
+pub const IMAGE_TIMEOUT: Duration = Duration::from_secs(90 * 60);
+/// How long the image hygiene script may run.
+pub const HYGIENE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Which instance an action addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The instance the steps run on; its stopped volume becomes the image.
+    Builder,
+    /// The instance launched from the new image to prove it boots right.
+    BootTest,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Builder => "builder",
+            Role::BootTest => "boot-test",
+        }
+    }
+}
+
+/// Which checks: on the builder before the image, or on the boot-test instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckPhase {
+    Validate,
+    BootTest,
+}
+
+impl CheckPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckPhase::Validate => "validate",
+            CheckPhase::BootTest => "boot-test",
+        }
+    }
+}
+
+/// One thing a bake does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Find the source AMI (the plan's `source`) and check it is available.
+    ResolveSource,
+    /// A security group with no inbound rule, for the builder and the boot test.
+    CreateSecurityGroup,
+    /// Launch an instance: the builder from the source AMI, the boot test from the new one.
+    Launch {
+        role: Role,
+        instance_type: InstanceType,
+    },
+    /// Wait until the instance runs and its SSM agent is Online.
+    WaitReady { role: Role, timeout: Duration },
+    /// One of the recipe's steps on the builder.
+    Step {
+        index: usize,
+        total: usize,
+        step: RenderedStep,
+    },
+    /// Checks judged on their output; all run, all must pass.
+    Checks {
+        phase: CheckPhase,
+        checks: Vec<PlannedCheck>,
+    },
+    /// The last command on the builder before it stops (`image.hygiene`).
+    Hygiene { script: Script, timeout: Duration },
+    /// On the boot-test instance: wait until cloud-init and the boot are done.
+    WaitForBoot { script: Script, timeout: Duration },
+    /// Stop the builder, so that the image is made of a quiet disk.
+    StopBuilder { timeout: Duration },
+    /// Create the image (the plan's `image`) and wait until it is available.
+    CreateImage { timeout: Duration },
+    /// Set the image's deprecation time.
+    Deprecate { after: Duration },
+    /// Terminate an instance that has served its purpose (stop paying for it now).
+    Terminate { role: Role },
+    /// The copies and the boot test, side by side: either failing fails the bake.
+    Distribute {
+        copies: Vec<Action>,
+        boot_test: Vec<Action>,
+    },
+    /// Copy the image to a region and wait until the copy is available.
+    Copy { region: Region, timeout: Duration },
+    /// Grant launch permission on every image and its snapshots.
+    Share,
+    /// Tag every image `amibake:complete=true`: from now on `sweep` leaves it alone.
+    MarkComplete,
+    /// Delete the temporary security group (and, after a failure, what the bake left).
+    Cleanup,
+    /// Write the manifest.
+    WriteManifest,
+}
+
+impl Action {
+    /// The phase an action belongs to: its time is reported and kept in the manifest under
+    /// this name. `None`: quick bookkeeping outside any phase.
+    pub fn phase(&self) -> Option<&'static str> {
+        Some(match self {
+            Action::CreateSecurityGroup
+            | Action::Launch {
+                role: Role::Builder,
+                ..
+            } => "launch",
+            Action::WaitReady {
+                role: Role::Builder,
+                ..
+            } => "ready",
+            Action::Step { .. } => "steps",
+            Action::Checks {
+                phase: CheckPhase::Validate,
+                ..
+            } => "validate",
+            Action::Hygiene { .. } => "hygiene",
+            Action::StopBuilder { .. }
+            | Action::CreateImage { .. }
+            | Action::Deprecate { .. }
+            | Action::Terminate {
+                role: Role::Builder,
+            } => "image",
+            Action::Distribute { .. } => "distribute",
+            _ => return None,
+        })
+    }
+}
+
+/// The actions of a plan, in order.
+pub(super) fn actions(plan: &Plan) -> Vec<Action> {
+    let mut list = vec![Action::ResolveSource];
+    if plan.builder.security_group_ids.is_empty() {
+        list.push(Action::CreateSecurityGroup);
+    }
+    list.push(Action::Launch {
+        role: Role::Builder,
+        instance_type: plan.builder.instance_type.clone(),
+    });
+    list.push(Action::WaitReady {
+        role: Role::Builder,
+        timeout: plan.builder.ready_timeout,
+    });
+    let total = plan.steps.len();
+    list.extend(plan.steps.iter().enumerate().map(|(i, step)| Action::Step {
+        index: i + 1,
+        total,
+        step: step.clone(),
+    }));
+    if !plan.validate.is_empty() {
+        list.push(Action::Checks {
+            phase: CheckPhase::Validate,
+            checks: plan.validate.clone(),
+        });
+    }
+    if let Some(script) = &plan.hygiene {
+        list.push(Action::Hygiene {
+            script: script.clone(),
+            timeout: HYGIENE_TIMEOUT,
+        });
+    }
+    list.push(Action::StopBuilder {
+        timeout: STOP_TIMEOUT,
+    });
+    list.push(Action::CreateImage {
+        timeout: IMAGE_TIMEOUT,
+    });
+    if let Some(after) = plan.image.deprecate_after {
+        list.push(Action::Deprecate { after });
+    }
+    list.push(Action::Terminate {
+        role: Role::Builder,
+    });
+    let copies: Vec<Action> = plan
+        .image
+        .copy_to
+        .iter()
+        .map(|region| Action::Copy {
+            region: region.clone(),
+            timeout: IMAGE_TIMEOUT,
+        })
+        .collect();
+    let boot_test = plan
+        .boot_test
+        .as_ref()
+        .map(|bt| boot_test_actions(bt, plan.builder.ready_timeout))
+        .unwrap_or_default();
+    if !copies.is_empty() || !boot_test.is_empty() {
+        list.push(Action::Distribute { copies, boot_test });
+    }
+    if plan.image.shares() {
+        list.push(Action::Share);
+    }
+    list.extend([Action::MarkComplete, Action::Cleanup, Action::WriteManifest]);
+    list
+}
+
+fn boot_test_actions(bt: &BootTestPlan, ready_timeout: Duration) -> Vec<Action> {
+    let mut list = vec![
+        Action::Launch {
+            role: Role::BootTest,
+            instance_type: bt.instance_type.clone(),
+        },
+        Action::WaitReady {
+            role: Role::BootTest,
+            timeout: ready_timeout,
+        },
+        Action::WaitForBoot {
+            script: bt.wait.clone(),
+            timeout: bt.wait_timeout,
+        },
+    ];
+    if !bt.checks.is_empty() {
+        list.push(Action::Checks {
+            phase: CheckPhase::BootTest,
+            checks: bt.checks.clone(),
+        });
+    }
+    list.push(Action::Terminate {
+        role: Role::BootTest,
+    });
+    list
+}

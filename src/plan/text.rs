@@ -1,0 +1,344 @@
+//! The plan as a reviewer reads it: the header, the vars, then each action numbered, with
+//! the API calls it makes, its details and its script.
+
+use std::collections::BTreeMap;
+use std::fmt::{Display, Write as _};
+
+use crate::recipe::model::Source;
+use crate::script::{RenderedStep, StepCommand};
+
+use super::action::{Action, CheckPhase, Role};
+use super::{Plan, PlannedCheck};
+
+/// What `to_text` writes into: numbered actions with details and script blocks.
+struct Out {
+    text: String,
+    n: usize,
+}
+
+impl Out {
+    fn action(&mut self, title: &str, api: &str) {
+        self.n += 1;
+        let _ = writeln!(self.text, "\n{:>2}. {title}", self.n);
+        if !api.is_empty() {
+            let _ = writeln!(self.text, "    api: {api}");
+        }
+    }
+
+    fn detail(&mut self, key: &str, value: &dyn Display) {
+        let _ = writeln!(self.text, "    {key}: {value}");
+    }
+
+    fn block(&mut self, script: &str) {
+        for line in script.lines() {
+            let _ = writeln!(self.text, "    | {line}");
+        }
+    }
+
+    fn check(&mut self, title: &str, check: &PlannedCheck) {
+        self.action(
+            title,
+            "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+        );
+        if let Some(expect) = &check.expect_stdout {
+            self.detail("expect stdout to contain", expect);
+        }
+        self.detail("expect exit", &check.expect_exit);
+        self.detail("timeout", &check.timeout);
+        self.block(&check.script.display);
+    }
+}
+
+impl Plan {
+    /// The plan as numbered, human-readable actions: exactly the list `bake` walks.
+    pub fn to_text(&self) -> String {
+        let mut out = Out {
+            text: String::new(),
+            n: 0,
+        };
+        let _ = writeln!(
+            out.text,
+            "Plan for recipe {} ({}), region {}, run {}",
+            self.recipe, self.file, self.region, self.run_id
+        );
+        if !self.vars.is_empty() {
+            let _ = writeln!(out.text, "vars:");
+            for v in &self.vars {
+                let _ = writeln!(
+                    out.text,
+                    "  {} = {} (from {})",
+                    v.name,
+                    show_value(&v.value),
+                    v.origin
+                );
+            }
+        }
+        for action in &self.actions {
+            self.render(&mut out, action);
+        }
+        out.text
+    }
+
+    fn render(&self, out: &mut Out, action: &Action) {
+        match action {
+            Action::ResolveSource => self.render_source(out),
+            Action::CreateSecurityGroup => out.action(
+                "create a temporary security group with no inbound rule (deleted at the end)",
+                "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",
+            ),
+            Action::Launch {
+                role: Role::Builder,
+                instance_type,
+            } => self.render_builder(out, instance_type),
+            Action::Launch {
+                role: Role::BootTest,
+                instance_type,
+            } => {
+                out.action(
+                    "boot test: launch an instance from the new AMI (IMDSv2, no inbound rule)",
+                    "ec2:RunInstances (idempotent ClientToken)",
+                );
+                out.detail("instance type", instance_type);
+            }
+            Action::WaitReady { role, timeout } => out.action(
+                &format!(
+                    "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
+                    role_title(*role)
+                ),
+                "ec2:DescribeInstances, ssm:DescribeInstanceInformation",
+            ),
+            Action::Step { index, total, step } => render_step(out, *index, *total, step),
+            Action::Checks { phase, checks } => {
+                for check in checks {
+                    let title = match phase {
+                        CheckPhase::Validate => format!("validate on the builder: {}", check.name),
+                        CheckPhase::BootTest => format!("boot test check: {}", check.name),
+                    };
+                    out.check(&title, check);
+                }
+            }
+            Action::Hygiene { script, timeout } => {
+                out.action(
+                    "image hygiene on the builder (the last command before it stops)",
+                    "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+                );
+                out.detail("timeout", timeout);
+                out.block(&script.display);
+            }
+            Action::WaitForBoot { script, timeout } => {
+                out.action(
+                    "boot test: wait for cloud-init and the boot to finish",
+                    "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+                );
+                out.detail("timeout", timeout);
+                out.block(&script.display);
+            }
+            Action::StopBuilder { timeout } => {
+                out.action(
+                    "stop the builder",
+                    "ec2:StopInstances, ec2:DescribeInstances",
+                );
+                out.detail("timeout", timeout);
+            }
+            Action::CreateImage { timeout } => self.render_image(out, timeout),
+            Action::Deprecate { after } => out.action(
+                &format!("deprecate the image after {after}"),
+                "ec2:EnableImageDeprecation",
+            ),
+            Action::Terminate { role } => out.action(
+                &format!("terminate the {} instance", role.as_str()),
+                "ec2:TerminateInstances",
+            ),
+            Action::Distribute { copies, boot_test } => {
+                for a in copies.iter().chain(boot_test) {
+                    self.render(out, a);
+                }
+            }
+            Action::Copy { region, timeout } => {
+                out.action(
+                    &format!("copy the image to {region} (in parallel with the boot test)"),
+                    "ec2:CopyImage (in the destination region), ec2:CreateTags, ec2:DescribeImages",
+                );
+                out.detail("timeout", timeout);
+            }
+            Action::Share => self.render_share(out),
+            Action::MarkComplete => out.action(
+                "tag every image amibake:complete=true (sweep leaves complete images alone)",
+                "ec2:CreateTags",
+            ),
+            Action::Cleanup => out.action(
+                "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
+                "ec2:DeleteSecurityGroup, ec2:TerminateInstances",
+            ),
+            Action::WriteManifest => out.action("write the manifest", ""),
+        }
+    }
+
+    fn render_source(&self, out: &mut Out) {
+        match &self.source {
+            Source::SsmParameter(p) => {
+                out.action(
+                    "resolve the source AMI from an SSM parameter",
+                    "ssm:GetParameter, ec2:DescribeImages",
+                );
+                out.detail("parameter", p);
+            }
+            Source::Ami(id) => {
+                out.action(
+                    "check the source AMI exists and is available",
+                    "ec2:DescribeImages",
+                );
+                out.detail("ami", id);
+            }
+            Source::Filter(f) => {
+                out.action(
+                    "find the newest AMI matching the filter",
+                    "ec2:DescribeImages",
+                );
+                out.detail("owners", &f.owners.join(", "));
+                out.detail("name", &f.name);
+                out.detail("architecture", &f.architecture);
+            }
+        }
+    }
+
+    fn render_builder(&self, out: &mut Out, instance_type: &dyn Display) {
+        let b = &self.builder;
+        out.action(
+            "launch the builder",
+            "ec2:RunInstances (idempotent ClientToken)",
+        );
+        out.detail("instance type", instance_type);
+        out.detail("instance profile", &b.iam_instance_profile);
+        out.detail("subnet", &b.subnet_id.as_deref().unwrap_or("default VPC"));
+        let groups = if b.security_group_ids.is_empty() {
+            "the temporary one".to_string()
+        } else {
+            b.security_group_ids.join(", ")
+        };
+        out.detail("security groups", &groups);
+        out.detail(
+            "metadata",
+            &"IMDSv2 required (HttpTokens=required, hop limit 1)",
+        );
+        let key = b
+            .kms_key_id
+            .as_deref()
+            .map(|k| format!(" with {k}"))
+            .unwrap_or_default();
+        out.detail(
+            "root volume",
+            &format!(
+                "{} GiB {}, encrypted{key}, deleted on termination",
+                b.volume_size_gb, b.volume_type
+            ),
+        );
+        out.detail("tags (instance, volumes)", &show_tags(&b.tags));
+    }
+
+    fn render_image(&self, out: &mut Out, timeout: &dyn Display) {
+        let img = &self.image;
+        out.action(
+            "create the image and wait until it is available",
+            "ec2:CreateImage, ec2:DescribeImages",
+        );
+        out.detail("name", &img.name);
+        out.detail("description", &img.description);
+        out.detail("encrypted", &img.encrypted);
+        out.detail("timeout", timeout);
+        out.detail(
+            "tags (AMI, snapshots)",
+            &format!(
+                "{}, amibake:input-hash, amibake:source-ami",
+                show_tags(&img.tags)
+            ),
+        );
+    }
+
+    fn render_share(&self, out: &mut Out) {
+        let img = &self.image;
+        out.action(
+            "share the image (launch permission and snapshot create-volume permission)",
+            "ec2:ModifyImageAttribute, ec2:ModifySnapshotAttribute",
+        );
+        for a in &img.share_accounts {
+            out.detail("account", a);
+        }
+        for o in img
+            .share_organizations
+            .iter()
+            .chain(&img.share_organizational_units)
+        {
+            out.detail("organization", o);
+        }
+        if img.public {
+            out.detail("public", &"yes (image.public: true)");
+        }
+    }
+}
+
+fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
+    let title = format!("step {index}/{total}: {} [{}]", step.name, step.kind);
+    match &step.command {
+        StepCommand::Shell { script } => {
+            out.action(
+                &title,
+                "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+            );
+            out.detail("timeout", &step.timeout);
+            out.detail("retries", &step.retries);
+            out.block(&script.display);
+        }
+        StepCommand::Document {
+            document,
+            document_version,
+            parameters,
+        } => {
+            out.action(
+                &title,
+                &format!("ssm:SendCommand {document}, ssm:GetCommandInvocation"),
+            );
+            if let Some(v) = document_version {
+                out.detail("document version", v);
+            }
+            out.detail("timeout", &step.timeout);
+            out.detail("retries", &step.retries);
+            for (k, v) in parameters {
+                out.detail(&format!("parameter {k}"), &v.join(", "));
+            }
+        }
+        StepCommand::Reboot { then } => {
+            out.action(
+                &title,
+                "ec2:RebootInstances, ssm:DescribeInstanceInformation",
+            );
+            out.detail(
+                "then",
+                &"wait until the SSM agent pings again after the reboot, then run",
+            );
+            out.block(&then.display);
+            out.detail("timeout", &step.timeout);
+        }
+    }
+}
+
+fn role_title(role: Role) -> &'static str {
+    match role {
+        Role::Builder => "the builder",
+        Role::BootTest => "boot test",
+    }
+}
+
+fn show_tags(tags: &BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,20 @@
+//! The tag keys amibake puts on what it creates and reads back (README, "Tags"): one
+//! list, so that bake, roll, promote, prune and sweep agree on every name.
+
+pub const RUN_ID: &str = "amibake:run-id";
+pub const RECIPE: &str = "amibake:recipe";
+pub const CREATED_BY: &str = "amibake:created-by";
+pub const CREATED_BY_VALUE: &str = "amibake";
+pub const INPUT_HASH: &str = "amibake:input-hash";
+pub const SOURCE_AMI: &str = "amibake:source-ami";
+/// Set on a bake's AMIs once everything succeeded; `sweep` never touches them.
+pub const COMPLETE: &str = "amibake:complete";
+
+/// On a stack: the image the stack ran before the last roll (what `rollback` goes back to).
+pub const PREVIOUS_IMAGE: &str = "amibake:previous-image-id";
+/// On a stack: the image amibake last rolled the stack onto.
+pub const IMAGE: &str = "amibake:image-id";
+/// On a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
+pub const COPY_OF: &str = "amibake:copy-of";
+/// On a channel parameter: the environment.
+pub const ENV: &str = "amibake:env";
