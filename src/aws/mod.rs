@@ -41,12 +41,76 @@ pub struct AwsOptions {
 pub struct Aws {
     region: String,
     config: Option<SdkConfig>,
-    ec2: Arc<Mutex<HashMap<String, aws_sdk_ec2::Client>>>,
-    ssm: Arc<Mutex<HashMap<String, aws_sdk_ssm::Client>>>,
-    cfn: Arc<Mutex<HashMap<String, aws_sdk_cloudformation::Client>>>,
-    asg: Arc<Mutex<HashMap<String, aws_sdk_autoscaling::Client>>>,
+    ec2: Arc<Clients<aws_sdk_ec2::Client>>,
+    ssm: Arc<Clients<aws_sdk_ssm::Client>>,
+    cfn: Arc<Clients<aws_sdk_cloudformation::Client>>,
+    asg: Arc<Clients<aws_sdk_autoscaling::Client>>,
     /// Shared by every client (and every bake) of the process.
     limiter: Arc<Limiter>,
+}
+
+/// The clients of one service, one per region, each made on first use from the shared
+/// config (or handed in by a test).
+struct Clients<C> {
+    service: &'static str,
+    make: fn(&SdkConfig, Region) -> C,
+    by_region: Mutex<HashMap<String, C>>,
+}
+
+impl<C: Clone> Clients<C> {
+    fn new(service: &'static str, make: fn(&SdkConfig, Region) -> C) -> Arc<Clients<C>> {
+        Arc::new(Clients {
+            service,
+            make,
+            by_region: Mutex::default(),
+        })
+    }
+
+    fn get(&self, config: Option<&SdkConfig>, region: &str) -> Result<C, AwsError> {
+        let mut clients = self.by_region.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let config = config.ok_or_else(|| AwsError::NoClient {
+            service: self.service,
+            region: region.to_string(),
+        })?;
+        let client = (self.make)(config, Region::new(region.to_string()));
+        clients.insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn insert(&self, region: &str, client: C) {
+        self.by_region
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(region.to_string(), client);
+    }
+}
+
+/// The four services' client caches, empty.
+fn services() -> (
+    Arc<Clients<aws_sdk_ec2::Client>>,
+    Arc<Clients<aws_sdk_ssm::Client>>,
+    Arc<Clients<aws_sdk_cloudformation::Client>>,
+    Arc<Clients<aws_sdk_autoscaling::Client>>,
+) {
+    (
+        Clients::new("ec2", |c, r| {
+            aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(c).region(r).build())
+        }),
+        Clients::new("ssm", |c, r| {
+            aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(c).region(r).build())
+        }),
+        Clients::new("cloudformation", |c, r| {
+            let config = aws_sdk_cloudformation::config::Builder::from(c).region(r);
+            aws_sdk_cloudformation::Client::from_conf(config.build())
+        }),
+        Clients::new("autoscaling", |c, r| {
+            let config = aws_sdk_autoscaling::config::Builder::from(c).region(r);
+            aws_sdk_autoscaling::Client::from_conf(config.build())
+        }),
+    )
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the
@@ -90,13 +154,14 @@ impl Aws {
             .region()
             .map(|r| r.to_string())
             .ok_or(AwsError::NoRegion)?;
+        let (ec2, ssm, cfn, asg) = services();
         Ok(Aws {
             region,
             config: Some(config),
-            ec2: Arc::default(),
-            ssm: Arc::default(),
-            cfn: Arc::default(),
-            asg: Arc::default(),
+            ec2,
+            ssm,
+            cfn,
+            asg,
             limiter,
         })
     }
@@ -108,32 +173,36 @@ impl Aws {
         ec2: impl IntoIterator<Item = (String, aws_sdk_ec2::Client)>,
         ssm: impl IntoIterator<Item = (String, aws_sdk_ssm::Client)>,
     ) -> Aws {
-        Aws {
-            region: region.to_string(),
-            config: None,
-            ec2: Arc::new(Mutex::new(ec2.into_iter().collect())),
-            ssm: Arc::new(Mutex::new(ssm.into_iter().collect())),
-            cfn: Arc::default(),
-            asg: Arc::default(),
-            limiter: Arc::default(),
+        let aws = {
+            let (ec2, ssm, cfn, asg) = services();
+            Aws {
+                region: region.to_string(),
+                config: None,
+                ec2,
+                ssm,
+                cfn,
+                asg,
+                limiter: Arc::default(),
+            }
+        };
+        for (region, client) in ec2 {
+            aws.ec2.insert(&region, client);
         }
+        for (region, client) in ssm {
+            aws.ssm.insert(&region, client);
+        }
+        aws
     }
 
     /// Adds a CloudFormation client built elsewhere (see [`Aws::from_clients`]).
     pub fn with_cfn(self, region: &str, client: aws_sdk_cloudformation::Client) -> Aws {
-        self.cfn
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(region.to_string(), client);
+        self.cfn.insert(region, client);
         self
     }
 
     /// Adds an Auto Scaling client built elsewhere (see [`Aws::from_clients`]).
     pub fn with_asg(self, region: &str, client: aws_sdk_autoscaling::Client) -> Aws {
-        self.asg
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(region.to_string(), client);
+        self.asg.insert(region, client);
         self
     }
 
@@ -150,77 +219,21 @@ impl Aws {
 
     /// The EC2 client for `region`.
     pub fn ec2(&self, region: &str) -> Result<aws_sdk_ec2::Client, AwsError> {
-        let mut clients = self.ec2.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
-            service: "ec2",
-            region: region.to_string(),
-        })?;
-        let client = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(config)
-                .region(Region::new(region.to_string()))
-                .build(),
-        );
-        clients.insert(region.to_string(), client.clone());
-        Ok(client)
+        self.ec2.get(self.config.as_ref(), region)
     }
 
     /// The SSM client for `region`.
     pub fn ssm(&self, region: &str) -> Result<aws_sdk_ssm::Client, AwsError> {
-        let mut clients = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
-            service: "ssm",
-            region: region.to_string(),
-        })?;
-        let client = aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(config)
-                .region(Region::new(region.to_string()))
-                .build(),
-        );
-        clients.insert(region.to_string(), client.clone());
-        Ok(client)
+        self.ssm.get(self.config.as_ref(), region)
     }
 
     /// The CloudFormation client for `region`.
     pub fn cfn(&self, region: &str) -> Result<aws_sdk_cloudformation::Client, AwsError> {
-        let mut clients = self.cfn.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
-            service: "cloudformation",
-            region: region.to_string(),
-        })?;
-        let client = aws_sdk_cloudformation::Client::from_conf(
-            aws_sdk_cloudformation::config::Builder::from(config)
-                .region(Region::new(region.to_string()))
-                .build(),
-        );
-        clients.insert(region.to_string(), client.clone());
-        Ok(client)
+        self.cfn.get(self.config.as_ref(), region)
     }
 
     /// The Auto Scaling client for `region`.
     pub fn asg(&self, region: &str) -> Result<aws_sdk_autoscaling::Client, AwsError> {
-        let mut clients = self.asg.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(region) {
-            return Ok(c.clone());
-        }
-        let config = self.config.as_ref().ok_or_else(|| AwsError::NoClient {
-            service: "autoscaling",
-            region: region.to_string(),
-        })?;
-        let client = aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(config)
-                .region(Region::new(region.to_string()))
-                .build(),
-        );
-        clients.insert(region.to_string(), client.clone());
-        Ok(client)
+        self.asg.get(self.config.as_ref(), region)
     }
 }
