@@ -2,6 +2,17 @@
 //!
 //! Nothing here touches AWS: `validate` and `plan` run entirely on this module and
 //! [`crate::plan`], and every problem comes back as a [`RecipeError`] with a place.
+//!
+//! This file holds [`load`], which runs the stages in order, and the checks that need the
+//! whole recipe. The stages, in the order they run:
+//!
+//! - [`template`]: rendering with tera: vars and their sources, built-ins, secrets, and
+//!   template errors located in the recipe;
+//! - `yaml`: YAML parsing whose errors name the line and column of the file;
+//! - [`model`]: the typed recipe the rendered text deserializes into, a file per part
+//!   (source, builder, steps, actions, checks, image);
+//! - [`types`]: the validated scalars the model is built from (names, ids, durations);
+//! - [`error`]: [`RecipeError`], what every stage reports.
 
 pub mod error;
 pub mod model;
@@ -44,30 +55,8 @@ pub fn load(
 ) -> Result<LoadedRecipe, RecipeError> {
     let text = read_text(path)?;
     let rendered = template::render(path, &text, inputs, builtins, missing)?;
-    let located_text = if rendered.text.lines().count() == text.lines().count() {
-        &text
-    } else {
-        // A `{% for %}` or a multi-line value moved lines: positions refer to the
-        // rendered text, and we say so.
-        &rendered.text
-    };
-    let recipe: Recipe = yaml::from_str(path, &rendered.text).map_err(|mut e| {
-        if !std::ptr::eq(located_text, &text) {
-            e.message
-                .push_str(" (line numbers refer to the rendered recipe)");
-        } else if let (Some(l), Some(c)) = (e.line, e.column) {
-            // Same lines, but an expression earlier on the line may have rendered to
-            // another length: point at the column as written.
-            let nth = |t: &str| t.lines().nth(l as usize - 1).unwrap_or_default().to_owned();
-            e.column = Some(yaml::source_column(&nth(&text), &nth(&rendered.text), c));
-        }
-        e.source_line = e
-            .line
-            .and_then(|l| located_text.lines().nth(l as usize - 1))
-            .map(|s| rendered.masker.mask(s).chars().take(200).collect());
-        e.message = rendered.masker.mask(&e.message).into_owned();
-        e
-    })?;
+    let recipe: Recipe =
+        yaml::from_str(path, &rendered.text).map_err(|e| as_written(e, &text, &rendered))?;
     check(path, &text, &recipe)?;
     let stable_text = template::render(path, &text, inputs, &builtins.held_fixed(), missing)?.text;
     Ok(LoadedRecipe {
@@ -78,6 +67,31 @@ pub fn load(
         vars: rendered.vars,
         masker: rendered.masker,
     })
+}
+
+/// Makes an error about the rendered text point into the recipe as written, and masks
+/// the secrets it may quote.
+///
+/// Where rendering kept the lines (the usual case), the line is the written one, but an
+/// expression earlier on it may have rendered to another length: the column is mapped
+/// back. Where a `{% for %}` or a multi-line value moved lines, positions refer to the
+/// rendered text, and the message says so.
+fn as_written(mut e: RecipeError, text: &str, rendered: &template::Rendered) -> RecipeError {
+    let same_lines = rendered.text.lines().count() == text.lines().count();
+    let located_text = if same_lines { text } else { &rendered.text };
+    if !same_lines {
+        e.message
+            .push_str(" (line numbers refer to the rendered recipe)");
+    } else if let (Some(l), Some(c)) = (e.line, e.column) {
+        let nth = |t: &str| t.lines().nth(l as usize - 1).unwrap_or_default().to_owned();
+        e.column = Some(yaml::source_column(&nth(text), &nth(&rendered.text), c));
+    }
+    e.source_line = e
+        .line
+        .and_then(|l| located_text.lines().nth(l as usize - 1))
+        .map(|s| rendered.masker.mask(s).chars().take(200).collect());
+    e.message = rendered.masker.mask(&e.message).into_owned();
+    e
 }
 
 /// Reads a UTF-8 text file of reasonable size.
@@ -152,6 +166,15 @@ fn find_key(text: &str, key: &str) -> Option<(u64, u64)> {
     })
 }
 
+/// `` `a`, `b`, `c` ``: names as messages list them.
+fn code_list<T: std::fmt::Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +215,18 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
                 .collect(),
             ..VarInputs::default()
         }
+    }
+
+    /// The error of loading `text` for a bake, with the secret `password` given.
+    fn bake_error(text: &str, password: &str) -> RecipeError {
+        let f = write(text);
+        load(
+            f.path(),
+            &inputs(&[("password", password)]),
+            &builtins(),
+            MissingSecrets::Error,
+        )
+        .unwrap_err()
     }
 
     #[test]
@@ -253,14 +288,10 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
 
     #[test]
     fn an_unset_environment_variable_is_a_located_template_error() {
-        let f = write(&RECIPE.replace("AMIBAKE_TEST_HOME", "NOT_SET_ANYWHERE"));
-        let err = load(
-            f.path(),
-            &inputs(&[("password", "x")]),
-            &builtins(),
-            MissingSecrets::Error,
-        )
-        .unwrap_err();
+        let err = bake_error(
+            &RECIPE.replace("AMIBAKE_TEST_HOME", "NOT_SET_ANYWHERE"),
+            "x",
+        );
         assert_eq!((err.line, err.column), (Some(8), Some(50)), "{err}");
         assert!(
             err.message
@@ -271,14 +302,10 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
 
     #[test]
     fn secrets_are_masked_in_yaml_errors_about_rendered_values() {
-        let f = write(&RECIPE.replace("demo-{{ version }}", "demo:{{ password }}"));
-        let err = load(
-            f.path(),
-            &inputs(&[("password", "pw-123")]),
-            &builtins(),
-            MissingSecrets::Error,
-        )
-        .unwrap_err();
+        let err = bake_error(
+            &RECIPE.replace("demo-{{ version }}", "demo:{{ password }}"),
+            "pw-123",
+        );
         let shown = err.to_string();
         assert!(shown.contains("invalid image name"), "{shown}");
         assert!(!shown.contains("pw-123"), "{shown}");

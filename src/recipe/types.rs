@@ -125,10 +125,8 @@ checked_string!(
 );
 
 fn check_ami_name(s: &str) -> Result<(), String> {
-    let ok = (3..=128).contains(&s.chars().count())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c));
-    ok.then_some(()).ok_or_else(|| {
+    let ok = (3..=128).contains(&s.chars().count()) && alnum_or(s, b"()[] ./-'@_");
+    require(ok, || {
         format!(
             "invalid image name `{s}`: expected 3-128 characters of letters, digits and ()[] ./-'@_ (EC2's rule)"
         )
@@ -136,9 +134,9 @@ fn check_ami_name(s: &str) -> Result<(), String> {
 }
 
 fn check_command(s: &str) -> Result<(), String> {
-    (!s.trim().is_empty())
-        .then_some(())
-        .ok_or_else(|| "empty command: expected a command line to run".to_string())
+    require(!s.trim().is_empty(), || {
+        "empty command: expected a command line to run".to_string()
+    })
 }
 
 fn check_recipe_name(s: &str) -> Result<(), String> {
@@ -148,7 +146,7 @@ fn check_recipe_name(s: &str) -> Result<(), String> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
-    ok.then_some(()).ok_or_else(|| {
+    require(ok, || {
         format!(
             "invalid recipe name `{s}`: expected 1-63 characters of a-z, 0-9 and `-`, \
              starting and ending with a letter or digit"
@@ -159,8 +157,9 @@ fn check_recipe_name(s: &str) -> Result<(), String> {
 fn check_ami_id(s: &str) -> Result<(), String> {
     let hex = s.strip_prefix("ami-").unwrap_or("");
     let ok = matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid AMI id `{s}`: expected `ami-` and 8 or 17 hex digits"))
+    require(ok, || {
+        format!("invalid AMI id `{s}`: expected `ami-` and 8 or 17 hex digits")
+    })
 }
 
 fn check_region(s: &str) -> Result<(), String> {
@@ -171,33 +170,30 @@ fn check_region(s: &str) -> Result<(), String> {
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok();
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid region `{s}`: expected a region code like `us-west-2`"))
+    require(ok, || {
+        format!("invalid region `{s}`: expected a region code like `us-west-2`")
+    })
 }
 
 fn check_account_id(s: &str) -> Result<(), String> {
     let ok = s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid account id `{s}`: expected 12 digits (quote it in YAML)"))
+    require(ok, || {
+        format!("invalid account id `{s}`: expected 12 digits (quote it in YAML)")
+    })
 }
 
 fn check_instance_type(s: &str) -> Result<(), String> {
     let ok = s.split_once('.').is_some_and(|(family, size)| {
-        !family.is_empty()
-            && !size.is_empty()
-            && family
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && size.bytes().all(|b| b.is_ascii_alphanumeric())
+        !family.is_empty() && !size.is_empty() && alnum_or(family, b"-") && alnum_or(size, b"")
     });
-    ok.then_some(()).ok_or_else(|| {
+    require(ok, || {
         format!("invalid instance type `{s}`: expected a family and a size like `t3.small`")
     })
 }
 
 fn check_abs_path(s: &str) -> Result<(), String> {
     let ok = s.starts_with('/') && s.len() > 1 && !s.contains(['\n', '\0']) && !s.ends_with('/');
-    ok.then_some(()).ok_or_else(|| {
+    require(ok, || {
         format!("invalid path `{s}`: expected an absolute file path like `/etc/app.env`")
     })
 }
@@ -206,30 +202,24 @@ fn check_unit_name(s: &str) -> Result<(), String> {
     const KINDS: [&str; 8] = [
         ".service", ".target", ".socket", ".timer", ".mount", ".path", ".slice", ".scope",
     ];
-    let ok = KINDS.iter().any(|k| s.len() > k.len() && s.ends_with(k))
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":_.@-\\".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
-        format!("invalid systemd unit `{s}`: expected a unit name like `tomcat.service` or `cloud-init.target`")
+    let ok = KINDS.iter().any(|k| s.len() > k.len() && s.ends_with(k)) && alnum_or(s, b":_.@-\\");
+    require(ok, || {
+        format!(
+            "invalid systemd unit `{s}`: expected a unit name like `tomcat.service` or `cloud-init.target`"
+        )
     })
 }
 
 fn check_package_name(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && !s.starts_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+:~=*-".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
+    let ok = !s.is_empty() && !s.starts_with('-') && alnum_or(s, b"._+:~=*-");
+    require(ok, || {
         format!("invalid package name `{s}`: expected letters, digits and `._+:~=*-` only")
     })
 }
 
 fn check_agent_version(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.starts_with(|c: char| c.is_ascii_digit())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
+    let ok = s.starts_with(|c: char| c.is_ascii_digit()) && alnum_or(s, b"._-");
+    require(ok, || {
         format!("invalid CodeDeploy agent version `{s}`: expected a version like `1.7.1-110`")
     })
 }
@@ -245,46 +235,50 @@ fn check_package_url(s: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_graphic() && !b"'\"`$\\<>|;&".contains(&b));
     let package = s.ends_with(".deb") || s.ends_with(".rpm");
-    (scheme_ok && plain && package)
-        .then_some(())
-        .ok_or_else(|| {
-            format!(
-                "invalid package_url `{s}`: expected an https://, http:// or file:/// URL of the \
+    require(scheme_ok && plain && package, || {
+        format!(
+            "invalid package_url `{s}`: expected an https://, http:// or file:/// URL of the \
              agent's .deb or .rpm, without spaces or shell characters"
-            )
-        })
+        )
+    })
 }
 
 fn check_file_mode(s: &str) -> Result<(), String> {
     let ok = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    ok.then_some(()).ok_or_else(|| {
+    require(ok, || {
         format!("invalid file mode `{s}`: expected an octal mode like \"0644\" (quoted)")
     })
 }
 
 fn check_file_owner(s: &str) -> Result<(), String> {
-    let valid = |p: &str| {
-        !p.is_empty()
-            && !p.starts_with('-')
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
+    let valid = |p: &str| !p.is_empty() && !p.starts_with('-') && alnum_or(p, b"._-");
     let ok = match s.split_once(':') {
         Some((user, group)) => valid(user) && valid(group),
         None => valid(s),
     };
-    ok.then_some(())
-        .ok_or_else(|| format!("invalid owner `{s}`: expected `user` or `user:group`"))
+    require(ok, || {
+        format!("invalid owner `{s}`: expected `user` or `user:group`")
+    })
 }
 
 fn check_ssm_parameter_name(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 2048
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
-    ok.then_some(()).ok_or_else(|| {
-        format!("invalid SSM parameter name `{s}`: expected a name like `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`")
+    let ok = !s.is_empty() && s.len() <= 2048 && alnum_or(s, b"/_.-");
+    require(ok, || {
+        format!(
+            "invalid SSM parameter name `{s}`: expected a name like `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`"
+        )
     })
+}
+
+/// `Ok` when `ok`; else the message `bad` builds, which says what was expected.
+fn require(ok: bool, bad: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(bad()) }
+}
+
+/// Whether every byte of `s` is an ASCII letter, an ASCII digit or one of `extra`.
+fn alnum_or(s: &str, extra: &[u8]) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 /// A duration written with a unit: `45s`, `10m`, `2h`, `90d`, or combined like `1h30m`.

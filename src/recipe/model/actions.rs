@@ -1,0 +1,125 @@
+//! The body of each step kind: what follows `packages:`, `file:`, `ssm_document:`, ….
+//!
+//! Plain serde structs, one a kind, in the order of [`super::STEP_KINDS`]; which one a
+//! step holds is decided in `steps.rs`. `shell:` has no struct: its body is the
+//! script itself.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::recipe::types::{
+    AbsPath, AgentVersion, FileMode, FileOwner, PackageName, PackageUrl, UnitName,
+};
+
+/// `wait_cloud_init: {}` — wait until cloud-init is done, failing if it reported errors.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitCloudInit {}
+
+/// `packages:` — upgrade and install with the OS's package manager.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Packages {
+    /// Upgrade everything first (on AL2023 to the latest release).
+    #[serde(default)]
+    pub upgrade: bool,
+    #[serde(default)]
+    pub install: Vec<PackageName>,
+    #[serde(default)]
+    pub remove: Vec<PackageName>,
+}
+
+/// `codedeploy_agent:` — install exactly this agent version, from the regional bucket or
+/// from `package_url`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodedeployAgent {
+    pub version: AgentVersion,
+    /// Bake the systemd drop-in that orders the agent after cloud-final.
+    #[serde(default)]
+    pub start_after_cloud_init: bool,
+    /// Where to get the agent package instead of the regional bucket's installer: an
+    /// `https://`, `http://` or `file://` URL of the `.deb` or `.rpm` itself (a mirror, an
+    /// S3 VPC endpoint, a private subnet's repository). Empty: the regional bucket.
+    #[serde(default)]
+    pub package_url: Option<PackageUrl>,
+}
+
+/// `systemd_override:` — a drop-in for any unit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemdOverride {
+    pub unit: UnitName,
+    #[serde(default)]
+    pub after: Vec<UnitName>,
+    #[serde(default)]
+    pub wants: Vec<UnitName>,
+    #[serde(default)]
+    pub wanted_by: Vec<UnitName>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// The drop-in file name under `/etc/systemd/system/<unit>.d/`.
+    #[serde(default = "default_drop_in")]
+    pub drop_in: String,
+}
+
+fn default_drop_in() -> String {
+    "50-amibake.conf".into()
+}
+
+/// `file:` — write a file atomically.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub path: AbsPath,
+    /// Never printed: plans and logs show its size and digest only.
+    #[serde(skip_serializing)]
+    pub content: String,
+    #[serde(default = "default_mode")]
+    pub mode: FileMode,
+    #[serde(default = "default_owner")]
+    pub owner: FileOwner,
+}
+
+fn default_mode() -> FileMode {
+    FileMode::try_from("0644".to_string()).expect("valid default")
+}
+fn default_owner() -> FileOwner {
+    FileOwner::try_from("root:root".to_string()).expect("valid default")
+}
+
+/// `ssm_document:` — run an SSM document other than AWS-RunShellScript.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsmDocument {
+    pub name: String,
+    #[serde(default)]
+    pub document_version: Option<String>,
+    /// SSM parameters are lists of strings; a single string is accepted for one value.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ParamValue>,
+}
+
+/// An SSM document parameter value.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl ParamValue {
+    /// The value as SSM wants it.
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            ParamValue::One(v) => vec![v.clone()],
+            ParamValue::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `reboot: {}` — reboot the builder and wait for the SSM agent to come back.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reboot {}

@@ -1,0 +1,77 @@
+//! The typed recipe: what a rendered recipe file deserializes into.
+//!
+//! Every struct denies unknown keys, so a typo is an error with a location rather than a
+//! silently ignored setting. Defaults live next to the field they belong to, and the
+//! README's recipe reference documents the same values.
+//!
+//! This file holds the top level, [`Recipe`]; each part of it has a file of its own, in
+//! the order a recipe is written, and is re-exported here so `recipe::model::…` names
+//! every type:
+//!
+//! - `source.rs`: `source:`, the base image, and how its one kind key is read;
+//! - `builder.rs`: `builder:`, the temporary instance and its OS family;
+//! - `steps.rs`: `steps:`, a step and its kind, and how a step's keys are read;
+//! - `actions.rs`: the body of each step kind (`packages:`, `file:`, …);
+//! - `checks.rs`: `validate:` and `boot_test:`, commands whose output is checked;
+//! - `image.rs`: `image:`, what is created, where it is copied and who may use it.
+
+mod actions;
+mod builder;
+mod checks;
+mod image;
+mod source;
+mod steps;
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use super::types::RecipeName;
+
+pub use actions::{
+    CodedeployAgent, FileSpec, Packages, ParamValue, Reboot, SsmDocument, SystemdOverride,
+    WaitCloudInit,
+};
+pub use builder::{Builder, Os};
+pub use checks::{BootTest, Check};
+pub use image::{Hygiene, Image, ShareWith};
+pub use source::{ImageFilter, Source};
+pub use steps::{Action, MAX_RETRIES, STEP_KINDS, Step};
+
+/// A whole recipe after rendering.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub name: RecipeName,
+    /// Already consumed by rendering; kept so the key is accepted and documented.
+    #[serde(default, skip_serializing)]
+    pub vars: BTreeMap<String, serde::de::IgnoredAny>,
+    pub source: Source,
+    pub builder: Builder,
+    #[serde(deserialize_with = "non_empty_steps")]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub validate: Vec<Check>,
+    #[serde(default)]
+    pub boot_test: Option<BootTest>,
+    pub image: Image,
+    /// Environments in promotion order, e.g. `[dev, staging, prod]`.
+    #[serde(default)]
+    pub promotion: Vec<RecipeName>,
+}
+
+fn non_empty_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Step>, D::Error> {
+    let steps = Vec::<Step>::deserialize(deserializer)?;
+    if steps.is_empty() {
+        return Err(de::Error::custom(
+            "`steps` is empty: expected at least one step",
+        ));
+    }
+    Ok(steps)
+}
+
+/// The default of the switches that are on unless turned off (`enabled`, `encrypted`).
+fn yes() -> bool {
+    true
+}
