@@ -87,6 +87,75 @@ async fn invocation_does_not_exist_then_in_progress_then_success_passes_the_step
     assert_eq!(m.world().instances[BUILDER], "terminated");
     assert!(m.world().images.contains_key(&ami_in(HOME)));
     assert_eq!(journal(dir.path()).last().unwrap()["event"], "clean");
+
+    // What the user saw: the phases in the plan's order, the step starting and ending
+    // with its attempts, its output streamed, the builder and the image announced.
+    let seen = reporter.recorded();
+    let phases: Vec<(&str, &str)> = seen
+        .of_kind("phase")
+        .iter()
+        .map(|e| (e["phase"].as_str().unwrap(), e["state"].as_str().unwrap()))
+        .collect();
+    let order = ["source", "launch", "ready", "steps", "hygiene", "image"];
+    let want: Vec<(&str, &str)> = order
+        .iter()
+        .flat_map(|p| [(*p, "start"), (*p, "done")])
+        .collect();
+    assert_eq!(phases, want);
+    let steps = seen.of_kind("step");
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0]["state"], "start");
+    assert_eq!(steps[1]["state"], "done");
+    assert_eq!(steps[1]["attempts"], 1);
+    assert!(
+        seen.of_kind("output")
+            .iter()
+            .any(|e| e["text"].as_str().unwrap().contains("done")),
+        "the step's output is streamed: {:?}",
+        seen.of_kind("output")
+    );
+    let made: Vec<(&str, &str)> = seen
+        .of_kind("resource")
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["id"].as_str().unwrap()))
+        .collect();
+    let image = ami_in(HOME);
+    assert!(made.contains(&("instance", BUILDER)), "{made:?}");
+    assert!(made.contains(&("image", image.as_str())), "{made:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_boot_test_launches_the_instance_type_the_plan_shows() {
+    let recipe = format!(
+        "{ONE_STEP}boot_test:\n  instance_type: m5.large\n  checks:\n    - {{ name: boots, run: \"true\" }}\n"
+    );
+    let m = Mocks::new();
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = reporter();
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
+    let planned = bake
+        .plan()
+        .boot_test
+        .as_ref()
+        .map(|bt| bt.instance_type.to_string());
+    assert_eq!(planned.as_deref(), Some("m5.large"));
+
+    let manifest = bake.run().await.expect("the bake succeeds");
+    assert!(bake.cleanup(false).await);
+
+    let types = m.world().instance_types.clone();
+    assert_eq!(types[BOOT_TEST], "m5.large", "{types:?}");
+    assert_eq!(types[BUILDER], "t3.small", "the builder keeps its own type");
+    assert!(manifest.boot_test.is_some_and(|bt| bt.passed));
+    let checks = reporter.recorded();
+    let checks = checks.of_kind("check");
+    assert!(
+        !checks.is_empty()
+            && checks
+                .iter()
+                .all(|c| c["passed"] == true && c["phase"] == "boot-test"),
+        "{checks:?}"
+    );
 }
 
 /// Runs [`ONE_STEP`] with the step ending in `status`; returns the mocks, the error and
@@ -544,6 +613,23 @@ async fn a_failing_boot_test_ordering_check_removes_the_ami_its_snapshots_and_th
     }
     assert!(m.world().images.is_empty(), "{:?}", m.world().images);
     assert!(clean);
+
+    // The user saw the failing check with what it printed, and no share.
+    let seen = reporter.recorded();
+    let failed: Vec<_> = seen
+        .of_kind("check")
+        .into_iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["check"], ORDERING_CHECK);
+    assert!(
+        failed[0]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("codedeploy-agent active at 5120044us")
+    );
+    assert!(seen.of_kind("share").is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -609,3 +609,59 @@ image:
         doc["steps"]
     );
 }
+
+#[test]
+fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_walks() {
+    let out = amibake([
+        "plan",
+        AL2023,
+        "--copy-to",
+        "us-west-2",
+        "--share-with",
+        "111122223333",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for action in [
+        "copy the image to us-west-2",
+        "share the image",
+        "account: 111122223333",
+        "image hygiene on the builder",
+        "boot test: launch an instance from the new AMI",
+        "terminate the boot-test instance",
+    ] {
+        assert!(text.contains(action), "no {action:?} in the plan:\n{text}");
+    }
+
+    let out = amibake([
+        "plan",
+        "--json",
+        AL2023,
+        "--copy-to",
+        "us-west-2",
+        "--share-with",
+        "111122223333",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+    let actions: Vec<&str> = doc["actions"]
+        .as_array()
+        .expect("`actions` is an array")
+        .iter()
+        .map(|a| a["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(actions.first(), Some(&"resolve_source"));
+    assert_eq!(actions.last(), Some(&"write_manifest"));
+    let at = |name: &str| {
+        actions
+            .iter()
+            .position(|a| *a == name)
+            .unwrap_or_else(|| panic!("no {name} in {actions:?}"))
+    };
+    assert!(at("hygiene") < at("stop_builder"));
+    assert!(at("create_image") < at("distribute"));
+    assert!(at("distribute") < at("share"));
+    let distribute = &doc["actions"][at("distribute")];
+    assert_eq!(distribute["copies"][0]["region"], "us-west-2");
+    assert_eq!(doc["image"]["share_accounts"][0], "111122223333");
+}

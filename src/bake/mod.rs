@@ -221,6 +221,11 @@ impl<'a> Bake<'a> {
         }
     }
 
+    /// The plan this bake walks.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
     fn region(&self) -> &str {
         &self.plan.region
     }

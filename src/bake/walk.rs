@@ -112,8 +112,8 @@ impl Bake<'_> {
                     Role::Builder => "bake",
                     Role::BootTest => "boot test",
                 };
-                self.wait_ready(spinner, walk.instance(*role)?, timeout.get())
-                    .await?;
+                let instance = walk.instance(*role)?;
+                self.wait_ready(spinner, instance, timeout.get()).await?;
             }
             Action::Step { index, total, step } => {
                 let result = self
@@ -121,19 +121,7 @@ impl Bake<'_> {
                     .await?;
                 walk.steps.push(result);
             }
-            Action::Checks { phase, checks } => {
-                let role = match phase {
-                    CheckPhase::Validate => Role::Builder,
-                    CheckPhase::BootTest => Role::BootTest,
-                };
-                let results = self
-                    .run_checks(phase.as_str(), walk.instance(role)?, checks)
-                    .await?;
-                match phase {
-                    CheckPhase::Validate => walk.validation = results,
-                    CheckPhase::BootTest => walk.boot_checks = results,
-                }
-            }
+            Action::Checks { phase, checks } => self.checks(*phase, checks, walk).await?,
             Action::Hygiene { script, timeout } => {
                 let builder = walk.instance(Role::Builder)?;
                 self.run_script(builder, "image hygiene", &script.text, timeout.get(), true)
@@ -175,6 +163,27 @@ impl Bake<'_> {
             Action::Cleanup | Action::WriteManifest => {}
         }
         Ok(Next::Go)
+    }
+
+    /// Checks on the builder (validate) or on the boot-test instance; all must pass.
+    async fn checks(
+        &self,
+        phase: CheckPhase,
+        checks: &[crate::plan::PlannedCheck],
+        walk: &mut Walk,
+    ) -> Result<(), BakeError> {
+        let role = match phase {
+            CheckPhase::Validate => Role::Builder,
+            CheckPhase::BootTest => Role::BootTest,
+        };
+        let results = self
+            .run_checks(phase.as_str(), walk.instance(role)?, checks)
+            .await?;
+        match phase {
+            CheckPhase::Validate => walk.validation = results,
+            CheckPhase::BootTest => walk.boot_checks = results,
+        }
+        Ok(())
     }
 
     /// The source image, its input hash, and with `--if-changed` the bake it repeats.

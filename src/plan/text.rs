@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
 use crate::recipe::model::Source;
-use crate::script::{RenderedStep, StepCommand};
+use crate::script::{RenderedStep, Script, StepCommand};
 
 use super::action::{Action, CheckPhase, Role};
 use super::{Plan, PlannedCheck};
@@ -33,6 +33,16 @@ impl Out {
         for line in script.lines() {
             let _ = writeln!(self.text, "    | {line}");
         }
+    }
+
+    /// One of amibake's own scripts, with its timeout.
+    fn script(&mut self, title: &str, timeout: &dyn Display, script: &Script) {
+        self.action(
+            title,
+            "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
+        );
+        self.detail("timeout", timeout);
+        self.block(&script.display);
     }
 
     fn check(&mut self, title: &str, check: &PlannedCheck) {
@@ -80,12 +90,12 @@ impl Plan {
     }
 
     fn render(&self, out: &mut Out, action: &Action) {
+        if let Some((title, api)) = one_line(action) {
+            out.action(&title, api);
+            return;
+        }
         match action {
             Action::ResolveSource => self.render_source(out),
-            Action::CreateSecurityGroup => out.action(
-                "create a temporary security group with no inbound rule (deleted at the end)",
-                "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",
-            ),
             Action::Launch {
                 role: Role::Builder,
                 instance_type,
@@ -100,13 +110,6 @@ impl Plan {
                 );
                 out.detail("instance type", instance_type);
             }
-            Action::WaitReady { role, timeout } => out.action(
-                &format!(
-                    "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
-                    role_title(*role)
-                ),
-                "ec2:DescribeInstances, ssm:DescribeInstanceInformation",
-            ),
             Action::Step { index, total, step } => render_step(out, *index, *total, step),
             Action::Checks { phase, checks } => {
                 for check in checks {
@@ -117,22 +120,16 @@ impl Plan {
                     out.check(&title, check);
                 }
             }
-            Action::Hygiene { script, timeout } => {
-                out.action(
-                    "image hygiene on the builder (the last command before it stops)",
-                    "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
-                );
-                out.detail("timeout", timeout);
-                out.block(&script.display);
-            }
-            Action::WaitForBoot { script, timeout } => {
-                out.action(
-                    "boot test: wait for cloud-init and the boot to finish",
-                    "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
-                );
-                out.detail("timeout", timeout);
-                out.block(&script.display);
-            }
+            Action::Hygiene { script, timeout } => out.script(
+                "image hygiene on the builder (the last command before it stops)",
+                timeout,
+                script,
+            ),
+            Action::WaitForBoot { script, timeout } => out.script(
+                "boot test: wait for cloud-init and the boot to finish",
+                timeout,
+                script,
+            ),
             Action::StopBuilder { timeout } => {
                 out.action(
                     "stop the builder",
@@ -141,14 +138,6 @@ impl Plan {
                 out.detail("timeout", timeout);
             }
             Action::CreateImage { timeout } => self.render_image(out, timeout),
-            Action::Deprecate { after } => out.action(
-                &format!("deprecate the image after {after}"),
-                "ec2:EnableImageDeprecation",
-            ),
-            Action::Terminate { role } => out.action(
-                &format!("terminate the {} instance", role.as_str()),
-                "ec2:TerminateInstances",
-            ),
             Action::Distribute { copies, boot_test } => {
                 for a in copies.iter().chain(boot_test) {
                     self.render(out, a);
@@ -162,15 +151,7 @@ impl Plan {
                 out.detail("timeout", timeout);
             }
             Action::Share => self.render_share(out),
-            Action::MarkComplete => out.action(
-                "tag every image amibake:complete=true (sweep leaves complete images alone)",
-                "ec2:CreateTags",
-            ),
-            Action::Cleanup => out.action(
-                "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
-                "ec2:DeleteSecurityGroup, ec2:TerminateInstances",
-            ),
-            Action::WriteManifest => out.action("write the manifest", ""),
+            _ => {}
         }
     }
 
@@ -320,6 +301,41 @@ fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
             out.detail("timeout", &step.timeout);
         }
     }
+}
+
+/// The title and API calls of an action that needs no details.
+fn one_line(action: &Action) -> Option<(String, &'static str)> {
+    Some(match action {
+        Action::CreateSecurityGroup => (
+            "create a temporary security group with no inbound rule (deleted at the end)".into(),
+            "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",
+        ),
+        Action::WaitReady { role, timeout } => (
+            format!(
+                "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
+                role_title(*role)
+            ),
+            "ec2:DescribeInstances, ssm:DescribeInstanceInformation",
+        ),
+        Action::Deprecate { after } => (
+            format!("deprecate the image after {after}"),
+            "ec2:EnableImageDeprecation",
+        ),
+        Action::Terminate { role } => (
+            format!("terminate the {} instance", role.as_str()),
+            "ec2:TerminateInstances",
+        ),
+        Action::MarkComplete => (
+            "tag every image amibake:complete=true (sweep leaves complete images alone)".into(),
+            "ec2:CreateTags",
+        ),
+        Action::Cleanup => (
+            "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images".into(),
+            "ec2:DeleteSecurityGroup, ec2:TerminateInstances",
+        ),
+        Action::WriteManifest => ("write the manifest".into(), ""),
+        _ => return None,
+    })
 }
 
 fn role_title(role: Role) -> &'static str {

@@ -80,6 +80,8 @@ pub struct World {
     pub images: BTreeMap<String, String>,
     /// Instances that stay `pending` until terminated.
     pub stuck_pending: BTreeSet<String>,
+    /// Instance id → the instance type it was launched with.
+    pub instance_types: BTreeMap<String, String>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -145,6 +147,9 @@ impl Ec2Rules {
                 "running"
             };
             w.instances.insert(id.to_string(), state.to_string());
+            let instance_type = req.instance_type().map(|t| t.as_str().to_string());
+            w.instance_types
+                .insert(id.to_string(), instance_type.unwrap_or_default());
             aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
                 .instances(Instance::builder().instance_id(id).build())
                 .build()
