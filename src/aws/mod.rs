@@ -88,31 +88,6 @@ impl<C: Clone> Clients<C> {
     }
 }
 
-/// The four services' client caches, empty.
-fn services() -> (
-    Arc<Clients<aws_sdk_ec2::Client>>,
-    Arc<Clients<aws_sdk_ssm::Client>>,
-    Arc<Clients<aws_sdk_cloudformation::Client>>,
-    Arc<Clients<aws_sdk_autoscaling::Client>>,
-) {
-    (
-        Clients::new("ec2", |c, r| {
-            aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(c).region(r).build())
-        }),
-        Clients::new("ssm", |c, r| {
-            aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(c).region(r).build())
-        }),
-        Clients::new("cloudformation", |c, r| {
-            let config = aws_sdk_cloudformation::config::Builder::from(c).region(r);
-            aws_sdk_cloudformation::Client::from_conf(config.build())
-        }),
-        Clients::new("autoscaling", |c, r| {
-            let config = aws_sdk_autoscaling::config::Builder::from(c).region(r);
-            aws_sdk_autoscaling::Client::from_conf(config.build())
-        }),
-    )
-}
-
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the
 /// environment), wrapped by the request-rate limiter.
 fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
@@ -132,6 +107,33 @@ fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
 }
 
 impl Aws {
+    /// No client yet: each is made on first use from `config` (or handed in by a test).
+    fn with_config(region: String, config: Option<SdkConfig>, limiter: Arc<Limiter>) -> Aws {
+        Aws {
+            region,
+            config,
+            ec2: Clients::new("ec2", |c, r| {
+                aws_sdk_ec2::Client::from_conf(
+                    aws_sdk_ec2::config::Builder::from(c).region(r).build(),
+                )
+            }),
+            ssm: Clients::new("ssm", |c, r| {
+                aws_sdk_ssm::Client::from_conf(
+                    aws_sdk_ssm::config::Builder::from(c).region(r).build(),
+                )
+            }),
+            cfn: Clients::new("cloudformation", |c, r| {
+                let config = aws_sdk_cloudformation::config::Builder::from(c).region(r);
+                aws_sdk_cloudformation::Client::from_conf(config.build())
+            }),
+            asg: Clients::new("autoscaling", |c, r| {
+                let config = aws_sdk_autoscaling::config::Builder::from(c).region(r);
+                aws_sdk_autoscaling::Client::from_conf(config.build())
+            }),
+            limiter,
+        }
+    }
+
     /// Loads the SDK config the standard way (environment, profile, SSO, IMDS …).
     pub async fn load(options: &AwsOptions) -> Result<Aws, AwsError> {
         let limiter = Arc::new(Limiter::default());
@@ -154,16 +156,7 @@ impl Aws {
             .region()
             .map(|r| r.to_string())
             .ok_or(AwsError::NoRegion)?;
-        let (ec2, ssm, cfn, asg) = services();
-        Ok(Aws {
-            region,
-            config: Some(config),
-            ec2,
-            ssm,
-            cfn,
-            asg,
-            limiter,
-        })
+        Ok(Aws::with_config(region, Some(config), limiter))
     }
 
     /// Clients built elsewhere (unit tests hand in aws-smithy-mocks clients). Regions
@@ -173,18 +166,7 @@ impl Aws {
         ec2: impl IntoIterator<Item = (String, aws_sdk_ec2::Client)>,
         ssm: impl IntoIterator<Item = (String, aws_sdk_ssm::Client)>,
     ) -> Aws {
-        let aws = {
-            let (ec2, ssm, cfn, asg) = services();
-            Aws {
-                region: region.to_string(),
-                config: None,
-                ec2,
-                ssm,
-                cfn,
-                asg,
-                limiter: Arc::default(),
-            }
-        };
+        let aws = Aws::with_config(region.to_string(), None, Arc::default());
         for (region, client) in ec2 {
             aws.ec2.insert(&region, client);
         }
