@@ -64,32 +64,25 @@ async fn stack(region: &str, name: &str) -> Option<StackView> {
     let s = out.stacks().first()?;
     Some(StackView {
         status: s.stack_status().unwrap().as_str().to_string(),
-        params: s
+        params: map(s
             .parameters()
             .iter()
-            .map(|p| {
-                (
-                    p.parameter_key().unwrap().to_string(),
-                    p.parameter_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect(),
-        outputs: s
+            .map(|p| (p.parameter_key(), p.parameter_value()))),
+        outputs: map(s
             .outputs()
             .iter()
-            .map(|o| {
-                (
-                    o.output_key().unwrap().to_string(),
-                    o.output_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect(),
-        tags: s
-            .tags()
-            .iter()
-            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-            .collect(),
+            .map(|o| (o.output_key(), o.output_value()))),
+        tags: map(s.tags().iter().map(|t| (t.key(), t.value()))),
     })
+}
+
+/// Keys and values the SDK gives as options, as a map (a missing value is empty).
+fn map<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .map(|(k, v)| (k.unwrap().to_string(), v.unwrap_or_default().to_string()))
+        .collect()
 }
 
 /// The launch template (id, version) the stack's group points at.
@@ -202,6 +195,7 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     let evs = events_of(&out);
     let done = last(&evs, "done");
     assert_eq!(done["outcome"], "created", "{done}");
+    assert_eq!(done["region"], region);
     assert_eq!(done["ami"], a.as_str());
     assert_eq!(done["launch_template_version"], "1");
     assert_eq!(last(&evs, "resolved")["ami"], a.as_str());

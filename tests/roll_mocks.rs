@@ -6,74 +6,17 @@
 //! Every test runs the public `Roll::run` under paused tokio time. The mocked AWS lives in
 //! `tests/rollmocks/`: each test sets the stack, the change set and the script of what
 //! CloudFormation reveals after ExecuteChangeSet, then asserts the outcome, the calls
-//! that matter (`Rule::num_calls`) and the requests amibake sent.
+//! that matter (`Rule::num_calls`) and the requests amibake sent; the reporter keeps the
+//! events the roll emitted (`Reporter::recorded`), so tests assert on what a user is shown.
 
 mod rollmocks;
 
 use std::cell::RefCell;
 use std::time::Duration;
 
-use amibake::aws::cfn::StackEvent;
+use amibake::event::Failure;
 use amibake::roll::{Roll, RollError, RollOutcome, Target};
 use rollmocks::*;
-
-/// The ids of this token's events in the mocked stack, oldest first.
-fn events_of(m: &Mocks, token: &str) -> Vec<String> {
-    m.world()
-        .events
-        .iter()
-        .filter(|e| e.client_request_token() == Some(token))
-        .map(|e| e.event_id().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn ids(events: &[StackEvent]) -> Vec<String> {
-    events.iter().map(|e| e.id.clone()).collect()
-}
-
-/// Parameters of the CreateChangeSet request as (key, value or "<previous>").
-fn change_set_parameters(m: &Mocks) -> Vec<(String, String)> {
-    let w = m.world();
-    let cs = w
-        .created_change_set
-        .as_ref()
-        .expect("a change set was created");
-    cs.parameters()
-        .iter()
-        .map(|p| {
-            let value = if p.use_previous_value() == Some(true) {
-                "<previous>".to_string()
-            } else {
-                p.parameter_value().unwrap_or_default().to_string()
-            };
-            (p.parameter_key().unwrap_or_default().to_string(), value)
-        })
-        .collect()
-}
-
-fn change_set_tags(m: &Mocks) -> Vec<(String, String)> {
-    let w = m.world();
-    let cs = w
-        .created_change_set
-        .as_ref()
-        .expect("a change set was created");
-    cs.tags()
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_completed_update_exits_0_naming_old_and_new_ami_and_launch_template_version() {
@@ -157,6 +100,40 @@ async fn a_completed_update_exits_0_naming_old_and_new_ami_and_launch_template_v
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_roll_shows_the_image_then_the_change_set_and_its_changes_then_the_stack_events() {
+    let m = Mocks::new();
+    m.world().script = success_script().into();
+    let reporter = reporter();
+    let roll = Roll::new(
+        m.aws(),
+        request(Target::Ami(format!("resolve:ssm:{PARAM_B}"))),
+        &reporter,
+    );
+
+    roll.run(None).await.expect("the roll succeeds");
+
+    let recorded = reporter.recorded();
+    assert_eq!(
+        phases(&recorded),
+        ["resolved", "start", "change_set", "change", "stack_event"]
+    );
+    assert_eq!(recorded.of_kind("resolved")[0]["ami"], AMI_B);
+    let start = recorded.of_kind("start")[0];
+    assert_eq!(
+        (&start["from_ami"], &start["to_ami"], &start["change_set"]),
+        (&AMI_A.into(), &AMI_B.into(), &TOKEN.into())
+    );
+    assert_eq!(recorded.of_kind("change_set")[0]["changes"], 2);
+    assert_eq!(
+        emitted_changes(&recorded),
+        ["LaunchTemplate", "AutoScalingGroup"]
+    );
+    assert_eq!(emitted_stack_events(&recorded), events_of(&m, TOKEN));
+    // The library leaves `done` to the command line, which adds the region.
+    assert!(recorded.of_kind("done").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn update_rollback_complete_exits_1_with_the_first_failure_reason() {
     let m = Mocks::new();
     m.world().script = rollback_script(true).into();
@@ -186,6 +163,25 @@ async fn update_rollback_complete_exits_1_with_the_first_failure_reason() {
     );
     assert_eq!(m.world().status, "UPDATE_ROLLBACK_COMPLETE");
     assert_eq!(ids(&roll.events()), events_of(&m, TOKEN));
+    // The user saw every stack event of the update and of its rollback, and the roll
+    // ended on them: no `done`.
+    let recorded = reporter.recorded();
+    assert_eq!(emitted_stack_events(&recorded), events_of(&m, TOKEN));
+    assert_eq!(
+        recorded.kinds().last().map(String::as_str),
+        Some("stack_event")
+    );
+    assert!(recorded.of_kind("done").is_empty());
+    assert_eq!(
+        recorded.of_kind("stack_event").last().unwrap()["status"],
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+    // The error event tells a script which image the stack is on, and why.
+    let error = err.event().to_json();
+    assert_eq!(error["event"], "error");
+    assert_eq!(error["exit_code"], 1);
+    assert_eq!(error["ami"], AMI_A);
+    assert_eq!(error["reason"], *reason_of(&err));
 }
 
 #[tokio::test(start_paused = true)]
@@ -217,6 +213,15 @@ async fn update_rollback_failed_exits_1_naming_the_resources_and_the_continue_co
         }
         other => panic!("expected RollbackFailed, got {other:?}"),
     }
+    // The error event names what to fix and how to go on, for a script.
+    let error = err.event().to_json();
+    assert_eq!(error["resources"], serde_json::json!(["AutoScalingGroup"]));
+    assert_eq!(error["reason"], *reason_of(&err));
+    assert_eq!(
+        error["command"],
+        "aws cloudformation continue-update-rollback --stack-name web --region us-east-1"
+    );
+    assert!(reporter.recorded().of_kind("done").is_empty());
     let text = err.to_string();
     assert!(
         text.contains("could not restore AutoScalingGroup")
@@ -247,6 +252,10 @@ async fn a_scaling_activity_in_progress_refuses_the_roll_with_exit_1() {
         other => panic!("expected Busy, got {other:?}"),
     }
     assert!(err.to_string().contains("--wait-for-idle"), "{err}");
+    assert!(
+        reporter.recorded().of_kind("start").is_empty(),
+        "refused before the roll starts"
+    );
     assert_eq!(m.rules.describe_scaling_activities.num_calls(), 1);
     assert_eq!(m.rules.create_change_set.num_calls(), 0, "nothing changed");
     assert_eq!(m.rules.execute_change_set.num_calls(), 0);
@@ -276,6 +285,11 @@ async fn with_wait_for_idle_the_roll_waits_for_the_scaling_activity_then_proceed
     );
     assert!(matches!(outcome, RollOutcome::Rolled { ref to_ami, .. } if to_ami == AMI_B));
     assert_eq!(m.rules.execute_change_set.num_calls(), 1);
+    // The wait is shown from its start to the group's being idle, before the roll starts.
+    let recorded = reporter.recorded();
+    assert_eq!(phases(&recorded)[..3], ["waiting", "idle", "start"]);
+    let waiting = recorded.of_kind("waiting")[0];
+    assert!(waiting["busy"].as_str().unwrap().contains(ASG), "{waiting}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -346,8 +360,10 @@ async fn a_failed_change_set_exits_1_with_its_status_reason_and_is_deleted() {
         }
         other => panic!("expected ChangeSetFailed, got {other:?}"),
     }
-    // Polled through CREATE_IN_PROGRESS twice, then FAILED.
+    // Polled through CREATE_IN_PROGRESS twice, then FAILED: no changes were shown.
     assert_eq!(m.rules.describe_change_set.num_calls(), 3);
+    assert_eq!(phases(&reporter.recorded()), ["start"]);
+    assert_eq!(err.event().to_json()["reason"], *reason_of(&err));
     assert_eq!(m.rules.delete_change_set.num_calls(), 1);
     assert_eq!(m.rules.execute_change_set.num_calls(), 0);
 }
@@ -384,6 +400,12 @@ async fn a_change_set_without_changes_means_already_on_the_ami_exit_0() {
     );
     assert_eq!(m.rules.delete_change_set.num_calls(), 1);
     assert_eq!(m.rules.execute_change_set.num_calls(), 0);
+    // The roll starts on the image the stack runs, finds nothing to change, and
+    // shows no changes and no stack events.
+    let recorded = reporter.recorded();
+    assert_eq!(recorded.kinds(), ["start"]);
+    let start = recorded.of_kind("start")[0];
+    assert_eq!(start["from_ami"], start["to_ami"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -427,6 +449,8 @@ async fn an_event_stream_longer_than_one_page_shows_only_this_rolls_events_each_
     );
     assert!(!shown.iter().any(|e| e.logical_id == "Other"));
     assert_eq!(shown.last().unwrap().status, "UPDATE_COMPLETE");
+    // What the user saw is the same: this roll's events, each once, oldest first.
+    assert_eq!(emitted_stack_events(&reporter.recorded()), expected);
     // Pages were followed: more DescribeStackEvents calls than polls.
     let polls = m.rules.describe_stacks.num_calls();
     assert!(
@@ -567,6 +591,13 @@ async fn plan_shows_the_changes_deletes_the_change_set_and_executes_nothing() {
     }
     assert_eq!(m.rules.delete_change_set.num_calls(), 1);
     assert_eq!(m.rules.execute_change_set.num_calls(), 0);
+    // The changes are shown; no stack event follows (nothing was executed).
+    let recorded = reporter.recorded();
+    assert_eq!(phases(&recorded), ["start", "change_set", "change"]);
+    assert_eq!(
+        emitted_changes(&recorded),
+        ["LaunchTemplate", "AutoScalingGroup"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -594,6 +625,11 @@ async fn declining_at_the_prompt_deletes_the_change_set_and_exits_1() {
     );
     assert_eq!(m.rules.delete_change_set.num_calls(), 1);
     assert_eq!(m.rules.execute_change_set.num_calls(), 0);
+    // The changes were shown before the question; nothing ran after it.
+    assert_eq!(
+        phases(&reporter.recorded()),
+        ["start", "change_set", "change"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -660,6 +696,17 @@ async fn a_missing_stack_is_created_from_the_template_on_the_ami() {
     assert_eq!(m.rules.create_stack.num_calls(), 1);
     assert_eq!(m.rules.create_change_set.num_calls(), 0);
     assert_eq!(ids(&roll.events()), events_of(&m, TOKEN));
+    // The user saw the creation announced with its parameters, then its stack events.
+    let recorded = reporter.recorded();
+    assert_eq!(phases(&recorded), ["create", "stack_event"]);
+    let create = recorded.of_kind("create")[0];
+    assert_eq!(create["plan"], false);
+    assert_eq!(create["ami"], AMI_A);
+    assert_eq!(
+        create["parameters"],
+        serde_json::json!({ "VpcId": "vpc-0abc", "ImageId": AMI_A })
+    );
+    assert_eq!(emitted_stack_events(&recorded), events_of(&m, TOKEN));
 }
 
 #[tokio::test(start_paused = true)]
@@ -691,4 +738,8 @@ async fn plan_for_a_missing_stack_says_what_would_be_created_and_creates_nothing
     );
     assert_eq!(m.rules.create_stack.num_calls(), 0);
     assert!(!m.world().exists);
+    // The creation is announced as a plan, and nothing follows it.
+    let recorded = reporter.recorded();
+    assert_eq!(recorded.kinds(), ["create"]);
+    assert_eq!(recorded.of_kind("create")[0]["plan"], true);
 }

@@ -1,12 +1,17 @@
 //! `amibake roll` and `amibake rollback`: an Auto Scaling group onto an image (or back), asking
 //! on a terminal first unless `--yes`.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use clap::Args;
+use tokio::sync::{oneshot, watch};
 
 use super::{Context, EXIT_USAGE, interrupted, parse_key_value};
+use crate::roll::{Ask, Confirm, Roll, RollError, RollEvent, RollRequest, Target};
 
 /// Flags of `roll`.
 #[derive(Debug, Args)]
@@ -31,24 +36,14 @@ pub struct RollArgs {
     /// A new template (default when creating: cfn-templates/asg-rolling.yaml).
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
-    /// The stack parameter that carries the AMI.
-    #[arg(long, value_name = "NAME", default_value = crate::roll::DEFAULT_IMAGE_PARAMETER)]
-    pub image_parameter: String,
     /// Set a stack parameter (repeatable); every other parameter keeps its value.
     #[arg(long = "parameter", value_name = "K=V", value_parser = parse_key_value)]
     pub parameters: Vec<(String, String)>,
     /// A CloudWatch alarm that rolls the update back when it goes off (repeatable).
     #[arg(long = "rollback-alarm", value_name = "ARN")]
     pub rollback_alarms: Vec<String>,
-    /// Show the change set's changes, then delete it; change nothing.
-    #[arg(long)]
-    pub plan: bool,
-    /// Execute without asking (required when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Wait while the stack or its Auto Scaling group is busy instead of refusing.
-    #[arg(long)]
-    pub wait_for_idle: bool,
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 /// Flags of `rollback`.
@@ -57,6 +52,14 @@ pub struct RollbackArgs {
     /// The CloudFormation stack.
     #[arg(long, value_name = "NAME")]
     pub stack: String,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// Flags `roll` and `rollback` share: which parameter carries the image, and how the
+/// change goes ahead.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
     /// The stack parameter that carries the AMI.
     #[arg(long, value_name = "NAME", default_value = crate::roll::DEFAULT_IMAGE_PARAMETER)]
     pub image_parameter: String,
@@ -71,140 +74,180 @@ pub struct RollbackArgs {
     pub wait_for_idle: bool,
 }
 
+impl ChangeArgs {
+    /// A request to move `stack` onto `target` the way these flags say.
+    fn request(&self, stack: &str, target: Target) -> RollRequest {
+        let mut req = RollRequest::new(stack, target);
+        req.image_parameter = self.image_parameter.clone();
+        req.plan = self.plan;
+        req.yes = self.yes;
+        req.wait_for_idle = self.wait_for_idle;
+        req
+    }
+}
+
+impl RollArgs {
+    /// The image the flags name (clap requires one of them, and --recipe with --channel).
+    fn target(&self) -> Option<Target> {
+        match (&self.ami, &self.manifest, &self.channel, &self.recipe) {
+            (Some(ami), _, _, _) => Some(Target::Ami(ami.clone())),
+            (None, Some(path), _, _) => Some(Target::Manifest(path.clone())),
+            (None, None, Some(env), Some(recipe)) => Some(Target::Channel {
+                recipe: recipe.clone(),
+                env: env.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 pub(super) async fn roll(cx: Context<'_>, args: &RollArgs) -> u8 {
-    let target = match (&args.ami, &args.manifest, &args.channel, &args.recipe) {
-        (Some(ami), _, _, _) => crate::roll::Target::Ami(ami.clone()),
-        (None, Some(path), _, _) => crate::roll::Target::Manifest(path.clone()),
-        (None, None, Some(env), Some(recipe)) => crate::roll::Target::Channel {
-            recipe: recipe.clone(),
-            env: env.clone(),
-        },
-        // clap requires one of them (and --recipe with --channel).
-        _ => return EXIT_USAGE,
+    let Some(target) = args.target() else {
+        return EXIT_USAGE;
     };
-    let mut req = crate::roll::RollRequest::new(&args.stack, target);
+    let mut req = args.change.request(&args.stack, target);
     req.template = args.template.clone();
-    req.image_parameter = args.image_parameter.clone();
     req.parameters = args.parameters.clone();
     req.rollback_alarms = args.rollback_alarms.clone();
-    req.plan = args.plan;
-    req.yes = args.yes;
-    req.wait_for_idle = args.wait_for_idle;
     run_roll(cx, req).await
 }
 
 pub(super) async fn rollback(cx: Context<'_>, args: &RollbackArgs) -> u8 {
-    let mut req = crate::roll::RollRequest::new(&args.stack, crate::roll::Target::Previous);
-    req.image_parameter = args.image_parameter.clone();
-    req.plan = args.plan;
-    req.yes = args.yes;
-    req.wait_for_idle = args.wait_for_idle;
-    run_roll(cx, req).await
+    run_roll(cx, args.change.request(&args.stack, Target::Previous)).await
 }
 
-/// Runs a roll or rollback: asks on the terminal, prints the outcome, maps the exit code.
-pub(super) async fn run_roll(cx: Context<'_>, mut req: crate::roll::RollRequest) -> u8 {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    let aws = cx.aws.clone();
+/// Runs a roll or rollback to its end, asking on the terminal when there is one; ends
+/// with `done`, or with the error and its exit code.
+async fn run_roll(cx: Context<'_>, mut req: RollRequest) -> u8 {
     req.poll_scale = cx.poll_scale;
-    let region = aws.region().to_string();
+    let region = cx.aws.region().to_string();
     let stack = req.stack.clone();
     let reporter = cx.reporter();
-    // Ctrl-C while the question waits for an answer counts as "no" (the change set is
-    // deleted), then as an interrupt.
-    let interrupted_flag = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let flag = interrupted_flag.clone();
-        tokio::spawn(async move {
-            interrupted().await;
-            flag.store(true, Ordering::SeqCst);
-        })
-    };
-    let ask = |question: &str| ask_on_terminal(question, &interrupted_flag);
-    let confirm: crate::roll::Confirm<'_> = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        Some(&ask)
+    let interrupts = Interrupts::watch();
+    let confirm: Confirm<'_> = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        Some(&interrupts)
     } else {
         None
     };
-    let roll = crate::roll::Roll::new(aws, req, &reporter);
-    let mut result = tokio::select! {
+    let roll = Roll::new(cx.aws.clone(), req, &reporter);
+    let result = tokio::select! {
         r = roll.run(confirm) => r,
-        () = interrupted() => Err(crate::roll::RollError::Interrupted),
+        () = interrupts.stopped() => Err(RollError::Interrupted),
     };
-    watcher.abort();
-    if interrupted_flag.load(Ordering::SeqCst) {
-        result = Err(crate::roll::RollError::Interrupted);
-    }
+    let result = if interrupts.seen() {
+        Err(RollError::Interrupted)
+    } else {
+        result
+    };
     reporter.finish();
     match result {
         Ok(outcome) => {
-            let mut fields = serde_json::to_value(&outcome).unwrap_or_default();
-            if let serde_json::Value::Object(map) = &mut fields {
-                map.insert("region".into(), region.into());
-            }
-            reporter.event("done", fields, &outcome.summary());
+            reporter.emit(RollEvent::Done { outcome, region });
             0
         }
         Err(e) => {
-            let mut fields =
-                serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
-            match &e {
-                crate::roll::RollError::RollbackFailed {
-                    resources,
-                    reason,
-                    command,
-                    ..
-                } => {
-                    fields["resources"] = serde_json::json!(resources);
-                    fields["reason"] = serde_json::json!(reason);
-                    fields["command"] = serde_json::json!(command);
-                }
-                crate::roll::RollError::RolledBack { reason, ami, .. } => {
-                    fields["reason"] = serde_json::json!(reason);
-                    fields["ami"] = serde_json::json!(ami);
-                }
-                crate::roll::RollError::ChangeSetFailed { reason, .. }
-                | crate::roll::RollError::Failed { reason, .. } => {
-                    fields["reason"] = serde_json::json!(reason);
-                }
-                _ => {}
-            }
-            reporter.event("error", fields, &format!("error: {e}"));
-            if matches!(e, crate::roll::RollError::Interrupted) {
+            let code = cx.fail(&reporter, &e);
+            if matches!(e, RollError::Interrupted) {
                 reporter.say(&format!(
                     "if the change set was executed, the update goes on in CloudFormation; to stop it: aws cloudformation cancel-update-stack --stack-name {stack} --region {region}"
                 ));
             }
-            e.exit_code()
+            code
         }
     }
 }
 
-/// Asks a yes/no question on the terminal (stderr), reading the answer on a thread of its
-/// own so that Ctrl-C (seen through `interrupted`) can end the wait.
-pub(super) fn ask_on_terminal(question: &str, interrupted: &std::sync::atomic::AtomicBool) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let answer = std::io::stdin().read_line(&mut line).map(|_| line);
-        let _ = tx.send(answer);
-    });
-    loop {
-        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-            Ok(Ok(line)) => {
-                return matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+/// Ctrl-C and SIGTERM during a roll, and the questions it asks on the terminal. An
+/// interrupt while a question waits answers it "no" (the roll then deletes its change
+/// set and ends); any other stops the roll where it is. Either way the roll ends as
+/// interrupted.
+struct Interrupts {
+    /// How many interrupts were seen (counted by `watcher`).
+    count: watch::Receiver<u32>,
+    /// How many of them answered a question "no".
+    answered: AtomicU32,
+    /// A question waits for its answer.
+    asking: AtomicBool,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Interrupts {
+    /// Starts counting interrupts (until dropped).
+    fn watch() -> Interrupts {
+        let (counter, count) = watch::channel(0);
+        let watcher = tokio::spawn(async move {
+            loop {
+                interrupted().await;
+                counter.send_modify(|n| *n += 1);
             }
-            Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-                    eprintln!();
-                    return false;
-                }
-            }
+        });
+        Interrupts {
+            count,
+            answered: AtomicU32::new(0),
+            asking: AtomicBool::new(false),
+            watcher,
         }
     }
+
+    /// Resolves on an interrupt that answered no question.
+    async fn stopped(&self) {
+        let mut count = self.count.clone();
+        let unanswered = |&n: &u32| {
+            !self.asking.load(Ordering::SeqCst) && n > self.answered.load(Ordering::SeqCst)
+        };
+        if count.wait_for(unanswered).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether any interrupt came.
+    fn seen(&self) -> bool {
+        *self.count.borrow() > 0
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+/// Asks on the terminal (stderr): yes only for `y` or `yes`. The answer is awaited
+/// alongside the interrupts, so Ctrl-C answers "no".
+impl Ask for Interrupts {
+    fn ask<'a>(&'a self, question: &'a str) -> Pin<Box<dyn Future<Output = bool> + 'a>> {
+        Box::pin(async move {
+            eprint!("{question} [y/N] ");
+            let _ = std::io::stderr().flush();
+            self.asking.store(true, Ordering::SeqCst);
+            let mut count = self.count.clone();
+            let pending = |&n: &u32| n > self.answered.load(Ordering::SeqCst);
+            let yes = tokio::select! {
+                line = read_line() => line.is_some_and(|l| {
+                    matches!(l.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+                }),
+                Ok(n) = count.wait_for(pending) => {
+                    self.answered.store(*n, Ordering::SeqCst);
+                    eprintln!();
+                    false
+                }
+            };
+            self.asking.store(false, Ordering::SeqCst);
+            yes
+        })
+    }
+}
+
+/// One line of stdin (`None` when it cannot be read). The read blocks until the user
+/// presses Enter, so it runs on a thread of its own; not `spawn_blocking`, whose threads
+/// the runtime waits for when it shuts down (an interrupted roll would then hang until
+/// Enter).
+async fn read_line() -> Option<String> {
+    let (answer, line) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line);
+        let _ = answer.send(read.ok().map(|_| line));
+    });
+    line.await.ok().flatten()
 }

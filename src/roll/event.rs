@@ -1,31 +1,246 @@
 //! What `roll` tells its user: one variant per kind of event (the JSON `event` field).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::aws::cfn::ResourceChange;
 use crate::event::{Event, Progress};
 
-/// An event of `roll`.
+use super::RollOutcome;
+
+/// The label of the roll's one spinner.
+pub(super) const SPINNER: &str = "roll";
+
+/// An event of `roll` and `rollback`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum RollEvent {}
+pub enum RollEvent {
+    /// An SSM parameter named the image: the concrete id it holds.
+    Resolved { parameter: String, ami: String },
+    /// The stack does not exist: it is created (or, with `--plan`, would be) from
+    /// `template` on `ami`; secret-looking parameter values are shown as `***`.
+    Create {
+        stack: String,
+        region: String,
+        template: PathBuf,
+        ami: String,
+        parameters: BTreeMap<String, String>,
+        plan: bool,
+    },
+    /// The stack or its group is busy and the roll waits (`--wait-for-idle`).
+    Waiting { stack: String, busy: String },
+    /// Neither the stack nor its group is busy any more.
+    Idle { stack: String, status: String },
+    /// An update begins: the change set `change_set` moves the stack between images.
+    Start {
+        stack: String,
+        stack_id: String,
+        region: String,
+        from_ami: String,
+        to_ami: String,
+        change_set: String,
+        token: String,
+    },
+    /// CloudFormation computed the change set: how many resources it changes (each
+    /// follows as a `change`).
+    ChangeSet { change_set: String, changes: usize },
+    /// One resource the change set changes.
+    Change(ResourceChange),
+    /// A stack event of this roll's operation.
+    StackEvent {
+        stack: String,
+        event_id: String,
+        logical_id: String,
+        physical_id: Option<String>,
+        resource_type: String,
+        status: String,
+        reason: Option<String>,
+        timestamp: Option<String>,
+    },
+    /// The roll ended well (exit 0): how, in the stack's region.
+    Done {
+        #[serde(flatten)]
+        outcome: RollOutcome,
+        region: String,
+    },
+}
 
 impl RollEvent {
-    /// The spinner or bar this event starts, updates or ends on a terminal.
+    /// The roll's spinner: computing the change set (from `start` to `change_set`),
+    /// and waiting for a busy stack or group (from `waiting` to `idle`). The polls
+    /// between update it without a line of their own.
     pub fn progress(&self) -> Option<Progress> {
-        match *self {}
+        let message = match self {
+            RollEvent::Start { .. } => "computing the change set".to_string(),
+            RollEvent::Waiting { busy, .. } => busy.clone(),
+            RollEvent::ChangeSet { .. } | RollEvent::Idle { .. } | RollEvent::Done { .. } => {
+                return Some(Progress::Clear {
+                    label: SPINNER.into(),
+                });
+            }
+            _ => return None,
+        };
+        Some(Progress::Show {
+            label: SPINNER.into(),
+            message,
+        })
     }
 }
 
 impl fmt::Display for RollEvent {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RollEvent::Resolved { parameter, ami } => {
+                write!(f, "SSM parameter {parameter} names {ami}")
+            }
+            RollEvent::Create {
+                stack,
+                region,
+                template,
+                ami,
+                parameters,
+                plan,
+            } => {
+                let verb = if *plan { "would create" } else { "creating" };
+                let shown: Vec<String> =
+                    parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(
+                    f,
+                    "stack {stack} does not exist in {region}: {verb} it from {} on {ami} ({})",
+                    template.display(),
+                    shown.join(", ")
+                )
+            }
+            RollEvent::Waiting { busy, .. } => write!(f, "{busy}: waiting until it is idle"),
+            RollEvent::Idle { stack, .. } => write!(f, "{stack} and its group are idle"),
+            RollEvent::Start {
+                stack,
+                region,
+                from_ami,
+                to_ami,
+                change_set,
+                ..
+            } => {
+                if from_ami == to_ami {
+                    write!(
+                        f,
+                        "{stack} in {region} runs {to_ami} already: checking for other changes (change set {change_set})"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "rolling {stack} in {region}: {from_ami} → {to_ami} (change set {change_set})"
+                    )
+                }
+            }
+            RollEvent::ChangeSet {
+                change_set,
+                changes,
+            } => write!(f, "change set {change_set}: {changes} change(s)"),
+            RollEvent::Change(c) => {
+                let replacement = match c.replacement.as_deref() {
+                    Some("True") => ", replacement",
+                    Some("Conditional") => ", replacement: conditional",
+                    Some("False") => ", no replacement",
+                    _ => "",
+                };
+                let (action, id, kind) = (&c.action, &c.logical_id, &c.resource_type);
+                write!(f, "  {action} {id} ({kind}){replacement}")
+            }
+            RollEvent::StackEvent {
+                logical_id,
+                resource_type,
+                status,
+                reason,
+                ..
+            } => {
+                write!(f, "{status} {logical_id} ({resource_type})")?;
+                match reason.as_deref().filter(|r| !r.is_empty()) {
+                    Some(r) => write!(f, ": {r}"),
+                    None => Ok(()),
+                }
+            }
+            RollEvent::Done { outcome, .. } => f.write_str(&outcome.summary()),
+        }
     }
 }
 
 impl From<RollEvent> for Event {
     fn from(e: RollEvent) -> Event {
         Event::Roll(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_carries_the_outcome_and_the_region() {
+        let done = RollEvent::Done {
+            outcome: RollOutcome::AlreadyOn {
+                stack: "web".into(),
+                ami: "ami-b".into(),
+            },
+            region: "eu-west-1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&done).unwrap(),
+            serde_json::json!({
+                "event": "done", "outcome": "already_on", "stack": "web", "ami": "ami-b",
+                "region": "eu-west-1",
+            })
+        );
+        assert_eq!(done.to_string(), "web is already on ami-b: nothing to do");
+    }
+
+    #[test]
+    fn a_change_is_the_resource_change_under_its_kind() {
+        let change = RollEvent::Change(ResourceChange {
+            logical_id: "AutoScalingGroup".into(),
+            physical_id: None,
+            resource_type: "AWS::AutoScaling::AutoScalingGroup".into(),
+            action: "Modify".into(),
+            replacement: Some("Conditional".into()),
+            scope: vec!["Properties".into()],
+        });
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            serde_json::json!({
+                "event": "change", "logical_id": "AutoScalingGroup", "physical_id": null,
+                "resource_type": "AWS::AutoScaling::AutoScalingGroup", "action": "Modify",
+                "replacement": "Conditional", "scope": ["Properties"],
+            })
+        );
+        assert_eq!(
+            change.to_string(),
+            "  Modify AutoScalingGroup (AWS::AutoScaling::AutoScalingGroup), replacement: conditional"
+        );
+    }
+
+    #[test]
+    fn the_spinner_runs_from_start_to_change_set() {
+        let start = RollEvent::Start {
+            stack: "web".into(),
+            stack_id: "arn".into(),
+            region: "eu-west-1".into(),
+            from_ami: "ami-a".into(),
+            to_ami: "ami-b".into(),
+            change_set: "amibake-1".into(),
+            token: "amibake-1".into(),
+        };
+        assert!(matches!(start.progress(), Some(Progress::Show { .. })));
+        let computed = RollEvent::ChangeSet {
+            change_set: "amibake-1".into(),
+            changes: 2,
+        };
+        assert!(matches!(computed.progress(), Some(Progress::Clear { .. })));
+        assert_eq!(
+            start.to_string(),
+            "rolling web in eu-west-1: ami-a → ami-b (change set amibake-1)"
+        );
     }
 }

@@ -2,13 +2,13 @@
 
 use std::sync::Mutex;
 
-use serde_json::json;
-
 use crate::aws::cfn::{self, StackInfo};
-use crate::aws::poll::{self, PollError};
+use crate::aws::poll;
 use crate::aws::{AwsError, asg};
+use crate::event::FromAws;
 
-use super::{ASG_OUTPUT, IDLE, Roll, RollError, gone, lock};
+use super::event::SPINNER;
+use super::{ASG_OUTPUT, IDLE, Roll, RollError, RollEvent, gone, lock};
 
 impl Roll<'_> {
     /// The Auto Scaling groups of the stack: its `AsgName` output, else its resources.
@@ -79,11 +79,10 @@ impl Roll<'_> {
         if !self.req.wait_for_idle {
             return Err(RollError::Busy { what });
         }
-        self.reporter.event(
-            "waiting",
-            json!({ "stack": stack.name, "busy": what }),
-            &format!("{what}: waiting until it is idle"),
-        );
+        self.reporter.emit(RollEvent::Waiting {
+            stack: stack.name.clone(),
+            busy: what.clone(),
+        });
         let last = Mutex::new(what);
         let result = poll::until(self.schedule(IDLE), self.req.idle_timeout, || async {
             let now = cfn::describe_stack(cfn, &stack.id)
@@ -92,29 +91,21 @@ impl Roll<'_> {
             match self.busy(cfn, &now).await? {
                 None => Ok(Some(now)),
                 Some(what) => {
-                    self.reporter.spin("roll", &what);
+                    self.reporter.spin(SPINNER, &what);
                     *lock(&last) = what;
                     Ok(None)
                 }
             }
         })
         .await;
-        self.reporter.unspin("roll");
-        match result {
-            Ok(now) => {
-                self.reporter.event(
-                    "idle",
-                    json!({ "stack": now.name, "status": now.status }),
-                    &format!("{} and its group are idle", now.name),
-                );
-                Ok(now)
-            }
-            Err(PollError::Timeout(after)) => Err(RollError::Timeout {
-                what: "waiting for the stack and its group to be idle".into(),
-                after,
-                hint: lock(&last).clone(),
-            }),
-            Err(PollError::Aws(e)) => Err(RollError::aws("idle check")(e)),
-        }
+        let now = result.map_err(|e| {
+            let what = "waiting for the stack and its group to be idle".to_string();
+            RollError::waited(e, "idle check", what, lock(&last).clone())
+        })?;
+        self.reporter.emit(RollEvent::Idle {
+            stack: now.name.clone(),
+            status: now.status.clone(),
+        });
+        Ok(now)
     }
 }

@@ -9,28 +9,35 @@
 //! rolls back by itself when the new instances do not signal success (or a rollback
 //! alarm goes off); the roll reports how it ended and why.
 //!
-//! This module holds the request, the outcome, the errors and [`Roll::run`]; the phases
+//! This module holds the request, the outcome and [`Roll::run`]; `error` holds
+//! [`RollError`] and `event` what the roll tells its user ([`RollEvent`]). The phases
 //! live in modules of their own: `resolve` (the image), `idle` (busy stacks and groups),
-//! `change_set` (create, or change set → confirmation → execute) and `watch` (events
-//! until the stack settles, and why it ended as it did).
+//! `create` (a missing stack), `change_set` (change set → confirmation → execute) and
+//! `watch` (events until the stack settles, and why it ended as it did).
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::aws::Aws;
 use crate::aws::cfn::{self, ResourceChange, StackEvent};
 use crate::aws::poll::{self, Schedule};
-use crate::aws::{Aws, AwsError};
+use crate::event::FromAws;
 use crate::report::Reporter;
 
 mod change_set;
+mod create;
+mod error;
 mod event;
 mod idle;
 mod resolve;
 mod watch;
+pub use error::RollError;
 pub use event::RollEvent;
 
 use watch::gone;
@@ -39,10 +46,6 @@ use watch::gone;
 pub const DEFAULT_TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
 /// The stack parameter that carries the AMI, unless `--image-parameter` names another.
 pub const DEFAULT_IMAGE_PARAMETER: &str = "ImageId";
-/// Stack tag: the image the stack ran before the last roll (what `rollback` goes back to).
-pub const PREVIOUS_IMAGE_TAG: &str = crate::tags::PREVIOUS_IMAGE;
-/// Stack tag: the image amibake last rolled the stack onto.
-pub const IMAGE_TAG: &str = crate::tags::IMAGE;
 /// The stack output naming the Auto Scaling group.
 pub const ASG_OUTPUT: &str = "AsgName";
 /// The stack output carrying the launch template's version.
@@ -206,116 +209,21 @@ impl RollOutcome {
     }
 }
 
-/// Why a roll did not end well.
-#[derive(Debug, thiserror::Error)]
-pub enum RollError {
-    /// Bad input or usage, found before anything changed (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// CloudFormation rejected the request (a `ValidationError`): nothing changed (exit 2).
-    #[error("CloudFormation rejected the {what}: {}", .source.chain())]
-    Rejected {
-        what: &'static str,
-        #[source]
-        source: AwsError,
-    },
-    #[error(
-        "{what}: not rolling now (deploying while the group scales skips the new instances); pass --wait-for-idle to wait until it is idle"
-    )]
-    Busy { what: String },
-    #[error("stack {stack} is {status}: {hint}")]
-    Unusable {
-        stack: String,
-        status: String,
-        hint: String,
-    },
-    #[error(
-        "stack {stack} has no previous image recorded (no {PREVIOUS_IMAGE_TAG} tag): only a stack amibake rolled from one image to another can be rolled back"
-    )]
-    NoPrevious { stack: String },
-    #[error("declined: {0}")]
-    Declined(String),
-    #[error("change set {name} failed: {reason}")]
-    ChangeSetFailed { name: String, reason: String },
-    #[error("{stack} rolled back to {ami}: {reason}")]
-    RolledBack {
-        stack: String,
-        /// The image the stack is on again.
-        ami: String,
-        /// The first failure among this roll's stack events.
-        reason: String,
-    },
-    #[error(
-        "{stack} is UPDATE_ROLLBACK_FAILED: the rollback could not restore {}; first failure: {reason}\nfix the cause, then continue the rollback:\n  {command}",
-        .resources.join(", ")
-    )]
-    RollbackFailed {
-        stack: String,
-        /// The resources whose rollback failed (logical ids).
-        resources: Vec<String>,
-        reason: String,
-        /// `aws cloudformation continue-update-rollback --stack-name … --region …`
-        command: String,
-    },
-    #[error("{stack} ended {status}: {reason}{}", hint_line(.hint))]
-    Failed {
-        stack: String,
-        status: String,
-        reason: String,
-        hint: String,
-    },
-    #[error("{what} timed out after {}s: {hint}", .after.as_secs())]
-    Timeout {
-        what: String,
-        after: Duration,
-        hint: String,
-    },
-    #[error("{phase}: {}", .source.chain())]
-    Aws {
-        phase: &'static str,
-        #[source]
-        source: AwsError,
-    },
-    #[error("interrupted")]
-    Interrupted,
+/// How the CLI asks the user a yes/no question before the stack changes. The answer is
+/// awaited, so a person taking their time blocks no worker of the runtime.
+pub trait Ask {
+    fn ask<'a>(&'a self, question: &'a str) -> Pin<Box<dyn Future<Output = bool> + 'a>>;
 }
 
-fn hint_line(hint: &str) -> String {
-    if hint.is_empty() {
-        String::new()
-    } else {
-        format!("\n{hint}")
+/// A function answers at once (a test's scripted answer).
+impl<F: Fn(&str) -> bool> Ask for F {
+    fn ask<'a>(&'a self, question: &'a str) -> Pin<Box<dyn Future<Output = bool> + 'a>> {
+        Box::pin(std::future::ready(self(question)))
     }
 }
 
-impl RollError {
-    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RollError::Usage(_) | RollError::Rejected { .. } => 2,
-            RollError::Interrupted => 130,
-            _ => 1,
-        }
-    }
-
-    fn aws(phase: &'static str) -> impl Fn(AwsError) -> RollError {
-        move |source| RollError::Aws { phase, source }
-    }
-
-    /// A `ValidationError` means CloudFormation refused the request as made.
-    fn rejected(what: &'static str, phase: &'static str) -> impl Fn(AwsError) -> RollError {
-        move |source| {
-            if source.code() == Some("ValidationError") {
-                RollError::Rejected { what, source }
-            } else {
-                RollError::Aws { phase, source }
-            }
-        }
-    }
-}
-
-/// How the CLI asks the user; `None` when there is no terminal to ask on.
-pub type Confirm<'c> = Option<&'c dyn Fn(&str) -> bool>;
+/// Who answers the questions; `None` when there is no terminal to ask on.
+pub type Confirm<'c> = Option<&'c dyn Ask>;
 
 /// One roll in progress.
 pub struct Roll<'a> {
@@ -419,20 +327,6 @@ pub fn continue_command(stack: &str, region: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_codes() {
-        assert_eq!(RollError::Usage("x".into()).exit_code(), 2);
-        assert_eq!(RollError::Interrupted.exit_code(), 130);
-        assert_eq!(
-            RollError::Busy {
-                what: "busy".into()
-            }
-            .exit_code(),
-            1
-        );
-        assert_eq!(RollError::NoPrevious { stack: "s".into() }.exit_code(), 1);
-    }
 
     #[test]
     fn the_continue_command_is_exact() {

@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use serde_json::json;
-
 use crate::aws::poll;
 use crate::aws::{ec2, ssm};
+use crate::event::FromAws;
 use crate::manifest::Manifest;
 
-use super::{Roll, RollError};
+use super::{Roll, RollError, RollEvent};
 
 impl Roll<'_> {
     /// The bake's AMI in this region.
@@ -73,11 +72,10 @@ impl Roll<'_> {
                         "SSM parameter {name} holds {value:?}, not an AMI id"
                     )));
                 }
-                self.reporter.event(
-                    "resolved",
-                    json!({ "parameter": name, "ami": value }),
-                    &format!("SSM parameter {name} names {value}"),
-                );
+                self.reporter.emit(RollEvent::Resolved {
+                    parameter: name.to_string(),
+                    ami: value.clone(),
+                });
                 value
             }
             None => given.to_string(),

@@ -3,13 +3,12 @@
 
 use std::sync::Mutex;
 
-use serde_json::json;
-
 use crate::aws::AwsError;
 use crate::aws::cfn::{self, StackEvent, StackInfo};
-use crate::aws::poll::{self, PollError};
+use crate::aws::poll;
 
-use super::{Roll, RollError, STACK, lock};
+use super::event::SPINNER;
+use super::{Roll, RollError, RollEvent, STACK, lock};
 
 impl Roll<'_> {
     /// Streams this operation's events until the stack settles; returns the stack then.
@@ -30,8 +29,9 @@ impl Roll<'_> {
                 .await?
                 .ok_or_else(|| gone(stack_id))?;
             self.stream_events(cfn, stack_id).await?;
+            // The spinner follows the stack's status; only its events make lines.
             self.reporter
-                .spin("roll", &format!("{}: {}", stack.name, stack.status));
+                .spin(SPINNER, &format!("{}: {}", stack.name, stack.status));
             *lock(&last) = stack.status.clone();
             let checks = {
                 let mut c = lock(&checks);
@@ -45,21 +45,16 @@ impl Roll<'_> {
             Ok((started && !stack.status.ends_with("_IN_PROGRESS")).then_some(stack))
         })
         .await;
-        self.reporter.unspin("roll");
-        match result {
-            Ok(stack) => Ok(stack),
-            Err(PollError::Timeout(after)) => Err(RollError::Timeout {
-                what: format!("watching stack {}", self.req.stack),
-                after,
-                hint: format!(
-                    "it is still {}; CloudFormation carries on without amibake: aws cloudformation describe-stack-events --stack-name {} --region {}",
-                    lock(&last),
-                    self.req.stack,
-                    self.region()
-                ),
-            }),
-            Err(PollError::Aws(e)) => Err(RollError::aws("watch")(e)),
-        }
+        self.reporter.unspin(SPINNER);
+        result.map_err(|e| {
+            let stack = &self.req.stack;
+            let hint = format!(
+                "it is still {}; CloudFormation carries on without amibake: aws cloudformation describe-stack-events --stack-name {stack} --region {}",
+                lock(&last),
+                self.region()
+            );
+            RollError::waited(e, "watch", format!("watching stack {stack}"), hint)
+        })
     }
 
     /// Reports the stack events not seen yet that belong to this operation, oldest
@@ -81,26 +76,16 @@ impl Roll<'_> {
             if e.token.as_deref().is_some_and(|t| t != self.req.token) {
                 continue;
             }
-            let text = format!(
-                "{} {} ({}){}",
-                e.status,
-                e.logical_id,
-                e.resource_type,
-                e.reason
-                    .as_deref()
-                    .filter(|r| !r.is_empty())
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            );
-            self.reporter.event(
-                "stack_event",
-                json!({
-                    "stack": self.req.stack, "event_id": e.id, "logical_id": e.logical_id,
-                    "physical_id": e.physical_id, "resource_type": e.resource_type,
-                    "status": e.status, "reason": e.reason, "timestamp": e.timestamp,
-                }),
-                &text,
-            );
+            self.reporter.emit(RollEvent::StackEvent {
+                stack: self.req.stack.clone(),
+                event_id: e.id.clone(),
+                logical_id: e.logical_id.clone(),
+                physical_id: e.physical_id.clone(),
+                resource_type: e.resource_type.clone(),
+                status: e.status.clone(),
+                reason: e.reason.clone(),
+                timestamp: e.timestamp.clone(),
+            });
             lock(&self.shown).push(e);
         }
         Ok(())

@@ -1,0 +1,105 @@
+//! What a test reads back: what the mocked AWS was sent, and what the roll showed its user.
+
+use amibake::aws::cfn::StackEvent;
+use amibake::event::{Event, Recorded};
+use amibake::roll::{RollError, RollEvent};
+
+use super::*;
+
+/// The ids of this token's events in the mocked stack, oldest first.
+pub fn events_of(m: &Mocks, token: &str) -> Vec<String> {
+    m.world()
+        .events
+        .iter()
+        .filter(|e| e.client_request_token() == Some(token))
+        .map(|e| e.event_id().unwrap_or_default().to_string())
+        .collect()
+}
+
+pub fn ids(events: &[StackEvent]) -> Vec<String> {
+    events.iter().map(|e| e.id.clone()).collect()
+}
+
+/// The ids of the `stack_event` events the roll emitted, in order.
+pub fn emitted_stack_events(recorded: &Recorded) -> Vec<String> {
+    recorded
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Roll(RollEvent::StackEvent { event_id, .. }) => Some(event_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The kinds of the events emitted, each run of one kind folded into one (`stack_event`
+/// ×5 → `stack_event`): the order of what a user is shown.
+pub fn phases(recorded: &Recorded) -> Vec<String> {
+    let mut kinds = recorded.kinds();
+    kinds.dedup();
+    kinds
+}
+
+/// The `logical_id`s of the `change` events, in order.
+pub fn emitted_changes(recorded: &Recorded) -> Vec<String> {
+    recorded
+        .of_kind("change")
+        .iter()
+        .map(|c| c["logical_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Parameters of the CreateChangeSet request as (key, value or "<previous>").
+pub fn change_set_parameters(m: &Mocks) -> Vec<(String, String)> {
+    let w = m.world();
+    let cs = w
+        .created_change_set
+        .as_ref()
+        .expect("a change set was created");
+    cs.parameters()
+        .iter()
+        .map(|p| {
+            let value = if p.use_previous_value() == Some(true) {
+                "<previous>".to_string()
+            } else {
+                p.parameter_value().unwrap_or_default().to_string()
+            };
+            (p.parameter_key().unwrap_or_default().to_string(), value)
+        })
+        .collect()
+}
+
+pub fn change_set_tags(m: &Mocks) -> Vec<(String, String)> {
+    let w = m.world();
+    let cs = w
+        .created_change_set
+        .as_ref()
+        .expect("a change set was created");
+    cs.tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The reason a failed update gives.
+pub fn reason_of(err: &RollError) -> &String {
+    match err {
+        RollError::RolledBack { reason, .. }
+        | RollError::RollbackFailed { reason, .. }
+        | RollError::ChangeSetFailed { reason, .. }
+        | RollError::Failed { reason, .. } => reason,
+        other => panic!("{other:?} has no reason"),
+    }
+}
