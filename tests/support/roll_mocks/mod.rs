@@ -9,7 +9,7 @@
 //! would show it. Auto Scaling, EC2 (DescribeImages) and SSM (GetParameter) answer what
 //! a roll asks.
 //!
-//! The SDK clients are built by hand, as in `tests/mocks/` (no `test-util` feature):
+//! The SDK clients are built by hand, as in `tests/support/bake_mocks/` (no `test-util` feature):
 //! mock HTTP client, static credentials, retries sleeping on tokio's clock, so
 //! `#[tokio::test(start_paused = true)]` runs every poll in no wall time.
 #![allow(dead_code)] // each test uses a different part
