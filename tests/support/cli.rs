@@ -1,0 +1,44 @@
+//! Running the amibake binary as a user would, for the tests of the offline commands.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_amibake");
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub const AL2023: &str = "recipes/al2023-tomcat-codedeploy.yaml";
+pub const UBUNTU: &str = "recipes/ubuntu-2404-codedeploy.yaml";
+
+/// Runs amibake in the package root, without any `AMIBAKE_VAR_*` of the caller's
+/// environment (they would change var values).
+pub fn amibake<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(ROOT).args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AMIBAKE_VAR_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.output().expect("amibake runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
