@@ -359,8 +359,10 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
+        pythonpath = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "amibake_emulator.py"), "--port", "0", "--port-file", str(port_file), "--quiet"]
+            [sys.executable, "-m", "amibake_emulator", "--port", "0", "--port-file", str(port_file), "--quiet"],
+            env={**os.environ, "PYTHONPATH": pythonpath},
         )
         try:
             wait_for("emulator port", lambda: port_file.exists() and port_file.read_text().strip(), timeout=30)

@@ -81,9 +81,10 @@ class Emulator:
         config = {**DELAYS, "throttle_ec2": True}
         self.log = open(self.workdir / "emulator.log", "wb")
         self.proc = subprocess.Popen(
-            [str(python), str(ROOT / "emulator" / "amibake_emulator.py"), "--port", "0",
+            [str(python), "-m", "amibake_emulator", "--port", "0",
              "--port-file", str(port_file), "--quiet", "--config", json.dumps(config)],
             stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "emulator")},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs amibake's local AWS emulator (moto + emulator/amibake_emulator.py) in the background.
+# Runs amibake's local AWS emulator (moto + the package emulator/amibake_emulator/, as
+# `python -m amibake_emulator` with emulator/ on PYTHONPATH) in the background.
 #
 #   scripts/emulator.sh start     ensure target/venv, start on a free 127.0.0.1 port (or
 #                                 $AMIBAKE_EMULATOR_PORT), wait until it answers, print the
@@ -19,7 +20,7 @@ pid_file="$dir/pid"
 endpoint_file="$dir/endpoint"
 port_file="$dir/port"
 log_file="$dir/log"
-script="$root/emulator/amibake_emulator.py"
+package_dir="$root/emulator" # holds the package amibake_emulator/
 start_timeout=${AMIBAKE_EMULATOR_START_TIMEOUT:-30}
 
 die() { echo "emulator: $*" >&2; exit 1; }
@@ -32,7 +33,7 @@ emulator_pid() {
   pid=$(<"$pid_file")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "amibake_emulator.py" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "amibake_emulator" || return 1
   echo "$pid"
 }
 
@@ -75,7 +76,8 @@ cmd_start() {
   fi
   # setsid: the emulator outlives the shell (and its process group) that started it.
   # 9>&-: the child must not inherit the start lock.
-  setsid "$bin/python" "$script" --host 127.0.0.1 --port "${AMIBAKE_EMULATOR_PORT:-0}" \
+  PYTHONPATH="$package_dir${PYTHONPATH:+:$PYTHONPATH}" \
+    setsid "$bin/python" -m amibake_emulator --host 127.0.0.1 --port "${AMIBAKE_EMULATOR_PORT:-0}" \
     --port-file "$port_file" --realos-rootfs "$(bash "$root/scripts/realos-rootfs.sh" --path)" \
     --realos-work "$dir/realos" "${extra[@]}" </dev/null >>"$log_file" 2>&1 9>&- &
   pid=$!

@@ -1,0 +1,47 @@
+"""amibake's local AWS emulator: moto 5.2.5 in server mode, extended only where amibake needs it.
+
+Run:  PYTHONPATH=emulator python -m amibake_emulator --port 0 --port-file FILE
+      (scripts/emulator.sh start does this in the background; emulator/README.md)
+Binds 127.0.0.1 only, writes the chosen port to FILE, serves until SIGTERM/SIGINT.
+Clients use endpoint http://127.0.0.1:PORT with any region and dummy credentials
+(AWS_ACCESS_KEY_ID=testing -> moto's default account 123456789012). Everything not listed
+in a service module below is plain moto 5.2.5.
+
+One module per service, each installing its patches into moto at start (`install(world)`):
+
+  ec2             instance lifecycle delays, ClientToken, AMI name rules, snapshot tags and
+                  encryption, CopyImage options, image deprecation, a seeded Ubuntu AMI
+  ssm             DescribeInstanceInformation (which agents are Online), Canonical's public
+                  Ubuntu parameter
+  ssm_commands    SendCommand and its invocations: Get/ListCommandInvocations, CancelCommand
+  cloudformation  stack updates that reach the ASG, change sets, fail_stack_update,
+                  CancelUpdateStack / ContinueUpdateRollback
+  autoscaling     an updated ASG keeps its name; DescribeInstanceRefreshes
+  iam             the seeded instance profiles (--seed-instance-profile)
+
+How an instance answers a command, by backend:
+
+  canned (default)  nothing boots or runs: outputs (the outputs table,
+                    emulator/outputs.yaml) evaluated by minishell (with minishell_syntax
+                    and minishell_builtins)
+  real OS           the `real_os` knob: realos boots systemd + cloud-init containers
+                    (systemd-nspawn) and runs every script in them
+
+Shared machinery:
+
+  state     the World: knobs, facts, scheduled transitions, invocations, the real-OS
+            backend and the request counts, built once and handed to every module
+  config    the knobs and the /_amibake/* control endpoint
+  traffic   request accounting and EC2's request-rate buckets (throttle_ec2)
+  server    the WSGI app: control endpoint, throttling, the lock, moto
+  util      the log line and moto's clock
+  __main__  the command line
+
+NOT simulated without `real_os`: no script or document runs, nothing boots; user data is
+ignored; the outputs table is the only source of command output; no S3/CloudWatch output
+of commands; SSM documents are not validated; CreateImage does not reboot the instance;
+KMS keys are not checked; instance profiles grant nothing (an instance without one still
+gets an Online agent unless require_instance_profile is set); stack operations complete
+within the request (no *_IN_PROGRESS phase to poll); Auto Scaling health checks,
+lifecycle hooks and scaling activities, and everything not listed above, are plain moto.
+"""

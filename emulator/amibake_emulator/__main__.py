@@ -1,0 +1,66 @@
+"""The command line: `python -m amibake_emulator` (with emulator/ on PYTHONPATH).
+
+    python -m amibake_emulator --port 0 --port-file FILE [--outputs FILE]
+        [--seed-instance-profile NAME]... [--config JSON] [--quiet]
+        [--realos-rootfs DIR] [--realos-work DIR]
+
+Builds the one World (outputs table, real-OS backend, knobs), installs each service's
+patches into moto, then serves until SIGTERM/SIGINT. scripts/emulator.sh runs it in the
+background; see emulator/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __doc__ as PACKAGE_DOC
+from . import autoscaling, cloudformation, ec2, iam, ssm, ssm_commands
+from .outputs import OutputTable
+from .realos import RealOS
+from .server import serve
+from .state import World
+
+DEFAULT_OUTPUTS = Path(__file__).resolve().parent.parent / "outputs.yaml"  # emulator/outputs.yaml
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="amibake_emulator", description=(PACKAGE_DOC or "").split("\n", 1)[0])
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    p.add_argument("--port-file", type=Path, help="write the bound port here")
+    p.add_argument("--outputs", type=Path, default=DEFAULT_OUTPUTS, help="command outputs table")
+    p.add_argument(
+        "--seed-instance-profile",
+        action="append",
+        dest="profiles",
+        help="IAM instance profile to create at start (repeatable; default amibake-builder)",
+    )
+    p.add_argument("--config", help="initial knobs for all regions, as JSON (same keys as POST /_amibake/config)")
+    p.add_argument("--quiet", action="store_true", help="do not log every request")
+    p.add_argument("--realos-rootfs", type=Path, help="root filesystems for real_os (scripts/realos-rootfs.sh)")
+    p.add_argument("--realos-work", type=Path, help="where real-OS instances and images live (removed at exit; consoles kept until the next start)")
+    args = p.parse_args(argv)
+    realos = RealOS(args.realos_rootfs, args.realos_work or Path(f"/tmp/amibake-realos-{os.getpid()}"))
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    world = World(OutputTable(args.outputs), realos)
+    if args.config:
+        world.knobs.update({**json.loads(args.config), "region": "*"})
+        world.knobs.initial = dict(world.knobs.defaults)
+    ec2.install(world)
+    iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])
+    ssm.install(world)
+    ssm_commands.install(world)
+    cloudformation.install(world)
+    autoscaling.install()
+    serve(world, args.host, args.port, args.port_file, args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The emulator's knobs and its control endpoint (`/_amibake/*`, not AWS).
+
+Tests shape the emulated AWS at run time, per region, without restarting it: delays
+(instance_pending_seconds, agent_online_seconds, ...), failures (bad_image,
+fail_command_matching, fail_stack_update), EC2 throttling and real instances (real_os).
+Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
+changed by --config. Tests isolate themselves by region, so knobs cannot leak.
+
+Endpoints (see emulator/README.md, "Control endpoint"):
+  GET/POST /_amibake/config    the knobs (POST: {"region": R|"*", "reset": bool, knob: value})
+  GET      /_amibake/facts     facts remembered per instance and image
+  GET      /_amibake/stats     requests by region and action; POST /_amibake/stats/reset
+  GET      /_amibake/realos    the real-OS containers this emulator booted
+  GET      /_amibake/health    {"ok": true, "moto": version, "outputs": path, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qs
+
+from .util import log
+
+if TYPE_CHECKING:
+    from .state import World
+
+KNOB_DEFAULTS: dict[str, Any] = {
+    "bad_image": False,  # answer commands with the table's `bad` variants
+    "fail_command_matching": None,  # regex: matching commands fail (exit 1)
+    "require_instance_profile": False,  # agent only comes online with an instance profile
+    "instance_pending_seconds": 0.0,  # RunInstances/StartInstances -> pending for L s
+    "instance_stopping_seconds": 0.0,  # StopInstances -> stopping for S s
+    "image_pending_seconds": 0.0,  # CreateImage -> pending for I s
+    "copy_pending_seconds": 0.0,  # CopyImage -> pending for C s
+    "agent_online_seconds": 0.0,  # agent Online O s after the instance is running
+    "command_in_progress_seconds": 0.0,  # invocations InProgress for K s
+    "invocation_missing_seconds": 0.0,  # GetCommandInvocation InvocationDoesNotExist for M s
+    "reboot_offline_seconds": 1.0,  # agent ConnectionLost for R s after RebootInstances
+    "fail_stack_update": False,  # CloudFormation updates roll back (UPDATE_ROLLBACK_COMPLETE)
+    "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
+    "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
+}
+
+
+def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any:
+    """The value to store for a knob, or ValueError. `real_os` is judged by the real-OS
+    backend: only a flavour this machine can boot is accepted."""
+    if key not in KNOB_DEFAULTS:
+        raise ValueError(f"unknown knob {key!r}; known: {sorted(KNOB_DEFAULTS)}")
+    if key == "bad_image":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        if not isinstance(value, bool):
+            raise ValueError("bad_image must be true, false or a list of table keys")
+        return value
+    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    if key == "real_os":
+        return check_real_os(value)
+    if key == "fail_command_matching":
+        if value is not None:
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a regex string or null")
+            re.compile(value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{key} must be a number >= 0")
+    return float(value)
+
+
+class Knobs:
+    """Per-region knobs over defaults; `initial` is what a reset of `"*"` restores."""
+
+    def __init__(self, check_real_os: Callable[[Any], Any]) -> None:
+        self.check_real_os = check_real_os
+        self.initial: dict[str, Any] = dict(KNOB_DEFAULTS)
+        self.defaults: dict[str, Any] = dict(KNOB_DEFAULTS)
+        self.regions: dict[str, dict[str, Any]] = {}
+
+    def get(self, region: str, key: str) -> Any:
+        return self.regions.get(region, {}).get(key, self.defaults[key])
+
+    def effective(self, region: str) -> dict[str, Any]:
+        return {k: self.get(region, k) for k in KNOB_DEFAULTS}
+
+    def update(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = dict(body)
+        region = body.pop("region", "*") or "*"
+        reset = body.pop("reset", False)
+        checked = {k: check_knob(k, v, self.check_real_os) for k, v in body.items()}
+        if region == "*":
+            if reset:
+                self.defaults = dict(self.initial)
+                self.regions.clear()
+            self.defaults.update(checked)
+            return {"region": "*", **self.defaults}
+        if reset:
+            self.regions.pop(region, None)
+        self.regions.setdefault(region, {}).update(checked)
+        return {"region": region, **self.effective(region)}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "defaults": dict(self.defaults),
+            "regions": {r: self.effective(r) for r in sorted(self.regions)},
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# The control endpoint.
+# ---------------------------------------------------------------------------------------
+
+
+def respond(start_response: Any, status: str, body: Any) -> list[bytes]:
+    data = json.dumps(body, indent=1, sort_keys=True, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def control(world: World, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Answers a request under /_amibake/ (WSGI)."""
+    from moto import __version__ as moto_version
+
+    path = environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "GET")
+    query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    with world.lock:
+        world.tick()
+        if path == "/_amibake/health":
+            return respond(
+                start_response,
+                "200 OK",
+                {"ok": True, "moto": moto_version, "outputs": str(world.table.path), "outputs_keys": world.table.keys()},
+            )
+        if path == "/_amibake/stats" and method == "GET":
+            return respond(start_response, "200 OK", world.traffic.snapshot())
+        if path == "/_amibake/stats/reset" and method == "POST":
+            world.traffic.reset()
+            return respond(start_response, "200 OK", world.traffic.snapshot())
+        if path == "/_amibake/facts" and method == "GET":
+            return respond(start_response, "200 OK", world.facts_report())
+        if path == "/_amibake/realos" and method == "GET":
+            return respond(start_response, "200 OK", world.realos.report())
+        if path == "/_amibake/config" and method == "GET":
+            if "region" in query:
+                return respond(start_response, "200 OK", {"region": query["region"], **world.knobs.effective(query["region"])})
+            return respond(start_response, "200 OK", world.knobs.snapshot())
+        if path == "/_amibake/config" and method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("body must be a JSON object")
+                result = world.knobs.update(body)
+            except (ValueError, re.error) as e:
+                return respond(start_response, "400 Bad Request", {"error": str(e)})
+            log(f"config {json.dumps(body, sort_keys=True)}")
+            return respond(start_response, "200 OK", result)
+    return respond(start_response, "404 Not Found", {"error": f"no such endpoint: {method} {path}"})
