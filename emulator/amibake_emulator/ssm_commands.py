@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .minishell import run_script
 from .outputs import Badness, RunResult, remember_from_script
-from .realos import STDERR_LIMIT, STDOUT_LIMIT
+from .container import STDERR_LIMIT, STDOUT_LIMIT
 from .ssm import agent_view, instances_of
 from .util import epoch_to_dt, log, utcnow
 
