@@ -26,6 +26,22 @@ pub fn state_dir() -> PathBuf {
     }
 }
 
+/// The journal of the run `run_id` under the state directory `dir`.
+pub fn path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join("runs").join(format!("{run_id}.jsonl"))
+}
+
+/// Whether the journal of `run_id` under `dir` ends `clean` (no journal: not clean).
+pub async fn ends_clean(dir: &Path, run_id: &str) -> bool {
+    let Ok(text) = tokio::fs::read_to_string(path(dir, run_id)).await else {
+        return false;
+    };
+    text.lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .is_some_and(|last| last["event"] == "clean")
+}
+
 /// One line of a journal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry<'a> {
@@ -58,9 +74,10 @@ impl Journal {
         recipe: &str,
         region: &str,
     ) -> std::io::Result<Journal> {
-        let runs = dir.join("runs");
-        tokio::fs::create_dir_all(&runs).await?;
-        let path = runs.join(format!("{run_id}.jsonl"));
+        let path = path(dir, run_id);
+        if let Some(runs) = path.parent() {
+            tokio::fs::create_dir_all(runs).await?;
+        }
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -138,5 +155,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1]["token"], "tok");
         assert_eq!(lines[2]["event"], "clean");
+        assert!(ends_clean(dir.path(), "r1").await);
+        assert_eq!(j.path(), path(dir.path(), "r1"));
     }
 }

@@ -1,8 +1,10 @@
 //! Identity of one run: its id and the built-in template values derived from the clock.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use time::OffsetDateTime;
+use time::format_description::StaticFormatDescription;
 use time::macros::format_description;
 
 use crate::recipe::Builtins;
@@ -13,12 +15,21 @@ pub fn new_run_id(now: OffsetDateTime) -> String {
     format!("{}-{:06x}", timestamp(now), fastrand::u32(..0x100_0000))
 }
 
+/// The timestamp a run id starts with.
+const STAMP: StaticFormatDescription =
+    format_description!("[year][month][day]-[hour][minute][second]");
+
 /// `20261123-070528`: sortable, and legal in AMI names and tag values.
 pub fn timestamp(now: OffsetDateTime) -> String {
-    now.format(format_description!(
-        "[year][month][day]-[hour][minute][second]"
-    ))
-    .unwrap_or_default()
+    now.format(STAMP).unwrap_or_default()
+}
+
+/// When a run started, from its id (`20261123-070528-3fa2c1` started at 2026-11-23
+/// 07:05:28 UTC); `None` for an id that is not a run id.
+pub fn started(run_id: &str) -> Option<SystemTime> {
+    let stamp = run_id.get(..15)?;
+    let started = time::PrimitiveDateTime::parse(stamp, STAMP).ok()?;
+    Some(SystemTime::from(started.assume_utc()))
 }
 
 /// The built-ins for a run starting now in `region`.

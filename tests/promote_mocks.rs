@@ -1,18 +1,23 @@
 //! `promote` against aws-smithy-mocks clients: what the emulator cannot produce — SSM
 //! validating an `aws:ec2:image` value asynchronously (the new version shows late, or
-//! never), and a copy that fails — run under paused tokio time.
+//! never), and a copy that fails — run under paused tokio time, with the events each
+//! promotion emitted kept in memory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amibake::aws::Aws;
+use amibake::event::Failure;
 use amibake::promote::{PromoteError, PromoteRequest, promote};
-use amibake::report::{Mode, Reporter};
+use amibake::report::Reporter;
 use amibake::secret::Masker;
 use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{
+    MockResponse, MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
+};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 
@@ -20,6 +25,7 @@ const HOME: &str = "us-east-1";
 const FAR: &str = "us-west-2";
 const AMI: &str = "ami-0aaaaaaaaaaaaaaaa";
 const OLD: &str = "ami-0bbbbbbbbbbbbbbbb";
+const COPY: &str = "ami-0cccccccccccccccc";
 const RECIPE: &str = "web";
 const PARAM: &str = "/amibake/web/dev";
 
@@ -136,6 +142,11 @@ fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
 }
 
 fn aws(ssm: &Ssm, ec2: &Ec2) -> Aws {
+    clients(&[&ssm.get, &ssm.put, &ssm.tag], &[&ec2.describe, &ec2.copy])
+}
+
+/// Clients of both regions that answer with these rules.
+fn clients(ssm_rules: &[&Rule], ec2_rules: &[&Rule]) -> Aws {
     let creds = Credentials::new("AKIDMOCK", "mock", None, None, "test");
     let ec2_client = |region: &str| {
         aws_sdk_ec2::Client::from_conf(
@@ -146,7 +157,7 @@ fn aws(ssm: &Ssm, ec2: &Ec2) -> Aws {
                 .http_client(create_mock_http_client())
                 .sleep_impl(TokioSleep)
                 .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor(&[&ec2.describe, &ec2.copy]))
+                .interceptor(interceptor(ec2_rules))
                 .build(),
         )
     };
@@ -159,7 +170,7 @@ fn aws(ssm: &Ssm, ec2: &Ec2) -> Aws {
                 .http_client(create_mock_http_client())
                 .sleep_impl(TokioSleep)
                 .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor(&[&ssm.get, &ssm.put, &ssm.tag]))
+                .interceptor(interceptor(ssm_rules))
                 .build(),
         )
     };
@@ -198,7 +209,65 @@ fn files(dir: &Path) -> PathBuf {
 }
 
 fn reporter() -> Reporter {
-    Reporter::new(Mode::Json, Masker::default())
+    Reporter::memory(Masker::default())
+}
+
+/// SSM as a store: GetParameter answers what PutParameter wrote (ParameterNotFound
+/// before), at once; `seed` holds parameters that exist already (value, version 1).
+fn ssm_store(seed: &[(&str, &str)]) -> Ssm {
+    type Store = Arc<Mutex<HashMap<String, (String, i64)>>>;
+    let store: Store = Arc::new(Mutex::new(
+        seed.iter()
+            .map(|(k, v)| (k.to_string(), (v.to_string(), 1)))
+            .collect(),
+    ));
+    let s = store.clone();
+    let get = mock!(aws_sdk_ssm::Client::get_parameter).then_compute_response(move |req| {
+        let name = req.name().unwrap_or_default();
+        match s.lock().unwrap().get(name) {
+            Some((value, version)) => MockResponse::Output(
+                aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
+                    .parameter(
+                        aws_sdk_ssm::types::Parameter::builder()
+                            .name(name)
+                            .value(value)
+                            .version(*version)
+                            .data_type("aws:ec2:image")
+                            .build(),
+                    )
+                    .build(),
+            ),
+            None => MockResponse::Error(
+                aws_sdk_ssm::operation::get_parameter::GetParameterError::generic(meta(
+                    "ParameterNotFound",
+                    name,
+                )),
+            ),
+        }
+    });
+    let put = mock!(aws_sdk_ssm::Client::put_parameter).then_compute_output(move |req| {
+        let mut store = store.lock().unwrap();
+        let name = req.name().unwrap_or_default().to_string();
+        let version = store.get(&name).map_or(1, |(_, v)| v + 1);
+        let value = req.value().unwrap_or_default().to_string();
+        store.insert(name, (value, version));
+        aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
+            .version(version)
+            .build()
+    });
+    let tag = mock!(aws_sdk_ssm::Client::add_tags_to_resource).then_output(|| {
+        aws_sdk_ssm::operation::add_tags_to_resource::AddTagsToResourceOutput::builder().build()
+    });
+    Ssm { get, put, tag }
+}
+
+/// An available image with this id.
+fn available(id: &str) -> aws_sdk_ec2::types::Image {
+    aws_sdk_ec2::types::Image::builder()
+        .image_id(id)
+        .name("web-1")
+        .state(aws_sdk_ec2::types::ImageState::Available)
+        .build()
 }
 
 #[tokio::test(start_paused = true)]
@@ -207,7 +276,8 @@ async fn a_channel_counts_as_promoted_only_once_ssm_shows_the_validated_version(
     let manifest = files(dir.path());
     let (ssm, ec2) = (ssm_rules(Some(3)), ec2_rules());
     let req = PromoteRequest::new(&manifest, "dev");
-    let outcome = promote(&aws(&ssm, &ec2), &req, &reporter())
+    let reporter = reporter();
+    let outcome = promote(&aws(&ssm, &ec2), &req, &reporter)
         .await
         .expect("promoted");
     assert_eq!(outcome.regions.len(), 1);
@@ -219,6 +289,14 @@ async fn a_channel_counts_as_promoted_only_once_ssm_shows_the_validated_version(
     // One read before the write, then reads until version 4 showed (the fourth).
     assert_eq!(ssm.get.num_calls(), 5);
     assert_eq!(ssm.tag.num_calls(), 1, "tagged once the value is in");
+    // dev is the first environment: no order check, and no copy.
+    let events = reporter.recorded();
+    assert_eq!(events.kinds(), ["start", "promoted"]);
+    let promoted = events.of_kind("promoted")[0];
+    assert_eq!(promoted["old"], OLD);
+    assert_eq!(promoted["new"], AMI);
+    assert_eq!(promoted["changed"], true);
+    assert_eq!(events.text[1], format!("dev: {OLD} → {AMI} in {HOME}"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -246,7 +324,8 @@ async fn a_failed_copy_fails_the_promotion_before_any_channel_changes() {
     let (ssm, ec2) = (ssm_rules(Some(0)), ec2_rules());
     let mut req = PromoteRequest::new(&manifest, "dev");
     req.copy_to = vec![FAR.to_string()];
-    let err = promote(&aws(&ssm, &ec2), &req, &reporter())
+    let reporter = reporter();
+    let err = promote(&aws(&ssm, &ec2), &req, &reporter)
         .await
         .expect_err("the copy failed");
     assert!(
@@ -256,6 +335,18 @@ async fn a_failed_copy_fails_the_promotion_before_any_channel_changes() {
     assert_eq!(err.exit_code(), 1);
     assert_eq!(ec2.copy.num_calls(), 1);
     assert_eq!(ssm.put.num_calls(), 0, "no channel changed");
+    let events = reporter.recorded();
+    let copies = events.of_kind("copy");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0]["region"], FAR);
+    assert_eq!(copies[0]["state"], "failed");
+    assert!(
+        copies[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not enabled")),
+        "{copies:?}"
+    );
+    assert!(events.of_kind("promoted").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -264,7 +355,8 @@ async fn prod_is_refused_when_dev_holds_another_image_and_nothing_is_written() {
     let manifest = files(dir.path());
     let (ssm, ec2) = (ssm_rules(Some(0)), ec2_rules());
     let req = PromoteRequest::new(&manifest, "prod");
-    let err = promote(&aws(&ssm, &ec2), &req, &reporter())
+    let reporter = reporter();
+    let err = promote(&aws(&ssm, &ec2), &req, &reporter)
         .await
         .expect_err("dev holds OLD");
     assert!(
@@ -278,4 +370,98 @@ async fn prod_is_refused_when_dev_holds_another_image_and_nothing_is_written() {
         0,
         "refused before looking further"
     );
+    let events = reporter.recorded();
+    assert_eq!(events.kinds(), ["start"], "no order event, no copy");
+    assert!(events.of_kind("copy").is_empty());
+    let detail = err.detail();
+    assert_eq!(detail["refused"], true);
+    assert_eq!(detail["previous"], "dev");
+    assert_eq!(detail["holds"], OLD);
+}
+
+#[tokio::test(start_paused = true)]
+async fn prod_follows_dev_when_dev_holds_the_image_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_store(&[("/amibake/web/dev", AMI)]), ec2_rules());
+    let req = PromoteRequest::new(&manifest, "prod");
+    let reporter = reporter();
+    let outcome = promote(&aws(&ssm, &ec2), &req, &reporter)
+        .await
+        .expect("dev holds AMI");
+    assert!(!outcome.forced);
+    assert_eq!(outcome.regions[0].old, None);
+    let events = reporter.recorded();
+    assert_eq!(events.kinds(), ["start", "order", "promoted"]);
+    let order = events.of_kind("order")[0];
+    assert_eq!(order["previous"], "dev");
+    assert_eq!(order["parameter"], "/amibake/web/dev");
+    assert_eq!(order["holds"], AMI);
+    assert_eq!(order["ok"], true);
+    assert_eq!(
+        events.text[1],
+        format!("dev holds {AMI} in {HOME}: prod may follow")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_is_reported_pending_then_available_and_its_channel_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let ssm = ssm_store(&[]);
+    let describe = mock!(aws_sdk_ec2::Client::describe_images).then_compute_output(|req| {
+        let out = aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder();
+        match req.image_ids().first().map(String::as_str) {
+            Some(id) if id == AMI || id == COPY => out.images(available(id)).build(),
+            // No earlier copy is tagged.
+            _ => out.build(),
+        }
+    });
+    let copy = mock!(aws_sdk_ec2::Client::copy_image)
+        .match_requests(|req| {
+            req.source_image_id() == Some(AMI)
+                && req.source_region() == Some(HOME)
+                && req
+                    .tag_specifications()
+                    .iter()
+                    .flat_map(|t| t.tags())
+                    .any(|t| t.key() == Some("amibake:copy-of") && t.value() == Some(AMI))
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::copy_image::CopyImageOutput::builder()
+                .image_id(COPY)
+                .build()
+        });
+    let aws = clients(&[&ssm.get, &ssm.put, &ssm.tag], &[&describe, &copy]);
+    let mut req = PromoteRequest::new(&manifest, "dev");
+    req.copy_to = vec![FAR.to_string()];
+    let reporter = reporter();
+    let outcome = promote(&aws, &req, &reporter).await.expect("promoted");
+    assert_eq!(copy.num_calls(), 1);
+    let regions: Vec<(&str, &str, bool)> = outcome
+        .regions
+        .iter()
+        .map(|r| (r.region.as_str(), r.new.as_str(), r.copied))
+        .collect();
+    assert_eq!(regions, [(HOME, AMI, false), (FAR, COPY, true)]);
+    let events = reporter.recorded();
+    let copies: Vec<(&str, &str)> = events
+        .of_kind("copy")
+        .iter()
+        .map(|e| (e["state"].as_str().unwrap(), e["ami_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(copies, [("pending", COPY), ("available", COPY)]);
+    assert!(
+        events
+            .text
+            .contains(&format!("copy to {FAR}: {COPY} pending"))
+    );
+    assert_eq!(
+        events.kinds(),
+        ["start", "copy", "copy", "promoted", "promoted"],
+        "the copy is done before any channel changes"
+    );
+    let promoted = events.of_kind("promoted");
+    assert_eq!(promoted[0]["region"], FAR, "the home region goes last");
+    assert_eq!(promoted[1]["region"], HOME);
 }

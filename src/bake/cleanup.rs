@@ -1,30 +1,31 @@
 //! Teardown on every path: what the outcome calls for is removed, and a run reports whether it
 //! left anything behind.
 
-use std::time::Duration;
+use std::sync::MutexGuard;
 
-use serde_json::json;
+use crate::aws::poll::Schedule;
+use crate::image::{ImageEvent, ResourceKind, Teardown};
 
-use crate::aws::ec2;
-use crate::aws::poll::{self, Schedule};
-
-use super::{Bake, OnError};
+use super::{Bake, Created, OnError};
 
 impl Bake<'_> {
+    /// What this run created and has not removed yet.
+    fn created(&self) -> MutexGuard<'_, Created> {
+        self.created.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removals through `ec2`, polled on the bake's scale.
+    fn teardown<'c>(&self, ec2: &'c aws_sdk_ec2::Client) -> Teardown<'c> {
+        Teardown::new(ec2, self.schedule(Schedule::INSTANCE))
+    }
+
     /// Terminates one instance now (best effort; cleanup retries what is left).
     pub(super) async fn terminate(&self, region: &str, id: &str) {
         let Ok(ec2) = self.ec2(region) else { return };
-        match poll::retry(|| ec2::terminate_instance(&ec2, id)).await {
+        match self.teardown(&ec2).terminate(id).await {
             Ok(()) => {
-                self.reporter.event(
-                    "resource",
-                    json!({ "kind": "instance", "id": id, "state": "terminating" }),
-                    &format!("terminating {id}"),
-                );
-                let _ = self
-                    .note("deleted", "instance", region, Some(id), None)
-                    .await;
-                let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+                self.removed(ResourceKind::Instance, region, id).await;
+                let mut created = self.created();
                 created.instances.retain(|(_, i, _)| i != id);
                 created
                     .terminating
@@ -35,32 +36,28 @@ impl Bake<'_> {
                 .say(&format!("could not terminate {id} yet: {}", e.chain())),
         }
     }
+
+    /// Reports a resource removed and journals it.
+    async fn removed(&self, kind: ResourceKind, region: &str, id: &str) {
+        let _ = self
+            .note("deleted", kind.as_str(), region, Some(id), None)
+            .await;
+        self.reporter.emit(ImageEvent::removed(kind, region, id));
+    }
+
     /// Removes what the outcome calls for. After success: the builder and the temporary
     /// security group. After a failure: every instance and image of the run too — unless
     /// `--on-error keep`, which leaves them and says how to get in. Returns whether the
     /// run left nothing behind that it should not have.
     pub async fn cleanup(&self, failed: bool) -> bool {
-        let keep = failed && self.options.on_error == OnError::Keep;
-        let (instances, images) = {
-            let c = self.created.lock().unwrap_or_else(|e| e.into_inner());
-            (c.instances.clone(), c.images.clone())
-        };
-        if keep {
-            for (region, id, role) in &instances {
-                let _ = self.note("kept", "instance", region, Some(id), None).await;
-                self.reporter.say(&format!(
-                    "kept the {role} instance {id}; open a shell with: aws ssm start-session --target {id} --region {region}"
-                ));
-            }
-            for (region, id) in &images {
-                let _ = self.note("kept", "image", region, Some(id), None).await;
-                self.reporter.say(&format!("kept image {id} in {region}"));
-            }
-            self.reporter
-                .say("--on-error keep: nothing was cleaned up; `amibake sweep` removes it later");
+        if failed && self.options.on_error == OnError::Keep {
+            self.keep().await;
             return false;
         }
-
+        let (instances, images) = {
+            let c = self.created();
+            (c.instances.clone(), c.images.clone())
+        };
         let mut clean = true;
         for (region, id, _) in &instances {
             self.terminate(region, id).await;
@@ -70,38 +67,8 @@ impl Bake<'_> {
                 clean &= self.delete_image(region, id).await;
             }
         }
-        let sg = self
-            .created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .security_group
-            .clone();
-        match sg {
-            // The group cannot go while an instance's network interface holds it: deleting
-            // it waits out the terminations, and its deletion proves them.
-            Some((region, id)) => {
-                let deleted = self.delete_security_group(&region, &id).await;
-                if deleted {
-                    self.created
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .terminating
-                        .clear();
-                } else {
-                    // Still wait for (and report) the instances themselves.
-                    self.wait_terminated().await;
-                    clean = false;
-                }
-            }
-            None => clean &= self.wait_terminated().await,
-        }
-        let still_running = !self
-            .created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .instances
-            .is_empty();
-        clean &= !still_running;
+        clean &= self.remove_security_group().await;
+        clean &= self.created().instances.is_empty();
         if clean {
             let _ = self.journal.mark_clean().await;
         } else {
@@ -113,11 +80,49 @@ impl Bake<'_> {
         clean
     }
 
+    /// `--on-error keep` after a failure: journals and names what stays.
+    async fn keep(&self) {
+        let (instances, images) = {
+            let c = self.created();
+            (c.instances.clone(), c.images.clone())
+        };
+        for (region, id, role) in &instances {
+            let _ = self.note("kept", "instance", region, Some(id), None).await;
+            self.reporter.say(&format!(
+                "kept the {role} instance {id}; open a shell with: aws ssm start-session --target {id} --region {region}"
+            ));
+        }
+        for (region, id) in &images {
+            let _ = self.note("kept", "image", region, Some(id), None).await;
+            self.reporter.say(&format!("kept image {id} in {region}"));
+        }
+        self.reporter
+            .say("--on-error keep: nothing was cleaned up; `amibake sweep` removes it later");
+    }
+
+    /// Deletes the temporary security group, if any. The group cannot go while an
+    /// instance's network interface holds it: deleting it waits out the terminations, and
+    /// its deletion proves them. Returns whether both went.
+    async fn remove_security_group(&self) -> bool {
+        let sg = self.created().security_group.clone();
+        let Some((region, id)) = sg else {
+            return self.wait_terminated().await;
+        };
+        if self.delete_security_group(&region, &id).await {
+            self.created().terminating.clear();
+            true
+        } else {
+            // Still wait for (and report) the instances themselves.
+            self.wait_terminated().await;
+            false
+        }
+    }
+
     pub(super) async fn delete_image(&self, region: &str, id: &str) -> bool {
         let Ok(ec2) = self.ec2(region) else {
             return false;
         };
-        let info = match poll::retry(|| ec2::describe_image(&ec2, id)).await {
+        let info = match crate::image::describe(&ec2, id).await {
             Ok(Some(info)) => info,
             Ok(None) => return true,
             Err(e) => {
@@ -128,19 +133,10 @@ impl Bake<'_> {
                 return false;
             }
         };
-        match poll::retry(|| ec2::delete_image(&ec2, &info)).await {
+        match self.teardown(&ec2).deregister_image(&info).await {
             Ok(()) => {
-                let _ = self.note("deleted", "image", region, Some(id), None).await;
-                self.reporter.event(
-                    "resource",
-                    json!({ "kind": "image", "id": id, "region": region, "state": "deregistered" }),
-                    &format!("deregistered {id} in {region} and deleted its snapshots"),
-                );
-                self.created
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .images
-                    .retain(|(_, i)| i != id);
+                self.removed(ResourceKind::Image, region, id).await;
+                self.created().images.retain(|(_, i)| i != id);
                 true
             }
             Err(e) => {
@@ -156,12 +152,7 @@ impl Bake<'_> {
     /// Waits until every instance asked to terminate is gone (a security group in use
     /// cannot be deleted).
     pub(super) async fn wait_terminated(&self) -> bool {
-        let terminating = self
-            .created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .terminating
-            .clone();
+        let terminating = self.created().terminating.clone();
         let mut all = true;
         for (region, id) in terminating {
             let Ok(ec2) = self.ec2(&region) else {
@@ -169,20 +160,7 @@ impl Bake<'_> {
             };
             self.reporter
                 .spin("cleanup", &format!("waiting for {id} to terminate"));
-            let done = poll::until(
-                self.schedule(Schedule::INSTANCE),
-                Duration::from_secs(10 * 60),
-                || async {
-                    Ok(match ec2::instance_state(&ec2, &id).await {
-                        Ok(Some(s)) if s == "terminated" => Some(()),
-                        Ok(None) => Some(()),
-                        Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => Some(()),
-                        Ok(_) => None,
-                        Err(e) => return Err(e),
-                    })
-                },
-            )
-            .await;
+            let done = self.teardown(&ec2).wait_terminated(&id).await;
             self.reporter.unspin("cleanup");
             if let Err(e) = done {
                 self.reporter.say(&format!("{id} did not terminate: {e}"));
@@ -197,29 +175,10 @@ impl Bake<'_> {
             return false;
         };
         // Network interfaces of a just-terminated instance linger for a moment.
-        let result = poll::while_in_use(
-            self.schedule(Schedule::INSTANCE),
-            Duration::from_secs(5 * 60),
-            "DependencyViolation",
-            "ec2:DeleteSecurityGroup",
-            &format!("security group {id}"),
-            || ec2::delete_security_group(&ec2, id),
-        )
-        .await;
-        match result {
+        match self.teardown(&ec2).delete_security_group(id).await {
             Ok(()) => {
-                let _ = self
-                    .note("deleted", "security_group", region, Some(id), None)
-                    .await;
-                self.reporter.event(
-                    "resource",
-                    json!({ "kind": "security_group", "id": id, "state": "deleted" }),
-                    &format!("deleted security group {id}"),
-                );
-                self.created
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .security_group = None;
+                self.removed(ResourceKind::SecurityGroup, region, id).await;
+                self.created().security_group = None;
                 true
             }
             Err(e) => {

@@ -12,7 +12,7 @@ use crate::tags;
 
 use super::{Bake, BakeError, Made};
 use crate::event::FromAws;
-use crate::image::ImageEvent;
+use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
 use crate::recipe::types::Region;
 
 impl Bake<'_> {
@@ -98,42 +98,25 @@ impl Bake<'_> {
         timeout: Duration,
     ) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(region)?;
-        let image = poll::until_learned(
-            self.schedule(Schedule::IMAGE),
-            &self.options.history,
+        let polling = Polling::Learned {
+            schedule: self.schedule(Schedule::IMAGE),
+            history: &self.options.history,
             key,
-            None,
-            timeout,
-            || async {
-                match ec2::describe_image(&ec2, id).await? {
-                    Some(i)
-                        if i.state == "available" || i.state == "failed" || i.state == "error" =>
-                    {
-                        Ok(Some(i))
-                    }
-                    _ => Ok(None),
-                }
-            },
-        )
-        .await
-        .map_err(|e| {
-            self.poll_error(
-                "image",
-                e,
-                format!("image {id} in {region} did not become available"),
-            )
-        })?;
-        if image.state != "available" {
-            return Err(BakeError::ImageFailed {
-                region: region.to_string(),
-                id: id.to_string(),
-                reason: image
-                    .state_reason
-                    .clone()
-                    .unwrap_or_else(|| image.state.clone()),
-            });
-        }
-        Ok(image)
+        };
+        image::wait_available(&ec2, id, polling, timeout)
+            .await
+            .map_err(|e| match e {
+                NotAvailable::Wait(e) => self.poll_error(
+                    "image",
+                    e,
+                    format!("image {id} in {region} did not become available"),
+                ),
+                NotAvailable::Failed { state, reason } => BakeError::ImageFailed {
+                    region: region.to_string(),
+                    id: id.to_string(),
+                    reason: reason.unwrap_or_else(|| state.to_string()),
+                },
+            })
     }
 
     /// Copies the image to every `copy_to` region, the waits in parallel (the rate limiter
@@ -144,38 +127,20 @@ impl Bake<'_> {
         image: &ImageInfo,
         copies: &[(Region, Duration)],
     ) -> Result<Vec<AmiEntry>, BakeError> {
-        let mut waits = Vec::new();
-        let mut failures = Vec::new();
-        for (region, timeout) in copies {
-            let (region, timeout) = (region.to_string(), *timeout);
-            match self.start_copy(image, &region).await {
-                Ok(id) => waits.push(async move {
-                    let r = self.finish_copy(&region, &id, timeout).await;
-                    (region, r)
-                }),
-                Err(e) => {
-                    self.report_copy(&region, "failed", None, Some(&e.to_string()));
-                    failures.push(format!("{region}: {e}"));
-                }
-            }
-        }
-        let mut entries = Vec::new();
-        for (region, result) in futures_util::future::join_all(waits).await {
-            match result {
-                Ok(entry) => entries.push(entry),
-                Err(e) => {
-                    self.report_copy(&region, "failed", None, Some(&e.to_string()));
-                    failures.push(format!("{region}: {e}"));
-                }
-            }
-        }
-        if failures.is_empty() {
-            Ok(entries)
-        } else {
-            Err(BakeError::CopiesFailed(failures))
-        }
+        let targets: Vec<(String, Duration)> =
+            copies.iter().map(|(r, t)| (r.to_string(), *t)).collect();
+        image::copy_all(
+            &targets,
+            Duration::ZERO,
+            self.reporter,
+            async |region| self.start_copy(image, region).await,
+            async |region, id, timeout| self.finish_copy(region, id, timeout).await,
+        )
+        .await
+        .map_err(BakeError::CopiesFailed)
     }
 
+    /// Reports a copy that moved on (`Bake::record` reports one started: `pending`).
     pub(super) fn report_copy(
         &self,
         region: &str,
@@ -183,14 +148,13 @@ impl Bake<'_> {
         id: Option<&str>,
         error: Option<&str>,
     ) {
-        self.reporter.emit(ImageEvent::Copy {
-            region: region.to_string(),
-            state: state.to_string(),
-            ami_id: id.map(String::from),
-            error: error.map(String::from),
-        });
+        let state = state.parse().unwrap_or(CopyState::Pending);
+        let error = error.map(String::from);
+        self.reporter
+            .emit(ImageEvent::copy(region, state, id, error));
     }
 
+    /// Starts the copy into `region` (journaled first, recorded and reported once made).
     pub(super) async fn start_copy(
         &self,
         image: &ImageInfo,
@@ -217,6 +181,7 @@ impl Bake<'_> {
         Ok(id)
     }
 
+    /// Waits for a copy, then deprecates it as the recipe says.
     pub(super) async fn finish_copy(
         &self,
         region: &str,
@@ -229,20 +194,14 @@ impl Bake<'_> {
             self.plan.builder.volume_size_gb
         );
         let copy = self.wait_image(region, id, &key, timeout).await?;
-        let dest = self.ec2(region)?;
         if let Some(after) = self.plan.image.deprecate_after {
+            let dest = self.ec2(region)?;
             let at = DateTime::from(SystemTime::now() + after.get());
             poll::retry(|| ec2::deprecate_image(&dest, id, at))
                 .await
                 .map_err(BakeError::aws("copy"))?;
         }
-        self.report_copy(region, "available", Some(id), None);
-        Ok(AmiEntry {
-            region: region.to_string(),
-            ami_id: id.to_string(),
-            name: copy.name,
-            snapshot_ids: copy.snapshot_ids,
-        })
+        Ok(image::ami_entry(region, &copy))
     }
 
     /// Tags every AMI of the bake `amibake:complete=true`: from now on it is a product,
@@ -281,33 +240,8 @@ impl Bake<'_> {
             organizational_units: img.share_organizational_units.clone(),
             public: img.public,
         };
-        if sharing.accounts.is_empty()
-            && sharing.organizations.is_empty()
-            && sharing.organizational_units.is_empty()
-            && !sharing.public
-        {
-            return Ok(());
-        }
-        for ami in amis {
-            let ec2 = self.ec2(&ami.region)?;
-            let info = ImageInfo {
-                id: ami.ami_id.clone(),
-                name: ami.name.clone(),
-                state: "available".into(),
-                state_reason: None,
-                root_device_name: None,
-                snapshot_ids: ami.snapshot_ids.clone(),
-                creation_date: String::new(),
-                tags: BTreeMap::new(),
-            };
-            poll::retry(|| ec2::share_image(&ec2, &info, &sharing))
-                .await
-                .map_err(BakeError::aws("share"))?;
-            self.reporter.emit(ImageEvent::Share {
-                region: ami.region.clone(),
-                ami_id: ami.ami_id.clone(),
-            });
-        }
-        Ok(())
+        image::share_all(&self.aws, amis, &sharing, false, self.reporter)
+            .await
+            .map_err(BakeError::aws("share"))
     }
 }

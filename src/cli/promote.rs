@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::promote::{PromoteError, PromoteEvent, PromoteRequest};
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, Region};
 
@@ -44,9 +45,8 @@ pub(super) fn home_region(args: &PromoteArgs) -> Option<String> {
 }
 
 pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> u8 {
-    let aws = &cx.aws;
     let reporter = cx.reporter();
-    let mut req = crate::promote::PromoteRequest::new(&args.manifest, &args.to);
+    let mut req = PromoteRequest::new(&args.manifest, &args.to);
     req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();
     req.share_with = args.share_with.iter().map(|a| a.to_string()).collect();
     req.force = args.force;
@@ -54,37 +54,22 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
     req.inputs = inputs.clone();
     req.poll_scale = cx.poll_scale;
     let result = tokio::select! {
-        r = crate::promote::promote(aws, &req, &reporter) => r,
-        () = interrupted() => Err(crate::promote::PromoteError::Interrupted),
+        r = crate::promote::promote(&cx.aws, &req, &reporter) => r,
+        () = interrupted() => Err(PromoteError::Interrupted),
     };
     reporter.finish();
     match result {
         Ok(outcome) => {
-            reporter.event(
-                "done",
-                serde_json::to_value(&outcome).unwrap_or_default(),
-                &outcome.summary(),
-            );
+            reporter.emit(PromoteEvent::Done(outcome));
             0
         }
         Err(e) => {
-            let mut fields =
-                serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
-            if let crate::promote::PromoteError::Refused {
-                previous, holds, ..
-            } = &e
-            {
-                fields["refused"] = serde_json::json!(true);
-                fields["previous"] = serde_json::json!(previous);
-                fields["holds"] = serde_json::json!(holds);
-            }
-            reporter.event("error", fields, &format!("error: {e}"));
-            if matches!(e, crate::promote::PromoteError::Interrupted) {
+            if matches!(e, PromoteError::Interrupted) {
                 reporter.say(
                     "interrupted: copies already started go on in EC2; rerun the same promote to finish (it reuses them)",
                 );
             }
-            e.exit_code()
+            cx.fail(&reporter, &e)
         }
     }
 }

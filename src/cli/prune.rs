@@ -38,76 +38,24 @@ pub(super) fn parse_keep(s: &str) -> Result<usize, String> {
 }
 
 pub(super) async fn prune(cx: Context<'_>, args: &PruneArgs) -> u8 {
-    let aws = &cx.aws;
     let reporter = cx.reporter();
-    let mut regions = vec![aws.region().to_string()];
-    if args.all_regions {
-        let found = match aws.ec2(aws.region()) {
-            Ok(ec2) => crate::aws::poll::retry(|| crate::aws::ec2::enabled_regions(&ec2)).await,
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(all) => regions.extend(all.into_iter().filter(|r| r != aws.region())),
-            Err(e) => {
-                eprintln!("error: {}", e.chain());
-                return 1;
-            }
-        }
-    }
-    for r in &args.also_regions {
-        if !regions.iter().any(|x| x == r.as_str()) {
-            regions.push(r.as_str().to_string());
-        }
-    }
     let options = crate::prune::PruneOptions {
         recipe: args.recipe.as_str().to_string(),
         keep: args.keep,
         older_than: args.older_than,
         dry_run: args.dry_run,
+        also_regions: args.also_regions.iter().map(|r| r.to_string()).collect(),
+        all_regions: args.all_regions,
     };
     let result = tokio::select! {
-        r = crate::prune::prune(aws, &regions, &options, &reporter) => r,
+        r = crate::prune::prune(&cx.aws, &options, &reporter) => r,
         () = interrupted() => {
             reporter.say("interrupted: run prune again to finish");
             return 130;
         }
     };
     match result {
-        Ok(verdicts) => {
-            let removed = verdicts.iter().filter(|v| v.removed()).count();
-            let kept = verdicts.len() - removed;
-            let text = if removed == 0 {
-                format!(
-                    "nothing to prune for {} in {} ({kept} image(s) kept)",
-                    options.recipe,
-                    regions.join(", ")
-                )
-            } else {
-                format!(
-                    "{} {removed} image(s) of {} in {}; kept {kept}",
-                    if options.dry_run {
-                        "would remove"
-                    } else {
-                        "removed"
-                    },
-                    options.recipe,
-                    regions.join(", ")
-                )
-            };
-            reporter.event(
-                "done",
-                serde_json::json!({ "recipe": options.recipe, "regions": regions, "kept": kept, "removed": removed, "dry_run": options.dry_run }),
-                &text,
-            );
-            0
-        }
-        Err(e) => {
-            reporter.event(
-                "error",
-                serde_json::json!({ "error": e.chain() }),
-                &format!("error: {}", e.chain()),
-            );
-            1
-        }
+        Ok(_) => 0,
+        Err(e) => cx.fail(&reporter, &e),
     }
 }

@@ -18,40 +18,22 @@ pub struct SweepArgs {
 }
 
 pub(super) async fn sweep(cx: Context<'_>, args: &SweepArgs) -> u8 {
-    let aws = &cx.aws;
     let reporter = cx.reporter();
     let options = crate::sweep::SweepOptions {
         older_than: args.older_than,
         dry_run: args.dry_run,
         poll_scale: cx.poll_scale,
     };
-    let region = aws.region().to_string();
-    let journals = journal::state_dir();
+    let (region, journals) = (cx.aws.region(), journal::state_dir());
     let result = tokio::select! {
-        r = crate::sweep::sweep(aws, &region, &journals, &options, &reporter) => r,
+        r = crate::sweep::sweep(&cx.aws, region, &journals, &options, &reporter) => r,
         () = interrupted() => {
             reporter.say("interrupted: run sweep again to finish");
             return 130;
         }
     };
     match result {
-        Ok(found) => {
-            if found.is_empty() {
-                reporter.event(
-                    "done",
-                    serde_json::json!({ "found": 0 }),
-                    &format!("nothing to sweep in {region}"),
-                );
-            }
-            0
-        }
-        Err(e) => {
-            reporter.event(
-                "error",
-                serde_json::json!({ "error": e.chain() }),
-                &format!("error: {}", e.chain()),
-            );
-            1
-        }
+        Ok(_) => 0,
+        Err(e) => cx.fail(&reporter, &e),
     }
 }

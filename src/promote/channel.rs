@@ -1,38 +1,112 @@
-//! Writing a channel: the SSM parameter, with who promoted what and when.
+//! Writing the channels: the SSM parameter of each region, with who promoted what and
+//! when.
 
 use std::collections::BTreeMap;
 
 use crate::aws::poll;
 use crate::aws::{Aws, ssm};
+use crate::event::FromAws;
+use crate::report::Reporter;
+use crate::tags;
 
-use super::{IMAGE_DATA_TYPE, PARAMETER, PromoteError, PromoteRequest, RegionChange};
+use super::copy::Promoting;
+use super::target::Target;
+use super::{
+    ENV_TAG, IMAGE_DATA_TYPE, PARAMETER, PromoteError, PromoteEvent, PromoteRequest, RegionChange,
+};
+
+/// What every region's channel records: the parameter, who promoted from which run and
+/// when (its description), and its tags.
+struct Record {
+    parameter: String,
+    description: String,
+    tags: BTreeMap<String, String>,
+}
+
+impl Record {
+    fn new(req: &PromoteRequest, target: &Target, forced: bool) -> Record {
+        let run_id = &target.manifest.run_id;
+        let description = format!(
+            "promoted by {} at {} from run {run_id}{}",
+            req.user,
+            now_rfc3339(),
+            if forced {
+                " (forced past the order check)"
+            } else {
+                ""
+            }
+        );
+        let tags = BTreeMap::from([
+            (tags::RECIPE.to_string(), target.order.recipe.clone()),
+            (ENV_TAG.to_string(), req.env.clone()),
+            (tags::RUN_ID.to_string(), run_id.clone()),
+        ]);
+        Record {
+            parameter: target.parameter.clone(),
+            description,
+            tags,
+        }
+    }
+}
+
+/// Points every region's channel at its image, the home region last (so the next
+/// environment's order check passes only once every region is promoted), each reported.
+/// Returns the changes in the manifest's order (home first).
+pub(super) async fn write_channels(
+    aws: &Aws,
+    req: &PromoteRequest,
+    target: &Target,
+    images: &[Promoting],
+    forced: bool,
+    reporter: &Reporter,
+) -> Result<Vec<RegionChange>, PromoteError> {
+    let home = &target.home;
+    let mut images: Vec<&Promoting> = images.iter().collect();
+    images.sort_by_key(|(ami, _)| ami.region == *home);
+    let record = Record::new(req, target, forced);
+    let mut regions = Vec::new();
+    for (ami, copied) in images {
+        let change = RegionChange {
+            copied: *copied,
+            ..write_channel(aws, req, &record, &ami.region, &ami.ami_id).await?
+        };
+        reporter.emit(PromoteEvent::Promoted {
+            env: req.env.clone(),
+            change: change.clone(),
+        });
+        regions.push(change);
+    }
+    regions.sort_by_key(|r| r.region != *home);
+    Ok(regions)
+}
 
 /// Points one region's channel at `ami` (unless it already does), waits until SSM shows
 /// the new version, and tags the parameter.
-pub(super) async fn write_channel(
+async fn write_channel(
     aws: &Aws,
     req: &PromoteRequest,
+    record: &Record,
     region: &str,
-    parameter: &str,
     ami: &str,
-    description: &str,
-    parameter_tags: &BTreeMap<String, String>,
 ) -> Result<RegionChange, PromoteError> {
+    let parameter = record.parameter.as_str();
     let client = aws.ssm(region).map_err(PromoteError::aws("parameter"))?;
     let old = poll::retry(|| ssm::get_parameter_with_metadata(&client, parameter))
         .await
-        .map_err(PromoteError::aws("parameter"))?;
-    let old_value = old.as_ref().map(|p| p.value.clone());
-    if old_value.as_deref() == Some(ami) {
-        return Ok(RegionChange {
-            region: region.to_string(),
-            parameter: parameter.to_string(),
-            old: old_value,
-            new: ami.to_string(),
-            copied: false,
-            changed: false,
-        });
+        .map_err(PromoteError::aws("parameter"))?
+        .map(|p| p.value);
+    let change = |changed| RegionChange {
+        region: region.to_string(),
+        parameter: parameter.to_string(),
+        old: old.clone(),
+        new: ami.to_string(),
+        copied: false,
+        changed,
+    };
+    if old.as_deref() == Some(ami) {
+        return Ok(change(false));
     }
+    let description = &record.description;
     let version =
         poll::retry(|| ssm::put_parameter(&client, parameter, ami, description, IMAGE_DATA_TYPE))
             .await
@@ -57,15 +131,14 @@ pub(super) async fn write_channel(
             "SSM did not show version {version} = {ami}: it refuses an aws:ec2:image value that is not an available AMI of {region}"
         ),
     ))?;
-    poll::retry(|| ssm::tag_parameter(&client, parameter, parameter_tags))
+    poll::retry(|| ssm::tag_parameter(&client, parameter, &record.tags))
         .await
         .map_err(PromoteError::aws("parameter"))?;
-    Ok(RegionChange {
-        region: region.to_string(),
-        parameter: parameter.to_string(),
-        old: old_value,
-        new: ami.to_string(),
-        copied: false,
-        changed: true,
-    })
+    Ok(change(true))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -1,20 +1,67 @@
-//! Copies to `--copy-to` regions, waited for, each reported as it goes.
+//! Copies to `--copy-to` regions (through the image layer's copy, each reported as it
+//! goes; a copy an earlier promote started is taken up again), then sharing.
 
 use std::time::Duration;
 
-use serde_json::json;
-
+use crate::aws::Aws;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
-use crate::aws::{Aws, AwsError};
+use crate::event::FromAws;
+use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
+use crate::manifest::AmiEntry;
 use crate::report::Reporter;
 
+use super::target::Target;
 use super::{COPY_OF_TAG, PromoteError, PromoteRequest};
 
-/// Copies the image to each region (CopyImage calls a second apart, waits in parallel),
-/// reusing a copy an earlier promote made. Any failure fails the promotion before a
-/// parameter changes.
-pub(super) async fn copy_all(
+/// One region's image of the promotion, and whether this promote copied it there.
+pub(super) type Promoting = (AmiEntry, bool);
+
+/// Copies the home image to each of `copies` (CopyImage calls a second apart, the waits
+/// in parallel; any failure fails the promotion before a parameter changes), then shares
+/// every image with `--share-with`. Returns every region's image, the copies last.
+pub(super) async fn copy_and_share(
+    aws: &Aws,
+    req: &PromoteRequest,
+    target: &Target,
+    images: Vec<(String, ImageInfo)>,
+    copies: &[String],
+    reporter: &Reporter,
+) -> Result<Vec<Promoting>, PromoteError> {
+    let mut copied = Vec::new();
+    if !copies.is_empty() {
+        let home = &target.home;
+        let source = images
+            .iter()
+            .find(|(r, _)| r == home)
+            .map(|(_, i)| i)
+            .ok_or_else(|| {
+                PromoteError::Usage(format!("the manifest has no AMI in its region {home}"))
+            })?;
+        copied = copy_all(aws, req, home, source, copies, reporter).await?;
+    }
+    let all: Vec<Promoting> = images
+        .iter()
+        .map(|(region, info)| (image::ami_entry(region, info), false))
+        .chain(
+            copied
+                .iter()
+                .map(|(r, info)| (image::ami_entry(r, info), true)),
+        )
+        .collect();
+    let sharing = ec2::Sharing {
+        accounts: req.share_with.clone(),
+        ..ec2::Sharing::default()
+    };
+    let amis: Vec<AmiEntry> = all.iter().map(|(ami, _)| ami.clone()).collect();
+    image::share_all(aws, &amis, &sharing, true, reporter)
+        .await
+        .map_err(PromoteError::aws("share"))?;
+    Ok(all)
+}
+
+/// Copies the image to each region, reusing a copy an earlier promote made.
+async fn copy_all(
     aws: &Aws,
     req: &PromoteRequest,
     home: &str,
@@ -22,169 +69,94 @@ pub(super) async fn copy_all(
     regions: &[String],
     reporter: &Reporter,
 ) -> Result<Vec<(String, ImageInfo)>, PromoteError> {
-    let encrypted = source_encrypted(aws, home, &source.id).await?;
-    let mut waits = Vec::new();
-    let mut failures = Vec::new();
-    for (i, region) in regions.iter().enumerate() {
-        if i > 0 {
-            tokio::time::sleep(Duration::from_secs(1).mul_f64(req.poll_scale.min(1.0))).await;
-        }
-        match start_copy(aws, home, source, region, encrypted).await {
-            Ok((id, reused)) => {
-                report_copy(
-                    reporter,
-                    region,
-                    if reused { "reused" } else { "pending" },
-                    Some(&id),
-                    None,
-                );
-                let region = region.clone();
-                waits.push(async move {
-                    let r = finish_copy(aws, req, &region, &id).await;
-                    (region, r)
-                });
-            }
-            Err(e) => {
-                report_copy(reporter, region, "failed", None, Some(&e.to_string()));
-                failures.push(format!("{region}: {e}"));
-            }
-        }
-    }
-    let mut done = Vec::new();
-    for (region, result) in futures_util::future::join_all(waits).await {
-        match result {
-            Ok(info) => {
-                report_copy(reporter, &region, "available", Some(&info.id), None);
-                done.push((region, info));
-            }
-            Err(e) => {
-                report_copy(reporter, &region, "failed", None, Some(&e.to_string()));
-                failures.push(format!("{region}: {e}"));
-            }
-        }
-    }
-    if failures.is_empty() {
-        Ok(done)
-    } else {
-        Err(PromoteError::CopiesFailed(failures))
-    }
-}
-
-pub(super) fn report_copy(
-    reporter: &Reporter,
-    region: &str,
-    state: &str,
-    id: Option<&str>,
-    error: Option<&str>,
-) {
-    let text = match (id, error) {
-        (_, Some(e)) => format!("copy to {region}: {state}: {e}"),
-        (Some(id), None) => format!("copy to {region}: {id} {state}"),
-        (None, None) => format!("copy to {region}: {state}"),
-    };
-    if state == "available" || state == "failed" {
-        reporter.unspin(&format!("copy {region}"));
-    } else {
-        reporter.spin(&format!("copy {region}"), &text);
-    }
-    reporter.event(
-        "copy",
-        json!({ "region": region, "state": state, "ami_id": id, "error": error }),
-        &text,
-    );
-}
-
-/// Whether the image's snapshots are encrypted (the copy keeps it so; an unencrypted
-/// image stays shareable across accounts).
-pub(super) async fn source_encrypted(
-    aws: &Aws,
-    region: &str,
-    id: &str,
-) -> Result<bool, PromoteError> {
-    let ec2 = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let out = ec2
-        .describe_images()
-        .image_ids(id)
-        .send()
-        .await
-        .map_err(|e| PromoteError::aws("copy")(AwsError::call("ec2:DescribeImages", e)))?;
-    Ok(out
-        .images()
+    let targets: Vec<(String, Duration)> = regions
         .iter()
-        .flat_map(|i| i.block_device_mappings())
-        .any(|m| m.ebs().and_then(|e| e.encrypted()) == Some(true)))
+        .map(|r| (r.clone(), req.image_timeout))
+        .collect();
+    let pace = Duration::from_secs(1).mul_f64(req.poll_scale.min(1.0));
+    image::copy_all(
+        &targets,
+        pace,
+        reporter,
+        async |region| start_copy(aws, home, source, region, reporter).await,
+        async |region, id, timeout| {
+            let copy = finish_copy(aws, req, region, id, timeout).await?;
+            Ok((region.to_string(), copy))
+        },
+    )
+    .await
+    .map_err(PromoteError::CopiesFailed)
 }
 
-/// Starts a copy, or finds the one an earlier promote started; returns (id, reused).
-pub(super) async fn start_copy(
+/// Starts a copy, or finds the one an earlier promote started, and reports which.
+async fn start_copy(
     aws: &Aws,
     home: &str,
     source: &ImageInfo,
     region: &str,
-    encrypted: bool,
-) -> Result<(String, bool), PromoteError> {
+    reporter: &Reporter,
+) -> Result<String, PromoteError> {
     let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
     let wanted = [(COPY_OF_TAG, source.id.as_str())];
     let earlier = poll::retry(|| ec2::images_tagged(&dest, &wanted))
         .await
         .map_err(PromoteError::aws("copy"))?;
-    if let Some(found) = earlier
-        .iter()
-        .find(|i| i.state == "available" || i.state == "pending")
-    {
-        return Ok((found.id.clone(), true));
-    }
-    let mut copy_tags = source.tags.clone();
-    copy_tags.insert(COPY_OF_TAG.to_string(), source.id.clone());
-    let copy = ec2::Copy {
+    let (id, state) = match earlier.into_iter().find(|i| i.state.is_live()) {
+        Some(found) => (found.id, CopyState::Reused),
+        None => {
+            let copy = copy_of(home, source, region);
+            let id = poll::retry(|| ec2::copy_image(&dest, &copy))
+                .await
+                .map_err(PromoteError::aws("copy"))?;
+            (id, CopyState::Pending)
+        }
+    };
+    reporter.emit(ImageEvent::copy(region, state, Some(&id), None));
+    Ok(id)
+}
+
+/// The copy of `source` into `region`: tagged like it and as its copy, encrypted when it
+/// is (an unencrypted image stays shareable across accounts).
+fn copy_of(home: &str, source: &ImageInfo, region: &str) -> ec2::Copy {
+    let mut tags = source.tags.clone();
+    tags.insert(COPY_OF_TAG.to_string(), source.id.clone());
+    ec2::Copy {
         source_region: home.to_string(),
         source_image_id: source.id.clone(),
         name: source.name.clone(),
         description: format!("{} from {home}, copied by amibake promote", source.id),
-        encrypted,
+        encrypted: source.encrypted,
         kms_key_id: None,
-        tags: copy_tags,
+        tags,
         client_token: format!("amibake-promote-{}-{region}", source.id),
-    };
-    let id = poll::retry(|| ec2::copy_image(&dest, &copy))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
-    Ok((id, false))
+    }
 }
 
 /// Waits for a copy, then tags its snapshots like the image (CopyImage cannot).
-pub(super) async fn finish_copy(
+async fn finish_copy(
     aws: &Aws,
     req: &PromoteRequest,
     region: &str,
     id: &str,
+    timeout: Duration,
 ) -> Result<ImageInfo, PromoteError> {
     let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let image = poll::until(
-        Schedule::IMAGE.scaled(req.poll_scale),
-        req.image_timeout,
-        || async {
-            match ec2::describe_image(&dest, id).await? {
-                Some(i) if matches!(i.state.as_str(), "available" | "failed" | "error") => {
-                    Ok(Some(i))
-                }
-                _ => Ok(None),
-            }
-        },
-    )
-    .await
-    .map_err(PromoteError::poll(
-        "copy",
-        format!("copy {id} in {region}"),
-        format!("it may still finish: rerun the same promote to pick it up ({COPY_OF_TAG} tag)"),
-    ))?;
-    if image.state != "available" {
-        return Err(PromoteError::CopiesFailed(vec![format!(
-            "{region}: {id} is {}: {}",
-            image.state,
-            image.state_reason.clone().unwrap_or_default()
-        )]));
-    }
+    let polling = Polling::Schedule(Schedule::IMAGE.scaled(req.poll_scale));
+    let image = image::wait_available(&dest, id, polling, timeout)
+        .await
+        .map_err(|e| match e {
+            NotAvailable::Wait(e) => PromoteError::poll(
+                "copy",
+                format!("copy {id} in {region}"),
+                format!(
+                    "it may still finish: rerun the same promote to pick it up ({COPY_OF_TAG} tag)"
+                ),
+            )(e),
+            NotAvailable::Failed { state, reason } => PromoteError::CopiesFailed(vec![format!(
+                "{region}: {id} is {state}: {}",
+                reason.unwrap_or_default()
+            )]),
+        })?;
     poll::retry(|| ec2::create_tags(&dest, &image.snapshot_ids, &image.tags))
         .await
         .map_err(PromoteError::aws("copy"))?;

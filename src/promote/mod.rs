@@ -11,19 +11,17 @@
 //! every region is promoted.
 //!
 //! Here: the request, outcome, errors and [`promote`] itself; `order` (the order
-//! check), `copy` (copies to `--copy-to` regions) and `channel` (writing a parameter).
+//! check), `target` (the manifest, its images and the regions to copy to), `copy` (copies
+//! to `--copy-to` regions, and sharing) and `channel` (writing the parameters).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::json;
 
-use crate::aws::ec2::{self, ImageInfo};
-use crate::aws::poll::{self, PollError, Schedule};
+use crate::aws::poll::{PollError, Schedule};
 use crate::aws::{Aws, AwsError};
-use crate::manifest::Manifest;
+use crate::event::{Failure, FromAws};
 use crate::recipe::VarInputs;
 use crate::report::Reporter;
 use crate::tags;
@@ -32,11 +30,13 @@ mod channel;
 mod copy;
 mod event;
 mod order;
+mod target;
 pub use event::PromoteEvent;
 
-use channel::write_channel;
-use copy::copy_all;
-use order::{check_order, home_region, load_order};
+use channel::write_channels;
+use copy::copy_and_share;
+use order::check_order;
+use target::Target;
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
 pub const COPY_OF_TAG: &str = tags::COPY_OF;
@@ -202,9 +202,9 @@ pub enum PromoteError {
     Interrupted,
 }
 
-impl PromoteError {
-    /// The process exit code (the README's contract): 2 bad input, 130 interrupted, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
+impl Failure for PromoteError {
+    /// The README's contract: 2 bad input, 130 interrupted, 1 otherwise.
+    fn exit_code(&self) -> u8 {
         match self {
             PromoteError::Usage(_) => 2,
             PromoteError::Interrupted => 130,
@@ -212,10 +212,29 @@ impl PromoteError {
         }
     }
 
-    fn aws(phase: &'static str) -> impl Fn(AwsError) -> PromoteError {
-        move |source| PromoteError::Aws { phase, source }
+    /// A refusal names the environment before and what it holds.
+    fn detail(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut detail = serde_json::Map::new();
+        if let PromoteError::Refused {
+            previous, holds, ..
+        } = self
+        {
+            detail.insert("refused".into(), true.into());
+            detail.insert("previous".into(), previous.clone().into());
+            detail.insert("holds".into(), holds.clone().into());
+        }
+        detail
     }
+}
 
+impl FromAws for PromoteError {
+    fn from_aws(phase: &'static str, source: AwsError) -> PromoteError {
+        PromoteError::Aws { phase, source }
+    }
+}
+
+impl PromoteError {
+    /// A wait's failure: a timeout says what timed out and what to do about it.
     fn poll(phase: &'static str, what: String, hint: String) -> impl Fn(PollError) -> PromoteError {
         move |e| match e {
             PollError::Timeout(after) => PromoteError::Timeout {
@@ -235,194 +254,28 @@ struct Order {
     envs: Vec<String>,
 }
 
-/// Runs a promotion.
+/// Runs a promotion: the order check (nothing changes when it refuses), the images, the
+/// copies and sharing, then the channels.
 pub async fn promote(
     aws: &Aws,
     req: &PromoteRequest,
     reporter: &Reporter,
 ) -> Result<PromoteOutcome, PromoteError> {
-    let manifest = Manifest::read(&req.manifest).await.map_err(|e| {
-        PromoteError::Usage(format!(
-            "cannot read the manifest {}: {e}",
-            req.manifest.display()
-        ))
-    })?;
-    let home = home_region(&manifest).ok_or_else(|| {
-        PromoteError::Usage(format!(
-            "the manifest {} lists no AMI",
-            req.manifest.display()
-        ))
-    })?;
-    let home_ami = manifest
-        .amis
-        .iter()
-        .find(|a| a.region == home)
-        .map(|a| a.ami_id.clone())
-        .unwrap_or_default();
-    let order = load_order(&manifest, req).await?;
-    let recipe = order.recipe.clone();
-    let env = req.env.as_str();
-    let index = order.envs.iter().position(|e| e == env).ok_or_else(|| {
-        PromoteError::Usage(if order.envs.is_empty() {
-            format!(
-                "recipe {recipe} has no promotion list: add `promotion: [dev, staging, prod]` (your environments, in order) to its recipe"
-            )
-        } else {
-            format!(
-                "{env} is not an environment of recipe {recipe}: its promotion list is {}",
-                order.envs.join(" → ")
-            )
-        })
-    })?;
-
-    // The regions: the manifest's, then copies to regions it lacks.
-    let mut copies: Vec<String> = Vec::new();
-    for region in &req.copy_to {
-        if manifest.amis.iter().any(|a| &a.region == region) || copies.contains(region) {
-            reporter.say(&format!(
-                "the manifest already has an AMI in {region}: not copying"
-            ));
-        } else {
-            copies.push(region.clone());
-        }
-    }
-    let parameter = channel_parameter(&recipe, env);
-    let mut all_regions: Vec<String> = manifest.amis.iter().map(|a| a.region.clone()).collect();
-    all_regions.extend(copies.iter().cloned());
-    reporter.event(
-        "start",
-        json!({
-            "recipe": recipe, "env": env, "ami": home_ami, "region": home,
-            "parameter": parameter, "regions": all_regions, "run_id": manifest.run_id,
-        }),
-        &format!(
-            "promoting {home_ami} ({recipe}, run {}) to {env} in {}",
-            manifest.run_id,
-            all_regions.join(", ")
-        ),
-    );
-
-    // The order: the environment before this one must hold this image (at home).
-    let forced = check_order(aws, req, &order, index, &home, &home_ami, reporter).await?;
-
-    // Every region's image exists and is available.
-    let mut images: Vec<(String, ImageInfo, bool)> = Vec::new();
-    for entry in &manifest.amis {
-        let ec2 = aws.ec2(&entry.region).map_err(PromoteError::aws("image"))?;
-        let info = poll::retry(|| ec2::describe_image(&ec2, &entry.ami_id))
-            .await
-            .map_err(PromoteError::aws("image"))?
-            .ok_or_else(|| {
-                PromoteError::Usage(format!(
-                    "AMI {} of the manifest does not exist in {} (deregistered?)",
-                    entry.ami_id, entry.region
-                ))
-            })?;
-        if info.state != "available" {
-            return Err(PromoteError::Usage(format!(
-                "AMI {} in {} is {}, not available",
-                entry.ami_id, entry.region, info.state
-            )));
-        }
-        images.push((entry.region.clone(), info, false));
-    }
-
-    // Copies, then sharing.
-    if !copies.is_empty() {
-        let source = images
-            .iter()
-            .find(|(r, _, _)| *r == home)
-            .map(|(_, i, _)| i.clone())
-            .ok_or_else(|| {
-                PromoteError::Usage(format!("the manifest has no AMI in its region {home}"))
-            })?;
-        for (region, info) in copy_all(aws, req, &home, &source, &copies, reporter).await? {
-            images.push((region, info, true));
-        }
-    }
-    if !req.share_with.is_empty() {
-        let sharing = ec2::Sharing {
-            accounts: req.share_with.clone(),
-            ..ec2::Sharing::default()
-        };
-        for (region, info, _) in &images {
-            let ec2 = aws.ec2(region).map_err(PromoteError::aws("share"))?;
-            poll::retry(|| ec2::share_image(&ec2, info, &sharing))
-                .await
-                .map_err(PromoteError::aws("share"))?;
-            reporter.event(
-                "share",
-                json!({ "region": region, "ami_id": info.id, "accounts": req.share_with }),
-                &format!(
-                    "shared {} in {region} with {}",
-                    info.id,
-                    req.share_with.join(", ")
-                ),
-            );
-        }
-    }
-
-    // The parameters: the home region last.
-    images.sort_by_key(|(r, _, _)| *r == home);
-    let description = format!(
-        "promoted by {} at {} from run {}{}",
-        req.user,
-        now_rfc3339(),
-        manifest.run_id,
-        if forced {
-            " (forced past the order check)"
-        } else {
-            ""
-        }
-    );
-    let parameter_tags = BTreeMap::from([
-        (tags::RECIPE.to_string(), recipe.clone()),
-        (ENV_TAG.to_string(), env.to_string()),
-        (tags::RUN_ID.to_string(), manifest.run_id.clone()),
-    ]);
-    let mut regions = Vec::new();
-    for (region, info, copied) in &images {
-        let change = write_channel(
-            aws,
-            req,
-            region,
-            &parameter,
-            &info.id,
-            &description,
-            &parameter_tags,
-        )
-        .await?;
-        let change = RegionChange {
-            copied: *copied,
-            ..change
-        };
-        reporter.event(
-            "promoted",
-            json!({
-                "env": env, "region": change.region, "parameter": change.parameter,
-                "old": change.old, "new": change.new, "changed": change.changed,
-                "copied": change.copied,
-            }),
-            &change.line(env),
-        );
-        regions.push(change);
-    }
-    // Report in the manifest's order (home first).
-    regions.sort_by_key(|r| r.region != home);
+    let target = Target::load(req).await?;
+    let copies = target.copy_regions(req, reporter);
+    reporter.emit(target.start(req, &copies));
+    let forced = check_order(aws, req, &target, reporter).await?;
+    let images = target.images(aws).await?;
+    let images = copy_and_share(aws, req, &target, images, &copies, reporter).await?;
+    let regions = write_channels(aws, req, &target, &images, forced, reporter).await?;
     Ok(PromoteOutcome {
-        recipe,
-        env: env.to_string(),
-        ami: home_ami,
-        home_region: home,
+        recipe: target.order.recipe,
+        env: req.env.clone(),
+        ami: target.home_ami,
+        home_region: target.home,
         forced,
         regions,
     })
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
 use crate::aws::poll;
 use crate::aws::{Aws, ssm};
+use crate::event::FromAws;
 use crate::manifest::Manifest;
 use crate::recipe::{self, MissingSecrets};
 use crate::report::Reporter;
 
-use super::{Order, PromoteError, PromoteRequest, channel_parameter};
+use super::target::Target;
+use super::{Order, PromoteError, PromoteEvent, PromoteRequest, channel_parameter};
 
 /// The manifest's home region: its `region`, or the first AMI's.
 pub(super) fn home_region(manifest: &Manifest) -> Option<String> {
@@ -84,48 +84,48 @@ pub(super) fn recipe_path(manifest: &Path, recipe_file: &Path) -> PathBuf {
     }
 }
 
-/// Refuses unless the environment before `index` holds `ami` at home; returns whether
-/// `--force` overrode a refusal.
+/// Refuses unless the environment before the target's holds its image at home; returns
+/// whether `--force` overrode a refusal.
 pub(super) async fn check_order(
     aws: &Aws,
     req: &PromoteRequest,
-    order: &Order,
-    index: usize,
-    home: &str,
-    ami: &str,
+    target: &Target,
     reporter: &Reporter,
 ) -> Result<bool, PromoteError> {
-    let Some(previous) = index.checked_sub(1).map(|i| order.envs[i].clone()) else {
+    let order = &target.order;
+    let Some(previous) = target.index.checked_sub(1).map(|i| order.envs[i].clone()) else {
         return Ok(false);
     };
+    let (home, ami) = (&target.home, &target.home_ami);
     let parameter = channel_parameter(&order.recipe, &previous);
     let ssm_client = aws.ssm(home).map_err(PromoteError::aws("order"))?;
     let holds = poll::retry(|| ssm::get_parameter(&ssm_client, &parameter))
         .await
         .map_err(PromoteError::aws("order"))?;
-    if holds.as_deref() == Some(ami) {
-        reporter.event(
-            "order",
-            json!({ "previous": previous, "parameter": parameter, "holds": holds, "ok": true }),
-            &format!("{previous} holds {ami} in {home}: {} may follow", req.env),
-        );
+    if holds.as_deref() == Some(ami.as_str()) {
+        reporter.emit(PromoteEvent::Order {
+            previous,
+            parameter,
+            holds,
+            ok: true,
+            env: req.env.clone(),
+            region: home.clone(),
+        });
         return Ok(false);
     }
     let refusal = PromoteError::Refused {
         env: req.env.clone(),
         previous,
         parameter,
-        region: home.to_string(),
-        ami: ami.to_string(),
+        region: home.clone(),
+        ami: ami.clone(),
         holds,
     };
     if !req.force {
         return Err(refusal);
     }
-    reporter.event(
-        "forced",
-        json!({ "warning": refusal.to_string() }),
-        &format!("warning: --force: {refusal}"),
-    );
+    reporter.emit(PromoteEvent::Forced {
+        warning: refusal.to_string(),
+    });
     Ok(true)
 }

@@ -7,6 +7,7 @@ use aws_sdk_ec2::types::{Filter, LaunchPermission, LaunchPermissionModifications
 use aws_smithy_types::DateTime;
 
 use crate::aws::AwsError;
+use crate::image::ImageState;
 
 use super::{delete_snapshot, tag_filters, tag_specs};
 
@@ -15,11 +16,12 @@ use super::{delete_snapshot, tag_filters, tag_specs};
 pub struct ImageInfo {
     pub id: String,
     pub name: String,
-    /// `pending`, `available`, `failed`, …
-    pub state: String,
+    pub state: ImageState,
     pub state_reason: Option<String>,
     pub root_device_name: Option<String>,
     pub snapshot_ids: Vec<String>,
+    /// Whether its snapshots are encrypted (a copy keeps them so).
+    pub encrypted: bool,
     pub creation_date: String,
     pub tags: BTreeMap<String, String>,
 }
@@ -28,10 +30,7 @@ pub(super) fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
     ImageInfo {
         id: img.image_id().unwrap_or_default().to_string(),
         name: img.name().unwrap_or_default().to_string(),
-        state: img
-            .state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        state: ImageState::from(img.state().map(|s| s.as_str()).unwrap_or_default()),
         state_reason: img
             .state_reason()
             .and_then(|r| r.message())
@@ -43,6 +42,10 @@ pub(super) fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
             .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
             .map(str::to_string)
             .collect(),
+        encrypted: img
+            .block_device_mappings()
+            .iter()
+            .any(|m| m.ebs().and_then(|e| e.encrypted()) == Some(true)),
         creation_date: img.creation_date().unwrap_or_default().to_string(),
         tags: img
             .tags()
@@ -88,7 +91,12 @@ pub async fn newest_image(
                 .values(architecture)
                 .build(),
         )
-        .filters(Filter::builder().name("state").values("available").build())
+        .filters(
+            Filter::builder()
+                .name("state")
+                .values(ImageState::Available.as_str())
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
@@ -202,8 +210,24 @@ pub struct Sharing {
     pub public: bool,
 }
 
-/// Grants launch permission on the image and create-volume permission on its snapshots.
-pub async fn share_image(ec2: &Client, image: &ImageInfo, s: &Sharing) -> Result<(), AwsError> {
+impl Sharing {
+    /// Shares with nobody.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.organizations.is_empty()
+            && self.organizational_units.is_empty()
+            && !self.public
+    }
+}
+
+/// Grants launch permission on the image `id` and create-volume permission on its
+/// snapshots.
+pub async fn share_image(
+    ec2: &Client,
+    id: &str,
+    snapshot_ids: &[String],
+    s: &Sharing,
+) -> Result<(), AwsError> {
     let mut perms = Vec::new();
     for a in &s.accounts {
         perms.push(LaunchPermission::builder().user_id(a).build());
@@ -229,7 +253,7 @@ pub async fn share_image(ec2: &Client, image: &ImageInfo, s: &Sharing) -> Result
         return Ok(());
     }
     ec2.modify_image_attribute()
-        .image_id(&image.id)
+        .image_id(id)
         .launch_permission(
             LaunchPermissionModifications::builder()
                 .set_add(Some(perms))
@@ -239,7 +263,7 @@ pub async fn share_image(ec2: &Client, image: &ImageInfo, s: &Sharing) -> Result
         .await
         .map_err(|e| AwsError::call("ec2:ModifyImageAttribute", e))?;
     if !s.accounts.is_empty() {
-        for snap in &image.snapshot_ids {
+        for snap in snapshot_ids {
             ec2.modify_snapshot_attribute()
                 .snapshot_id(snap)
                 .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)

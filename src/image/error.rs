@@ -1,0 +1,32 @@
+//! What a command that only removes and looks up fails with (`prune`, `sweep`).
+
+use crate::aws::AwsError;
+use crate::event::{Failure, FromAws};
+
+/// An AWS call failed in a phase (exit 1). The message is the call's whole chain; the
+/// phase is in the JSON `error` event.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .source.chain())]
+pub struct CallFailed {
+    pub phase: &'static str,
+    #[source]
+    pub source: AwsError,
+}
+
+impl Failure for CallFailed {
+    fn exit_code(&self) -> u8 {
+        1
+    }
+
+    fn detail(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut detail = serde_json::Map::new();
+        detail.insert("phase".into(), self.phase.into());
+        detail
+    }
+}
+
+impl FromAws for CallFailed {
+    fn from_aws(phase: &'static str, source: AwsError) -> CallFailed {
+        CallFailed { phase, source }
+    }
+}

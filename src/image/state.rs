@@ -1,0 +1,127 @@
+//! An image's state, typed: what every command asks of it (is it available, is a wait for
+//! it over, can a copy be reused) is answered here, not by comparing strings.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The state of an AMI, as EC2 names it (`DescribeImages`' `State`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageState {
+    Pending,
+    Available,
+    Failed,
+    Error,
+    Deregistered,
+    Invalid,
+    Transient,
+    Disabled,
+    /// A state this version of amibake does not know (kept as EC2 sent it), or none.
+    Other(String),
+}
+
+impl ImageState {
+    /// EC2's name of the state.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ImageState::Pending => "pending",
+            ImageState::Available => "available",
+            ImageState::Failed => "failed",
+            ImageState::Error => "error",
+            ImageState::Deregistered => "deregistered",
+            ImageState::Invalid => "invalid",
+            ImageState::Transient => "transient",
+            ImageState::Disabled => "disabled",
+            ImageState::Other(s) => s,
+        }
+    }
+
+    /// Launchable, shareable, copyable.
+    pub fn is_available(&self) -> bool {
+        *self == ImageState::Available
+    }
+
+    /// A wait for the image is over: it became available, or it never will.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            ImageState::Available | ImageState::Failed | ImageState::Error
+        )
+    }
+
+    /// Available, or on its way there: a copy in this state can be reused.
+    pub fn is_live(&self) -> bool {
+        matches!(self, ImageState::Available | ImageState::Pending)
+    }
+}
+
+impl From<&str> for ImageState {
+    fn from(s: &str) -> ImageState {
+        match s {
+            "pending" => ImageState::Pending,
+            "available" => ImageState::Available,
+            "failed" => ImageState::Failed,
+            "error" => ImageState::Error,
+            "deregistered" => ImageState::Deregistered,
+            "invalid" => ImageState::Invalid,
+            "transient" => ImageState::Transient,
+            "disabled" => ImageState::Disabled,
+            other => ImageState::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ImageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ImageState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Transitional: lets code that still compares an image's state with EC2's name
+/// (`image.state == "available"`) compile until it asks [`ImageState`] instead.
+impl PartialEq<&str> for ImageState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_ec2_names() {
+        for name in [
+            "pending",
+            "available",
+            "failed",
+            "error",
+            "deregistered",
+            "disabled",
+        ] {
+            assert_eq!(ImageState::from(name).as_str(), name);
+        }
+        assert_eq!(
+            ImageState::from("frozen"),
+            ImageState::Other("frozen".into())
+        );
+        assert_eq!(
+            serde_json::to_value(ImageState::Pending).unwrap(),
+            "pending"
+        );
+    }
+
+    #[test]
+    fn a_wait_ends_on_available_failed_or_error() {
+        assert!(ImageState::Available.is_settled() && ImageState::Error.is_settled());
+        assert!(!ImageState::Pending.is_settled());
+        assert!(ImageState::Pending.is_live() && !ImageState::Failed.is_live());
+        assert!(ImageState::Available.is_available() && !ImageState::Pending.is_available());
+    }
+}

@@ -1,0 +1,135 @@
+//! What a promotion acts on: the manifest (its home region and image), the environment's
+//! place in the recipe's promotion order, the images of the manifest (each checked), and
+//! the regions to copy to.
+
+use crate::aws::Aws;
+use crate::aws::ec2::ImageInfo;
+use crate::event::FromAws;
+use crate::image::{self, Unusable};
+use crate::manifest::Manifest;
+use crate::report::Reporter;
+
+use super::order::{home_region, load_order};
+use super::{Order, PromoteError, PromoteEvent, PromoteRequest, channel_parameter};
+
+/// The manifest and the order, read and checked before anything is called.
+pub(super) struct Target {
+    pub manifest: Manifest,
+    /// The manifest's home region, and its image there.
+    pub home: String,
+    pub home_ami: String,
+    pub order: Order,
+    /// The environment's place in the order.
+    pub index: usize,
+    /// The channel parameter of the environment.
+    pub parameter: String,
+}
+
+impl Target {
+    /// Reads the manifest and the recipe's promotion list; bad input is a usage error.
+    pub async fn load(req: &PromoteRequest) -> Result<Target, PromoteError> {
+        let manifest = Manifest::read(&req.manifest).await.map_err(|e| {
+            PromoteError::Usage(format!(
+                "cannot read the manifest {}: {e}",
+                req.manifest.display()
+            ))
+        })?;
+        let home = home_region(&manifest).ok_or_else(|| {
+            PromoteError::Usage(format!(
+                "the manifest {} lists no AMI",
+                req.manifest.display()
+            ))
+        })?;
+        let home_ami = manifest
+            .amis
+            .iter()
+            .find(|a| a.region == home)
+            .map(|a| a.ami_id.clone())
+            .unwrap_or_default();
+        let order = load_order(&manifest, req).await?;
+        let index = env_index(&order, &req.env).map_err(PromoteError::Usage)?;
+        let parameter = channel_parameter(&order.recipe, &req.env);
+        Ok(Target {
+            manifest,
+            home,
+            home_ami,
+            order,
+            index,
+            parameter,
+        })
+    }
+
+    /// The `--copy-to` regions the manifest has no AMI in (the others are said and
+    /// skipped).
+    pub fn copy_regions(&self, req: &PromoteRequest, reporter: &Reporter) -> Vec<String> {
+        let mut copies: Vec<String> = Vec::new();
+        for region in &req.copy_to {
+            if self.manifest.amis.iter().any(|a| &a.region == region) || copies.contains(region) {
+                reporter.say(&format!(
+                    "the manifest already has an AMI in {region}: not copying"
+                ));
+            } else {
+                copies.push(region.clone());
+            }
+        }
+        copies
+    }
+
+    /// The `start` event: what goes where, the copies' regions included.
+    pub fn start(&self, req: &PromoteRequest, copies: &[String]) -> PromoteEvent {
+        let mut regions: Vec<String> = self
+            .manifest
+            .amis
+            .iter()
+            .map(|a| a.region.clone())
+            .collect();
+        regions.extend(copies.iter().cloned());
+        PromoteEvent::Start {
+            recipe: self.order.recipe.clone(),
+            env: req.env.clone(),
+            ami: self.home_ami.clone(),
+            region: self.home.clone(),
+            parameter: self.parameter.clone(),
+            regions,
+            run_id: self.manifest.run_id.clone(),
+        }
+    }
+
+    /// The image of every region of the manifest, which must exist and be available.
+    pub async fn images(&self, aws: &Aws) -> Result<Vec<(String, ImageInfo)>, PromoteError> {
+        let mut images = Vec::new();
+        for entry in &self.manifest.amis {
+            let (id, region) = (&entry.ami_id, &entry.region);
+            let info = image::available(aws, region, id)
+                .await
+                .map_err(|e| match e {
+                    Unusable::Missing => PromoteError::Usage(format!(
+                        "AMI {id} of the manifest does not exist in {region} (deregistered?)"
+                    )),
+                    Unusable::NotAvailable(state) => PromoteError::Usage(format!(
+                        "AMI {id} in {region} is {state}, not available"
+                    )),
+                    Unusable::Aws(e) => PromoteError::from_aws("image", e),
+                })?;
+            images.push((region.clone(), info));
+        }
+        Ok(images)
+    }
+}
+
+/// Where `env` stands in the recipe's promotion list; why it stands nowhere.
+fn env_index(order: &Order, env: &str) -> Result<usize, String> {
+    let recipe = &order.recipe;
+    order.envs.iter().position(|e| e == env).ok_or_else(|| {
+        if order.envs.is_empty() {
+            format!(
+                "recipe {recipe} has no promotion list: add `promotion: [dev, staging, prod]` (your environments, in order) to its recipe"
+            )
+        } else {
+            format!(
+                "{env} is not an environment of recipe {recipe}: its promotion list is {}",
+                order.envs.join(" → ")
+            )
+        }
+    })
+}

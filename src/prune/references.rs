@@ -1,0 +1,165 @@
+//! What still uses a recipe's images in a region: channel parameters, Auto Scaling
+//! groups (through launch templates and launch configurations) and instances that are not
+//! terminated. Looked up right before the region's images are removed.
+
+use std::collections::BTreeMap;
+
+use crate::aws::ec2::{self, ImageInfo};
+use crate::aws::{Aws, AwsError, asg, poll, ssm};
+
+use super::Reason;
+
+/// What refers to which image in a region.
+#[derive(Debug, Clone, Default)]
+pub struct References(BTreeMap<String, Vec<Reason>>);
+
+impl References {
+    pub fn add(&mut self, image_id: &str, reason: Reason) {
+        let reasons = self.0.entry(image_id.to_string()).or_default();
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+
+    pub fn of(&self, image_id: &str) -> &[Reason] {
+        self.0.get(image_id).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// Looks up channel parameters, Auto Scaling groups and instances that use any of
+/// `images`.
+pub(super) async fn references(
+    aws: &Aws,
+    region: &str,
+    recipe: &str,
+    images: &[ImageInfo],
+) -> Result<References, AwsError> {
+    let mut refs = References::default();
+    let ssm_client = aws.ssm(region)?;
+    let ec2_client = aws.ec2(region)?;
+    channels(&ssm_client, recipe, &mut refs).await?;
+    groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut refs).await?;
+    instances(&ec2_client, images, &mut refs).await?;
+    Ok(refs)
+}
+
+/// The channel parameters `/amibake/<recipe>/*`.
+async fn channels(
+    ssm_client: &aws_sdk_ssm::Client,
+    recipe: &str,
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let prefix = crate::promote::channel_parameter(recipe, "");
+    let channels = poll::retry(|| parameters_by_path(ssm_client, &prefix)).await?;
+    for (name, value) in &channels {
+        refs.add(
+            value,
+            Reason::Channel {
+                env: name.strip_prefix(&prefix).unwrap_or(name).to_string(),
+                parameter: name.clone(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The images Auto Scaling groups launch.
+async fn groups(
+    ec2_client: &aws_sdk_ec2::Client,
+    asg_client: &aws_sdk_autoscaling::Client,
+    ssm_client: &aws_sdk_ssm::Client,
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let groups = poll::retry(|| asg::group_sources(asg_client)).await?;
+    for (group, sources) in &groups {
+        for source in sources {
+            let used = match source {
+                asg::GroupSource::LaunchTemplate { id, name, version } => {
+                    let template = (id.as_deref(), name.as_deref(), version.as_str());
+                    launch_template(ec2_client, ssm_client, group, template).await?
+                }
+                asg::GroupSource::LaunchConfiguration(lc) => {
+                    poll::retry(|| asg::launch_configuration_image(asg_client, lc))
+                        .await?
+                        .map(|image| {
+                            let (group, name) = (group.clone(), lc.clone());
+                            (image, Reason::LaunchConfiguration { group, name })
+                        })
+                }
+            };
+            if let Some((image, reason)) = used {
+                refs.add(&image, reason);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The image a group's launch template version (id, name, version) launches, if any.
+async fn launch_template(
+    ec2_client: &aws_sdk_ec2::Client,
+    ssm_client: &aws_sdk_ssm::Client,
+    group: &str,
+    (id, name, version): (Option<&str>, Option<&str>, &str),
+) -> Result<Option<(String, Reason)>, AwsError> {
+    let found = poll::retry(|| ec2::launch_template_image(ec2_client, id, name, version)).await?;
+    let Some(lt) = found else { return Ok(None) };
+    let Some(image) = lt.image_id else {
+        return Ok(None);
+    };
+    // A launch template may name its image through an SSM parameter.
+    let image = match image.strip_prefix("resolve:ssm:") {
+        Some(param) => match poll::retry(|| ssm::get_parameter(ssm_client, param)).await? {
+            Some(value) => value,
+            None => return Ok(None),
+        },
+        None => image,
+    };
+    let reason = Reason::Asg {
+        group: group.to_string(),
+        launch_template: lt.template_id,
+        version: lt.version,
+    };
+    Ok(Some((image, reason)))
+}
+
+/// Instances launched from any of `images` that are not terminated.
+async fn instances(
+    ec2_client: &aws_sdk_ec2::Client,
+    images: &[ImageInfo],
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+    let instances = poll::retry(|| ec2::instances_of_images(ec2_client, &ids)).await?;
+    for i in instances {
+        let reason = Reason::Instance {
+            id: i.id,
+            state: i.state,
+        };
+        refs.add(&i.image_id, reason);
+    }
+    Ok(())
+}
+
+/// Every parameter under `path` (recursively): name and value.
+async fn parameters_by_path(
+    ssm: &aws_sdk_ssm::Client,
+    path: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(path.trim_end_matches('/'))
+        .recursive(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("ssm:GetParametersByPath", e))?;
+        for p in page.parameters() {
+            if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                found.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    Ok(found)
+}
