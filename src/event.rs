@@ -6,8 +6,8 @@
 //! kinds of each command live next to the command (`bake::BakeEvent`, …); the ones every
 //! command shares live here, with [`Failure`], the trait every command's error implements.
 //!
-//! The JSON field names are part of the contract (README, "Machine output"): a variant's
-//! serde form is exactly what `--json` prints, plus `at` and, for one of several bakes,
+//! The JSON field names are part of the contract (README: `--json` under "Commands",
+//! "Progress" under `bake`): a variant's serde form is exactly what `--json` prints, plus `at` and, for one of several bakes,
 //! `bake`.
 
 use std::fmt;

@@ -1,8 +1,10 @@
 //! amibake: a golden-AMI bake-and-roll pipeline.
 //!
 //! Data flows one way: [`recipe`] (load → render → typed model → validate) → [`plan`]
-//! (the ordered actions, pure and printable) → bake → manifest → roll. The binary in
-//! `main.rs` only calls [`cli::main`].
+//! (the ordered actions, pure and printable) → [`bake`] (walks them) → [`manifest`] →
+//! [`promote`] → [`roll`]. Every command reports typed [`event`]s through a
+//! [`report::Reporter`]; [`image`] is the layer bake, promote, prune and sweep share. The
+//! binary in `main.rs` only calls [`cli::main`].
 
 pub mod aws;
 pub mod bake;

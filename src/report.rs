@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal, Write as _};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
@@ -117,24 +117,32 @@ impl Reporter {
             Some(Progress::Clear { label }) => self.unspin(&label),
             None => {}
         }
-        if self.mode == Mode::Memory {
-            let mut json = event.to_json();
-            self.stamp(&mut json);
-            let text = self.masker.mask(&event.to_string()).into_owned();
-            let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-            memory.events.push(event);
-            memory.json.push(json);
-            memory.text.push(text);
-            return;
+        let text = self.masker.mask(&event.to_string()).into_owned();
+        match self.mode {
+            Mode::Memory => {
+                let mut json = event.to_json();
+                self.stamp(&mut json);
+                let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                memory.events.push(event);
+                memory.json.push(json);
+                memory.text.push(text);
+            }
+            Mode::Json => {
+                let mut json = event.to_json();
+                self.stamp(&mut json);
+                let _ = writeln!(std::io::stdout().lock(), "{json}");
+            }
+            Mode::Lines | Mode::Bars => self.print_line(&text),
         }
-        let text = event.to_string();
-        self.event(&event.kind(), event.to_json(), &text);
     }
 
     /// Adds what every JSON event carries (the time, which bake) and masks secrets.
     fn stamp(&self, fields: &mut Value) {
         if let Value::Object(map) = fields {
-            map.insert("at".into(), Value::String(now_rfc3339()));
+            map.insert(
+                "at".into(),
+                Value::String(crate::run::rfc3339(SystemTime::now())),
+            );
             if let Some(label) = &self.label {
                 map.insert("bake".into(), Value::String(label.clone()));
             }
@@ -142,43 +150,17 @@ impl Reporter {
         self.masker.mask_json(fields);
     }
 
-    /// Emits an event: `kind` names it, `fields` carry its data, `text` is the human line.
-    pub fn event(&self, kind: &str, mut fields: Value, text: &str) {
-        match self.mode {
-            Mode::Memory => {
-                if let Value::Object(map) = &mut fields {
-                    map.insert("event".into(), Value::String(kind.into()));
-                }
-                self.stamp(&mut fields);
-                let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-                memory.json.push(fields);
-                memory.text.push(self.masker.mask(text).into_owned());
-            }
-            Mode::Json => {
-                if let Value::Object(map) = &mut fields {
-                    map.insert("event".into(), Value::String(kind.into()));
-                }
-                self.stamp(&mut fields);
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{fields}");
-            }
-            Mode::Lines | Mode::Bars => {
-                let clock = match &self.label {
-                    Some(label) => format!("{} [{label}]", clock()),
-                    None => clock(),
-                };
-                let lines: Vec<String> = self
-                    .masker
-                    .mask(text)
-                    .lines()
-                    .map(|l| format!("{clock} {l}"))
-                    .collect();
-                if self.mode == Mode::Bars {
-                    let _ = self.bars.println(lines.join("\n"));
-                } else {
-                    let _ = writeln!(std::io::stderr().lock(), "{}", lines.join("\n"));
-                }
-            }
+    /// A line on stderr (above the bars on a terminal), each line timestamped.
+    fn print_line(&self, text: &str) {
+        let clock = match &self.label {
+            Some(label) => format!("{} [{label}]", clock()),
+            None => clock(),
+        };
+        let lines: Vec<String> = text.lines().map(|l| format!("{clock} {l}")).collect();
+        if self.mode == Mode::Bars {
+            let _ = self.bars.println(lines.join("\n"));
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "{}", lines.join("\n"));
         }
     }
 
@@ -235,11 +217,5 @@ impl Reporter {
 fn clock() -> String {
     OffsetDateTime::now_utc()
         .format(format_description!("[hour]:[minute]:[second]"))
-        .unwrap_or_default()
-}
-
-fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

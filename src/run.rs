@@ -45,3 +45,10 @@ pub fn builtins(region: &str) -> Builtins {
         env: std::env::vars().collect::<BTreeMap<_, _>>(),
     }
 }
+
+/// `2026-11-23T07:05:28Z`: how amibake writes a time (manifests, events, tags).
+pub fn rfc3339(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

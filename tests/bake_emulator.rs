@@ -2,13 +2,14 @@
 //! emulator/README.md). Each test bakes in its own region so emulator knobs cannot leak
 //! between tests, and each ends by asserting that its run left nothing running.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use emulator::*;
 const RECIPE: &str = "recipes/al2023-tomcat-codedeploy.yaml";
 
 #[test]

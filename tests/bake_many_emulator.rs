@@ -1,9 +1,10 @@
 //! `amibake bake RECIPE...`: several bakes from one process against the local emulator,
 //! with EC2's request buckets turned on in their region.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
-use common::*;
+use emulator::*;
 
 #[test]
 fn six_bakes_at_once_share_the_rate_limits_and_each_writes_its_own_manifest() {

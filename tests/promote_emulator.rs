@@ -5,13 +5,14 @@
 //! recipe name of its own (the emulator may outlive a test run, and with it the channel
 //! parameters).
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::events as events_of;
-use common::*;
+use emulator::events as events_of;
+use emulator::*;
 use serde_json::Value;
 
 const RUN_ID: &str = "20260101-000000-abc123";

@@ -3,7 +3,8 @@
 //! live instance refers to, stay; other recipes' images and incomplete images are never
 //! touched.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use aws_sdk_ec2::types::{
     Filter, IamInstanceProfileSpecification, RequestLaunchTemplateData, ResourceType, Tag,
     TagSpecification,
 };
-use common::*;
+use emulator::*;
 
 /// The emulator's Amazon Linux 2023 image in `region`.
 async fn base_ami(region: &str) -> String {

@@ -7,14 +7,15 @@
 //! machine that cannot run containers it stops there with one line saying what is missing.
 //! Each test bakes in a region of its own.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use emulator::*;
 use serde_json::{Value, json};
 
 const AGENT_VERSION: &str = "1.7.1-110";

@@ -5,10 +5,11 @@
 //! The stacks run one instance: the launch template, its versions and the group's
 //! pointer at them are what a roll changes.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
-use common::events as events_of;
-use common::*;
+use emulator::events as events_of;
+use emulator::*;
 
 const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
 

@@ -1,12 +1,13 @@
 //! `amibake sweep` against the emulator: what a killed bake leaves behind is found by its
 //! tags and removed; successful bakes' images are never touched.
 
-mod common;
+#[path = "support/emulator.rs"]
+mod emulator;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
-use common::*;
+use emulator::*;
 /// Starts a bake whose commands run for a minute, waits until a step runs, kills it with
 /// SIGKILL (no cleanup at all), and returns its run id.
 fn kill_a_bake_mid_step(region: &str, state: &std::path::Path) -> String {

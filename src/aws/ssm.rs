@@ -69,6 +69,29 @@ pub async fn get_parameter_with_metadata(
     }
 }
 
+/// Every parameter under `path` (recursively): name and value.
+pub async fn parameters_by_path(
+    ssm: &Client,
+    path: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(path.trim_end_matches('/'))
+        .recursive(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("ssm:GetParametersByPath", e))?;
+        for p in page.parameters() {
+            if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                found.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Writes a String parameter (overwriting it) with this data type (`aws:ec2:image` makes
 /// SSM check that the value is an AMI in the region); returns the new version. SSM
 /// validates `aws:ec2:image` values asynchronously: the new version may be readable only

@@ -39,9 +39,7 @@ impl Bake<'_> {
 
     /// Reports a resource removed and journals it.
     async fn removed(&self, kind: ResourceKind, region: &str, id: &str) {
-        let _ = self
-            .note("deleted", kind.as_str(), region, Some(id), None)
-            .await;
+        let _ = self.note("deleted", kind, region, Some(id), None).await;
         self.reporter.emit(ImageEvent::removed(kind, region, id));
     }
 
@@ -87,13 +85,17 @@ impl Bake<'_> {
             (c.instances.clone(), c.images.clone())
         };
         for (region, id, role) in &instances {
-            let _ = self.note("kept", "instance", region, Some(id), None).await;
+            let _ = self
+                .note("kept", ResourceKind::Instance, region, Some(id), None)
+                .await;
             self.reporter.say(&format!(
                 "kept the {role} instance {id}; open a shell with: aws ssm start-session --target {id} --region {region}"
             ));
         }
         for (region, id) in &images {
-            let _ = self.note("kept", "image", region, Some(id), None).await;
+            let _ = self
+                .note("kept", ResourceKind::Image, region, Some(id), None)
+                .await;
             self.reporter.say(&format!("kept image {id} in {region}"));
         }
         self.reporter

@@ -12,7 +12,8 @@ use crate::tags;
 
 use super::{Bake, BakeError, Made};
 use crate::event::FromAws;
-use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
+use crate::image::ResourceKind;
+use crate::image::{self, NotAvailable, Polling};
 use crate::recipe::types::Region;
 
 impl Bake<'_> {
@@ -58,8 +59,14 @@ impl Bake<'_> {
         let mut tags = img.tags.clone();
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
         tags.insert(tags::SOURCE_AMI.into(), source.id.clone());
-        self.note("intent", "image", self.region(), None, Some(&img.name))
-            .await?;
+        self.note(
+            "intent",
+            ResourceKind::Image,
+            self.region(),
+            None,
+            Some(&img.name),
+        )
+        .await?;
         let id = poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
             .await
             .map_err(|e| match e.code() {
@@ -140,20 +147,6 @@ impl Bake<'_> {
         .map_err(BakeError::CopiesFailed)
     }
 
-    /// Reports a copy that moved on (`Bake::record` reports one started: `pending`).
-    pub(super) fn report_copy(
-        &self,
-        region: &str,
-        state: &str,
-        id: Option<&str>,
-        error: Option<&str>,
-    ) {
-        let state = state.parse().unwrap_or(CopyState::Pending);
-        let error = error.map(String::from);
-        self.reporter
-            .emit(ImageEvent::copy(region, state, id, error));
-    }
-
     /// Starts the copy into `region` (journaled first, recorded and reported once made).
     pub(super) async fn start_copy(
         &self,
@@ -172,8 +165,14 @@ impl Bake<'_> {
             tags: image.tags.clone(),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
-        self.note("intent", "image", region, None, Some(&copy.client_token))
-            .await?;
+        self.note(
+            "intent",
+            ResourceKind::Image,
+            region,
+            None,
+            Some(&copy.client_token),
+        )
+        .await?;
         let id = poll::retry(|| ec2::copy_image(&dest, &copy))
             .await
             .map_err(BakeError::aws("copy"))?;

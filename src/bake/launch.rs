@@ -13,6 +13,7 @@ use crate::aws::ssm;
 use super::{Bake, BakeError, Made};
 use crate::aws::ec2::ImageInfo;
 use crate::event::FromAws;
+use crate::image::ResourceKind;
 use crate::plan::Role;
 use crate::recipe::types::InstanceType;
 
@@ -29,8 +30,14 @@ impl Bake<'_> {
         let name = format!("amibake-{}", self.plan.run_id);
         let mut tags = self.plan.builder.tags.clone();
         tags.insert("Name".into(), name.clone());
-        self.note("intent", "security_group", self.region(), None, Some(&name))
-            .await?;
+        self.note(
+            "intent",
+            ResourceKind::SecurityGroup,
+            self.region(),
+            None,
+            Some(&name),
+        )
+        .await?;
         let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
             .await
             .map_err(BakeError::aws("launch"))?;
@@ -71,8 +78,14 @@ impl Bake<'_> {
             client_token: token.to_string(),
         };
         let ec2 = self.ec2(self.region())?;
-        self.note("intent", "instance", self.region(), None, Some(token))
-            .await?;
+        self.note(
+            "intent",
+            ResourceKind::Instance,
+            self.region(),
+            None,
+            Some(token),
+        )
+        .await?;
         // Safe to retry: the ClientToken makes EC2 return the same instance.
         let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
             .await

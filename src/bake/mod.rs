@@ -2,7 +2,7 @@
 //!
 //! The order of business is the plan's ([`crate::plan::action`]): nothing here decides
 //! what comes next. Every resource is journaled before the call that creates it returns
-//! and remembered in [`Created`]; [`Bake::cleanup`] removes what the outcome calls for, on
+//! and remembered in `Created`; [`Bake::cleanup`] removes what the outcome calls for, on
 //! success, failure, timeout and interrupt alike.
 //!
 //! This module holds the bake itself and what every phase shares; `walk` performs each
@@ -22,7 +22,7 @@ use crate::aws::history::History;
 use crate::aws::poll::Schedule;
 use crate::aws::{Aws, AwsError};
 use crate::event::{Failure, FromAws};
-use crate::image::{ImageEvent, Resource, ResourceKind};
+use crate::image::{CopyState, ImageEvent, Resource, ResourceKind};
 use crate::journal::{Entry, Journal};
 use crate::manifest::{self, AmiEntry, CheckResult, Manifest, Timing};
 use crate::plan::{Plan, Role};
@@ -279,28 +279,28 @@ impl<'a> Bake<'a> {
         token: Option<&str>,
         note: Option<String>,
     ) -> Result<(), BakeError> {
-        let (kind, journal_kind) = {
+        let kind = {
             let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
             let key = (region.to_string(), id.to_string());
             match made {
                 Made::SecurityGroup => {
                     created.security_group = Some(key);
-                    (ResourceKind::SecurityGroup, "security_group")
+                    ResourceKind::SecurityGroup
                 }
                 Made::Instance(role) => {
                     created.instances.push((key.0, key.1, role.as_str()));
-                    (ResourceKind::Instance, "instance")
+                    ResourceKind::Instance
                 }
                 Made::Image | Made::Copy => {
                     created.images.push(key);
-                    (ResourceKind::Image, "image")
+                    ResourceKind::Image
                 }
             }
         };
-        self.note("created", journal_kind, region, Some(id), token)
-            .await?;
+        self.note("created", kind, region, Some(id), token).await?;
         if let Made::Copy = made {
-            self.report_copy(region, "pending", Some(id), None);
+            let pending = ImageEvent::copy(region, CopyState::Pending, Some(id), None);
+            self.reporter.emit(pending);
             return Ok(());
         }
         self.reporter.emit(ImageEvent::Resource(Resource {
@@ -321,14 +321,14 @@ impl<'a> Bake<'a> {
     async fn note(
         &self,
         event: &str,
-        kind: &str,
+        kind: ResourceKind,
         region: &str,
         id: Option<&str>,
         token: Option<&str>,
     ) -> Result<(), BakeError> {
         let entry = Entry {
             event,
-            kind: Some(kind),
+            kind: Some(kind.as_str()),
             region: Some(region),
             id,
             token,
@@ -357,8 +357,8 @@ impl<'a> Bake<'a> {
                 resolved_from: describe_source(&self.plan.source),
             },
             amis,
-            started_at: rfc3339(self.started_at),
-            finished_at: rfc3339(SystemTime::now()),
+            started_at: crate::run::rfc3339(self.started_at),
+            finished_at: crate::run::rfc3339(SystemTime::now()),
             duration_seconds: self.started.elapsed().as_secs_f64(),
             phases: self
                 .phases
@@ -385,10 +385,4 @@ pub fn input_hash(stable_recipe: &str, source_ami: &str) -> String {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -36,7 +36,7 @@ impl Bake<'_> {
                 .await
                 .map_err(BakeError::aws("if-changed"))?
                 .into_iter()
-                .filter(|i| i.state == "available")
+                .filter(|i| i.state.is_available())
                 .max_by(|a, b| a.creation_date.cmp(&b.creation_date));
             let Some(image) = found else {
                 return Ok(None);
@@ -89,7 +89,7 @@ impl Bake<'_> {
                 .map_err(BakeError::aws("source"))?
                 .ok_or_else(|| BakeError::Input(format!("source: no available image matches name {:?} owned by {} ({})", f.name, f.owners.join(", "), f.architecture)))?,
         };
-        if image.state != "available" {
+        if !image.state.is_available() {
             return Err(BakeError::Input(format!(
                 "source: AMI {} is {}, not available",
                 image.id, image.state

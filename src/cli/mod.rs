@@ -3,8 +3,10 @@
 //! Exit codes are part of the contract (README, "Commands"): 0 done, 1 the pipeline failed,
 //! 2 bad input or usage (nothing was created), 130 interrupted.
 //!
-//! Here: the arguments every command shares, the dispatch and the runtime; each command
-//! runs in a module of its own (`validate` also holds `plan`, `roll` also `rollback`).
+//! Here: the arguments every command shares, the dispatch, the runtime and the
+//! [`Context`] every command that calls AWS starts from (its clients, its output mode, how
+//! it ends on a failure or an interrupt); each command runs in a module of its own
+//! (`validate` also holds `plan`, `roll` also `rollback`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -247,6 +249,27 @@ impl Context<'_> {
     /// its recipe's secrets).
     pub fn reporter(&self) -> Reporter {
         Reporter::new(self.mode, crate::secret::Masker::default())
+    }
+
+    /// Runs a command's work until it ends or the user interrupts it: 0 when it is done,
+    /// its failure's exit code (after the `error` event), or 130 after `hint` on Ctrl-C or
+    /// SIGTERM.
+    pub async fn run_until_interrupted<T, E: Failure>(
+        &self,
+        reporter: &Reporter,
+        hint: &str,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> u8 {
+        tokio::select! {
+            r = work => match r {
+                Ok(_) => 0,
+                Err(e) => self.fail(reporter, &e),
+            },
+            () = interrupted() => {
+                reporter.say(hint);
+                130
+            }
+        }
     }
 
     /// Ends a command that failed: its `error` event, then its exit code.

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::recipe::types::{RecipeName, Region};
 
-use super::{Context, interrupted, parse_age, parse_recipe_name, parse_region};
+use super::{Context, parse_age, parse_recipe_name, parse_region};
 
 /// Flags of `prune`.
 #[derive(Debug, Args)]
@@ -47,15 +47,7 @@ pub(super) async fn prune(cx: Context<'_>, args: &PruneArgs) -> u8 {
         also_regions: args.also_regions.iter().map(|r| r.to_string()).collect(),
         all_regions: args.all_regions,
     };
-    let result = tokio::select! {
-        r = crate::prune::prune(&cx.aws, &options, &reporter) => r,
-        () = interrupted() => {
-            reporter.say("interrupted: run prune again to finish");
-            return 130;
-        }
-    };
-    match result {
-        Ok(_) => 0,
-        Err(e) => cx.fail(&reporter, &e),
-    }
+    let hint = "interrupted: run prune again to finish";
+    let work = crate::prune::prune(&cx.aws, &options, &reporter);
+    cx.run_until_interrupted(&reporter, hint, work).await
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::journal;
 
-use super::{Context, interrupted, parse_age};
+use super::{Context, parse_age};
 
 /// Flags of `sweep`.
 #[derive(Debug, Args)]
@@ -25,15 +25,7 @@ pub(super) async fn sweep(cx: Context<'_>, args: &SweepArgs) -> u8 {
         poll_scale: cx.poll_scale,
     };
     let (region, journals) = (cx.aws.region(), journal::state_dir());
-    let result = tokio::select! {
-        r = crate::sweep::sweep(&cx.aws, region, &journals, &options, &reporter) => r,
-        () = interrupted() => {
-            reporter.say("interrupted: run sweep again to finish");
-            return 130;
-        }
-    };
-    match result {
-        Ok(_) => 0,
-        Err(e) => cx.fail(&reporter, &e),
-    }
+    let hint = "interrupted: run sweep again to finish";
+    let work = crate::sweep::sweep(&cx.aws, region, &journals, &options, &reporter);
+    cx.run_until_interrupted(&reporter, hint, work).await
 }

@@ -85,12 +85,6 @@ impl Serialize for ImageState {
 
 /// Transitional: lets code that still compares an image's state with EC2's name
 /// (`image.state == "available"`) compile until it asks [`ImageState`] instead.
-impl PartialEq<&str> for ImageState {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

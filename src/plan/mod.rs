@@ -4,7 +4,7 @@
 //! built-ins) means what a reviewer approves in `amibake plan` is what runs: the plan holds
 //! what the bake makes (builder, steps, checks, image, boot test) and, in
 //! [`Plan::actions`], the order it makes it in, with every instance type, script and
-//! timeout ([`action`]); [`text`] renders the same list for a reviewer.
+//! timeout ([`action`]); `text` renders the same list for a reviewer.
 
 use std::collections::BTreeMap;
 

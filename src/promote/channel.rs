@@ -29,7 +29,7 @@ impl Record {
         let description = format!(
             "promoted by {} at {} from run {run_id}{}",
             req.user,
-            now_rfc3339(),
+            crate::run::rfc3339(std::time::SystemTime::now()),
             if forced {
                 " (forced past the order check)"
             } else {
@@ -135,10 +135,4 @@ async fn write_channel(
         .await
         .map_err(PromoteError::aws("parameter"))?;
     Ok(change(true))
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -50,7 +50,7 @@ async fn channels(
     refs: &mut References,
 ) -> Result<(), AwsError> {
     let prefix = crate::promote::channel_parameter(recipe, "");
-    let channels = poll::retry(|| parameters_by_path(ssm_client, &prefix)).await?;
+    let channels = poll::retry(|| ssm::parameters_by_path(ssm_client, &prefix)).await?;
     for (name, value) in &channels {
         refs.add(
             value,
@@ -139,27 +139,4 @@ async fn instances(
         refs.add(&i.image_id, reason);
     }
     Ok(())
-}
-
-/// Every parameter under `path` (recursively): name and value.
-async fn parameters_by_path(
-    ssm: &aws_sdk_ssm::Client,
-    path: &str,
-) -> Result<Vec<(String, String)>, AwsError> {
-    let mut found = Vec::new();
-    let mut pages = ssm
-        .get_parameters_by_path()
-        .path(path.trim_end_matches('/'))
-        .recursive(true)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("ssm:GetParametersByPath", e))?;
-        for p in page.parameters() {
-            if let (Some(name), Some(value)) = (p.name(), p.value()) {
-                found.push((name.to_string(), value.to_string()));
-            }
-        }
-    }
-    Ok(found)
 }

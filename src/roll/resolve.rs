@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use crate::aws::poll;
-use crate::aws::{ec2, ssm};
+use crate::aws::ssm;
 use crate::event::FromAws;
 use crate::manifest::Manifest;
 
 use super::{Roll, RollError, RollEvent};
+use crate::image::{self, Unusable};
 
 impl Roll<'_> {
     /// The bake's AMI in this region.
@@ -85,22 +86,16 @@ impl Roll<'_> {
                 "{given} is neither an AMI id (ami-…) nor an SSM parameter (/… or resolve:ssm:/…)"
             )));
         }
-        let ec2 = self.aws.ec2(&region).map_err(RollError::aws("image"))?;
-        let image = poll::retry(|| ec2::describe_image(&ec2, &id))
-            .await
-            .map_err(RollError::aws("image"))?
-            .ok_or_else(|| {
-                RollError::Usage(format!(
-                    "AMI {id} does not exist in {region} (or is not shared with this account)"
-                ))
-            })?;
-        if image.state != "available" {
-            return Err(RollError::Usage(format!(
-                "AMI {id} is {}, not available",
-                image.state
-            )));
+        match image::available(&self.aws, &region, &id).await {
+            Ok(_) => Ok(id),
+            Err(Unusable::Missing) => Err(RollError::Usage(format!(
+                "AMI {id} does not exist in {region} (or is not shared with this account)"
+            ))),
+            Err(Unusable::NotAvailable(state)) => Err(RollError::Usage(format!(
+                "AMI {id} is {state}, not available"
+            ))),
+            Err(Unusable::Aws(e)) => Err(RollError::aws("image")(e)),
         }
-        Ok(id)
     }
 }
 
