@@ -20,21 +20,6 @@ use aws_smithy_mocks::mock;
 use mocks::*;
 use tokio::sync::Notify;
 
-/// One shell step, an existing security group (no temporary one), no copies.
-const ONE_STEP: &str = r#"
-name: mock-bake
-source: { ami: ami-0123456789abcdef0 }
-builder:
-  iam_instance_profile: amibake-builder
-  security_group_ids: [sg-0123456789abcdef0]
-  ready_timeout: 30s
-steps:
-  - name: provision
-    shell: "echo provisioning"
-image:
-  name: "mock-bake-{{ timestamp }}"
-"#;
-
 #[tokio::test(start_paused = true)]
 async fn the_boot_test_launches_the_instance_type_the_plan_shows() {
     let recipe = format!(

@@ -20,21 +20,6 @@ use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImage
 use aws_smithy_mocks::mock;
 use mocks::*;
 
-/// One shell step, an existing security group (no temporary one), no copies.
-const ONE_STEP: &str = r#"
-name: mock-bake
-source: { ami: ami-0123456789abcdef0 }
-builder:
-  iam_instance_profile: amibake-builder
-  security_group_ids: [sg-0123456789abcdef0]
-  ready_timeout: 30s
-steps:
-  - name: provision
-    shell: "echo provisioning"
-image:
-  name: "mock-bake-{{ timestamp }}"
-"#;
-
 /// Matches the GetCommandInvocation of the `provision` step (see `mocks::command_id`).
 fn provision_step(
     req: &aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationInput,

@@ -273,14 +273,8 @@ image:
 
 #[test]
 fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_walks() {
-    let out = amibake([
-        "plan",
-        AL2023,
-        "--copy-to",
-        "us-west-2",
-        "--share-with",
-        "111122223333",
-    ]);
+    let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
+    let out = amibake(["plan", AL2023].iter().chain(&flags));
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for action in [
@@ -294,15 +288,7 @@ fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_w
         assert!(text.contains(action), "no {action:?} in the plan:\n{text}");
     }
 
-    let out = amibake([
-        "plan",
-        "--json",
-        AL2023,
-        "--copy-to",
-        "us-west-2",
-        "--share-with",
-        "111122223333",
-    ]);
+    let out = amibake(["plan", "--json", AL2023].iter().chain(&flags));
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
     let actions: Vec<&str> = doc["actions"]

@@ -3,6 +3,9 @@
 //! never), and a copy that fails — run under paused tokio time, with the events each
 //! promotion emitted kept in memory.
 
+#[path = "support/sdk.rs"]
+mod sdk;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,12 +17,8 @@ use amibake::event::Failure;
 use amibake::promote::{PromoteError, PromoteRequest, promote};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
-use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
-use aws_smithy_mocks::{
-    MockResponse, MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
-};
-use aws_smithy_types::error::ErrorMetadata;
-use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_mocks::{MockResponse, Rule, mock};
+use sdk::*;
 
 const HOME: &str = "us-east-1";
 const FAR: &str = "us-west-2";
@@ -28,19 +27,6 @@ const OLD: &str = "ami-0bbbbbbbbbbbbbbbb";
 const COPY: &str = "ami-0cccccccccccccccc";
 const RECIPE: &str = "web";
 const PARAM: &str = "/amibake/web/dev";
-
-#[derive(Debug)]
-struct TokioSleep;
-
-impl AsyncSleep for TokioSleep {
-    fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(tokio::time::sleep(duration))
-    }
-}
-
-fn meta(code: &str, message: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(message).build()
-}
 
 /// The SSM side: the parameter holds OLD at version 3; PutParameter answers version 4,
 /// which GetParameter shows only after `shows_after` more reads (never when `None`).
@@ -133,52 +119,25 @@ fn ec2_rules() -> Ec2 {
     Ec2 { describe, copy }
 }
 
-fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        i = i.with_rule(rule);
-    }
-    i
-}
-
 fn aws(ssm: &Ssm, ec2: &Ec2) -> Aws {
     clients(&[&ssm.get, &ssm.put, &ssm.tag], &[&ec2.describe, &ec2.copy])
 }
 
 /// Clients of both regions that answer with these rules.
 fn clients(ssm_rules: &[&Rule], ec2_rules: &[&Rule]) -> Aws {
-    let creds = Credentials::new("AKIDMOCK", "mock", None, None, "test");
-    let ec2_client = |region: &str| {
-        aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.to_string()))
-                .credentials_provider(creds.clone())
-                .http_client(create_mock_http_client())
-                .sleep_impl(TokioSleep)
-                .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor(ec2_rules))
-                .build(),
+    let ec2 = |r: &str| {
+        (
+            r.to_string(),
+            mock_client!(aws_sdk_ec2, r, ec2_rules.iter().copied()),
         )
     };
-    let ssm_client = |region: &str| {
-        aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.to_string()))
-                .credentials_provider(creds.clone())
-                .http_client(create_mock_http_client())
-                .sleep_impl(TokioSleep)
-                .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor(ssm_rules))
-                .build(),
+    let ssm = |r: &str| {
+        (
+            r.to_string(),
+            mock_client!(aws_sdk_ssm, r, ssm_rules.iter().copied()),
         )
     };
-    Aws::from_clients(
-        HOME,
-        [HOME, FAR].map(|r| (r.to_string(), ec2_client(r))),
-        [HOME, FAR].map(|r| (r.to_string(), ssm_client(r))),
-    )
+    Aws::from_clients(HOME, [HOME, FAR].map(ec2), [HOME, FAR].map(ssm))
 }
 
 /// A recipe with `promotion: [dev, prod]` and a manifest of AMI in HOME.

@@ -21,7 +21,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use amibake::aws::Aws;
 use amibake::bake::{Bake, BakeOptions, OnError};
@@ -30,23 +29,22 @@ use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
-use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Image, ImageState, Instance, InstanceState,
     InstanceStateName, Reservation, Tag,
 };
-use aws_smithy_mocks::{
-    MockResponse, MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
-};
+use aws_smithy_mocks::{MockResponse, Rule, mock};
 use aws_smithy_types::error::ErrorMetadata;
-use aws_smithy_types::retry::RetryConfig;
 
 mod ec2;
+#[path = "../sdk.rs"]
+mod sdk;
 mod ssm;
 
 pub use ec2::*;
+pub use sdk::*;
 pub use ssm::*;
 
 pub const HOME: &str = "us-east-1";
@@ -58,6 +56,21 @@ pub const SOURCE_SNAPSHOT: &str = "snap-0source000000000";
 pub const BUILDER: &str = "i-builder";
 pub const BOOT_TEST: &str = "i-boot-test";
 pub const TEMP_GROUP: &str = "sg-temp";
+
+/// One shell step, an existing security group (no temporary one), no copies.
+pub const ONE_STEP: &str = r#"
+name: mock-bake
+source: { ami: ami-0123456789abcdef0 }
+builder:
+  iam_instance_profile: amibake-builder
+  security_group_ids: [sg-0123456789abcdef0]
+  ready_timeout: 30s
+steps:
+  - name: provision
+    shell: "echo provisioning"
+image:
+  name: "mock-bake-{{ timestamp }}"
+"#;
 
 /// The AMI this run makes in `region`: the baked image at home, a copy elsewhere.
 pub fn ami_in(region: &str) -> String {
@@ -94,26 +107,6 @@ pub type Shared = Arc<Mutex<World>>;
 
 fn lock(world: &Shared) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// An error as the service sends it: the code is what amibake (and the SDK's retry
-/// classifier) looks at.
-pub fn meta(code: &str, message: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(message).build()
-}
-
-pub fn throttled() -> ErrorMetadata {
-    meta("RequestLimitExceeded", "Request limit exceeded.")
-}
-
-/// The SDK's sleeps (retry backoff) on tokio's clock, paused in these tests.
-#[derive(Debug)]
-struct TokioSleep;
-
-impl AsyncSleep for TokioSleep {
-    fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(tokio::time::sleep(duration))
-    }
 }
 
 /// The mocked AWS of one test.
@@ -177,46 +170,19 @@ impl Mocks {
 
     /// Clients for every region, wired to the rules.
     pub fn aws(&self) -> Aws {
+        // A test's own rules come before the defaults.
         let ec2 = self.ec2.iter().map(|(region, rules)| {
-            let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-            for rule in self.ec2_overrides.get(region).into_iter().flatten() {
-                interceptor = interceptor.with_rule(rule);
-            }
-            for rule in rules.all() {
-                interceptor = interceptor.with_rule(rule);
-            }
-            let conf = aws_sdk_ec2::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(*region))
-                .credentials_provider(Credentials::new("AKIDMOCK", "mock", None, None, "test"))
-                .http_client(create_mock_http_client())
-                .sleep_impl(TokioSleep)
-                .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor)
-                .build();
-            (region.to_string(), aws_sdk_ec2::Client::from_conf(conf))
+            let overrides = self.ec2_overrides.get(region).into_iter().flatten();
+            let client = mock_client!(aws_sdk_ec2, region, overrides.chain(rules.all()));
+            (region.to_string(), client)
         });
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in &self.ssm_overrides {
-            interceptor = interceptor.with_rule(rule);
-        }
-        for rule in [
+        let defaults = [
             &self.ssm.describe_instance_information,
             &self.ssm.send_command,
             &self.ssm.get_command_invocation,
-        ] {
-            interceptor = interceptor.with_rule(rule);
-        }
-        let conf = aws_sdk_ssm::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(HOME))
-            .credentials_provider(Credentials::new("AKIDMOCK", "mock", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .sleep_impl(TokioSleep)
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .interceptor(interceptor)
-            .build();
-        let ssm = [(HOME.to_string(), aws_sdk_ssm::Client::from_conf(conf))];
+        ];
+        let rules = self.ssm_overrides.iter().chain(defaults);
+        let ssm = [(HOME.to_string(), mock_client!(aws_sdk_ssm, HOME, rules))];
         Aws::from_clients(HOME, ec2.collect::<Vec<_>>(), ssm)
     }
 }

@@ -9,27 +9,25 @@
 //! would show it. Auto Scaling, EC2 (DescribeImages) and SSM (GetParameter) answer what
 //! a roll asks.
 //!
-//! The SDK clients are built by hand, as in `tests/support/bake_mocks/` (no `test-util` feature):
-//! mock HTTP client, static credentials, retries sleeping on tokio's clock, so
-//! `#[tokio::test(start_paused = true)]` runs every poll in no wall time.
+//! The SDK clients are built as `tests/support/sdk.rs` builds them: retries and polls
+//! sleep on tokio's paused clock.
 #![allow(dead_code)] // each test uses a different part
 
 mod rules;
+#[path = "../sdk.rs"]
+mod sdk;
 mod seen;
 mod world;
 
 use std::sync::MutexGuard;
-use std::time::Duration;
 
 use amibake::aws::Aws;
 use amibake::report::Reporter;
 use amibake::roll::{RollRequest, Target};
 use amibake::secret::Masker;
-use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
-use aws_smithy_types::retry::RetryConfig;
 
 pub use rules::Rules;
+pub use sdk::*;
 pub use seen::*;
 pub use world::*;
 
@@ -49,16 +47,6 @@ pub const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 pub const ASG_TYPE: &str = "AWS::AutoScaling::AutoScalingGroup";
 pub const LT_TYPE: &str = "AWS::EC2::LaunchTemplate";
 
-/// The SDK's sleeps on tokio's clock, paused in these tests.
-#[derive(Debug)]
-struct TokioSleep;
-
-impl AsyncSleep for TokioSleep {
-    fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(tokio::time::sleep(duration))
-    }
-}
-
 /// The mocked AWS of one test.
 pub struct Mocks {
     pub world: Shared,
@@ -69,24 +57,6 @@ impl Default for Mocks {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// A client of the SDK crate `$sdk` answered by `$rules`: mock HTTP, static
-/// credentials, retries sleeping on tokio's clock (each SDK has its own config type).
-macro_rules! client {
-    ($sdk:ident, $creds:expr, $rules:expr) => {
-        $sdk::Client::from_conf(
-            $sdk::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .credentials_provider($creds)
-                .http_client(create_mock_http_client())
-                .sleep_impl(TokioSleep)
-                .retry_config(RetryConfig::standard().with_max_attempts(3))
-                .interceptor(interceptor($rules))
-                .build(),
-        )
-    };
 }
 
 impl Mocks {
@@ -103,11 +73,10 @@ impl Mocks {
     /// Clients wired to the rules.
     pub fn aws(&self) -> Aws {
         let r = &self.rules;
-        let creds = Credentials::new("AKIDMOCK", "mock", None, None, "test");
-        let cfn = client!(
+        let cfn = mock_client!(
             aws_sdk_cloudformation,
-            creds.clone(),
-            &[
+            REGION,
+            [
                 &r.describe_stacks,
                 &r.describe_stack_events,
                 &r.list_stack_resources,
@@ -118,16 +87,16 @@ impl Mocks {
                 &r.create_stack,
             ]
         );
-        let asg = client!(
+        let asg = mock_client!(
             aws_sdk_autoscaling,
-            creds.clone(),
-            &[
+            REGION,
+            [
                 &r.describe_scaling_activities,
                 &r.describe_instance_refreshes
             ]
         );
-        let ec2 = client!(aws_sdk_ec2, creds.clone(), &[&r.describe_images]);
-        let ssm = client!(aws_sdk_ssm, creds, &[&r.get_parameter]);
+        let ec2 = mock_client!(aws_sdk_ec2, REGION, [&r.describe_images]);
+        let ssm = mock_client!(aws_sdk_ssm, REGION, [&r.get_parameter]);
         Aws::from_clients(
             REGION,
             [(REGION.to_string(), ec2)],
@@ -136,15 +105,6 @@ impl Mocks {
         .with_cfn(REGION, cfn)
         .with_asg(REGION, asg)
     }
-}
-
-/// Answers every call to a client from `rules`, whichever matches.
-fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    let mut i = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        i = i.with_rule(rule);
-    }
-    i
 }
 
 /// A roll of [`STACK`] onto `target` with `--yes` and the test token.

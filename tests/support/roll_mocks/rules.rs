@@ -11,7 +11,6 @@ use aws_sdk_cloudformation::types::{
     ResourceChange, StackEvent,
 };
 use aws_smithy_mocks::{MockResponse, Rule, mock};
-use aws_smithy_types::error::ErrorMetadata;
 
 use super::*;
 
@@ -49,10 +48,6 @@ impl Rules {
             get_parameter: get_parameter(),
         }
     }
-}
-
-pub fn meta(code: &str, message: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(message).build()
 }
 
 fn describe_stacks(world: &Shared) -> Rule {
