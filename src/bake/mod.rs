@@ -5,11 +5,13 @@
 //! and remembered in `Created`; [`Bake::cleanup`] removes what the outcome calls for, on
 //! success, failure, timeout and interrupt alike.
 //!
-//! This module holds the bake itself and what every phase shares; `walk` performs each
-//! action, and each phase lives in a module of its own, in the order a bake reaches it:
-//! `source` (the source image, `--if-changed`), `launch` (security group, instances,
-//! the wait for SSM), `command` (steps and amibake's own scripts), `verify` (checks
-//! and the boot test), `image` (image, copies, sharing) and `cleanup`.
+//! This module holds the bake itself and what every phase shares (the create → journal →
+//! remember → report sequence is `Bake::record`'s); `walk` performs each action, and
+//! each phase lives in a module of its own, in the order a bake reaches it: `source` (the
+//! source image, `--if-changed`), `launch` (security group, instances, the wait for SSM),
+//! `command` (steps and amibake's own scripts), `verify` (checks), `image` (image,
+//! copies, sharing, through the image layer [`crate::image`]) and `cleanup`; `event`
+//! holds what a bake tells its user ([`BakeEvent`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
