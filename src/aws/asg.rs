@@ -77,6 +77,62 @@ pub async fn refreshes_running(asg: &Client, group: &str) -> Result<Vec<InFlight
         .collect())
 }
 
+/// An instance refresh as DescribeInstanceRefreshes shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refresh {
+    pub id: String,
+    /// `Pending`, `InProgress`, `Baking`, `Successful`, `Failed`, `RollbackInProgress`,
+    /// `RollbackSuccessful`, …
+    pub status: String,
+    /// Why it is where it is (a checkpoint, the alarm that fired, the instances that
+    /// failed), when AWS says.
+    pub reason: Option<String>,
+    pub percent_complete: Option<i32>,
+    pub instances_to_update: Option<i32>,
+    /// The preferences' checkpoints and bake time (seconds), as the refresh runs them.
+    pub checkpoints: Vec<i32>,
+    pub bake_time: Option<i32>,
+}
+
+impl Refresh {
+    /// Whether the refresh is over (it succeeded, failed, was cancelled or rolled back).
+    pub fn is_over(&self) -> bool {
+        !REFRESH_RUNNING.contains(&self.status.as_str())
+    }
+}
+
+/// The group's instance refreshes, newest first (the last 20).
+pub async fn refreshes(asg: &Client, group: &str) -> Result<Vec<Refresh>, AwsError> {
+    let out = asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .max_records(20)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("autoscaling:DescribeInstanceRefreshes", e))?;
+    Ok(out
+        .instance_refreshes()
+        .iter()
+        .map(|r| {
+            let prefs = r.preferences();
+            Refresh {
+                id: r.instance_refresh_id().unwrap_or_default().to_string(),
+                status: r
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: r.status_reason().map(str::to_string),
+                percent_complete: r.percentage_complete(),
+                instances_to_update: r.instances_to_update(),
+                checkpoints: prefs
+                    .map(|p| p.checkpoint_percentages().to_vec())
+                    .unwrap_or_default(),
+                bake_time: prefs.and_then(|p| p.bake_time()),
+            }
+        })
+        .collect())
+}
+
 /// Where an Auto Scaling group gets its image from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupSource {

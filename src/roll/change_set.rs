@@ -10,6 +10,8 @@ use crate::event::FromAws;
 use crate::tags;
 
 use super::event::SPINNER;
+use super::policy::Policy;
+use super::refresh::Follow;
 use super::{
     CHANGE_SET, Confirm, Roll, RollError, RollEvent, RollOutcome, VERSION_OUTPUT, continue_command,
 };
@@ -64,7 +66,8 @@ impl Roll<'_> {
         let parameters = self
             .change_parameters(cfn, &change, body.as_deref())
             .await?;
-        self.announce(&change);
+        let (policy, follow) = self.policy(cfn, &change.stack, body.as_deref()).await?;
+        self.announce(&change, policy);
         let made = self.make_change_set(cfn, &change, body.as_deref(), &parameters);
         let Some(computed) = made.await? else {
             return Ok(change.already_on());
@@ -87,7 +90,8 @@ impl Roll<'_> {
         }
         self.confirm_update(cfn, confirm, &change, &computed)
             .await?;
-        let done = self.execute(cfn, &change.stack, &computed.id).await?;
+        let done = self.execute(cfn, &change.stack, &computed.id, follow.as_ref());
+        let done = done.await?;
         self.updated(change, done)
     }
 
@@ -165,8 +169,9 @@ impl Roll<'_> {
             .collect())
     }
 
-    /// The `start` line: which images, which change set.
-    fn announce(&self, change: &Move) {
+    /// The `start` line: which images, which change set, which policy replaces the
+    /// instances.
+    fn announce(&self, change: &Move, policy: Policy) {
         let req = &self.req;
         self.reporter.emit(RollEvent::Start {
             stack: change.stack.name.clone(),
@@ -176,6 +181,7 @@ impl Roll<'_> {
             to_ami: change.to.clone(),
             change_set: req.token.clone(),
             token: req.token.clone(),
+            policy,
         });
     }
 
@@ -257,6 +263,7 @@ impl Roll<'_> {
         cfn: &aws_sdk_cloudformation::Client,
         stack: &StackInfo,
         id: &str,
+        follow: Option<&Follow>,
     ) -> Result<StackInfo, RollError> {
         // Events up to here belong to earlier operations.
         let mark = poll::retry(|| cfn::newest_event_id(cfn, &stack.id))
@@ -265,7 +272,7 @@ impl Roll<'_> {
         poll::retry(|| cfn::execute_change_set(cfn, &stack.name, id, &self.req.token))
             .await
             .map_err(RollError::aws("execute"))?;
-        self.watch(cfn, &stack.id, mark).await
+        self.watch(cfn, &stack.id, mark, follow).await
     }
 
     /// How the update ended: on the new image, rolled back by CloudFormation to the old

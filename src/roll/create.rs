@@ -55,7 +55,7 @@ impl Roll<'_> {
         let id = poll::retry(|| cfn::create_stack(cfn, &new))
             .await
             .map_err(RollError::rejected("stack", "create"))?;
-        let done = self.watch(cfn, &id, None).await?;
+        let done = self.watch(cfn, &id, None, None).await?;
         self.created(ami, done)
     }
 

@@ -10,9 +10,13 @@ use crate::aws::cfn::ResourceChange;
 use crate::event::{Event, Progress};
 
 use super::RollOutcome;
+use super::policy::Policy;
+use crate::aws::asg::Refresh;
 
-/// The label of the roll's one spinner.
+/// The label of the roll's spinner.
 pub(super) const SPINNER: &str = "roll";
+/// The label of an instance refresh's progress bar.
+const REFRESH_BAR: &str = "refresh";
 
 /// An event of `roll` and `rollback`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +47,8 @@ pub enum RollEvent {
         to_ami: String,
         change_set: String,
         token: String,
+        /// Which update policy replaces the group's instances.
+        policy: Policy,
     },
     /// CloudFormation computed the change set: how many resources it changes (each
     /// follows as a `change`).
@@ -60,6 +66,13 @@ pub enum RollEvent {
         reason: Option<String>,
         timestamp: Option<String>,
     },
+    /// This roll's instance refresh moved on (status, percent complete, instances to
+    /// update, a checkpoint or the bake time, why it failed).
+    Refresh {
+        group: String,
+        #[serde(flatten)]
+        refresh: Refresh,
+    },
     /// The roll ended well (exit 0): how, in the stack's region.
     Done {
         #[serde(flatten)]
@@ -76,6 +89,17 @@ impl RollEvent {
         let message = match self {
             RollEvent::Start { .. } => "computing the change set".to_string(),
             RollEvent::Waiting { busy, .. } => busy.clone(),
+            RollEvent::Refresh { refresh, .. } if refresh.is_over() => {
+                return Some(Progress::Clear {
+                    label: REFRESH_BAR.into(),
+                });
+            }
+            RollEvent::Refresh { refresh, .. } => {
+                return Some(Progress::Show {
+                    label: REFRESH_BAR.into(),
+                    message: super::refresh::describe(refresh),
+                });
+            }
             RollEvent::ChangeSet { .. } | RollEvent::Idle { .. } | RollEvent::Done { .. } => {
                 return Some(Progress::Clear {
                     label: SPINNER.into(),
@@ -116,26 +140,8 @@ impl fmt::Display for RollEvent {
             }
             RollEvent::Waiting { busy, .. } => write!(f, "{busy}: waiting until it is idle"),
             RollEvent::Idle { stack, .. } => write!(f, "{stack} and its group are idle"),
-            RollEvent::Start {
-                stack,
-                region,
-                from_ami,
-                to_ami,
-                change_set,
-                ..
-            } => {
-                if from_ami == to_ami {
-                    write!(
-                        f,
-                        "{stack} in {region} runs {to_ami} already: checking for other changes (change set {change_set})"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "rolling {stack} in {region}: {from_ami} → {to_ami} (change set {change_set})"
-                    )
-                }
-            }
+            RollEvent::Start { .. } => f.write_str(&start_line(self)),
+            RollEvent::Refresh { refresh, .. } => f.write_str(&super::refresh::describe(refresh)),
             RollEvent::ChangeSet {
                 change_set,
                 changes,
@@ -165,6 +171,33 @@ impl fmt::Display for RollEvent {
             }
             RollEvent::Done { outcome, .. } => f.write_str(&outcome.summary()),
         }
+    }
+}
+
+/// The `start` line: the images, the change set and the policy that replaces the group.
+fn start_line(e: &RollEvent) -> String {
+    let RollEvent::Start {
+        stack,
+        region,
+        from_ami,
+        to_ami,
+        change_set,
+        policy,
+        ..
+    } = e
+    else {
+        return String::new();
+    };
+    let by = match policy {
+        Policy::Unspecified => String::new(),
+        p => format!(", by {}", p.describe()),
+    };
+    if from_ami == to_ami {
+        format!(
+            "{stack} in {region} runs {to_ami} already: checking for other changes (change set {change_set}{by})"
+        )
+    } else {
+        format!("rolling {stack} in {region}: {from_ami} → {to_ami} (change set {change_set}{by})")
     }
 }
 
@@ -231,6 +264,7 @@ mod tests {
             to_ami: "ami-b".into(),
             change_set: "amibake-1".into(),
             token: "amibake-1".into(),
+            policy: Policy::Unspecified,
         };
         assert!(matches!(start.progress(), Some(Progress::Show { .. })));
         let computed = RollEvent::ChangeSet {
@@ -241,6 +275,59 @@ mod tests {
         assert_eq!(
             start.to_string(),
             "rolling web in eu-west-1: ami-a → ami-b (change set amibake-1)"
+        );
+    }
+
+    #[test]
+    fn a_refresh_shows_its_progress_on_a_bar_until_it_is_over_and_start_names_the_policy() {
+        let mut refresh = Refresh {
+            id: "r-1".into(),
+            status: "InProgress".into(),
+            reason: Some("Waiting at checkpoint 50%".into()),
+            percent_complete: Some(50),
+            instances_to_update: Some(1),
+            checkpoints: vec![50, 100],
+            bake_time: Some(600),
+        };
+        let event = RollEvent::Refresh {
+            group: "web-asg".into(),
+            refresh: refresh.clone(),
+        };
+        assert_eq!(
+            event.to_string(),
+            "instance refresh r-1 InProgress, 50% complete, 1 to update: Waiting at checkpoint 50%"
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "refresh");
+        assert_eq!(json["group"], "web-asg");
+        assert_eq!(json["percent_complete"], 50);
+        assert_eq!(json["instances_to_update"], 1);
+        assert!(matches!(event.progress(), Some(Progress::Show { .. })));
+        refresh.status = "Successful".into();
+        let over = RollEvent::Refresh {
+            group: "web-asg".into(),
+            refresh,
+        };
+        assert!(matches!(over.progress(), Some(Progress::Clear { .. })));
+
+        let start = RollEvent::Start {
+            stack: "web".into(),
+            stack_id: "arn".into(),
+            region: "eu-west-1".into(),
+            from_ami: "ami-a".into(),
+            to_ami: "ami-b".into(),
+            change_set: "amibake-1".into(),
+            token: "amibake-1".into(),
+            policy: Policy::InstanceRefresh,
+        };
+        assert!(
+            start.to_string().ends_with(
+                "(change set amibake-1, by instance refresh (AutoScalingInstanceRefresh))"
+            )
+        );
+        assert_eq!(
+            serde_json::to_value(&start).unwrap()["policy"],
+            "instance_refresh"
         );
     }
 }

@@ -12,8 +12,10 @@
 //! This module holds the request, the outcome and [`Roll::run`]; `error` holds
 //! [`RollError`] and `event` what the roll tells its user ([`RollEvent`]). The phases
 //! live in modules of their own: `resolve` (the image), `idle` (busy stacks and groups),
-//! `create` (a missing stack), `change_set` (change set → confirmation → execute) and
-//! `watch` (events until the stack settles, and why it ended as it did).
+//! `create` (a missing stack), `policy` (rolling update or instance refresh, and what a
+//! refresh cannot roll back), `change_set` (change set → confirmation → execute),
+//! `watch` (events until the stack settles, and why it ended as it did) and `refresh`
+//! (an instance refresh's progress meanwhile).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -35,10 +37,13 @@ mod create;
 mod error;
 mod event;
 mod idle;
+mod policy;
+mod refresh;
 mod resolve;
 mod watch;
 pub use error::RollError;
 pub use event::RollEvent;
+pub use policy::Policy;
 
 use watch::gone;
 
@@ -234,6 +239,8 @@ pub struct Roll<'a> {
     seen: Mutex<HashSet<String>>,
     /// This operation's stack events, oldest first, as shown.
     shown: Mutex<Vec<StackEvent>>,
+    /// This roll's instance refresh as last reported, when an instance refresh acts.
+    refresh: Mutex<Option<crate::aws::asg::Refresh>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -248,6 +255,7 @@ impl<'a> Roll<'a> {
             reporter,
             seen: Mutex::default(),
             shown: Mutex::default(),
+            refresh: Mutex::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use crate::aws::cfn::{self, StackEvent, StackInfo};
 use crate::aws::poll;
 
 use super::event::SPINNER;
+use super::refresh::Follow;
 use super::{Roll, RollError, RollEvent, STACK, lock};
 
 impl Roll<'_> {
@@ -18,6 +19,7 @@ impl Roll<'_> {
         cfn: &aws_sdk_cloudformation::Client,
         stack_id: &str,
         mark: Option<String>,
+        follow: Option<&Follow>,
     ) -> Result<StackInfo, RollError> {
         if let Some(mark) = mark {
             lock(&self.seen).insert(mark);
@@ -29,6 +31,9 @@ impl Roll<'_> {
                 .await?
                 .ok_or_else(|| gone(stack_id))?;
             self.stream_events(cfn, stack_id).await?;
+            if let Some(follow) = follow {
+                self.follow_refresh(follow).await?;
+            }
             // The spinner follows the stack's status; only its events make lines.
             self.reporter
                 .spin(SPINNER, &format!("{}: {}", stack.name, stack.status));
@@ -91,8 +96,13 @@ impl Roll<'_> {
         Ok(())
     }
 
-    /// The first failure among this operation's events: a resource's, else the stack's.
+    /// Why the operation failed: the instance refresh's reason (the alarm that fired,
+    /// the instances that failed) when one acted, else the first failure among this
+    /// operation's events: a resource's, else the stack's.
     pub(super) fn failure_reason(&self, stack: &StackInfo) -> String {
+        if let Some(reason) = self.refresh_failure() {
+            return reason;
+        }
         let shown = lock(&self.shown);
         let reason = |e: &&StackEvent| {
             e.status.ends_with("_FAILED")

@@ -28,6 +28,7 @@ use amibake::secret::Masker;
 
 pub use rules::Rules;
 pub use sdk::*;
+#[allow(unused_imports)] // not every test binary asserts on what was seen
 pub use seen::*;
 pub use world::*;
 
@@ -42,6 +43,10 @@ pub const PARAM_B: &str = "/golden/web/latest";
 pub const TOKEN: &str = "amibake-test-token";
 pub const OTHER_TOKEN: &str = "someone-elses-token";
 pub const ALARM: &str = "arn:aws:cloudwatch:us-east-1:111122223333:alarm:web-5xx";
+
+/// The shipped templates, as GetTemplate answers them.
+pub const ROLLING_TEMPLATE: &str = include_str!("../../../cfn-templates/asg-rolling.yaml");
+pub const REFRESH_TEMPLATE: &str = include_str!("../../../cfn-templates/asg-instance-refresh.yaml");
 
 pub const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 pub const ASG_TYPE: &str = "AWS::AutoScaling::AutoScalingGroup";
@@ -85,6 +90,7 @@ impl Mocks {
                 &r.delete_change_set,
                 &r.execute_change_set,
                 &r.create_stack,
+                &r.get_template,
             ]
         );
         let asg = mock_client!(
@@ -92,7 +98,8 @@ impl Mocks {
             REGION,
             [
                 &r.describe_scaling_activities,
-                &r.describe_instance_refreshes
+                &r.describe_instance_refreshes,
+                &r.describe_auto_scaling_groups
             ]
         );
         let ec2 = mock_client!(aws_sdk_ec2, REGION, [&r.describe_images]);

@@ -24,8 +24,10 @@ pub struct Rules {
     pub delete_change_set: Rule,
     pub execute_change_set: Rule,
     pub create_stack: Rule,
+    pub get_template: Rule,
     pub describe_scaling_activities: Rule,
     pub describe_instance_refreshes: Rule,
+    pub describe_auto_scaling_groups: Rule,
     pub describe_images: Rule,
     pub get_parameter: Rule,
 }
@@ -42,8 +44,10 @@ impl Rules {
             delete_change_set: delete_change_set(),
             execute_change_set: execute_change_set(world),
             create_stack: create_stack(world),
+            get_template: get_template(world),
             describe_scaling_activities: describe_scaling_activities(world),
-            describe_instance_refreshes: describe_instance_refreshes(),
+            describe_instance_refreshes: describe_instance_refreshes(world),
+            describe_auto_scaling_groups: describe_auto_scaling_groups(world),
             describe_images: describe_images(),
             get_parameter: get_parameter(),
         }
@@ -257,10 +261,71 @@ fn describe_scaling_activities(world: &Shared) -> Rule {
         )
 }
 
-fn describe_instance_refreshes() -> Rule {
-    mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes).then_output(|| {
-            aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput::builder().build()
-        })
+/// DescribeInstanceRefreshes: the next of [`World::refreshes`] (the last one stays), as
+/// refresh `r-1` of the group.
+fn describe_instance_refreshes(world: &Shared) -> Rule {
+    use aws_sdk_autoscaling::types::{InstanceRefresh, InstanceRefreshStatus, RefreshPreferences};
+    let w = world.clone();
+    mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes).then_compute_output(move |_| {
+        let mut w = lock(&w);
+        let now = if w.refreshes.len() > 1 {
+            w.refreshes.pop_front().flatten()
+        } else {
+            w.refreshes.front().copied().flatten()
+        };
+        let mut out = aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput::builder();
+        if let Some((status, percent, to_update, reason)) = now {
+            let prefs = RefreshPreferences::builder()
+                .checkpoint_percentages(50)
+                .checkpoint_percentages(100)
+                .bake_time(600)
+                .build();
+            out = out.instance_refreshes(
+                InstanceRefresh::builder()
+                    .instance_refresh_id("r-1")
+                    .auto_scaling_group_name(ASG)
+                    .status(InstanceRefreshStatus::from(status))
+                    .set_status_reason(reason.map(str::to_string))
+                    .percentage_complete(percent)
+                    .instances_to_update(to_update)
+                    .preferences(prefs)
+                    .build(),
+            );
+        }
+        out.build()
+    })
+}
+
+/// DescribeAutoScalingGroups: the stack's group on its launch template version
+/// ([`World::group_version`]).
+fn describe_auto_scaling_groups(world: &Shared) -> Rule {
+    use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchTemplateSpecification};
+    let w = world.clone();
+    mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups).then_compute_output(move |_| {
+        let version = lock(&w).group_version.clone();
+        let group = AutoScalingGroup::builder()
+            .auto_scaling_group_name(ASG)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id("lt-0123456789abcdef0")
+                    .version(version)
+                    .build(),
+            )
+            .build();
+        aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(group)
+            .build()
+    })
+}
+
+/// GetTemplate: the template the stack runs ([`World::template`]).
+fn get_template(world: &Shared) -> Rule {
+    let w = world.clone();
+    mock!(Cfn::get_template).then_compute_output(move |_| {
+        aws_sdk_cloudformation::operation::get_template::GetTemplateOutput::builder()
+            .template_body(lock(&w).template.clone())
+            .build()
+    })
 }
 
 fn describe_images() -> Rule {

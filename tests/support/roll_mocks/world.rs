@@ -24,6 +24,10 @@ pub struct Step {
     pub foreign: Vec<Ev>,
 }
 
+/// One answer of DescribeInstanceRefreshes: status, percent complete, instances to
+/// update, status reason.
+pub type RefreshStep = (&'static str, i32, i32, Option<&'static str>);
+
 pub fn step(status: &'static str, events: Vec<Ev>) -> Step {
     Step {
         status,
@@ -60,6 +64,13 @@ pub struct World {
     pub busy_polls: usize,
     pub created_change_set: Option<CreateChangeSetInput>,
     pub executed_token: Option<String>,
+    /// What GetTemplate answers: the template the stack runs.
+    pub template: String,
+    /// The launch template version the group uses (DescribeAutoScalingGroups).
+    pub group_version: String,
+    /// What each DescribeInstanceRefreshes answers in turn (the last one stays): `None`
+    /// no refresh, else (status, percent complete, instances to update, reason).
+    pub refreshes: VecDeque<Option<RefreshStep>>,
     next_event: usize,
 }
 
@@ -96,6 +107,9 @@ impl Default for World {
             busy_polls: 0,
             created_change_set: None,
             executed_token: None,
+            template: ROLLING_TEMPLATE.to_string(),
+            group_version: "2".to_string(),
+            refreshes: VecDeque::new(),
             next_event: 0,
         }
     }
