@@ -33,7 +33,8 @@ pub struct RollArgs {
     /// The recipe whose channel --channel names.
     #[arg(long, value_name = "NAME", requires = "channel")]
     pub recipe: Option<String>,
-    /// A new template (default when creating: cfn-templates/asg-rolling.yaml).
+    /// A new template (default when creating: cfn-templates/asg-rolling.yaml; for an
+    /// instance refresh: cfn-templates/asg-instance-refresh.yaml).
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
     /// Set a stack parameter (repeatable); every other parameter keeps its value.
