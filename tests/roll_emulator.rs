@@ -8,156 +8,14 @@
 #[path = "support/emulator.rs"]
 mod emulator;
 
+#[path = "support/stacks.rs"]
+mod stacks;
+
 use emulator::events as events_of;
 use emulator::*;
+use stacks::*;
 
 const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
-
-/// The region's default VPC and two of its subnets (the emulator seeds no parameters).
-async fn default_network(region: &str) -> (String, Vec<String>) {
-    let ec2 = ec2(region).await;
-    let vpc = ec2
-        .describe_vpcs()
-        .send()
-        .await
-        .expect("DescribeVpcs")
-        .vpcs()
-        .iter()
-        .find(|v| v.is_default() == Some(true))
-        .and_then(|v| v.vpc_id())
-        .expect("a default VPC")
-        .to_string();
-    let subnets: Vec<String> = ec2
-        .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&vpc)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeSubnets")
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_id().map(str::to_string))
-        .take(2)
-        .collect();
-    assert!(!subnets.is_empty(), "the default VPC has subnets");
-    (vpc, subnets)
-}
-
-/// The stack: status, a parameter, an output, a tag.
-struct StackView {
-    status: String,
-    params: std::collections::BTreeMap<String, String>,
-    outputs: std::collections::BTreeMap<String, String>,
-    tags: std::collections::BTreeMap<String, String>,
-}
-
-async fn stack(region: &str, name: &str) -> Option<StackView> {
-    let out = cfn(region)
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-        .ok()?;
-    let s = out.stacks().first()?;
-    Some(StackView {
-        status: s.stack_status().unwrap().as_str().to_string(),
-        params: map(s
-            .parameters()
-            .iter()
-            .map(|p| (p.parameter_key(), p.parameter_value()))),
-        outputs: map(s
-            .outputs()
-            .iter()
-            .map(|o| (o.output_key(), o.output_value()))),
-        tags: map(s.tags().iter().map(|t| (t.key(), t.value()))),
-    })
-}
-
-/// Keys and values the SDK gives as options, as a map (a missing value is empty).
-fn map<'a>(
-    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> std::collections::BTreeMap<String, String> {
-    pairs
-        .map(|(k, v)| (k.unwrap().to_string(), v.unwrap_or_default().to_string()))
-        .collect()
-}
-
-/// The launch template (id, version) the stack's group points at.
-async fn group_launch_template(region: &str, group: &str) -> (String, String) {
-    let out = asg(region)
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("DescribeAutoScalingGroups");
-    let lt = out.auto_scaling_groups()[0]
-        .launch_template()
-        .expect("the group uses a launch template");
-    (
-        lt.launch_template_id().unwrap().to_string(),
-        lt.version().unwrap().to_string(),
-    )
-}
-
-/// The image of a launch template version.
-async fn launch_template_image(region: &str, lt: &str, version: &str) -> String {
-    ec2(region)
-        .await
-        .describe_launch_template_versions()
-        .launch_template_id(lt)
-        .versions(version)
-        .send()
-        .await
-        .expect("DescribeLaunchTemplateVersions")
-        .launch_template_versions()[0]
-        .launch_template_data()
-        .and_then(|d| d.image_id())
-        .expect("an image id")
-        .to_string()
-}
-
-/// The names of the change sets CloudFormation keeps (moto lists every stack's).
-async fn change_sets(region: &str, name: &str) -> Vec<String> {
-    cfn(region)
-        .list_change_sets()
-        .stack_name(name)
-        .send()
-        .await
-        .expect("ListChangeSets")
-        .summaries()
-        .iter()
-        .filter_map(|c| c.change_set_name().map(str::to_string))
-        .collect()
-}
-/// `roll --stack NAME --ami AMI` creating the stack from the template.
-fn create_args(name: &str, ami: &str, vpc: &str, subnets: &[String]) -> Vec<String> {
-    [
-        "roll",
-        "--stack",
-        name,
-        "--ami",
-        ami,
-        "--template",
-        TEMPLATE,
-        "--parameter",
-        &format!("VpcId={vpc}"),
-        "--parameter",
-        &format!("Subnets={}", subnets.join(",")),
-        "--parameter",
-        "InstanceProfile=amibake-builder",
-        "--parameter",
-        "MinSize=1",
-        "--parameter",
-        "DesiredCapacity=1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
 
 #[test]
 fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
@@ -171,7 +29,7 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
 
     // Not a terminal and no --yes: refused before anything is created (exit 2).
     let out = amibake(region, state.path())
-        .args(create_args(name, AL2023, &vpc, &subnets))
+        .args(create_args(TEMPLATE, name, AL2023, &vpc, &subnets))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
@@ -188,7 +46,7 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     // Create on A, named by the AL2023 SSM parameter (resolved to the concrete id).
     let out = amibake(region, state.path())
         .arg("--json")
-        .args(create_args(name, AL2023, &vpc, &subnets))
+        .args(create_args(TEMPLATE, name, AL2023, &vpc, &subnets))
         .arg("--yes")
         .output()
         .unwrap();
@@ -348,7 +206,7 @@ fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
     let (a, b) = rt.block_on(two_amis(region));
     let out = amibake(region, state.path())
         .arg("--json")
-        .args(create_args(name, &a, &vpc, &subnets))
+        .args(create_args(TEMPLATE, name, &a, &vpc, &subnets))
         .arg("--yes")
         .output()
         .unwrap();
