@@ -4,28 +4,28 @@
     target/venv/bin/python emulator/smoke_test.py [--endpoint http://127.0.0.1:PORT]
 
 Without --endpoint it starts its own emulator on a free port and stops it (by PID) at the
-end. Uses regions eu-west-3 (bake) and eu-north-1 (copy target) and resets their knobs.
-Exits non-zero on the first failed expectation.
+end. Uses regions eu-west-3 (bake, roll) and eu-north-1 (copy target) and resets their
+knobs. The roll of CloudFormation stacks onto the baked image, at once and over time
+(stack_update_seconds, instance refreshes, failures, cancel), is in smoke_roll.py; the
+helpers both use in smoke_support.py. Exits non-zero on the first failed expectation.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-import boto3
+import smoke_roll
 from botocore.exceptions import ClientError
+from smoke_support import REGION, Emulator, check, error_code, wait_for
 
 HERE = Path(__file__).resolve().parent
-REGION = "eu-west-3"
 COPY_REGION = "eu-north-1"
 AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 UBUNTU = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
@@ -37,79 +37,6 @@ agent=$(systemctl show -p ActiveEnterTimestampMonotonic --value codedeploy-agent
 echo "cloud-final exited at ${final}us, codedeploy-agent active at ${agent}us"
 if [ "$final" -gt 0 ] && [ "$agent" -gt "$final" ]; then echo ordered; else echo NOT-ordered; exit 1; fi
 """
-
-STACK_TEMPLATE = """
-AWSTemplateFormatVersion: "2010-09-09"
-Parameters:
-  ImageId: {Type: "AWS::EC2::Image::Id"}
-  SubnetIds: {Type: "List<AWS::EC2::Subnet::Id>"}
-Resources:
-  Template:
-    Type: AWS::EC2::LaunchTemplate
-    Properties:
-      LaunchTemplateData:
-        ImageId: !Ref ImageId
-        InstanceType: t3.small
-        MetadataOptions: {HttpTokens: required}
-  Fleet:
-    Type: AWS::AutoScaling::AutoScalingGroup
-    UpdatePolicy:
-      AutoScalingRollingUpdate: {MinInstancesInService: 1, MaxBatchSize: 1, PauseTime: PT5M, WaitOnResourceSignals: true}
-    Properties:
-      MinSize: "2"
-      MaxSize: "4"
-      DesiredCapacity: "2"
-      VPCZoneIdentifier: !Ref SubnetIds
-      LaunchTemplate:
-        LaunchTemplateId: !Ref Template
-        Version: !GetAtt Template.LatestVersionNumber
-"""
-
-
-def check(cond: bool, what: str) -> None:
-    if not cond:
-        raise AssertionError(what)
-    print(f"ok   {what}")
-
-
-def error_code(fn, *args, **kwargs) -> str | None:
-    try:
-        fn(*args, **kwargs)
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
-
-
-class Emulator:
-    def __init__(self, endpoint: str):
-        self.endpoint = endpoint
-
-    def client(self, service: str, region: str = REGION):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=region)
-
-    def config(self, **body) -> dict:
-        req = urllib.request.Request(
-            self.endpoint + "/_amibake/config",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(req) as r:
-            return json.load(r)
-
-    def get(self, path: str) -> dict:
-        with urllib.request.urlopen(self.endpoint + path) as r:
-            return json.load(r)
-
-
-def wait_for(what: str, fn, timeout: float = 10.0, interval: float = 0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def agent(ssm, instance_id: str) -> dict | None:
@@ -298,44 +225,8 @@ def smoke(emu: Emulator) -> None:
     copied = ec2_copy.describe_images(Filters=[{"Name": "tag:amibake:recipe", "Values": ["smoke"]}])["Images"]
     check([i["ImageId"] for i in copied] == [copy_id], f"copy {copy_id} available and tagged in {COPY_REGION}")
 
-    # --- roll: CloudFormation launch template + ASG, change set, rollback ---------------------
-    cfn = emu.client("cloudformation")
-    autoscaling = emu.client("autoscaling")
-    stack = f"smoke-{uuid.uuid4().hex[:8]}"
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
-    params = lambda ami: [{"ParameterKey": "ImageId", "ParameterValue": ami}, {"ParameterKey": "SubnetIds", "ParameterValue": ",".join(subnets)}]
-
-    def fleet() -> tuple[str, set[str], set[str]]:
-        res = cfn.describe_stack_resources(StackName=stack)["StackResources"]
-        name = next(r["PhysicalResourceId"] for r in res if r["LogicalResourceId"] == "Fleet")
-        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        ids = {i["InstanceId"] for i in group["Instances"]}
-        images = {i["ImageId"] for r in ec2.describe_instances(InstanceIds=list(ids))["Reservations"] for i in r["Instances"]}
-        return name, ids, images
-
-    cfn.create_stack(StackName=stack, TemplateBody=STACK_TEMPLATE, Parameters=params(source))
-    check(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", "stack with LaunchTemplate + ASG (UpdatePolicy) created")
-    asg_name, before, images = fleet()
-    check(images == {source} and len(before) == 2, "ASG instances run the source AMI")
-    cfn.create_change_set(StackName=stack, ChangeSetName="roll-1", UsePreviousTemplate=True, Parameters=params(image_id))
-    changes = cfn.describe_change_set(StackName=stack, ChangeSetName="roll-1")["Changes"]
-    check({c["ResourceChange"]["LogicalResourceId"] for c in changes} == {"Template", "Fleet"}, "change set (default ChangeSetType UPDATE) lists Template and Fleet")
-    cfn.execute_change_set(StackName=stack, ChangeSetName="roll-1")
-    check(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE", "roll: UPDATE_COMPLETE")
-    name_after, after, images = fleet()
-    check(name_after == asg_name and images == {image_id} and not (after & before), "roll replaced the ASG's instances with the new AMI, same ASG name")
-    old_states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=list(before))["Reservations"] for i in r["Instances"]}
-    check(old_states == {"terminated"}, "the replaced instances are terminated")
-    check(error_code(cfn.cancel_update_stack, StackName=stack) == "ValidationError", "CancelUpdateStack on a settled stack -> ValidationError")
-    emu.config(region=REGION, fail_stack_update=True)
-    cfn.create_change_set(StackName=stack, ChangeSetName="roll-2", UsePreviousTemplate=True, Parameters=params(source))
-    cfn.execute_change_set(StackName=stack, ChangeSetName="roll-2")
-    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
-    check(status == "UPDATE_ROLLBACK_COMPLETE" and any(e["ResourceStatus"] == "UPDATE_FAILED" and e["LogicalResourceId"] == "Fleet" for e in events), "fail_stack_update: UPDATE_ROLLBACK_COMPLETE with an UPDATE_FAILED event")
-    check(fleet()[1:] == (after, {image_id}), "rolled-back stack keeps its instances")
-    emu.config(region=REGION, fail_stack_update=False)
-    cfn.delete_stack(StackName=stack)
+    # --- roll: CloudFormation stacks, instant and over time (smoke_roll.py) ------------------
+    smoke_roll.roll(emu, ec2, source, image_id)
 
     # --- clean up ---------------------------------------------------------------------------------
     ec2.terminate_instances(InstanceIds=[iid, boot])

@@ -15,7 +15,11 @@ One module per service, each installing its patches into moto at start (`install
                   Ubuntu parameter
   ssm_commands    SendCommand and its invocations: Get/ListCommandInvocations, CancelCommand
   cloudformation  stack updates that reach the ASG, change sets, fail_stack_update,
-                  CancelUpdateStack / ContinueUpdateRollback
+                  ClientRequestToken on events, CancelUpdateStack / ContinueUpdateRollback
+  stack_update    an update that takes stack_update_seconds: events over time, failure,
+                  rollback, cancel
+  instance_refresh  the instance refresh an AutoScalingInstanceRefresh update drives
+                  (fail_instance_refresh), its progress as a function of time
   autoscaling     an updated ASG keeps its name; DescribeInstanceRefreshes
   iam             the seeded instance profiles (--seed-instance-profile)
 
@@ -29,8 +33,9 @@ How an instance answers a command, by backend:
 
 Shared machinery:
 
-  state     the World: knobs, facts, scheduled transitions, invocations, the real-OS
-            backend and the request counts, built once and handed to every module
+  state     the World: knobs, facts, scheduled transitions, invocations, stack updates
+            in progress, instance refreshes, the real-OS backend and the request counts,
+            built once and handed to every module
   config    the knobs and the /_amibake/* control endpoint
   traffic   request accounting and EC2's request-rate buckets (throttle_ec2)
   server    the WSGI app: control endpoint, throttling, the lock, moto
@@ -42,6 +47,8 @@ ignored; the outputs table is the only source of command output; no S3/CloudWatc
 of commands; SSM documents are not validated; CreateImage does not reboot the instance;
 KMS keys are not checked; instance profiles grant nothing (an instance without one still
 gets an Online agent unless require_instance_profile is set); stack operations complete
-within the request (no *_IN_PROGRESS phase to poll); Auto Scaling health checks,
-lifecycle hooks and scaling activities, and everything not listed above, are plain moto.
+within the request unless stack_update_seconds makes updates take time (creation and
+deletion always do), and a roll replaces all instances at once whatever the UpdatePolicy;
+Auto Scaling health checks, lifecycle hooks and scaling activities, and everything not
+listed above, are plain moto.
 """

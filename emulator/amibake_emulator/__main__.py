@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ssm.install(world)
     ssm_commands.install(world)
     cloudformation.install(world)
-    autoscaling.install()
+    autoscaling.install(world)
     serve(world, args.host, args.port, args.port_file, args.quiet)
     return 0
 

@@ -8,50 +8,53 @@ ASG keeps its old instances. Here:
   * An update also updates resources that Ref/Fn::GetAtt an updated resource, so a new
     ImageId reaches the launch template AND the ASG using `!GetAtt LT.LatestVersionNumber`;
     the ASG is then recreated by moto with new instances from the new version (all at
-    once; UpdatePolicy/CreationPolicy/signals are not simulated). It keeps its name
-    (autoscaling.py).
+    once, whatever the UpdatePolicy; CreationPolicy/signals are not simulated). It keeps
+    its name (autoscaling.py).
   * Change sets list those Modify changes for parameter-only updates (moto: none);
     CreateChangeSet defaults ChangeSetType to UPDATE as AWS does (moto: CREATE -> 500).
   * ExecuteChangeSet applies the change set's stack tags, recomputes Outputs, and joins a
     `List<...>` parameter kept with UsePreviousValue back into a string (moto: HTTP 500).
-  * fail_stack_update knob: ExecuteChangeSet/UpdateStack end in UPDATE_ROLLBACK_COMPLETE
-    with an UPDATE_FAILED event on the ASG, and change nothing.
-  * CancelUpdateStack / ContinueUpdateRollback (moto: not implemented): updates finish
-    inside the request, so these answer ValidationError like AWS for a settled stack.
+  * stack_update_seconds knob (D, default 0): with D > 0 an UPDATE (ExecuteChangeSet of an
+    UPDATE change set, UpdateStack) returns at once and takes D seconds, its stack and
+    resource events released over that time; see stack_update.py for the exact timeline.
+    With D = 0 the update completes inside the request, as moto does.
+  * fail_stack_update knob: the update ends in UPDATE_ROLLBACK_COMPLETE with an
+    UPDATE_FAILED event on the ASG, and changes nothing (at once with D = 0; the failure
+    at 0.6 D and the rollback done at 1.2 D otherwise). fail_instance_refresh (an alarm
+    name) does the same to an update that drives an instance refresh.
+  * An update that changes the launch template of a group with UpdatePolicy
+    AutoScalingInstanceRefresh drives an instance refresh (instance_refresh.py), shown by
+    DescribeInstanceRefreshes (autoscaling.py).
+  * A stack with an update in progress refuses another UpdateStack/ExecuteChangeSet
+    (ValidationError "Stack:<id> is in <status> state and can not be updated.").
+  * Every event of CreateStack, UpdateStack, ExecuteChangeSet, DeleteStack (and
+    CancelUpdateStack) carries the request's ClientRequestToken (moto: always none).
+  * CancelUpdateStack (moto: not implemented): while UPDATE_IN_PROGRESS (D > 0 only) the
+    update rolls back over 0.2 D and changes nothing; in any other status
+    ValidationError, as AWS. ContinueUpdateRollback (moto: not implemented) always answers
+    ValidationError: no simulated failure leaves a stack UPDATE_ROLLBACK_FAILED.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+from .stack_update import StackUpdate, fail_at_once, plan, references
 
 if TYPE_CHECKING:
     from .state import World
 
 
-def references(node: Any) -> set[str]:
-    """Logical names a template fragment points at through Ref or Fn::GetAtt."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) and value else str(value).split(".")[0]
-                found.add(str(target))
-            else:
-                found |= references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= references(item)
-    return found
-
-
 def install(world: World) -> None:
     """Patches moto's CloudFormation models and responses; the patches close over `world`."""
     from moto.cloudformation.exceptions import ValidationError
-    from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event
+    from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
     from moto.cloudformation.parsing import ResourceMap
     from moto.cloudformation.responses import CloudFormationResponse as R
+    from moto.core.responses import EmptyResult
+
+    current: dict[str, Any] = {"token": None}  # ClientRequestToken of the request being served
 
     # -- an update reaches resources that depend on a changed one --------------------------
     # moto only updates a resource whose own JSON changed or that Refs a changed parameter,
@@ -116,37 +119,28 @@ def install(world: World) -> None:
 
     R.create_change_set = create_change_set
 
-    # -- the fail_stack_update knob: the update rolls back, nothing changes ----------------
-    def roll_back(stack: Any) -> None:
-        resources = stack.template_dict.get("Resources", {})
-        asg = next((n for n, r in resources.items() if r.get("Type") == "AWS::AutoScaling::AutoScalingGroup"), None)
-        stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
-        if asg is not None:
-            resource = stack.resource_map._parsed_resources.get(asg)
-            physical = getattr(resource, "physical_resource_id", None) or asg
-            for status, reason in (
-                ("UPDATE_IN_PROGRESS", "Rolling update initiated"),
-                ("UPDATE_FAILED", "Received 0 SUCCESS signal(s) out of 1. Unable to satisfy 100% MinSuccessfulInstancesPercent requirement"),
-            ):
-                stack.events.append(
-                    Event(
-                        stack_id=stack.stack_id,
-                        stack_name=stack.name,
-                        logical_resource_id=asg,
-                        physical_resource_id=physical,
-                        resource_type="AWS::AutoScaling::AutoScalingGroup",
-                        resource_status=status,
-                        resource_status_reason=reason,
-                        resource_properties=None,
-                    )
-                )
-        stack._add_stack_event(
-            "UPDATE_ROLLBACK_IN_PROGRESS",
-            resource_status_reason=f"The following resource(s) failed to update: [{asg or 'unknown'}]. (amibake-emulator fail_stack_update)",
-        )
-        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
-        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    # -- updates: at once (moto) or over stack_update_seconds (stack_update.py) -----------
+    def refuse_if_busy(stack: Any) -> None:
+        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+            raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+
+    def start_update(backend: Any, stack: Any, template: dict[str, Any], parameters: Any, apply: Any, change_set: Any = None) -> None:
+        """Runs an UPDATE: inside the request (D = 0, moto's own events), or over D seconds."""
+        duration = float(world.knobs.get(backend.region_name, "stack_update_seconds") or 0)
+        now = time.time()
+        p = plan(world, backend, stack, template, parameters, now, duration)
+        token = current["token"]
+        if duration > 0:
+            StackUpdate(world, backend, stack, p, token, now, duration, apply, change_set).begin()
+            return
+        if p.failure:
+            fail_at_once(stack, p, token)
+        else:
+            apply()
+        if change_set is not None:
+            change_set.execution_status = "EXECUTE_COMPLETE"
+        if p.refresh is not None:
+            world.refreshes.append(p.refresh)
 
     orig_execute = CloudFormationBackend.execute_change_set
 
@@ -157,17 +151,21 @@ def install(world: World) -> None:
         )
         if change_set is None:
             raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
-        if change_set.change_set_type == "UPDATE" and world.knobs.get(self.region_name, "fail_stack_update"):
-            roll_back(self.stacks[change_set.stack_id])
-            change_set.execution_status = "EXECUTE_COMPLETE"
-            return
-        orig_execute(self, change_set_name=change_set.change_set_id, stack_name=stack_name)
-        # AWS applies the change set's stack tags (moto keeps the old ones).
         stack = self.stacks[change_set.stack_id]
-        if change_set.tags:
-            stack.tags = dict(change_set.tags)
-        # ... and recomputes the outputs (moto keeps the ones from creation).
-        stack.output_map = stack._create_output_map()
+
+        def apply() -> None:
+            orig_execute(self, change_set_name=change_set.change_set_id, stack_name=stack_name)
+            # AWS applies the change set's stack tags (moto keeps the old ones).
+            if change_set.tags:
+                stack.tags = dict(change_set.tags)
+            # ... and recomputes the outputs (moto keeps the ones from creation).
+            stack.output_map = stack._create_output_map()
+
+        if change_set.change_set_type != "UPDATE":
+            apply()
+            return
+        refuse_if_busy(stack)
+        start_update(self, stack, change_set.template_dict, change_set.parameters, apply, change_set)
 
     CloudFormationBackend.execute_change_set = execute_change_set
 
@@ -184,19 +182,48 @@ def install(world: World) -> None:
     orig_update_stack = CloudFormationBackend.update_stack
 
     def update_stack(self: Any, name: str, template: str, role_arn: Any, parameters: Any, tags: Any) -> Any:
-        if world.knobs.get(self.region_name, "fail_stack_update"):
-            stack = self.get_stack(name)
-            roll_back(stack)
-            return stack
-        return orig_update_stack(self, name, template, role_arn, parameters, tags)
+        stack = self.get_stack(name)
+        refuse_if_busy(stack)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        start_update(self, stack, Stack.parse_template(template), resolved,
+                     lambda: orig_update_stack(self, name, template, role_arn, parameters, tags))
+        return stack
 
     CloudFormationBackend.update_stack = update_stack
 
+    # -- ClientRequestToken on every event of the operation (moto: always None) -----------
+    orig_event_init = Event.__init__
+
+    def event_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig_event_init(self, *args, **kwargs)
+        self.client_request_token = current["token"]
+
+    Event.__init__ = event_init
+
+    def with_token(orig: Any) -> Any:
+        def handler(self: Any) -> Any:
+            current["token"] = self._get_param("ClientRequestToken")
+            try:
+                return orig(self)
+            finally:
+                current["token"] = None
+
+        return handler
+
+    for action in ("create_stack", "update_stack", "execute_change_set", "delete_stack"):
+        setattr(R, action, with_token(getattr(R, action)))
+
     # -- CancelUpdateStack / ContinueUpdateRollback (moto: not implemented) ----------------
-    # Updates finish inside the request here, so a stack is never UPDATE_IN_PROGRESS or
-    # UPDATE_ROLLBACK_FAILED when these arrive: answer as AWS does in that case.
+    # A stack is UPDATE_IN_PROGRESS only during an update that takes time (D > 0): then
+    # CancelUpdateStack rolls it back (stack_update.py). It is never UPDATE_ROLLBACK_FAILED
+    # after a simulated failure, so ContinueUpdateRollback always answers as AWS does for a
+    # stack in any other state.
     def cancel_update_stack(self: Any) -> Any:
         stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        update = world.stack_updates.get(stack.stack_id)
+        if stack.status == "UPDATE_IN_PROGRESS" and update is not None:
+            update.cancel(time.time(), self._get_param("ClientRequestToken"))
+            return EmptyResult()
         raise ValidationError(message=f"CancelUpdateStack cannot be called from current stack status {stack.status}")
 
     def continue_update_rollback(self: Any) -> Any:

@@ -1,8 +1,9 @@
 """The emulator's knobs and its control endpoint (`/_amibake/*`, not AWS).
 
 Tests shape the emulated AWS at run time, per region, without restarting it: delays
-(instance_pending_seconds, agent_online_seconds, ...), failures (bad_image,
-fail_command_matching, fail_stack_update), EC2 throttling and real instances (real_os).
+(instance_pending_seconds, agent_online_seconds, ..., stack_update_seconds), failures
+(bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
+throttling and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
 
@@ -39,6 +40,8 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "invocation_missing_seconds": 0.0,  # GetCommandInvocation InvocationDoesNotExist for M s
     "reboot_offline_seconds": 1.0,  # agent ConnectionLost for R s after RebootInstances
     "fail_stack_update": False,  # CloudFormation updates roll back (UPDATE_ROLLBACK_COMPLETE)
+    "stack_update_seconds": 0.0,  # an UPDATE takes D s of wall time (0: done inside the request)
+    "fail_instance_refresh": "",  # alarm name: an update's instance refresh fails on it ("" = off)
     "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
     "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
 }
@@ -61,6 +64,12 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key == "real_os":
         return check_real_os(value)
+    if key == "fail_instance_refresh":
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be an alarm name (a string; empty = off)")
+        return value
     if key == "fail_command_matching":
         if value is not None:
             if not isinstance(value, str):

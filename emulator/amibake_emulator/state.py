@@ -9,14 +9,18 @@ them and what moto has no place for:
   * the timeline of scheduled transitions (pending -> running, ...): delays are applied
     lazily, `tick()` runs what is due before each request;
   * SSM invocations by command id, and idempotency tokens (ClientToken);
+  * CloudFormation stack updates that take time (`stack_update.StackUpdate`, by stack id)
+    and the instance refreshes they drive (`instance_refresh.Refresh`), which moto has
+    no model for;
   * the real-OS backend (`realos.RealOS`), so that the EC2 and SSM patches ask the
     World, not a module-level global, whether an instance is a real container;
   * the request accounting (`traffic.Traffic`).
 
 Every AWS request runs under `World.lock`, after `tick()` applied what is due. The World
 is built once in `__main__` and handed to each module's `install(world)`, whose patches
-close over it. POST /moto-api/reset calls `reset()`: facts, invocations, transitions and
-tokens go, the knobs, the table and the real-OS containers stay.
+close over it. POST /moto-api/reset calls `reset()`: facts, invocations, transitions,
+tokens, stack updates and instance refreshes go, the knobs, the table and the real-OS
+containers stay.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from .traffic import Traffic
 if TYPE_CHECKING:
     from .outputs import OutputTable
     from .realos import RealOS
+    from .instance_refresh import Refresh
     from .ssm_commands import Invocation
+    from .stack_update import StackUpdate
 
 
 class World:
@@ -50,6 +56,8 @@ class World:
         self.seq = 0
         self.invocations: dict[str, list[Invocation]] = {}  # command id -> invocations
         self.tokens: dict[tuple[str, str, str, str], Any] = {}  # idempotency
+        self.stack_updates: dict[str, StackUpdate] = {}  # stack id -> its update in progress
+        self.refreshes: list[Refresh] = []  # every instance refresh, oldest first
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         self.seq += 1
