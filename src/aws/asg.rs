@@ -56,23 +56,14 @@ pub async fn activities_in_progress(asg: &Client, group: &str) -> Result<Vec<InF
 
 /// The group's instance refreshes that are still running.
 pub async fn refreshes_running(asg: &Client, group: &str) -> Result<Vec<InFlight>, AwsError> {
-    let out = asg
-        .describe_instance_refreshes()
-        .auto_scaling_group_name(group)
-        .max_records(20)
-        .send()
-        .await
-        .map_err(|e| AwsError::call("autoscaling:DescribeInstanceRefreshes", e))?;
-    Ok(out
-        .instance_refreshes()
-        .iter()
-        .filter_map(|r| {
-            let status = r.status()?.as_str();
-            REFRESH_RUNNING.contains(&status).then(|| InFlight {
-                id: r.instance_refresh_id().unwrap_or_default().to_string(),
-                status: status.to_string(),
-                description: r.status_reason().unwrap_or_default().to_string(),
-            })
+    Ok(refreshes(asg, group)
+        .await?
+        .into_iter()
+        .filter(|r| !r.is_over())
+        .map(|r| InFlight {
+            id: r.id,
+            status: r.status,
+            description: r.reason.unwrap_or_default(),
         })
         .collect())
 }
