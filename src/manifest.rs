@@ -1,5 +1,9 @@
 //! The manifest a bake writes: what was built, from what, how long it took, and what was
 //! proven about it. `roll`, `promote` and `prune` read it back.
+//!
+//! Written alongside amibake's own keys: Packer's manifest post-processor shape
+//! (`builds`, `last_run_uuid`), so that a pipeline switching from Packer reads the same
+//! file unchanged (`jq -r '.builds[-1].artifact_id'` → `us-east-1:ami-…,us-west-2:ami-…`).
 
 use std::path::Path;
 
@@ -107,6 +111,11 @@ impl Manifest {
     /// Writes the manifest atomically (temp file, then rename).
     pub async fn write(&self, path: &Path, masker: &crate::secret::Masker) -> std::io::Result<()> {
         let mut value = serde_json::to_value(self).map_err(std::io::Error::other)?;
+        if let (serde_json::Value::Object(map), serde_json::Value::Object(packer)) =
+            (&mut value, self.packer())
+        {
+            map.extend(packer);
+        }
         masker.mask_json(&mut value);
         let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
         let tmp = path.with_extension("json.tmp");
@@ -114,9 +123,142 @@ impl Manifest {
         tokio::fs::rename(&tmp, path).await
     }
 
+    /// Packer's manifest post-processor shape of this bake: one build of builder type
+    /// `amazon-ebs` whose `artifact_id` lists `region:ami` of every image, home first, and
+    /// whose `packer_run_uuid` (derived from the run id, so a rewrite keeps it) is the
+    /// `last_run_uuid`. `custom_data` carries what amibake adds.
+    pub fn packer(&self) -> serde_json::Value {
+        let uuid = run_uuid(&self.run_id);
+        let artifact_id: Vec<String> = self
+            .amis
+            .iter()
+            .map(|a| format!("{}:{}", a.region, a.ami_id))
+            .collect();
+        let build_time = time::OffsetDateTime::parse(
+            &self.finished_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_or(0, |t| t.unix_timestamp());
+        serde_json::json!({
+            "builds": [{
+                "name": self.recipe,
+                "builder_type": "amazon-ebs",
+                "build_time": build_time,
+                "files": null,
+                "artifact_id": artifact_id.join(","),
+                "packer_run_uuid": uuid,
+                "custom_data": {
+                    "tool": format!("{} {}", self.tool.name, self.tool.version),
+                    "recipe": self.recipe,
+                    "run_id": self.run_id,
+                    "input_hash": self.input_hash,
+                    "source_ami": self.source_ami.id,
+                },
+            }],
+            "last_run_uuid": uuid,
+        })
+    }
+
     /// Reads a manifest.
     pub async fn read(path: &Path) -> std::io::Result<Manifest> {
         let text = tokio::fs::read_to_string(path).await?;
         serde_json::from_str(&text).map_err(std::io::Error::other)
+    }
+}
+
+/// A UUID (version 4 layout) derived from the run id: Packer's `packer_run_uuid` shape,
+/// the same each time this run's manifest is written.
+fn run_uuid(run_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(run_id.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baked() -> Manifest {
+        Manifest {
+            tool: Tool::current(),
+            recipe: "web".into(),
+            run_id: "20261202-080000-abcdef".into(),
+            region: "us-east-1".into(),
+            input_hash: "h".into(),
+            finished_at: "2026-12-02T08:00:30Z".into(),
+            amis: vec![
+                AmiEntry {
+                    region: "us-east-1".into(),
+                    ami_id: "ami-0aaaaaaaaaaaaaaaa".into(),
+                    ..AmiEntry::default()
+                },
+                AmiEntry {
+                    region: "us-west-2".into(),
+                    ami_id: "ami-0bbbbbbbbbbbbbbbb".into(),
+                    ..AmiEntry::default()
+                },
+            ],
+            ..Manifest::default()
+        }
+    }
+
+    /// What Packer's docs tell a pipeline to do with its manifest:
+    /// `jq -r '.builds[-1].artifact_id' packer-manifest.json | cut -d ":" -f2`, and the
+    /// build of the last run: `.builds[] | select(.packer_run_uuid == "<last_run_uuid>")`.
+    #[tokio::test]
+    async fn the_written_manifest_reads_as_packers_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        baked()
+            .write(&path, &crate::secret::Masker::default())
+            .await
+            .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+
+        let last = doc["builds"].as_array().unwrap().last().unwrap();
+        let artifact_id = last["artifact_id"].as_str().unwrap();
+        assert_eq!(
+            artifact_id,
+            "us-east-1:ami-0aaaaaaaaaaaaaaaa,us-west-2:ami-0bbbbbbbbbbbbbbbb"
+        );
+        // `cut -d ":" -f2` of a one-region build is the AMI; per region, split on ",".
+        let by_region: Vec<(&str, &str)> = artifact_id
+            .split(',')
+            .map(|p| p.split_once(':').unwrap())
+            .collect();
+        assert_eq!(by_region[1], ("us-west-2", "ami-0bbbbbbbbbbbbbbbb"));
+        let uuid = doc["last_run_uuid"].as_str().unwrap();
+        let this_run: Vec<&serde_json::Value> = doc["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["packer_run_uuid"] == uuid)
+            .collect();
+        assert_eq!(this_run.len(), 1);
+        assert_eq!(this_run[0]["builder_type"], "amazon-ebs");
+        assert_eq!(this_run[0]["build_time"], 1_796_198_430);
+        assert_eq!(
+            this_run[0]["custom_data"]["run_id"],
+            "20261202-080000-abcdef"
+        );
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4", "a version-4 layout: {uuid}");
+
+        // amibake's own reader still reads it.
+        let read = Manifest::read(&path).await.unwrap();
+        assert_eq!(read.amis, baked().amis);
     }
 }

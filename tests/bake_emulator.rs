@@ -46,6 +46,21 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
         amis.iter()
             .all(|a| !a["snapshot_ids"].as_array().unwrap().is_empty())
     );
+    // Read as Packer's manifest is read: `.builds[-1].artifact_id`, region:ami pairs.
+    let packer = m["builds"].as_array().unwrap().last().unwrap();
+    let pairs: Vec<String> = amis
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["region"].as_str().unwrap(),
+                a["ami_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(packer["artifact_id"], pairs.join(","));
+    assert_eq!(packer["packer_run_uuid"], m["last_run_uuid"]);
+    assert_eq!(packer["custom_data"]["run_id"], run_id.as_str());
     assert_eq!(m["steps"].as_array().unwrap().len(), 5);
     assert!(
         m["phases"]
