@@ -312,3 +312,39 @@ fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_w
     assert_eq!(distribute["copies"][0]["region"], "us-west-2");
     assert_eq!(doc["image"]["share_accounts"][0], "111122223333");
 }
+
+#[test]
+fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_file(
+        tmp.path(),
+        "no-profile.yaml",
+        "name: no-profile\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { instance_type: t3.small }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n",
+    );
+    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+    let actions: Vec<&str> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..3],
+        [
+            "resolve_source",
+            "check_host_management",
+            "create_security_group"
+        ]
+    );
+    assert_eq!(doc["builder"]["iam_instance_profile"], Value::Null);
+
+    let out = amibake([OsStr::new("plan"), recipe.as_os_str()]);
+    let text = stdout(&out);
+    assert!(text.contains("ssm:GetServiceSetting"), "{text}");
+    assert!(
+        text.contains("instance profile: none: the account's Default Host Management Configuration gives SSM access"),
+        "{text}"
+    );
+}

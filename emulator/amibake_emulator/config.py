@@ -31,6 +31,9 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "bad_image": False,  # answer commands with the table's `bad` variants
     "fail_command_matching": None,  # regex: matching commands fail (exit 1)
     "require_instance_profile": False,  # agent only comes online with an instance profile
+    # The account's Default Host Management Configuration (GetServiceSetting): the role
+    # name when on ("" = off); with it, agents come online without an instance profile.
+    "default_host_management": "",
     "instance_pending_seconds": 0.0,  # RunInstances/StartInstances -> pending for L s
     "instance_stopping_seconds": 0.0,  # StopInstances -> stopping for S s
     "image_pending_seconds": 0.0,  # CreateImage -> pending for I s
@@ -69,6 +72,12 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
             return ""
         if not isinstance(value, str):
             raise ValueError(f"{key} must be an alarm name (a string; empty = off)")
+        return value
+    if key == "default_host_management":
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be a role name (a string; empty = off)")
         return value
     if key == "fail_command_matching":
         if value is not None:

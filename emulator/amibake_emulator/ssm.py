@@ -11,7 +11,12 @@ Ubuntu's parameters, so:
     IsLatestVersion, ResourceType EC2Instance. For reboot_offline_seconds after
     RebootInstances it is listed as ConnectionLost with LastPingDateTime = the reboot.
     Pending/stopping/stopped/terminated instances are not listed; with
-    require_instance_profile, neither is one without an instance profile.
+    require_instance_profile, neither is one without an instance profile, unless the
+    account's Default Host Management Configuration is on (default_host_management).
+  * GetServiceSetting (moto: not implemented) of
+    /ssm/managed-instance/default-ec2-instance-management-role: the
+    default_host_management knob's role name, or "$None" when it is off; any other
+    setting is ServiceSettingNotFound.
     Filters: InstanceIds, PingStatus, PlatformTypes, AgentVersion, ResourceType, tag:K,
     tag-key (both InstanceInformationFilterList and Filters); MaxResults/NextToken.
     A real-OS instance is Online while its stand-in agent unit runs (realos.Box.agent).
@@ -54,7 +59,7 @@ def agent_view(world: World, account: str, region: str, instance: Any, now: floa
     box = world.realos.box(account, region, instance.id)
     if box is not None:
         return box.agent(now)
-    if world.knobs.get(region, "require_instance_profile"):
+    if world.knobs.get(region, "require_instance_profile") and not world.knobs.get(region, "default_host_management"):
         assoc = instance.ec2_backend.iam_instance_profile_associations.get(instance.id)
         if assoc is None:
             return None
@@ -102,6 +107,28 @@ def install(world: World) -> None:
                 )
 
     ParameterDict._check_loading_status = _check_loading_status
+
+    # -- GetServiceSetting: the Default Host Management Configuration ----------------------
+    def get_service_setting(self: Any) -> Any:
+        from moto.ssm.exceptions import SSMException
+
+        setting = str(self._get_param("SettingId") or "")
+        if not setting.endswith("/ssm/managed-instance/default-ec2-instance-management-role"):
+            raise SSMException("ServiceSettingNotFound", f"ServiceSetting {setting} not found")
+        role = world.knobs.get(self.region, "default_host_management") or "$None"
+        return ActionResult(
+            {
+                "ServiceSetting": {
+                    "SettingId": setting,
+                    "SettingValue": role,
+                    "LastModifiedDate": utcnow(),
+                    "LastModifiedUser": "System",
+                    "Status": "Default" if role == "$None" else "Customized",
+                }
+            }
+        )
+
+    R.get_service_setting = get_service_setting
 
     # -- DescribeInstanceInformation --------------------------------------------------------
     def describe_instance_information(self: Any) -> Any:

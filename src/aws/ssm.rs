@@ -92,6 +92,35 @@ pub async fn parameters_by_path(
     Ok(found)
 }
 
+/// The SSM service setting of the Default Host Management Configuration.
+pub const HOST_MANAGEMENT_SETTING: &str =
+    "/ssm/managed-instance/default-ec2-instance-management-role";
+
+/// The role the account's Default Host Management Configuration gives instances (SSM
+/// access without an instance profile), or `None` when it is off in this region.
+pub async fn host_management_role(ssm: &Client) -> Result<Option<String>, AwsError> {
+    match ssm
+        .get_service_setting()
+        .setting_id(HOST_MANAGEMENT_SETTING)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .service_setting()
+            .and_then(|s| s.setting_value())
+            .filter(|v| !v.is_empty() && *v != "$None")
+            .map(str::to_string)),
+        Err(e) => {
+            let err = AwsError::call("ssm:GetServiceSetting", e);
+            if err.code() == Some("ServiceSettingNotFound") {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Writes a String parameter (overwriting it) with this data type (`aws:ec2:image` makes
 /// SSM check that the value is an AMI in the region); returns the new version. SSM
 /// validates `aws:ec2:image` values asynchronously: the new version may be readable only

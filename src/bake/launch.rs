@@ -18,6 +18,24 @@ use crate::plan::Role;
 use crate::recipe::types::InstanceType;
 
 impl Bake<'_> {
+    /// Without an instance profile, only the account's Default Host Management
+    /// Configuration gives the builder SSM access: without it the agent never comes
+    /// online, so the bake stops here, before anything is created (exit 2).
+    pub(super) async fn check_host_management(&self) -> Result<(), BakeError> {
+        let ssm = self.ssm()?;
+        let role = poll::retry(|| ssm::host_management_role(&ssm))
+            .await
+            .map_err(BakeError::aws("setup"))?;
+        if role.is_some() {
+            return Ok(());
+        }
+        let region = self.region();
+        Err(BakeError::Input(format!(
+            "builder.iam_instance_profile is not set and the account has no Default Host Management Configuration in {region}, so the builder's SSM agent could never come online. Either name an instance profile that has the AmazonSSMManagedInstanceCore policy (builder.iam_instance_profile), or turn on Default Host Management Configuration (Systems Manager → Fleet Manager → Account management, or: aws ssm update-service-setting --region {region} --setting-id arn:aws:ssm:{region}:ACCOUNT:servicesetting{} --setting-value service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole)",
+            ssm::HOST_MANAGEMENT_SETTING
+        )))
+    }
+
     /// A temporary security group with no inbound rule (when the recipe names none).
     pub(super) async fn security_group(&self) -> Result<String, BakeError> {
         let ec2 = self.ec2(self.region())?;
@@ -150,9 +168,12 @@ impl Bake<'_> {
                 // Say which half never happened.
                 let state = ec2::instance_state(&ec2, instance).await.ok().flatten();
                 let hint = if state.as_deref() == Some("running") {
+                    let access = match &self.plan.builder.iam_instance_profile {
+                        Some(p) => format!("the instance profile `{p}` lacks the AmazonSSMManagedInstanceCore policy (or name none and turn on the account's Default Host Management Configuration)"),
+                        None => "no instance profile is named and the Default Host Management Configuration's role lacks AmazonSSMManagedEC2InstanceDefaultPolicy (or name an instance profile with AmazonSSMManagedInstanceCore in builder.iam_instance_profile)".to_string(),
+                    };
                     format!(
-                        "the SSM agent on {instance} never came Online. Usual causes: the instance profile `{}` lacks the AmazonSSMManagedInstanceCore policy; the subnet has no route to the SSM endpoints (no NAT gateway, no public IP, no ssm/ssmmessages/ec2messages VPC endpoints); the image has no SSM agent",
-                        self.plan.builder.iam_instance_profile
+                        "the SSM agent on {instance} never came Online. Usual causes: {access}; the subnet has no route to the SSM endpoints (no NAT gateway, no public IP, no ssm/ssmmessages/ec2messages VPC endpoints); the image has no SSM agent"
                     )
                 } else {
                     format!(

@@ -96,6 +96,7 @@ impl Bake<'_> {
     async fn perform(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
         match action {
             Action::ResolveSource => return self.resolve(walk).await,
+            Action::CheckHostManagement => self.check_host_management().await?,
             Action::CreateSecurityGroup => walk.groups = vec![self.security_group().await?],
             Action::Launch {
                 role,

@@ -60,6 +60,9 @@ impl CheckPhase {
 pub enum Action {
     /// Find the source AMI (the plan's `source`) and check it is available.
     ResolveSource,
+    /// No instance profile named: check the account's Default Host Management
+    /// Configuration gives the instances SSM access, before anything is created.
+    CheckHostManagement,
     /// A security group with no inbound rule, for the builder and the boot test.
     CreateSecurityGroup,
     /// Launch an instance: the builder from the source AMI, the boot test from the new one.
@@ -144,6 +147,9 @@ impl Action {
 /// The actions of a plan, in order.
 pub(super) fn actions(plan: &Plan) -> Vec<Action> {
     let mut list = vec![Action::ResolveSource];
+    if plan.builder.iam_instance_profile.is_none() {
+        list.push(Action::CheckHostManagement);
+    }
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);
     }

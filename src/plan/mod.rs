@@ -64,7 +64,8 @@ pub struct PlanVar {
 #[derive(Debug, Clone, Serialize)]
 pub struct BuilderPlan {
     pub instance_type: InstanceType,
-    pub iam_instance_profile: String,
+    /// `None`: the account's Default Host Management Configuration gives SSM access.
+    pub iam_instance_profile: Option<String>,
     pub subnet_id: Option<String>,
     /// Empty: a temporary security group with no inbound rule is created and deleted.
     pub security_group_ids: Vec<String>,

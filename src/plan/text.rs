@@ -190,7 +190,10 @@ impl Plan {
             "ec2:RunInstances (idempotent ClientToken)",
         );
         out.detail("instance type", instance_type);
-        out.detail("instance profile", &b.iam_instance_profile);
+        let profile = b.iam_instance_profile.as_deref().unwrap_or(
+            "none: the account's Default Host Management Configuration gives SSM access",
+        );
+        out.detail("instance profile", &profile);
         out.detail("subnet", &b.subnet_id.as_deref().unwrap_or("default VPC"));
         let groups = if b.security_group_ids.is_empty() {
             "the temporary one".to_string()
@@ -306,6 +309,10 @@ fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
 /// The title and API calls of an action that needs no details.
 fn one_line(action: &Action) -> Option<(String, &'static str)> {
     Some(match action {
+        Action::CheckHostManagement => (
+            "check the account's Default Host Management Configuration gives the builder SSM access (no instance profile is named)".into(),
+            "ssm:GetServiceSetting /ssm/managed-instance/default-ec2-instance-management-role",
+        ),
         Action::CreateSecurityGroup => (
             "create a temporary security group with no inbound rule (deleted at the end)".into(),
             "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",

@@ -136,6 +136,19 @@ fn check(path: &Path, text: &str, recipe: &Recipe) -> Result<(), RecipeError> {
         Some((line, col)) => RecipeError::at(path, text, line, col, message),
         None => RecipeError::file(path, message),
     };
+    if recipe
+        .builder
+        .iam_instance_profile
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        return Err(at_key(
+            "iam_instance_profile",
+            "`builder.iam_instance_profile` is empty: name an instance profile with the \
+             AmazonSSMManagedInstanceCore policy, or leave the key out to rely on the \
+             account's Default Host Management Configuration",
+        ));
+    }
     if recipe.image.public && !recipe.image.share_with.is_empty() {
         // Not an error in AWS, but almost certainly a mistake worth stopping for.
         return Err(at_key(

@@ -19,7 +19,9 @@ use super::tag_specs;
 pub struct Launch {
     pub image_id: String,
     pub instance_type: String,
-    pub instance_profile: String,
+    /// `None`: no instance profile (the account's Default Host Management Configuration
+    /// gives SSM access).
+    pub instance_profile: Option<String>,
     pub subnet_id: Option<String>,
     pub security_group_ids: Vec<String>,
     pub associate_public_ip_address: Option<bool>,
@@ -44,12 +46,15 @@ pub struct RootVolume {
 /// Launches one instance: IMDSv2 required, encrypted root volume deleted on termination,
 /// tags on the instance and its volumes at creation.
 pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> {
-    let profile = if l.instance_profile.starts_with("arn:") {
-        IamInstanceProfileSpecification::builder().arn(&l.instance_profile)
-    } else {
-        IamInstanceProfileSpecification::builder().name(&l.instance_profile)
-    }
-    .build();
+    let profile = l.instance_profile.as_deref().map(|p| {
+        let spec = IamInstanceProfileSpecification::builder();
+        if p.starts_with("arn:") {
+            spec.arn(p)
+        } else {
+            spec.name(p)
+        }
+        .build()
+    });
     let mut req = ec2
         .run_instances()
         .image_id(&l.image_id)
@@ -57,7 +62,7 @@ pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> 
         .min_count(1)
         .max_count(1)
         .client_token(&l.client_token)
-        .iam_instance_profile(profile)
+        .set_iam_instance_profile(profile)
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
                 .http_tokens(HttpTokensState::Required)

@@ -18,7 +18,10 @@ pub struct Builder {
     #[serde(default = "default_instance_type")]
     pub instance_type: InstanceType,
     /// Must grant AmazonSSMManagedInstanceCore, or the SSM agent never comes online.
-    pub iam_instance_profile: String,
+    /// Optional: without it the account's Default Host Management Configuration (an SSM
+    /// service setting) must give instances SSM access, which `bake` checks first.
+    #[serde(default)]
+    pub iam_instance_profile: Option<String>,
     #[serde(default)]
     pub subnet_id: Option<String>,
     /// When empty, bake creates a temporary security group with no inbound rule.
