@@ -50,6 +50,18 @@ echo "== amibake roll: create $stack on the base image $source_ami"
   --parameter "VpcId=$vpc" --parameter "Subnets=$subnets" \
   --parameter InstanceProfile=amibake-builder --parameter MinSize=1 \
   --parameter DesiredCapacity=1 --parameter MaxSize=2
-echo "== amibake roll: $stack onto the baked image"
+# The update takes a few seconds, as CloudFormation's would: the roll shows its events
+# as they come (the emulator's stack_update_seconds knob, set back afterwards).
+knob() { # SECONDS
+  target/venv/bin/python - "$endpoint" "$AWS_REGION" "$1" <<'PY'
+import json, sys, urllib.request
+endpoint, region, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+body = json.dumps({"region": region, "stack_update_seconds": seconds}).encode()
+urllib.request.urlopen(urllib.request.Request(endpoint + "/_amibake/config", data=body, method="POST")).read()
+PY
+}
+knob 6
+echo "== amibake roll: $stack onto the baked image (the update takes 6 s)"
 ./target/debug/amibake roll --stack "$stack" --manifest "$manifest" --yes \
   --endpoint-url "$endpoint" --no-progress
+knob 0
