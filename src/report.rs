@@ -117,11 +117,12 @@ impl Reporter {
             Some(Progress::Clear { label }) => self.unspin(&label),
             None => {}
         }
-        let text = self.masker.mask(&event.to_string()).into_owned();
+        let line = || self.masker.mask(&event.to_string()).into_owned();
         match self.mode {
             Mode::Memory => {
                 let mut json = event.to_json();
                 self.stamp(&mut json);
+                let text = line();
                 let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
                 memory.events.push(event);
                 memory.json.push(json);
@@ -132,7 +133,7 @@ impl Reporter {
                 self.stamp(&mut json);
                 let _ = writeln!(std::io::stdout().lock(), "{json}");
             }
-            Mode::Lines | Mode::Bars => self.print_line(&text),
+            Mode::Lines | Mode::Bars => self.print_line(&line()),
         }
     }
 

@@ -50,6 +50,10 @@ KNOB_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Knobs that hold a name, empty when off: what the name is.
+NAME_KNOBS = {"fail_instance_refresh": "an alarm name", "default_host_management": "a role name"}
+
+
 def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any:
     """The value to store for a knob, or ValueError. `real_os` is judged by the real-OS
     backend: only a flavour this machine can boot is accepted."""
@@ -67,17 +71,11 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key == "real_os":
         return check_real_os(value)
-    if key == "fail_instance_refresh":
+    if key in NAME_KNOBS:
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise ValueError(f"{key} must be an alarm name (a string; empty = off)")
-        return value
-    if key == "default_host_management":
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise ValueError(f"{key} must be a role name (a string; empty = off)")
+            raise ValueError(f"{key} must be {NAME_KNOBS[key]} (a string; empty = off)")
         return value
     if key == "fail_command_matching":
         if value is not None:

@@ -254,9 +254,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_spinner_runs_from_start_to_change_set() {
-        let start = RollEvent::Start {
+    /// The `start` of web in eu-west-1, ami-a → ami-b, by `policy`.
+    fn start(policy: Policy) -> RollEvent {
+        RollEvent::Start {
             stack: "web".into(),
             stack_id: "arn".into(),
             region: "eu-west-1".into(),
@@ -264,8 +264,13 @@ mod tests {
             to_ami: "ami-b".into(),
             change_set: "amibake-1".into(),
             token: "amibake-1".into(),
-            policy: Policy::Unspecified,
-        };
+            policy,
+        }
+    }
+
+    #[test]
+    fn the_spinner_runs_from_start_to_change_set() {
+        let start = start(Policy::Unspecified);
         assert!(matches!(start.progress(), Some(Progress::Show { .. })));
         let computed = RollEvent::ChangeSet {
             change_set: "amibake-1".into(),
@@ -310,16 +315,7 @@ mod tests {
         };
         assert!(matches!(over.progress(), Some(Progress::Clear { .. })));
 
-        let start = RollEvent::Start {
-            stack: "web".into(),
-            stack_id: "arn".into(),
-            region: "eu-west-1".into(),
-            from_ami: "ami-a".into(),
-            to_ami: "ami-b".into(),
-            change_set: "amibake-1".into(),
-            token: "amibake-1".into(),
-            policy: Policy::InstanceRefresh,
-        };
+        let start = start(Policy::InstanceRefresh);
         assert!(
             start.to_string().ends_with(
                 "(change set amibake-1, by instance refresh (AutoScalingInstanceRefresh))"
