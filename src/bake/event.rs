@@ -59,6 +59,16 @@ pub enum BakeEvent {
         #[serde(skip)]
         seconds: f64,
     },
+    /// The wait history in the account (`--history ssm`): read at the start, saved at the
+    /// end, or why it could not be.
+    History {
+        action: HistoryAction,
+        parameter: String,
+        /// The waits the parameter holds (read, or after saving).
+        waits: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// Several bakes of one process are done.
     Summary {
         bakes: usize,
@@ -68,6 +78,26 @@ pub enum BakeEvent {
         api_calls_by_action: std::collections::BTreeMap<String, u64>,
         rate_limit_wait_seconds: f64,
     },
+}
+
+/// What became of the wait history in the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryAction {
+    /// Read at the start.
+    Read,
+    /// Not there yet: this bake waits cold and creates it.
+    NotFound,
+    /// There, but not a history this version reads: waits start cold; it is overwritten.
+    Unreadable,
+    /// Could not be read (`error`): waits start cold.
+    ReadFailed,
+    Created,
+    Updated,
+    /// Nothing learned that the next bake could tell apart from what it holds: not written.
+    Unchanged,
+    /// Could not be written (`error`); the bake's outcome is unaffected.
+    SaveFailed,
 }
 
 /// Start or done.
@@ -180,6 +210,48 @@ impl fmt::Display for BakeEvent {
                     "{verb} {id} in {region}{copies} in {seconds:.0}s; manifest: {}",
                     manifest.display()
                 )
+            }
+            BakeEvent::History {
+                action,
+                parameter,
+                waits,
+                error,
+            } => {
+                let error = error.as_deref().unwrap_or_default();
+                match action {
+                    HistoryAction::Read => write!(
+                        f,
+                        "wait history: {waits} waits from SSM parameter {parameter}"
+                    ),
+                    HistoryAction::NotFound => write!(
+                        f,
+                        "wait history: SSM parameter {parameter} does not exist yet: waits start cold, and it is created at the end"
+                    ),
+                    HistoryAction::Unreadable => write!(
+                        f,
+                        "wait history: SSM parameter {parameter} holds no history this version reads: waits start cold, and it is rewritten at the end"
+                    ),
+                    HistoryAction::ReadFailed => write!(
+                        f,
+                        "warning: wait history: cannot read SSM parameter {parameter}: {error}; waits start cold"
+                    ),
+                    HistoryAction::Created => write!(
+                        f,
+                        "wait history: created SSM parameter {parameter} ({waits} waits)"
+                    ),
+                    HistoryAction::Updated => write!(
+                        f,
+                        "wait history: saved {waits} waits to SSM parameter {parameter}"
+                    ),
+                    HistoryAction::Unchanged => write!(
+                        f,
+                        "wait history: SSM parameter {parameter} is current ({waits} waits; nothing new learned)"
+                    ),
+                    HistoryAction::SaveFailed => write!(
+                        f,
+                        "warning: wait history: cannot save SSM parameter {parameter}: {error} (the bake's result stands)"
+                    ),
+                }
             }
             BakeEvent::Summary {
                 bakes,

@@ -33,13 +33,15 @@ use crate::report::Reporter;
 mod cleanup;
 mod command;
 mod event;
+mod history;
 mod image;
 mod launch;
 mod source;
 mod verify;
 mod walk;
 
-pub use event::{BakeEvent, State, StepEvent};
+pub use event::{BakeEvent, HistoryAction, State, StepEvent};
+pub use history::WaitHistory;
 
 use source::describe_source;
 

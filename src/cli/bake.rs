@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::report_recipe_error;
 use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, interrupted};
 use crate::aws::history::History;
-use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions};
+use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
 use crate::event::{ErrorEvent, Failure};
 use crate::journal::{self, Journal};
 use crate::manifest::Manifest;
@@ -53,7 +53,10 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
 
     let top = cx.reporter();
     let reporters = reporters(&cx, &top, &prepared);
-    let history = Arc::new(History::load(journal::state_dir().join("timings.json")));
+    let recipes: Vec<&str> = prepared.iter().map(|p| p.plan.recipe.as_str()).collect();
+    let file = journal::state_dir().join("timings.json");
+    let waits = WaitHistory::open(&cx.aws, &args.history, file, &recipes, &top).await;
+    let history = waits.history.clone();
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
         match start(&cx, args, p, reporter, history.clone()).await {
@@ -77,7 +80,7 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     )
     .await;
     signals.abort();
-    let _ = history.save().await;
+    waits.save(&top).await;
     summarize(&cx, &top, &outcomes);
     worst(&outcomes)
 }

@@ -172,6 +172,16 @@ pub struct BakeArgs {
     /// With --if-changed: bake anyway.
     #[arg(long, requires = "if_changed")]
     pub force: bool,
+    /// Where the wait history lives: `local` (the state directory only), `ssm` (also an SSM
+    /// parameter per recipe, /amibake/wait-history/RECIPE in the bake's region, so a fresh
+    /// CI runner waits as warm as the last bake did) or `ssm:/PATH` (parameters under /PATH).
+    #[arg(
+        long,
+        value_name = "WHERE",
+        env = "AMIBAKE_HISTORY",
+        default_value = "local"
+    )]
+    pub history: crate::aws::history::account::Location,
 }
 
 /// What `plan` and `bake` add to a recipe from the command line.

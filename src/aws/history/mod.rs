@@ -9,8 +9,12 @@
 //! patches, promotions), so this is the common case; a first bake polls on its phase's
 //! cold schedule.
 //!
-//! Kept as JSON next to the run journals (`<state dir>/timings.json`). It is only a hint: a
-//! missing or unreadable file means cold schedules, never an error.
+//! Kept as JSON next to the run journals (`<state dir>/timings.json`) and, with
+//! `bake --history ssm`, also in the account ([`account`]: one SSM parameter per recipe), so
+//! a fresh CI runner waits as warm as a laptop. It is only a hint: a missing or unreadable
+//! history means cold schedules, never an error.
+
+pub mod account;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +29,7 @@ pub struct Window {
     pub hi: f64,
 }
 
+/// The stored form, in the file and in the account.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     version: u32,
@@ -68,6 +73,22 @@ impl History {
             .copied()
     }
 
+    /// Adds what another store holds (the account's parameter); it wins over the file.
+    pub fn merge(&self, waits: &BTreeMap<String, Window>) {
+        self.waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(waits.iter().map(|(k, w)| (k.clone(), *w)));
+    }
+
+    /// What this process learned so far.
+    pub fn learned(&self) -> BTreeMap<String, Window> {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn put(&self, key: &str, window: Window) {
         self.waits
             .lock()
@@ -85,11 +106,7 @@ impl History {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        let learned = self
-            .learned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let learned = self.learned();
         if learned.is_empty() {
             return Ok(());
         }
@@ -114,8 +131,13 @@ impl History {
 }
 
 fn read(path: &PathBuf) -> Option<BTreeMap<String, Window>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let file: File = serde_json::from_str(&text).ok()?;
+    decode(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The waits of a stored history; `None` when it is not one this version wrote (another
+/// version's, or not JSON at all).
+fn decode(text: &str) -> Option<BTreeMap<String, Window>> {
+    let file: File = serde_json::from_str(text).ok()?;
     (file.version == VERSION).then_some(file.waits)
 }
 
