@@ -256,7 +256,10 @@ fn unusable(check: &Check, region: &str, key: &str, info: &KeyInfo) -> Option<Fi
             _ => "use an enabled key".to_string(),
         };
         (format!("key {key} in {region} is {}, so nothing can be encrypted with it", info.state), fix)
-    } else if info.usage != "ENCRYPT_DECRYPT" || info.spec != "SYMMETRIC_DEFAULT" {
+    } else if !matches!(info.usage.as_str(), "ENCRYPT_DECRYPT" | "")
+        || !matches!(info.spec.as_str(), "SYMMETRIC_DEFAULT" | "")
+    {
+        // (A field KMS did not send is not held against the key.)
         (
             format!("key {key} in {region} is {} {}: EBS needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)", info.spec, info.usage),
             "use a symmetric encryption key".to_string(),
