@@ -12,7 +12,8 @@ use std::process::Output;
 
 use emulator::*;
 
-const UBUNTU: &str = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id";
+const UBUNTU: &str =
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id";
 const OTHER_ACCOUNT: &str = "444455556666";
 
 /// A one-step Ubuntu recipe unique to the test, with `builder_extra` under `builder:` and
@@ -121,13 +122,19 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     assert!(text.contains(OTHER_ACCOUNT), "{text}");
     assert!(text.contains(&alias), "{text}");
     assert!(text.contains("put-key-policy"), "{text}");
-    assert!(text.contains(&format!("arn:aws:iam::{OTHER_ACCOUNT}:root")), "{text}");
+    assert!(
+        text.contains(&format!("arn:aws:iam::{OTHER_ACCOUNT}:root")),
+        "{text}"
+    );
     nothing_created(region, state.path(), &out);
 
     let out = plan_check(region, state.path(), &recipe, true);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let checks = preflight_events(&out);
-    let key = checks.iter().find(|e| e["check"] == "key").expect("a key check");
+    let key = checks
+        .iter()
+        .find(|e| e["check"] == "key")
+        .expect("a key check");
     assert_eq!(key["state"], "fail");
     assert_eq!(key["key"], alias.as_str());
     assert!(key["fix"].as_str().unwrap().contains("kms:CreateGrant"));
@@ -191,8 +198,12 @@ fn a_copy_to_a_region_not_opted_in_stops_the_bake_before_anything_is_created() {
 
     let out = plan_check(region, state.path(), &recipe, false);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("copy region me-south-1 is not enabled"), "{text}");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("copy region me-south-1 is not enabled"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -209,7 +220,9 @@ fn a_copy_key_alias_missing_in_the_destination_stops_the_bake() {
     let out = bake(region, state.path(), &recipe);
     let text = error_text(&out, 2);
     assert!(
-        text.contains(&format!("key {alias} (image.kms_key_id) does not exist in ap-east-2")),
+        text.contains(&format!(
+            "key {alias} (image.kms_key_id) does not exist in ap-east-2"
+        )),
         "{text}"
     );
     assert!(text.contains("create-alias --region ap-east-2"), "{text}");
@@ -233,11 +246,16 @@ fn plan_check_runs_only_the_preflight() {
         .collect();
     assert_eq!(
         names,
-        [("region_enabled", "us-west-2"), ("key", region), ("key", "us-west-2")]
+        [
+            ("region_enabled", "us-west-2"),
+            ("key", region),
+            ("key", "us-west-2")
+        ]
     );
     assert!(checks.iter().all(|e| e["state"] == "pass"), "{checks:?}");
     assert!(
-        evs.iter().all(|e| e["event"] == "preflight" || e["event"] == "message"),
+        evs.iter()
+            .all(|e| e["event"] == "preflight" || e["event"] == "message"),
         "only the preflight ran: {}",
         show(&out)
     );

@@ -396,7 +396,10 @@ fn with_copies_or_shares_the_plan_runs_the_preflight_before_the_builder_launches
     let mut args = vec![OsStr::new("plan"), recipe.as_os_str()];
     args.extend(flags.iter().map(OsStr::new));
     let text = stdout(&amibake(args));
-    assert!(text.contains("preflight: copies, shares and keys"), "{text}");
+    assert!(
+        text.contains("preflight: copies, shares and keys"),
+        "{text}"
+    );
     assert!(text.contains("kms:GetKeyPolicy, kms:ListGrants"), "{text}");
     assert!(
         text.contains("check: alias/golden (image.kms_key_id) exists in us-west-2, is enabled and symmetric, and every share target may use it"),

@@ -36,7 +36,11 @@ pub async fn describe_key(kms: &Client, key: &str) -> Result<Option<KeyInfo>, Aw
             state: m.key_state().map(|s| s.as_str()).unwrap_or_default().into(),
             usage: m.key_usage().map(|s| s.as_str()).unwrap_or_default().into(),
             spec: m.key_spec().map(|s| s.as_str()).unwrap_or_default().into(),
-            manager: m.key_manager().map(|s| s.as_str()).unwrap_or_default().into(),
+            manager: m
+                .key_manager()
+                .map(|s| s.as_str())
+                .unwrap_or_default()
+                .into(),
         })),
         Err(e) => {
             let err = AwsError::call("kms:DescribeKey", e);

@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use crate::recipe::types::{Duration, InstanceType, Region};
 use crate::preflight::Preflight;
+use crate::recipe::types::{Duration, InstanceType, Region};
 use crate::script::{RenderedStep, Script};
 
 use super::{BootTestPlan, Plan, PlannedCheck};

@@ -144,7 +144,11 @@ impl Preflight {
 
     /// The share targets, as the policy reader names them.
     pub fn targets(&self) -> Vec<policy::Target> {
-        let accounts = self.share_accounts.iter().cloned().map(policy::Target::Account);
+        let accounts = self
+            .share_accounts
+            .iter()
+            .cloned()
+            .map(policy::Target::Account);
         let orgs = (self.share_organizations.iter().cloned()).map(policy::Target::Organization);
         let ous = (self.share_organizational_units.iter().cloned())
             .map(policy::Target::OrganizationalUnit);

@@ -170,7 +170,9 @@ fn verdict(statement: &Value, target: &Target, action: &str) -> Verdict {
     match effect {
         Some("Deny") => {
             // A conditional Deny cannot be judged here; it is left to AWS.
-            let names = principals.iter().any(|p| p == "*" || names_account(p, target));
+            let names = principals
+                .iter()
+                .any(|p| p == "*" || names_account(p, target));
             if condition.is_none_or(|c| c.is_empty()) && names {
                 Verdict::Denies
             } else {
@@ -218,7 +220,9 @@ fn allow_verdict(
         Target::Organization(_) | Target::OrganizationalUnit(_) => {
             let anyone = principals.iter().any(|p| p == "*");
             let org = target.org_id().unwrap_or_default();
-            let whole_org = org_values.iter().any(|v| v.as_str() == org || *v == &format!("{org}/*"));
+            let whole_org = org_values
+                .iter()
+                .any(|v| v.as_str() == org || *v == &format!("{org}/*"));
             let ou = matches!(target, Target::OrganizationalUnit(_))
                 && org_values.iter().any(|v| v.contains(target.id()));
             if anyone && callers.is_empty() && (whole_org || ou) {

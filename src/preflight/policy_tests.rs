@@ -52,7 +52,11 @@ fn the_root_arn_the_bare_account_id_and_a_star_each_cover_the_account() {
         json!("*"),
     ] {
         let p = policy(allow(principal.clone(), needed()));
-        assert_eq!(coverage(Some(&p), &[], &account()), Coverage::Allowed, "{principal}");
+        assert_eq!(
+            coverage(Some(&p), &[], &account()),
+            Coverage::Allowed,
+            "{principal}"
+        );
     }
 }
 
@@ -74,16 +78,39 @@ fn a_role_of_the_account_or_another_account_does_not_cover_it() {
 #[test]
 fn action_wildcards_count_and_a_partial_list_names_what_is_missing() {
     let root = json!({ "AWS": format!("arn:aws:iam::{ACCOUNT}:root") });
-    for actions in [json!("kms:*"), json!("*"), json!(["KMS:decrypt", "kms:Describe*", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"])] {
+    for actions in [
+        json!("kms:*"),
+        json!("*"),
+        json!([
+            "KMS:decrypt",
+            "kms:Describe*",
+            "kms:CreateGrant",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*"
+        ]),
+    ] {
         let p = policy(allow(root.clone(), actions.clone()));
-        assert_eq!(coverage(Some(&p), &[], &account()), Coverage::Allowed, "{actions}");
+        assert_eq!(
+            coverage(Some(&p), &[], &account()),
+            Coverage::Allowed,
+            "{actions}"
+        );
     }
-    let p = policy(allow(root.clone(), json!(["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"])));
+    let p = policy(allow(
+        root.clone(),
+        json!(["kms:Decrypt", "kms:DescribeKey", "kms:ReEncryptFrom"]),
+    ));
     assert_eq!(
         coverage(Some(&p), &[], &account()),
-        Coverage::Missing(vec!["kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"])
+        Coverage::Missing(vec![
+            "kms:CreateGrant",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*"
+        ])
     );
-    let p = policy(json!({ "Effect": "Allow", "Principal": root, "NotAction": "kms:ScheduleKeyDeletion", "Resource": "*" }));
+    let p = policy(
+        json!({ "Effect": "Allow", "Principal": root, "NotAction": "kms:ScheduleKeyDeletion", "Resource": "*" }),
+    );
     assert_eq!(coverage(Some(&p), &[], &account()), Coverage::Allowed);
 }
 
@@ -94,16 +121,27 @@ fn grants_to_the_account_cover_the_operations_they_name() {
         operations: ops.iter().map(|o| o.to_string()).collect(),
     };
     let all = grant(&[
-        "Decrypt", "DescribeKey", "CreateGrant", "ReEncryptFrom", "ReEncryptTo",
+        "Decrypt",
+        "DescribeKey",
+        "CreateGrant",
+        "ReEncryptFrom",
+        "ReEncryptTo",
         "GenerateDataKeyWithoutPlaintext",
     ]);
     assert_eq!(coverage(None, &[all], &account()), Coverage::Allowed);
     assert_eq!(
         coverage(None, &[grant(&["Decrypt", "CreateGrant"])], &account()),
-        Coverage::Missing(vec!["kms:DescribeKey", "kms:ReEncrypt*", "kms:GenerateDataKey*"])
+        Coverage::Missing(vec![
+            "kms:DescribeKey",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*"
+        ])
     );
     // The policy and the grants add up.
-    let p = policy(allow(json!({ "AWS": ACCOUNT }), json!(["kms:DescribeKey", "kms:ReEncrypt*", "kms:GenerateDataKey*"])));
+    let p = policy(allow(
+        json!({ "AWS": ACCOUNT }),
+        json!(["kms:DescribeKey", "kms:ReEncrypt*", "kms:GenerateDataKey*"]),
+    ));
     assert_eq!(
         coverage(Some(&p), &[grant(&["Decrypt", "CreateGrant"])], &account()),
         Coverage::Allowed
@@ -113,7 +151,8 @@ fn grants_to_the_account_cover_the_operations_they_name() {
 #[test]
 fn an_unconditional_deny_is_honoured_and_a_conditional_one_is_left_to_aws() {
     let root = json!({ "AWS": format!("arn:aws:iam::{ACCOUNT}:root") });
-    let deny = json!({ "Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*" });
+    let deny =
+        json!({ "Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*" });
     let p = json!({ "Statement": [allow(root.clone(), json!("kms:*")), deny] });
     assert_eq!(
         coverage(Some(&p), &[], &account()),
@@ -128,10 +167,15 @@ fn an_unconditional_deny_is_honoured_and_a_conditional_one_is_left_to_aws() {
 #[test]
 fn caller_account_conditions_must_name_the_account() {
     let with_caller = |caller: &str| {
-        policy(json!({ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": needed(), "Resource": "*",
-            "Condition": { "StringEquals": { "kms:CallerAccount": caller, "kms:ViaService": "ec2.eu-west-1.amazonaws.com" } } }))
+        policy(
+            json!({ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": needed(), "Resource": "*",
+            "Condition": { "StringEquals": { "kms:CallerAccount": caller, "kms:ViaService": "ec2.eu-west-1.amazonaws.com" } } }),
+        )
     };
-    assert_eq!(coverage(Some(&with_caller(ACCOUNT)), &[], &account()), Coverage::Allowed);
+    assert_eq!(
+        coverage(Some(&with_caller(ACCOUNT)), &[], &account()),
+        Coverage::Allowed
+    );
     assert!(matches!(
         coverage(Some(&with_caller("999999999999")), &[], &account()),
         Coverage::Missing(_)
@@ -140,28 +184,47 @@ fn caller_account_conditions_must_name_the_account() {
 
 #[test]
 fn organization_conditions_cover_the_organization_and_its_units() {
-    let org_id = policy(json!({ "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
-        "Condition": { "StringEquals": { "aws:PrincipalOrgID": "o-abc123" } } }));
+    let org_id = policy(
+        json!({ "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
+        "Condition": { "StringEquals": { "aws:PrincipalOrgID": "o-abc123" } } }),
+    );
     let org = Target::Organization(ORG.into());
     let ou = Target::OrganizationalUnit(OU.into());
     assert_eq!(coverage(Some(&org_id), &[], &org), Coverage::Allowed);
     assert_eq!(coverage(Some(&org_id), &[], &ou), Coverage::Allowed);
     // An account may be in the organization: amibake cannot tell, so it does not fail it.
-    assert!(matches!(coverage(Some(&org_id), &[], &account()), Coverage::Unknown(_)));
+    assert!(matches!(
+        coverage(Some(&org_id), &[], &account()),
+        Coverage::Unknown(_)
+    ));
 
-    let paths = policy(json!({ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": needed(), "Resource": "*",
-        "Condition": { "ForAnyValue:StringLike": { "aws:PrincipalOrgPaths": ["o-abc123/r-ab12/ou-ab12-cdef3456/*"] } } }));
+    let paths = policy(
+        json!({ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": needed(), "Resource": "*",
+        "Condition": { "ForAnyValue:StringLike": { "aws:PrincipalOrgPaths": ["o-abc123/r-ab12/ou-ab12-cdef3456/*"] } } }),
+    );
     assert_eq!(coverage(Some(&paths), &[], &ou), Coverage::Allowed);
-    assert!(matches!(coverage(Some(&paths), &[], &org), Coverage::Missing(_)));
+    assert!(matches!(
+        coverage(Some(&paths), &[], &org),
+        Coverage::Missing(_)
+    ));
 
-    let other = policy(json!({ "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
-        "Condition": { "StringEquals": { "aws:PrincipalOrgID": "o-other" } } }));
-    assert!(matches!(coverage(Some(&other), &[], &org), Coverage::Missing(_)));
+    let other = policy(
+        json!({ "Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*",
+        "Condition": { "StringEquals": { "aws:PrincipalOrgID": "o-other" } } }),
+    );
+    assert!(matches!(
+        coverage(Some(&other), &[], &org),
+        Coverage::Missing(_)
+    ));
 }
 
 #[test]
 fn the_suggested_statements_cover_what_they_are_for() {
-    let targets = [account(), Target::Organization(ORG.into()), Target::OrganizationalUnit(OU.into())];
+    let targets = [
+        account(),
+        Target::Organization(ORG.into()),
+        Target::OrganizationalUnit(OU.into()),
+    ];
     let p = json!({ "Statement": statement_for(&targets) });
     for t in &targets {
         let c = coverage(Some(&p), &[], t);
@@ -180,5 +243,8 @@ fn wildcards_match_as_iam_does() {
     assert!(wildcard("kms:Re?ncrypt*", "KMS:reencryptto"));
     assert!(wildcard("*", "kms:CreateGrant"));
     assert!(!wildcard("kms:Decrypt", "kms:DecryptX"));
-    assert!(!wildcard("kms:Gen*Key", "kms:GenerateDataKeyWithoutPlaintext"));
+    assert!(!wildcard(
+        "kms:Gen*Key",
+        "kms:GenerateDataKeyWithoutPlaintext"
+    ));
 }

@@ -158,7 +158,9 @@ fn region_enabled(check: &Check, region: &str, known: &BTreeMap<String, String>)
         Some(status) => Finding::new(
             check,
             CheckState::Fail,
-            format!("copy region {region} is not enabled for this account ({status}): CopyImage there would fail"),
+            format!(
+                "copy region {region} is not enabled for this account ({status}): CopyImage there would fail"
+            ),
             Some(format!(
                 "enable it (aws account enable-region --region-name {region}; it can take a while) or remove {region} from image.copy_to / --copy-to"
             )),
@@ -167,7 +169,9 @@ fn region_enabled(check: &Check, region: &str, known: &BTreeMap<String, String>)
             check,
             CheckState::Fail,
             format!("copy region {region} is not a region this account knows"),
-            Some(format!("check the name, or remove {region} from image.copy_to / --copy-to")),
+            Some(format!(
+                "check the name, or remove {region} from image.copy_to / --copy-to"
+            )),
         ),
     }
 }
@@ -183,7 +187,11 @@ async fn key_check(
     targets: &[Target],
 ) -> Result<Finding, PreflightError> {
     let fail = |text: String, fix: String| Finding::new(check, CheckState::Fail, text, Some(fix));
-    let named = if key.is_some() { "named in the recipe" } else { "the region's default EBS key" };
+    let named = if key.is_some() {
+        "named in the recipe"
+    } else {
+        "the region's default EBS key"
+    };
     let key = match key {
         Some(k) => k.to_string(),
         None => {
@@ -202,7 +210,8 @@ async fn key_check(
     );
     if is_aws_ebs(&key) {
         if targets.is_empty() {
-            let text = format!("the image in {region} is encrypted with the AWS managed key aws/ebs");
+            let text =
+                format!("the image in {region} is encrypted with the AWS managed key aws/ebs");
             return Ok(Finding::new(check, CheckState::Pass, text, None));
         }
         return Ok(fail(
@@ -215,8 +224,12 @@ async fn key_check(
     }
     if let Some(elsewhere) = arn_region(&key).filter(|r| *r != region) {
         return Ok(fail(
-            format!("{setting} {key} is a key in {elsewhere}, but the image it encrypts is made in {region}: KMS keys are regional"),
-            format!("use a key in {region} (an alias that exists in every copy region, e.g. alias/amibake, names each region's own key)"),
+            format!(
+                "{setting} {key} is a key in {elsewhere}, but the image it encrypts is made in {region}: KMS keys are regional"
+            ),
+            format!(
+                "use a key in {region} (an alias that exists in every copy region, e.g. alias/amibake, names each region's own key)"
+            ),
         ));
     }
     let client = aws.kms(region)?;
@@ -225,7 +238,9 @@ async fn key_check(
         Ok(None) => {
             return Ok(fail(
                 format!("key {key} ({setting}) does not exist in {region}"),
-                format!("create it there (or the alias: aws kms create-alias --region {region} --alias-name {key} --target-key-id KEY) or set {setting} to a key in {region}"),
+                format!(
+                    "create it there (or the alias: aws kms create-alias --region {region} --alias-name {key} --target-key-id KEY) or set {setting} to a key in {region}"
+                ),
             ));
         }
         Err(e) if denied(&e) => return Ok(cannot_check(check, "kms:DescribeKey", &e)),
@@ -236,7 +251,10 @@ async fn key_check(
     }
     if info.is_aws_managed() && !targets.is_empty() {
         return Ok(fail(
-            format!("key {key} in {region} is an AWS managed key, whose policy cannot be changed: {} could never launch the image", names(targets)),
+            format!(
+                "key {key} in {region} is an AWS managed key, whose policy cannot be changed: {} could never launch the image",
+                names(targets)
+            ),
             shared_fix,
         ));
     }
@@ -251,17 +269,32 @@ async fn key_check(
 fn unusable(check: &Check, region: &str, key: &str, info: &KeyInfo) -> Option<Finding> {
     let (text, fix) = if info.state != "Enabled" {
         let fix = match info.state.as_str() {
-            "Disabled" => format!("aws kms enable-key --region {region} --key-id {}", info.key_id),
-            "PendingDeletion" => format!("aws kms cancel-key-deletion --region {region} --key-id {} (then enable it)", info.key_id),
+            "Disabled" => format!(
+                "aws kms enable-key --region {region} --key-id {}",
+                info.key_id
+            ),
+            "PendingDeletion" => format!(
+                "aws kms cancel-key-deletion --region {region} --key-id {} (then enable it)",
+                info.key_id
+            ),
             _ => "use an enabled key".to_string(),
         };
-        (format!("key {key} in {region} is {}, so nothing can be encrypted with it", info.state), fix)
+        (
+            format!(
+                "key {key} in {region} is {}, so nothing can be encrypted with it",
+                info.state
+            ),
+            fix,
+        )
     } else if !matches!(info.usage.as_str(), "ENCRYPT_DECRYPT" | "")
         || !matches!(info.spec.as_str(), "SYMMETRIC_DEFAULT" | "")
     {
         // (A field KMS did not send is not held against the key.)
         (
-            format!("key {key} in {region} is {} {}: EBS needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)", info.spec, info.usage),
+            format!(
+                "key {key} in {region} is {} {}: EBS needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)",
+                info.spec, info.usage
+            ),
             "use a symmetric encryption key".to_string(),
         )
     } else {
@@ -320,8 +353,12 @@ async fn share_check(
         return Ok(Finding::new(check, CheckState::Pass, text, None));
     }
     let text = format!("key {key} in {region}: {}", unsure.join("; "));
-    let fix = (!unreadable.is_empty())
-        .then(|| format!("allow {} to the identity amibake runs as", unreadable.join(" and ")));
+    let fix = (!unreadable.is_empty()).then(|| {
+        format!(
+            "allow {} to the identity amibake runs as",
+            unreadable.join(" and ")
+        )
+    });
     Ok(Finding::new(check, CheckState::Unknown, text, fix))
 }
 
