@@ -208,7 +208,7 @@ fn allow_verdict(
             if !named && !anyone {
                 return Verdict::Nothing;
             }
-            if !callers.is_empty() && !callers.iter().any(|c| *c == account) {
+            if !callers.is_empty() && !callers.contains(&account) {
                 return Verdict::Nothing;
             }
             if let Some(org) = org_values.first() {

@@ -227,12 +227,7 @@ fn the_suggested_statements_cover_what_they_are_for() {
     ];
     let p = json!({ "Statement": statement_for(&targets) });
     for t in &targets {
-        let c = coverage(Some(&p), &[], t);
-        if let Target::Account(_) = t {
-            assert_eq!(c, Coverage::Allowed, "{t:?}");
-        } else {
-            assert_eq!(c, Coverage::Allowed, "{t:?}: {p}");
-        }
+        assert_eq!(coverage(Some(&p), &[], t), Coverage::Allowed, "{t:?}: {p}");
     }
 }
 

@@ -194,16 +194,10 @@ async fn key_check(
     };
     let key = match key {
         Some(k) => k.to_string(),
-        None => {
-            let ec2 = aws.ec2(region)?;
-            match poll::retry(|| ec2::ebs_default_key(&ec2)).await {
-                Ok(k) => k,
-                Err(e) if denied(&e) => {
-                    return Ok(cannot_check(check, "ec2:GetEbsDefaultKmsKeyId", &e));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        None => match default_key(aws, check, region).await? {
+            Ok(k) => k,
+            Err(finding) => return Ok(finding),
+        },
     };
     let shared_fix = format!(
         "set {setting} to a customer managed key in {region} whose key policy lets the share targets use it"
@@ -263,6 +257,20 @@ async fn key_check(
         return Ok(Finding::new(check, CheckState::Pass, text, None));
     }
     share_check(&client, check, region, &key, &info, targets).await
+}
+
+/// The region's default EBS key, or the finding that it cannot be read.
+async fn default_key(
+    aws: &Aws,
+    check: &Check,
+    region: &str,
+) -> Result<Result<String, Finding>, PreflightError> {
+    let ec2 = aws.ec2(region)?;
+    match poll::retry(|| ec2::ebs_default_key(&ec2)).await {
+        Ok(k) => Ok(Ok(k)),
+        Err(e) if denied(&e) => Ok(Err(cannot_check(check, "ec2:GetEbsDefaultKmsKeyId", &e))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A key EBS cannot encrypt with: not enabled, or not a symmetric encryption key.
