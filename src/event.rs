@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::bake::BakeEvent;
 use crate::image::ImageEvent;
+use crate::preflight::PreflightEvent;
 use crate::promote::PromoteEvent;
 use crate::prune::PruneEvent;
 use crate::roll::RollEvent;
@@ -33,6 +34,8 @@ pub enum Event {
     Bake(BakeEvent),
     /// Copies, shares and removals, the same in every command.
     Image(ImageEvent),
+    /// A preflight check of copies, shares and keys (`preflight`).
+    Preflight(PreflightEvent),
     Roll(RollEvent),
     Promote(PromoteEvent),
     Prune(PruneEvent),
@@ -90,7 +93,7 @@ impl Event {
             Event::Roll(e) => e.progress(),
             Event::Prune(e) => e.progress(),
             Event::Sweep(e) => e.progress(),
-            Event::Message(_) | Event::Error(_) => None,
+            Event::Message(_) | Event::Error(_) | Event::Preflight(_) => None,
         }
     }
 }
@@ -102,6 +105,7 @@ impl fmt::Display for Event {
             Event::Error(e) => write!(f, "error: {}", e.error),
             Event::Bake(e) => e.fmt(f),
             Event::Image(e) => e.fmt(f),
+            Event::Preflight(e) => e.fmt(f),
             Event::Roll(e) => e.fmt(f),
             Event::Promote(e) => e.fmt(f),
             Event::Prune(e) => e.fmt(f),

@@ -14,6 +14,7 @@ pub mod image;
 pub mod journal;
 pub mod manifest;
 pub mod plan;
+pub mod preflight;
 pub mod promote;
 pub mod prune;
 pub mod recipe;

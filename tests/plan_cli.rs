@@ -348,3 +348,72 @@ fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
         "{text}"
     );
 }
+
+#[test]
+fn with_copies_or_shares_the_plan_runs_the_preflight_before_the_builder_launches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_file(
+        tmp.path(),
+        "preflight.yaml",
+        "name: preflight\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder, kms_key_id: alias/golden }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n  kms_key_id: alias/golden\n",
+    );
+    let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
+    let mut args = vec![OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()];
+    args.extend(flags.iter().map(OsStr::new));
+    let out = amibake(args);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+    let actions: Vec<&str> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..3],
+        ["resolve_source", "preflight", "create_security_group"]
+    );
+    let preflight = &doc["actions"][1];
+    assert_eq!(preflight["share_accounts"][0], "111122223333");
+    let checks: Vec<(&str, &str)> = preflight["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["region"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("region_enabled", "us-west-2"),
+            ("key", "us-east-1"),
+            ("key", "us-west-2")
+        ]
+    );
+    assert_eq!(preflight["checks"][1]["key"], "alias/golden");
+    assert_eq!(preflight["checks"][1]["setting"], "builder.kms_key_id");
+    assert_eq!(preflight["checks"][2]["shared"], true);
+
+    let mut args = vec![OsStr::new("plan"), recipe.as_os_str()];
+    args.extend(flags.iter().map(OsStr::new));
+    let text = stdout(&amibake(args));
+    assert!(
+        text.contains("preflight: copies, shares and keys"),
+        "{text}"
+    );
+    assert!(text.contains("kms:GetKeyPolicy, kms:ListGrants"), "{text}");
+    assert!(
+        text.contains("check: alias/golden (image.kms_key_id) exists in us-west-2, is enabled and symmetric, and every share target may use it"),
+        "{text}"
+    );
+
+    // Without copies or shares there is nothing to check.
+    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["action"] != "preflight")
+    );
+}

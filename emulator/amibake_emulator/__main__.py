@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import __doc__ as PACKAGE_DOC
-from . import autoscaling, cloudformation, ec2, iam, ssm, ssm_commands
+from . import autoscaling, cloudformation, ec2, ec2_account, iam, ssm, ssm_commands
 from .outputs import OutputTable
 from .realos import RealOS
 from .server import serve
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         world.knobs.update({**json.loads(args.config), "region": "*"})
         world.knobs.initial = dict(world.knobs.defaults)
     ec2.install(world)
+    ec2_account.install(world)
     iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])
     ssm.install(world)
     ssm_commands.install(world)

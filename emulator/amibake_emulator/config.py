@@ -3,7 +3,7 @@
 Tests shape the emulated AWS at run time, per region, without restarting it: delays
 (instance_pending_seconds, agent_online_seconds, ..., stack_update_seconds), failures
 (bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
-throttling and real instances (real_os).
+throttling, regions not opted in (regions_not_opted_in) and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
 
@@ -47,6 +47,8 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "fail_instance_refresh": "",  # alarm name: an update's instance refresh fails on it ("" = off)
     "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
     "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
+    # Regions DescribeRegions (asked in this region) shows `not-opted-in`: copies there fail preflight.
+    "regions_not_opted_in": [],
 }
 
 
@@ -71,6 +73,12 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key == "real_os":
         return check_real_os(value)
+    if key == "regions_not_opted_in":
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key} must be a list of region names")
+        return value
     if key in NAME_KNOBS:
         if value is None:
             return ""

@@ -10,6 +10,7 @@ pub mod cfn;
 pub mod ec2;
 pub mod error;
 pub mod history;
+pub mod kms;
 pub mod limit;
 pub mod poll;
 pub mod ssm;
@@ -45,6 +46,7 @@ pub struct Aws {
     ssm: Arc<Clients<aws_sdk_ssm::Client>>,
     cfn: Arc<Clients<aws_sdk_cloudformation::Client>>,
     asg: Arc<Clients<aws_sdk_autoscaling::Client>>,
+    kms: Arc<Clients<aws_sdk_kms::Client>>,
     /// Shared by every client (and every bake) of the process.
     limiter: Arc<Limiter>,
 }
@@ -130,6 +132,11 @@ impl Aws {
                 let config = aws_sdk_autoscaling::config::Builder::from(c).region(r);
                 aws_sdk_autoscaling::Client::from_conf(config.build())
             }),
+            kms: Clients::new("kms", |c, r| {
+                aws_sdk_kms::Client::from_conf(
+                    aws_sdk_kms::config::Builder::from(c).region(r).build(),
+                )
+            }),
             limiter,
         }
     }
@@ -188,6 +195,12 @@ impl Aws {
         self
     }
 
+    /// Adds a KMS client built elsewhere (see [`Aws::from_clients`]).
+    pub fn with_kms(self, region: &str, client: aws_sdk_kms::Client) -> Aws {
+        self.kms.insert(region, client);
+        self
+    }
+
     /// Every request this process sent through the limiter so far (clients built by
     /// [`Aws::load`]; hand-built test clients bypass it).
     pub fn traffic(&self) -> Traffic {
@@ -217,5 +230,10 @@ impl Aws {
     /// The Auto Scaling client for `region`.
     pub fn asg(&self, region: &str) -> Result<aws_sdk_autoscaling::Client, AwsError> {
         self.asg.get(self.config.as_ref(), region)
+    }
+
+    /// The KMS client for `region`.
+    pub fn kms(&self, region: &str) -> Result<aws_sdk_kms::Client, AwsError> {
+        self.kms.get(self.config.as_ref(), region)
     }
 }

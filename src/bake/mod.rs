@@ -109,6 +109,9 @@ pub enum BakeError {
     },
     #[error("copies failed: {}", .0.join("; "))]
     CopiesFailed(Vec<String>),
+    /// The preflight of copies, shares and keys failed (exit 2: nothing was created).
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
     #[error("interrupted")]
     Interrupted,
     #[error("cannot write {what}: {source}")]
@@ -154,7 +157,15 @@ impl Failure for BakeError {
         match self {
             BakeError::Input(_) => 2,
             BakeError::Interrupted => 130,
+            BakeError::Preflight(e) => e.exit_code(),
             _ => 1,
+        }
+    }
+
+    fn detail(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            BakeError::Preflight(e) => e.detail(),
+            _ => serde_json::Map::new(),
         }
     }
 }

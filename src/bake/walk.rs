@@ -97,6 +97,9 @@ impl Bake<'_> {
         match action {
             Action::ResolveSource => return self.resolve(walk).await,
             Action::CheckHostManagement => self.check_host_management().await?,
+            Action::Preflight(preflight) => {
+                crate::preflight::run(&self.aws, preflight, self.reporter).await?;
+            }
             Action::CreateSecurityGroup => walk.groups = vec![self.security_group().await?],
             Action::Launch {
                 role,

@@ -225,7 +225,7 @@ async fn finish(
     if let Err(e) = &result {
         reporter.finish();
         reporter.emit(e.event());
-        if !matches!(e, BakeError::Input(_)) {
+        if !matches!(e, BakeError::Input(_) | BakeError::Preflight(_)) {
             reporter.say("cleaning up (Ctrl-C again abandons the cleanup; `amibake sweep` finishes it later)");
         }
     }

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bake;
+mod check;
 mod promote;
 mod prune;
 mod roll;
@@ -91,9 +92,10 @@ pub enum Command {
         #[arg(required = true, value_name = "RECIPE")]
         recipes: Vec<PathBuf>,
     },
-    /// Print every API call and script a bake would run, offline (no AWS calls).
+    /// Print every API call and script a bake would run, offline (no AWS calls); with
+    /// --check, run only the preflight of copies, shares and keys against AWS.
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333"
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
     )]
     Plan {
         /// The recipe file.
@@ -101,6 +103,10 @@ pub enum Command {
         recipe: PathBuf,
         #[command(flatten)]
         overrides: OverrideArgs,
+        /// Online: run only the preflight (copy regions enabled, keys usable in each
+        /// region, share targets allowed by the key policy or grants); creates nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Bake the image: builder over SSM, checks, image, copies, boot test; writes a manifest.
     #[command(
@@ -230,9 +236,16 @@ pub fn main() -> ExitCode {
     .with_process_env();
     match &cli.command {
         Command::Validate { recipes } => validate(&cli.global, &inputs, recipes),
-        Command::Plan { recipe, overrides } => {
-            plan(&cli.global, &inputs, recipe, &overrides.overrides())
-        }
+        Command::Plan {
+            recipe,
+            overrides,
+            check: true,
+        } => online(&cli.global, None, |cx| {
+            check::plan_check(cx, &inputs, recipe, overrides.overrides())
+        }),
+        Command::Plan {
+            recipe, overrides, ..
+        } => plan(&cli.global, &inputs, recipe, &overrides.overrides()),
         Command::Bake(args) => online(&cli.global, None, |cx| bake::bake(cx, &inputs, args)),
         Command::Sweep(args) => online(&cli.global, None, |cx| sweep(cx, args)),
         Command::Prune(args) => online(&cli.global, None, |cx| prune(cx, args)),

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::preflight::Preflight;
 use crate::recipe::types::{Duration, InstanceType, Region};
 use crate::script::{RenderedStep, Script};
 
@@ -63,6 +64,10 @@ pub enum Action {
     /// No instance profile named: check the account's Default Host Management
     /// Configuration gives the instances SSM access, before anything is created.
     CheckHostManagement,
+    /// The recipe copies or shares the image: before anything is created, check that
+    /// every copy region is enabled, every key is usable where it encrypts, and every
+    /// share target may use it ([`crate::preflight`]).
+    Preflight(Preflight),
     /// A security group with no inbound rule, for the builder and the boot test.
     CreateSecurityGroup,
     /// Launch an instance: the builder from the source AMI, the boot test from the new one.
@@ -149,6 +154,9 @@ pub(super) fn actions(plan: &Plan) -> Vec<Action> {
     let mut list = vec![Action::ResolveSource];
     if plan.builder.iam_instance_profile.is_none() {
         list.push(Action::CheckHostManagement);
+    }
+    if let Some(preflight) = Preflight::of(&plan.region, &plan.builder, &plan.image) {
+        list.push(Action::Preflight(preflight));
     }
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);

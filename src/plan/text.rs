@@ -151,6 +151,7 @@ impl Plan {
                 out.detail("timeout", timeout);
             }
             Action::Share => self.render_share(out),
+            Action::Preflight(p) => render_preflight(out, p),
             _ => {}
         }
     }
@@ -258,6 +259,16 @@ impl Plan {
         if img.public {
             out.detail("public", &"yes (image.public: true)");
         }
+    }
+}
+
+fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
+    out.action(
+        "preflight: copies, shares and keys, before anything is created (amibake plan --check runs only this)",
+        "ec2:DescribeRegions, ec2:GetEbsDefaultKmsKeyId, kms:DescribeKey, kms:GetKeyPolicy, kms:ListGrants",
+    );
+    for check in &preflight.checks {
+        out.detail("check", &check.describe());
     }
 }
 

@@ -1,5 +1,6 @@
 //! EC2 calls amibake makes, by what they act on: `images`, `instances`, `network` (the
-//! security group) and `inventory` (what sweep and prune look for); tags here.
+//! security group), `inventory` (what sweep and prune look for) and `account` (enabled
+//! regions, the default EBS key); tags here.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +9,13 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use super::AwsError;
 
+mod account;
 mod images;
 mod instances;
 mod inventory;
 mod network;
 
+pub use account::{ebs_default_key, region_opt_in};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,

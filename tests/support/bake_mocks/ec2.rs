@@ -25,6 +25,11 @@ pub struct Ec2Rules {
     pub modify_image_attribute: Rule,
     pub modify_snapshot_attribute: Rule,
     pub enable_image_deprecation: Rule,
+    /// DescribeRegions (the preflight asks at home): every region enabled.
+    pub describe_regions: Rule,
+    /// GetEbsDefaultKmsKeyId: the account's default EBS key is [`DEFAULT_KEY_ID`], a
+    /// customer managed key (so images may be shared).
+    pub get_ebs_default_kms_key_id: Rule,
 }
 
 impl Ec2Rules {
@@ -85,7 +90,25 @@ impl Ec2Rules {
             )
             .build()
         });
+        let describe_regions = mock!(C::describe_regions).then_output(|| {
+            let regions = std::iter::once(HOME).chain(COPY_REGIONS).map(|r| {
+                aws_sdk_ec2::types::Region::builder()
+                    .region_name(r)
+                    .opt_in_status("opt-in-not-required")
+                    .build()
+            });
+            aws_sdk_ec2::operation::describe_regions::DescribeRegionsOutput::builder()
+                .set_regions(Some(regions.collect()))
+                .build()
+        });
+        let get_ebs_default_kms_key_id = mock!(C::get_ebs_default_kms_key_id).then_output(move || {
+            aws_sdk_ec2::operation::get_ebs_default_kms_key_id::GetEbsDefaultKmsKeyIdOutput::builder()
+                .kms_key_id(format!("arn:aws:kms:{region}:123456789012:key/{DEFAULT_KEY_ID}"))
+                .build()
+        });
         Ec2Rules {
+            describe_regions,
+            get_ebs_default_kms_key_id,
             describe_images,
             run_instances,
             describe_instances,
@@ -105,8 +128,10 @@ impl Ec2Rules {
         }
     }
 
-    pub(super) fn all(&self) -> [&Rule; 16] {
+    pub(super) fn all(&self) -> [&Rule; 18] {
         [
+            &self.describe_regions,
+            &self.get_ebs_default_kms_key_id,
             &self.describe_images,
             &self.run_instances,
             &self.describe_instances,

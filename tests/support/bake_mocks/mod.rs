@@ -56,6 +56,10 @@ pub const SOURCE_SNAPSHOT: &str = "snap-0source000000000";
 pub const BUILDER: &str = "i-builder";
 pub const BOOT_TEST: &str = "i-boot-test";
 pub const TEMP_GROUP: &str = "sg-temp";
+/// The account's default EBS key in every region: customer managed, its policy lets
+/// [`SHARE_ACCOUNT`] use it.
+pub const DEFAULT_KEY_ID: &str = "mock-ebs-default";
+pub const SHARE_ACCOUNT: &str = "111122223333";
 
 /// One shell step, an existing security group (no temporary one), no copies.
 pub const ONE_STEP: &str = r#"
@@ -183,8 +187,42 @@ impl Mocks {
         ];
         let rules = self.ssm_overrides.iter().chain(defaults);
         let ssm = [(HOME.to_string(), mock_client!(aws_sdk_ssm, HOME, rules))];
-        Aws::from_clients(HOME, ec2.collect::<Vec<_>>(), ssm)
+        let kms = kms_rules();
+        let mut aws = Aws::from_clients(HOME, ec2.collect::<Vec<_>>(), ssm);
+        for region in std::iter::once(HOME).chain(COPY_REGIONS) {
+            aws = aws.with_kms(region, mock_client!(aws_sdk_kms, region, kms.iter()));
+        }
+        aws
     }
+}
+
+/// KMS as the preflight sees it: the default EBS key is enabled and symmetric, its policy
+/// lets [`SHARE_ACCOUNT`] use it, no grants.
+fn kms_rules() -> [Rule; 3] {
+    use aws_sdk_kms::Client as K;
+    use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeyState};
+    let describe_key = mock!(K::describe_key).then_output(|| {
+        let meta = KeyMetadata::builder()
+            .key_id(DEFAULT_KEY_ID)
+            .key_state(KeyState::Enabled)
+            .key_manager(KeyManagerType::Customer)
+            .build()
+            .expect("key metadata");
+        aws_sdk_kms::operation::describe_key::DescribeKeyOutput::builder()
+            .key_metadata(meta)
+            .build()
+    });
+    let policy = serde_json::json!({ "Statement": [{
+        "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{SHARE_ACCOUNT}:root") },
+        "Action": "kms:*", "Resource": "*" }] });
+    let get_key_policy = mock!(K::get_key_policy).then_output(move || {
+        aws_sdk_kms::operation::get_key_policy::GetKeyPolicyOutput::builder()
+            .policy(policy.to_string())
+            .build()
+    });
+    let list_grants = mock!(K::list_grants)
+        .then_output(|| aws_sdk_kms::operation::list_grants::ListGrantsOutput::builder().build());
+    [describe_key, get_key_policy, list_grants]
 }
 
 /// The reporter of a test: keeps the events for the test to assert on.

@@ -1,0 +1,38 @@
+//! Account settings of a region: which regions the account may use, and the key EBS
+//! encrypts with when none is named.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::Client;
+
+use crate::aws::AwsError;
+
+/// Every region AWS knows, with the account's opt-in status for it (`opt-in-not-required`,
+/// `opted-in`, `not-opted-in`), from DescribeRegions with AllRegions.
+pub async fn region_opt_in(ec2: &Client) -> Result<BTreeMap<String, String>, AwsError> {
+    let out = ec2
+        .describe_regions()
+        .all_regions(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeRegions", e))?;
+    Ok(out
+        .regions()
+        .iter()
+        .filter_map(|r| {
+            let name = r.region_name()?.to_string();
+            Some((name, r.opt_in_status().unwrap_or_default().to_string()))
+        })
+        .collect())
+}
+
+/// The key EBS uses in this region when a call names none (an ARN; the alias ARN of
+/// `aws/ebs` unless the account changed it).
+pub async fn ebs_default_key(ec2: &Client) -> Result<String, AwsError> {
+    let out = ec2
+        .get_ebs_default_kms_key_id()
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:GetEbsDefaultKmsKeyId", e))?;
+    Ok(out.kms_key_id().unwrap_or_default().to_string())
+}

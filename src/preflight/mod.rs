@@ -1,0 +1,157 @@
+//! Preflight: before anything is created, can the copies and shares of the recipe work?
+//!
+//! A copy to a region the account has not enabled, a key missing in a copy region, or a
+//! share whose key the other account may not use fails only at the end of a bake (or,
+//! for a share, when the other account first launches the image). The preflight asks
+//! first: every copy region is enabled (`ec2:DescribeRegions`), the key that encrypts the
+//! image in each region exists there, is enabled and symmetric (`kms:DescribeKey`; with no
+//! key named, the region's default EBS key, `ec2:GetEbsDefaultKmsKeyId`), and when the
+//! image is shared, every account, organization and OU may use that key
+//! (`kms:GetKeyPolicy`, `kms:ListGrants`, read by [`policy`]). Every check runs; every
+//! failure is reported with its fix.
+//!
+//! What it checks is planned offline ([`Preflight::of`]: `plan` prints it); [`run`]
+//! makes the calls (`bake` walks it, `plan --check` runs only it).
+
+use serde::Serialize;
+
+use crate::plan::{BuilderPlan, ImagePlan};
+
+mod event;
+pub mod policy;
+mod run;
+
+pub use event::{CheckState, PreflightEvent};
+pub use run::{Finding, PreflightError, run};
+
+/// What the preflight checks, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preflight {
+    pub checks: Vec<Check>,
+    /// Who the image is shared with (the `key` checks' targets).
+    pub share_accounts: Vec<String>,
+    pub share_organizations: Vec<String>,
+    pub share_organizational_units: Vec<String>,
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Check {
+    /// The account may use this copy region.
+    RegionEnabled { region: String },
+    /// The key that encrypts the image in `region` is usable there (and, when `shared`,
+    /// by every share target). `key: None`: the region's default EBS key.
+    Key {
+        region: String,
+        key: Option<String>,
+        /// The recipe setting that names the key (`builder.kms_key_id` at home,
+        /// `image.kms_key_id` for copies): what a fix changes.
+        setting: &'static str,
+        shared: bool,
+    },
+    /// `image.public`: AWS never makes an image with encrypted snapshots public.
+    Public,
+}
+
+impl Check {
+    /// The check's name in events (`region_enabled`, `key`, `public`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::RegionEnabled { .. } => "region_enabled",
+            Check::Key { .. } => "key",
+            Check::Public => "public",
+        }
+    }
+
+    /// The region it is about, if any.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Check::RegionEnabled { region } | Check::Key { region, .. } => Some(region),
+            Check::Public => None,
+        }
+    }
+
+    /// One line for `plan`.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::RegionEnabled { region } => {
+                format!("copy region {region} is enabled for the account")
+            }
+            Check::Key {
+                region,
+                key,
+                setting,
+                shared,
+            } => {
+                let key = key.as_deref().map_or_else(
+                    || format!("the default EBS key of {region} (no {setting})"),
+                    |k| format!("{k} ({setting})"),
+                );
+                let share = if *shared {
+                    ", and every share target may use it"
+                } else {
+                    ""
+                };
+                format!("{key} exists in {region}, is enabled and symmetric{share}")
+            }
+            Check::Public => {
+                "image.public: AWS does not make images with encrypted snapshots public".into()
+            }
+        }
+    }
+}
+
+impl Preflight {
+    /// The checks of a bake that copies or shares its image (`None` when it does
+    /// neither): each copy region, the key of every region that gets an image, `public`.
+    pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Option<Preflight> {
+        if image.copy_to.is_empty() && !image.shares() {
+            return None;
+        }
+        let shared = !image.share_accounts.is_empty()
+            || !image.share_organizations.is_empty()
+            || !image.share_organizational_units.is_empty();
+        let mut checks: Vec<Check> = image
+            .copy_to
+            .iter()
+            .map(|r| Check::RegionEnabled {
+                region: r.to_string(),
+            })
+            .collect();
+        checks.push(Check::Key {
+            region: home.to_string(),
+            key: builder.kms_key_id.clone(),
+            setting: "builder.kms_key_id",
+            shared,
+        });
+        checks.extend(image.copy_to.iter().map(|r| Check::Key {
+            region: r.to_string(),
+            key: image.kms_key_id.clone(),
+            setting: "image.kms_key_id",
+            shared,
+        }));
+        if image.public {
+            checks.push(Check::Public);
+        }
+        Some(Preflight {
+            checks,
+            share_accounts: image.share_accounts.iter().map(|a| a.to_string()).collect(),
+            share_organizations: image.share_organizations.clone(),
+            share_organizational_units: image.share_organizational_units.clone(),
+        })
+    }
+
+    /// The share targets, as the policy reader names them.
+    pub fn targets(&self) -> Vec<policy::Target> {
+        let accounts = self
+            .share_accounts
+            .iter()
+            .cloned()
+            .map(policy::Target::Account);
+        let orgs = (self.share_organizations.iter().cloned()).map(policy::Target::Organization);
+        let ous = (self.share_organizational_units.iter().cloned())
+            .map(policy::Target::OrganizationalUnit);
+        accounts.chain(orgs).chain(ous).collect()
+    }
+}
