@@ -234,7 +234,12 @@ fn plan_check_runs_only_the_preflight() {
     let region = "ap-east-2";
     configure(region, serde_json::json!({}));
     let state = tempfile::tempdir().unwrap();
-    let recipe = write_recipe(state.path(), "check", "", "  copy_to: [us-west-2]\n");
+    let recipe = write_recipe(
+        state.path(),
+        "check",
+        "",
+        "  copy_to: [us-west-2, me-south-1]\n",
+    );
 
     let out = plan_check(region, state.path(), &recipe, true);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -244,12 +249,13 @@ fn plan_check_runs_only_the_preflight() {
         .iter()
         .map(|e| (e["check"].as_str().unwrap(), e["region"].as_str().unwrap()))
         .collect();
+    // us-west-2 is a default region (no call), me-south-1 an opt-in one (DescribeRegions);
+    // the recipe names no key and shares with nobody: no key to check.
     assert_eq!(
         names,
         [
             ("region_enabled", "us-west-2"),
-            ("key", region),
-            ("key", "us-west-2")
+            ("region_enabled", "me-south-1")
         ]
     );
     assert!(checks.iter().all(|e| e["state"] == "pass"), "{checks:?}");

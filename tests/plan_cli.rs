@@ -406,6 +406,27 @@ fn with_copies_or_shares_the_plan_runs_the_preflight_before_the_builder_launches
         "{text}"
     );
 
+    // What is known offline costs no call: a default region is enabled in every account,
+    // and a copy that names no key and is not shared has no key of the recipe's to check.
+    let keyless = write_file(
+        tmp.path(),
+        "keyless.yaml",
+        "name: keyless\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n  copy_to: [us-west-2, me-south-1]\n",
+    );
+    let out = amibake([
+        OsStr::new("plan"),
+        OsStr::new("--json"),
+        keyless.as_os_str(),
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: Vec<(&str, bool)> = doc["actions"][1]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["region"].as_str().unwrap(), c["by_default"] == true))
+        .collect();
+    assert_eq!(checks, [("us-west-2", true), ("me-south-1", false)]);
+
     // Without copies or shares there is nothing to check.
     let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -11,7 +11,11 @@
 //! failure is reported with its fix.
 //!
 //! What it checks is planned offline ([`Preflight::of`]: `plan` prints it); [`run`]
-//! makes the calls (`bake` walks it, `plan --check` runs only it).
+//! makes the calls (`bake` walks it, `plan --check` runs only it). What can be known
+//! without a call costs none: a region AWS launched before 20 March 2019 is enabled in
+//! every account and cannot be disabled, and a copy that neither names a key nor is
+//! shared uses the region's default EBS key, which nothing in the recipe chose — so a
+//! nightly bake that copies to the usual regions pays nothing for its preflight.
 
 use serde::Serialize;
 
@@ -38,8 +42,9 @@ pub struct Preflight {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "check", rename_all = "snake_case")]
 pub enum Check {
-    /// The account may use this copy region.
-    RegionEnabled { region: String },
+    /// The account may use this copy region (`by_default`: a default region, enabled in
+    /// every account; no call).
+    RegionEnabled { region: String, by_default: bool },
     /// The key that encrypts the image in `region` is usable there (and, when `shared`,
     /// by every share target). `key: None`: the region's default EBS key.
     Key {
@@ -67,7 +72,7 @@ impl Check {
     /// The region it is about, if any.
     pub fn region(&self) -> Option<&str> {
         match self {
-            Check::RegionEnabled { region } | Check::Key { region, .. } => Some(region),
+            Check::RegionEnabled { region, .. } | Check::Key { region, .. } => Some(region),
             Check::Public => None,
         }
     }
@@ -75,7 +80,11 @@ impl Check {
     /// One line for `plan`.
     pub fn describe(&self) -> String {
         match self {
-            Check::RegionEnabled { region } => {
+            Check::RegionEnabled {
+                region,
+                by_default: true,
+            } => format!("copy region {region} is enabled in every account (a default region)"),
+            Check::RegionEnabled { region, .. } => {
                 format!("copy region {region} is enabled for the account")
             }
             Check::Key {
@@ -102,9 +111,33 @@ impl Check {
     }
 }
 
+/// The regions AWS launched before 20 March 2019: enabled in every account, and they
+/// cannot be disabled (AWS Account Management, "Enable or disable AWS Regions in your
+/// account"). Later regions are opt-in.
+const ENABLED_BY_DEFAULT: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+];
+
 impl Preflight {
     /// The checks of a bake that copies or shares its image (`None` when it does
-    /// neither): each copy region, the key of every region that gets an image, `public`.
+    /// neither): each copy region, the key of every region that gets an image when the
+    /// recipe names one or the image is shared, `public`.
     pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Option<Preflight> {
         if image.copy_to.is_empty() && !image.shares() {
             return None;
@@ -117,20 +150,24 @@ impl Preflight {
             .iter()
             .map(|r| Check::RegionEnabled {
                 region: r.to_string(),
+                by_default: ENABLED_BY_DEFAULT.contains(&r.as_str()),
             })
             .collect();
-        checks.push(Check::Key {
-            region: home.to_string(),
-            key: builder.kms_key_id.clone(),
-            setting: "builder.kms_key_id",
-            shared,
-        });
-        checks.extend(image.copy_to.iter().map(|r| Check::Key {
-            region: r.to_string(),
-            key: image.kms_key_id.clone(),
-            setting: "image.kms_key_id",
-            shared,
-        }));
+        let key = |region: &str, key: &Option<String>, setting| {
+            (key.is_some() || shared).then(|| Check::Key {
+                region: region.to_string(),
+                key: key.clone(),
+                setting,
+                shared,
+            })
+        };
+        checks.extend(key(home, &builder.kms_key_id, "builder.kms_key_id"));
+        checks.extend(
+            image
+                .copy_to
+                .iter()
+                .filter_map(|r| key(r.as_str(), &image.kms_key_id, "image.kms_key_id")),
+        );
         if image.public {
             checks.push(Check::Public);
         }

@@ -104,7 +104,16 @@ pub async fn run(
     let mut findings = Vec::new();
     for check in &preflight.checks {
         let finding = match check {
-            Check::RegionEnabled { region } => {
+            Check::RegionEnabled {
+                region,
+                by_default: true,
+            } => Finding::new(
+                check,
+                CheckState::Pass,
+                format!("copy region {region} is enabled in every account (a default region)"),
+                None,
+            ),
+            Check::RegionEnabled { region, .. } => {
                 if regions.is_none() {
                     let ec2 = aws.ec2(aws.region())?;
                     regions = Some(poll::retry(|| ec2::region_opt_in(&ec2)).await);
