@@ -64,3 +64,96 @@ impl fmt::Display for RecipeError {
         Ok(())
     }
 }
+
+/// Most errors reported for one recipe; the count says how many more there were.
+pub const MAX_ERRORS: usize = 20;
+
+/// Every error found in a recipe, in the order of their places in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RecipeErrors {
+    /// At most [`MAX_ERRORS`], never empty; the first one is where a run that stopped at
+    /// the first error would have stopped.
+    errors: Vec<RecipeError>,
+    /// How many were found.
+    count: usize,
+}
+
+impl RecipeErrors {
+    /// Sorts `errors` by place (a file-wide error first), drops repeats and keeps the
+    /// first [`MAX_ERRORS`].
+    ///
+    /// # Panics
+    /// When `errors` is empty: there is always at least the error that started the search.
+    pub fn new(mut errors: Vec<RecipeError>) -> Self {
+        assert!(!errors.is_empty(), "RecipeErrors needs at least one error");
+        errors.sort_by_key(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0)));
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
+        let count = errors.len();
+        errors.truncate(MAX_ERRORS);
+        Self { errors, count }
+    }
+
+    /// The first error, by place.
+    pub fn first(&self) -> &RecipeError {
+        &self.errors[0]
+    }
+
+    /// The errors reported (at most [`MAX_ERRORS`]).
+    pub fn errors(&self) -> &[RecipeError] {
+        &self.errors
+    }
+
+    /// How many errors were found, reported or not.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether some errors found are not reported.
+    pub fn truncated(&self) -> bool {
+        self.count > self.errors.len()
+    }
+
+    /// "3 errors in web.yaml" after more than one error; `None` after one.
+    pub fn summary(&self) -> Option<String> {
+        if self.count < 2 {
+            return None;
+        }
+        let file = &self.first().file;
+        let shown = self.errors.len();
+        Some(if self.truncated() {
+            format!(
+                "{} errors in {file}: the first {shown} are shown, {} more are not",
+                self.count,
+                self.count - shown
+            )
+        } else {
+            format!("{} errors in {file}", self.count)
+        })
+    }
+}
+
+impl From<RecipeError> for RecipeErrors {
+    fn from(err: RecipeError) -> Self {
+        Self {
+            errors: vec![err],
+            count: 1,
+        }
+    }
+}
+
+/// Each error as [`RecipeError`] shows it, one after another, then the summary.
+impl fmt::Display for RecipeErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, err) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{err}")?;
+        }
+        if let Some(summary) = self.summary() {
+            write!(f, "\n{summary}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Every error of a recipe that failed to parse, not just the first.
+//!
+//! serde stops at the first error. Once a recipe has failed (a recipe that parses is read
+//! once, whole), its parts are deserialized again one at a time, each as a sub-document of
+//! the recipe (see `outline.rs`): every top-level section; every item of a list
+//! (`steps`, `validate`, …); every key of a section that is a mapping (`builder`,
+//! `image`, …), and every item of a list in it (`boot_test.checks`, `image.copy_to`).
+//! Each part is read as a whole [`Recipe`] that holds only that part, so its error is
+//! worded and placed exactly as the same mistake alone in the file would be. A part is
+//! split further only when it has an error inside it: a section of the wrong shape (a
+//! mapping where a list belongs) is one error, not one per key.
+//!
+//! What a part alone lacks is no mistake: "missing field" errors are kept only for keys
+//! the whole mapping lacks, and placed at that mapping. A step with two mistakes reports
+//! its first. A syntax error, or an alias, stops the search: only the first error is
+//! reported then.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::error::RecipeError;
+use super::model::{Builder, Image, Recipe};
+use super::outline::{self, Node};
+use super::yaml;
+
+/// The keys every recipe must have: the fields of [`Recipe`] without a default.
+const REQUIRED: [&str; 5] = ["name", "source", "builder", "steps", "image"];
+
+/// Every error in `text`, rendered YAML whose parse as a recipe failed with `first`, in
+/// no particular order and possibly twice.
+pub(super) fn yaml_errors(path: &Path, text: &str, first: RecipeError) -> Vec<RecipeError> {
+    let Some(root) = outline::parse(text) else {
+        return vec![first];
+    };
+    if root.entries().is_empty() {
+        return vec![first];
+    }
+    let mut found = vec![first];
+    for key in REQUIRED.iter().filter(|k| !root.has_key(k)) {
+        let message = yaml::missing_field(key);
+        found.push(RecipeError::at(path, text, root.line, root.column, message));
+    }
+    let parts = Parts {
+        path,
+        text,
+        mappings: root.mappings(),
+    };
+    for (i, entry) in root.entries().iter().enumerate() {
+        let section = &entry.value;
+        let Some(err) = parts.error(&root.entry(i, None)) else {
+            continue;
+        };
+        let whole_is_wrong = at(&err, section);
+        found.push(err);
+        if whole_is_wrong {
+            continue; // a section of the wrong shape: its parts would mislead
+        }
+        for j in 0..section.item_count() {
+            found.extend(parts.error(&root.entry(i, Some(section.item(j)))));
+        }
+        for (k, inner) in section.entries().iter().enumerate() {
+            let Some(err) = parts.error(&root.entry(i, Some(section.entry(k, None)))) else {
+                continue;
+            };
+            let whole_is_wrong = at(&err, &inner.value);
+            found.push(err);
+            if whole_is_wrong {
+                continue;
+            }
+            let list = &inner.value;
+            found.extend((0..list.item_count()).filter_map(|j| {
+                parts.error(&root.entry(i, Some(section.entry(k, Some(list.item(j))))))
+            }));
+        }
+    }
+    found
+}
+
+/// Reads parts of one recipe text on their own.
+struct Parts<'a> {
+    path: &'a Path,
+    text: &'a str,
+    /// Every mapping of the whole text.
+    mappings: Vec<&'a Node>,
+}
+
+impl Parts<'_> {
+    /// The error of the part of the recipe that `kept` keeps, read as a recipe; `None`
+    /// when it has none, or only a "missing field" that the whole mapping does not lack.
+    fn error(&self, kept: &[Range<usize>]) -> Option<RecipeError> {
+        let sub = outline::blank_except(self.text, kept);
+        let mut err = yaml::from_str::<Recipe>(self.path, &sub).err()?;
+        if let Some(field) = missing_field(&err) {
+            match mapping_at(&self.mappings, &err) {
+                Some(m) if m.has_key(field) => return None, // only this part lacks it
+                Some(m) => (err.line, err.column) = (Some(m.line), Some(m.column)),
+                None => {}
+            }
+        }
+        err.source_line = err
+            .line
+            .and_then(|l| self.text.lines().nth(l as usize - 1))
+            .map(|l| l.chars().take(200).collect());
+        Some(err)
+    }
+}
+
+/// Whether `err` is at the start of `node`: about the node as a whole (its shape, a
+/// missing key), not about something in it.
+fn at(err: &RecipeError, node: &Node) -> bool {
+    (err.line, err.column) == (Some(node.line), Some(node.column))
+}
+
+/// The field a "missing field" error names.
+fn missing_field(err: &RecipeError) -> Option<&str> {
+    let rest = err.message.strip_prefix("missing field `")?;
+    Some(&rest[..rest.find('`')?])
+}
+
+/// The mapping an error about a missing field is about: the one that starts where the
+/// error is, else the one a key of which starts there (a part that keeps some of a
+/// mapping's keys starts at the first one it keeps).
+fn mapping_at<'n>(mappings: &[&'n Node], err: &RecipeError) -> Option<&'n Node> {
+    let at = (err.line?, err.column?);
+    mappings
+        .iter()
+        .find(|m| (m.line, m.column) == at)
+        .or_else(|| {
+            mappings
+                .iter()
+                .find(|m| m.entries().iter().any(|e| e.key_at == at))
+        })
+        .copied()
+}
+
+/// The whole-recipe checks (see [`super::check`]) of the parts of a recipe that parsed,
+/// when the recipe as a whole did not.
+pub(super) fn part_checks(path: &Path, written: &str, rendered: &str) -> Vec<RecipeError> {
+    #[derive(Deserialize)]
+    struct BuilderPart {
+        builder: Builder,
+    }
+    #[derive(Deserialize)]
+    struct ImagePart {
+        image: Image,
+    }
+    let builder = yaml::from_str::<BuilderPart>(path, rendered).ok();
+    let image = yaml::from_str::<ImagePart>(path, rendered).ok();
+    super::check(
+        path,
+        written,
+        builder.as_ref().map(|p| &p.builder),
+        image.as_ref().map(|p| &p.image),
+    )
+}
