@@ -155,3 +155,76 @@ pub(super) fn part_checks(path: &Path, written: &str, rendered: &str) -> Vec<Rec
         image.as_ref().map(|p| &p.image),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: x
+source: { ami: ami-0123456789abcdef0 }
+builder: {}
+steps: [{ reboot: {} }]
+image: { name: abc }
+";
+
+    fn path() -> &'static Path {
+        Path::new("t.yaml")
+    }
+
+    /// `(line, column, message)` of every error of `text`, sorted.
+    fn every(text: &str) -> Vec<(u64, u64, String)> {
+        let first = yaml::from_str::<Recipe>(path(), text).expect_err("has a mistake");
+        let mut found: Vec<_> = yaml_errors(path(), text, first)
+            .into_iter()
+            .map(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0), e.message))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn the_required_keys_are_exactly_the_fields_of_a_recipe_without_a_default() {
+        yaml::from_str::<Recipe>(path(), MINIMAL).expect("the required keys are enough");
+        for key in REQUIRED {
+            let text: String = MINIMAL
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key}:")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let err = yaml::from_str::<Recipe>(path(), &text).expect_err(key);
+            assert_eq!(missing_field(&err), Some(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_key_of_a_section_is_reported_at_the_section_with_its_other_mistakes() {
+        let text = "name: x\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: {}\nsteps: [{ reboot: {} }]\nimage:\n  tags: { a: b }\n  copy_to: [eu-west1]\n";
+        let found = every(text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].0, found[0].1), (6, 3), "{found:?}");
+        assert!(found[0].2.starts_with("missing field `name`"), "{found:?}");
+        assert_eq!((found[1].0, found[1].1), (7, 13), "{found:?}");
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_shape_is_one_error_not_one_per_key() {
+        let text = MINIMAL.replace(
+            "steps: [{ reboot: {} }]",
+            "steps:\n  reboot: {}\n  shell: ls",
+        );
+        let found = every(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].2.contains("expected a list"), "{found:?}");
+    }
+
+    #[test]
+    fn the_checks_across_keys_run_on_the_sections_that_parsed() {
+        let text = "name: x\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: \" \" }\nsteps: [{ reboot: {}, retries: 11 }]\nimage: { name: abc, encrypted: false }\n";
+        let found = part_checks(path(), text, text);
+        let messages: Vec<_> = found.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(found.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("iam_instance_profile"), "{messages:?}");
+        assert!(messages[1].contains("encrypted: false"), "{messages:?}");
+    }
+}

@@ -157,3 +157,31 @@ impl fmt::Display for RecipeErrors {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: u64, message: &str) -> RecipeError {
+        RecipeError::at(Path::new("t.yaml"), "", line, 1, message)
+    }
+
+    #[test]
+    fn errors_are_sorted_by_place_without_repeats_and_capped() {
+        let errs = RecipeErrors::new(vec![
+            at(3, "c"),
+            RecipeError::file(Path::new("t.yaml"), "whole file"),
+            at(1, "a"),
+            at(3, "c"),
+        ]);
+        let messages: Vec<_> = errs.errors().iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["whole file", "a", "c"]);
+        assert_eq!((errs.count(), errs.truncated()), (3, false));
+        assert_eq!(errs.summary().as_deref(), Some("3 errors in t.yaml"));
+
+        let many = RecipeErrors::new((1..=MAX_ERRORS as u64 + 3).map(|l| at(l, "x")).collect());
+        assert_eq!(many.errors().len(), MAX_ERRORS);
+        assert_eq!((many.count(), many.truncated()), (MAX_ERRORS + 3, true));
+        assert_eq!(RecipeErrors::from(at(1, "a")).summary(), None);
+    }
+}
