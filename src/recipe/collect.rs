@@ -1,20 +1,21 @@
 //! Every error of a recipe that failed to parse, not just the first.
 //!
 //! serde stops at the first error. Once a recipe has failed (a recipe that parses is read
-//! once, whole), its parts are deserialized again one at a time, each as a sub-document of
-//! the recipe (see `outline.rs`): every top-level section; every item of a list
-//! (`steps`, `validate`, …); every key of a section that is a mapping (`builder`,
-//! `image`, …), and every item of a list in it (`boot_test.checks`, `image.copy_to`).
-//! Each part is read as a whole [`Recipe`] that holds only that part, so its error is
-//! worded and placed exactly as the same mistake alone in the file would be. A part is
-//! split further only when it has an error inside it: a section of the wrong shape (a
-//! mapping where a list belongs) is one error, not one per key.
+//! once, whole), it is read again from just after the section that holds the error, and
+//! again after the next one, until none is left; inside that section the same is done
+//! from the key or list item after the error (`builder`, `image.copy_to`, the steps of
+//! `steps`, …). A part is read as a sub-document of the recipe (see `outline.rs`): a
+//! whole [`Recipe`] holding only that part, so its error is worded and placed exactly as
+//! the same mistake alone in the file would be. Each error costs one more read, not
+//! one per part. A section of the wrong shape (a mapping where a list belongs) is one
+//! error, not one per key.
 //!
 //! What a part alone lacks is no mistake: "missing field" errors are kept only for keys
 //! the whole mapping lacks, and placed at that mapping. A step with two mistakes reports
 //! its first. A syntax error, or an alias, stops the search: only the first error is
 //! reported then.
 
+use std::cell::Cell;
 use std::ops::Range;
 use std::path::Path;
 
@@ -29,13 +30,14 @@ use super::yaml;
 const REQUIRED: [&str; 5] = ["name", "source", "builder", "steps", "image"];
 
 /// Every error in `text`, rendered YAML whose parse as a recipe failed with `first`, in
-/// no particular order and possibly twice.
-pub(super) fn yaml_errors(path: &Path, text: &str, first: RecipeError) -> Vec<RecipeError> {
+/// no particular order and possibly twice; and whether the search went through the whole
+/// recipe (it stops after [`MAX_SEARCH`] errors, or after reading [`MAX_READ_BYTES`]).
+pub(super) fn yaml_errors(path: &Path, text: &str, first: RecipeError) -> (Vec<RecipeError>, bool) {
     let Some(root) = outline::parse(text) else {
-        return vec![first];
+        return (vec![first], true);
     };
     if root.entries().is_empty() {
-        return vec![first];
+        return (vec![first], true);
     }
     let mut found = vec![first];
     for key in REQUIRED.iter().filter(|k| !root.has_key(k)) {
@@ -46,37 +48,19 @@ pub(super) fn yaml_errors(path: &Path, text: &str, first: RecipeError) -> Vec<Re
         path,
         text,
         mappings: root.mappings(),
+        budget: Cell::new(MAX_READ_BYTES),
+        stopped: Cell::new(false),
     };
-    for (i, entry) in root.entries().iter().enumerate() {
-        let section = &entry.value;
-        let Some(err) = parts.error(&root.entry(i, None)) else {
-            continue;
-        };
-        let whole_is_wrong = at(&err, section);
-        found.push(err);
-        if whole_is_wrong {
-            continue; // a section of the wrong shape: its parts would mislead
-        }
-        for j in 0..section.item_count() {
-            found.extend(parts.error(&root.entry(i, Some(section.item(j)))));
-        }
-        for (k, inner) in section.entries().iter().enumerate() {
-            let Some(err) = parts.error(&root.entry(i, Some(section.entry(k, None)))) else {
-                continue;
-            };
-            let whole_is_wrong = at(&err, &inner.value);
-            found.push(err);
-            if whole_is_wrong {
-                continue;
-            }
-            let list = &inner.value;
-            found.extend((0..list.item_count()).filter_map(|j| {
-                parts.error(&root.entry(i, Some(section.entry(k, Some(list.item(j))))))
-            }));
-        }
-    }
-    found
+    parts.resume(&root, found[0].clone(), &|kept| kept, &mut found);
+    (found, !parts.stopped.get())
 }
+
+/// Most errors searched for: past this many, a recipe is not worth reading further.
+const MAX_SEARCH: usize = 100;
+
+/// Most bytes of parts read in the search: a real recipe is read again hundreds of times
+/// within it, the largest allowed a dozen times.
+const MAX_READ_BYTES: usize = 16 * 1024 * 1024;
 
 /// Reads parts of one recipe text on their own.
 struct Parts<'a> {
@@ -84,13 +68,79 @@ struct Parts<'a> {
     text: &'a str,
     /// Every mapping of the whole text.
     mappings: Vec<&'a Node>,
+    /// How many more bytes may be read.
+    budget: Cell<usize>,
+    /// Whether the search stopped before its end.
+    stopped: Cell<bool>,
 }
 
 impl Parts<'_> {
+    /// Finds the errors of `node`, a part of the recipe, after `first`, its first one,
+    /// and adds them to `found`: it reads the node again from the entry or item after the
+    /// one that holds the last error, until no error is left. Before moving on from an
+    /// entry whose value is a mapping or a list, it does the same inside that value (the
+    /// items of a list are not looked into: a step reports its first mistake). Last, a
+    /// mapping is read without the entries that had errors, for a key it lacks.
+    ///
+    /// `whole` turns the ranges of a part of `node` into those of a recipe holding only
+    /// that part.
+    fn resume(
+        &self,
+        node: &Node,
+        first: RecipeError,
+        whole: &dyn Fn(Vec<Range<usize>>) -> Vec<Range<usize>>,
+        found: &mut Vec<RecipeError>,
+    ) {
+        let mut err = first;
+        let mut failed = Vec::new();
+        loop {
+            if found.len() >= MAX_SEARCH {
+                self.stopped.set(true);
+            }
+            let (Some(line), Some(col)) = (err.line, err.column) else {
+                return;
+            };
+            let k = match node.child_at(line, col) {
+                Some(k) if failed.last().is_none_or(|last| k > *last) => k,
+                _ => return, // about the node as a whole
+            };
+            failed.push(k);
+            if let Some(entry) = node.entries().get(k)
+                && entry.value.len() > 0
+                && !at(&err, &entry.value)
+            {
+                let inside = |kept| whole(node.entry_with(k, kept));
+                self.resume(&entry.value, err.clone(), &inside, found);
+            }
+            if k + 1 >= node.len() {
+                break;
+            }
+            match self.error(&whole(node.children_from(k + 1))) {
+                Some(next) => {
+                    found.push(next.clone());
+                    err = next;
+                }
+                None => break,
+            }
+        }
+        if failed.len() < node.entries().len() {
+            found.extend(self.error(&whole(node.entries_except(&failed))));
+        }
+    }
+
     /// The error of the part of the recipe that `kept` keeps, read as a recipe; `None`
     /// when it has none, or only a "missing field" that the whole mapping does not lack.
+    /// Reads nothing once the search has stopped.
     fn error(&self, kept: &[Range<usize>]) -> Option<RecipeError> {
+        if self.stopped.get() {
+            return None;
+        }
         let sub = outline::blank_except(self.text, kept);
+        let Some(left) = self.budget.get().checked_sub(sub.len()) else {
+            self.stopped.set(true);
+            return None;
+        };
+        self.budget.set(left);
         let mut err = yaml::from_str::<Recipe>(self.path, &sub).err()?;
         if let Some(field) = missing_field(&err) {
             match mapping_at(&self.mappings, &err) {
@@ -174,7 +224,9 @@ image: { name: abc }
     /// `(line, column, message)` of every error of `text`, sorted.
     fn every(text: &str) -> Vec<(u64, u64, String)> {
         let first = yaml::from_str::<Recipe>(path(), text).expect_err("has a mistake");
-        let mut found: Vec<_> = yaml_errors(path(), text, first)
+        let (found, complete) = yaml_errors(path(), text, first);
+        assert!(complete);
+        let mut found: Vec<_> = found
             .into_iter()
             .map(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0), e.message))
             .collect();
@@ -216,6 +268,18 @@ image: { name: abc }
         let found = every(&text);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].2.contains("expected a list"), "{found:?}");
+    }
+
+    #[test]
+    fn the_search_stops_after_max_search_errors_and_says_so() {
+        let steps: String = (0..MAX_SEARCH + 5)
+            .map(|i| format!("  - {{ shell: echo {i}, retries: 11 }}\n"))
+            .collect();
+        let text = MINIMAL.replace("steps: [{ reboot: {} }]\n", &format!("steps:\n{steps}"));
+        let first = yaml::from_str::<Recipe>(path(), &text).expect_err("has mistakes");
+        let (found, complete) = yaml_errors(path(), &text, first);
+        assert!(!complete, "the search should have stopped");
+        assert_eq!(found.len(), MAX_SEARCH);
     }
 
     #[test]

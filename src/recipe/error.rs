@@ -76,6 +76,8 @@ pub struct RecipeErrors {
     errors: Vec<RecipeError>,
     /// How many were found.
     count: usize,
+    /// Whether the search for errors stopped before the end of the recipe.
+    stopped: bool,
 }
 
 impl RecipeErrors {
@@ -91,7 +93,20 @@ impl RecipeErrors {
         errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
         let count = errors.len();
         errors.truncate(MAX_ERRORS);
-        Self { errors, count }
+        Self {
+            errors,
+            count,
+            stopped: false,
+        }
+    }
+
+    /// The same errors, from a search that stopped before the end of the recipe: there
+    /// may be more.
+    pub fn search_stopped(self) -> Self {
+        Self {
+            stopped: true,
+            ..self
+        }
     }
 
     /// The first error, by place.
@@ -109,18 +124,26 @@ impl RecipeErrors {
         self.count
     }
 
-    /// Whether some errors found are not reported.
+    /// Whether the recipe may have errors that are not reported: more were found than
+    /// are reported, or the search stopped before the end.
     pub fn truncated(&self) -> bool {
-        self.count > self.errors.len()
+        self.count > self.errors.len() || self.stopped
     }
 
     /// "3 errors in web.yaml" after more than one error; `None` after one.
     pub fn summary(&self) -> Option<String> {
+        let file = &self.first().file;
+        let shown = self.errors.len();
+        if self.stopped {
+            let errors = if self.count == 1 { "error" } else { "errors" };
+            return Some(format!(
+                "{} {errors} found in {file} before the search stopped; the first {shown} shown",
+                self.count
+            ));
+        }
         if self.count < 2 {
             return None;
         }
-        let file = &self.first().file;
-        let shown = self.errors.len();
         Some(if self.truncated() {
             format!(
                 "{} errors in {file}: the first {shown} are shown, {} more are not",
@@ -138,6 +161,7 @@ impl From<RecipeError> for RecipeErrors {
         Self {
             errors: vec![err],
             count: 1,
+            stopped: false,
         }
     }
 }
@@ -183,5 +207,11 @@ mod tests {
         assert_eq!(many.errors().len(), MAX_ERRORS);
         assert_eq!((many.count(), many.truncated()), (MAX_ERRORS + 3, true));
         assert_eq!(RecipeErrors::from(at(1, "a")).summary(), None);
+        let stopped = RecipeErrors::from(at(1, "a")).search_stopped();
+        assert!(stopped.truncated());
+        assert_eq!(
+            stopped.summary().as_deref(),
+            Some("1 error found in t.yaml before the search stopped; the first 1 shown")
+        );
     }
 }

@@ -89,12 +89,18 @@ fn every_error(
     rendered: &template::Rendered,
     first: RecipeError,
 ) -> RecipeErrors {
-    let mut errors: Vec<RecipeError> = collect::yaml_errors(path, &rendered.text, first)
+    let (found, complete) = collect::yaml_errors(path, &rendered.text, first);
+    let mut errors: Vec<RecipeError> = found
         .into_iter()
         .map(|e| as_written(e, text, rendered))
         .collect();
     errors.extend(collect::part_checks(path, text, &rendered.text));
-    RecipeErrors::new(errors)
+    let errors = RecipeErrors::new(errors);
+    if complete {
+        errors
+    } else {
+        errors.search_stopped()
+    }
 }
 
 /// Makes an error about the rendered text point into the recipe as written, and masks

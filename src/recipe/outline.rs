@@ -177,33 +177,73 @@ impl Reader<'_, '_> {
 }
 
 impl Node {
-    /// The mapping's brackets and the `index`th entry, with its value cut down to `value`
-    /// (the ranges of a part of it; `None` for all of it).
-    pub fn entry(&self, index: usize, value: Option<Vec<Range<usize>>>) -> Vec<Range<usize>> {
+    /// The mapping's brackets and its entries from the `from`th on, whole.
+    pub fn entries_from(&self, from: usize) -> Vec<Range<usize>> {
         let Body::Mapping(map) = &self.body else {
             return Vec::new();
         };
-        let entry = &map.children[index];
         let mut kept = map.brackets.clone();
-        match value {
-            None => kept.push(entry.head.start..entry.value.range.end.max(entry.head.end)),
-            Some(part) => {
-                kept.push(entry.head.clone());
-                kept.extend(part);
-            }
-        }
+        kept.extend(
+            map.children[from..]
+                .iter()
+                .map(|e| e.head.start..e.value.range.end.max(e.head.end)),
+        );
         kept
     }
 
-    /// The sequence's brackets and its `index`th item, whole.
-    pub fn item(&self, index: usize) -> Vec<Range<usize>> {
+    /// The mapping's brackets and its entries but the `left_out`th, whole.
+    pub fn entries_except(&self, left_out: &[usize]) -> Vec<Range<usize>> {
+        let Body::Mapping(map) = &self.body else {
+            return Vec::new();
+        };
+        let mut kept = map.brackets.clone();
+        kept.extend(
+            map.children
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !left_out.contains(i))
+                .map(|(_, e)| e.head.start..e.value.range.end.max(e.head.end)),
+        );
+        kept
+    }
+
+    /// The mapping's brackets and its `index`th entry with its value cut down to `value`.
+    pub fn entry_with(&self, index: usize, value: Vec<Range<usize>>) -> Vec<Range<usize>> {
+        let Body::Mapping(map) = &self.body else {
+            return Vec::new();
+        };
+        let mut kept = map.brackets.clone();
+        kept.push(map.children[index].head.clone());
+        kept.extend(value);
+        kept
+    }
+
+    /// The sequence's brackets and its items from the `from`th on.
+    pub fn items_from(&self, from: usize) -> Vec<Range<usize>> {
         let Body::Sequence(seq) = &self.body else {
             return Vec::new();
         };
-        let item = &seq.children[index];
         let mut kept = seq.brackets.clone();
-        kept.push(item.start..item.node.range.end);
+        kept.extend(
+            seq.children[from..]
+                .iter()
+                .map(|i| i.start..i.node.range.end),
+        );
         kept
+    }
+
+    /// The index of the entry or item whose text holds `line:col` (1-based).
+    pub fn child_at(&self, line: u64, col: u64) -> Option<usize> {
+        let starts: Vec<(u64, u64)> = match &self.body {
+            Body::Scalar => return None,
+            Body::Mapping(map) => map.children.iter().map(|e| e.key_at).collect(),
+            Body::Sequence(seq) => seq
+                .children
+                .iter()
+                .map(|i| (i.node.line, i.node.column))
+                .collect(),
+        };
+        starts.iter().rposition(|start| *start <= (line, col))
     }
 
     /// The entries of a mapping; none for anything else.
@@ -214,11 +254,20 @@ impl Node {
         }
     }
 
-    /// How many items a sequence has; 0 for anything else.
-    pub fn item_count(&self) -> usize {
+    /// How many entries or items a collection has; 0 for a scalar.
+    pub fn len(&self) -> usize {
         match &self.body {
+            Body::Scalar => 0,
+            Body::Mapping(map) => map.children.len(),
             Body::Sequence(seq) => seq.children.len(),
-            _ => 0,
+        }
+    }
+
+    /// The collection's brackets and its entries or items from the `from`th on, whole.
+    pub fn children_from(&self, from: usize) -> Vec<Range<usize>> {
+        match &self.body {
+            Body::Sequence(_) => self.items_from(from),
+            _ => self.entries_from(from),
         }
     }
 
@@ -247,10 +296,26 @@ impl Node {
 
 /// `text` with every character outside `kept` turned into a space; line breaks stay, so
 /// lines and columns are unchanged.
+///
+/// The text after the last kept character is left out: it would be blank.
 pub(super) fn blank_except(text: &str, kept: &[Range<usize>]) -> String {
+    let mut kept = kept.to_vec();
+    kept.sort_by_key(|r| r.start);
+    let end = kept
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0)
+        .min(text.len());
+    let mut next = kept.iter().peekable();
+    let mut open_until = 0; // the end of the kept ranges started so far
     text.char_indices()
+        .take_while(|(i, _)| *i < end)
         .map(|(i, c)| {
-            if c == '\n' || c == '\r' || kept.iter().any(|r| r.contains(&i)) {
+            while let Some(r) = next.next_if(|r| r.start <= i) {
+                open_until = open_until.max(r.end);
+            }
+            if c == '\n' || c == '\r' || i < open_until {
                 c
             } else {
                 ' '
@@ -275,21 +340,25 @@ mod tests {
             ["name", "steps", "image", "empty"].map(|k| Some(k.to_string()))
         );
         let steps = &root.entries()[1].value;
-        assert_eq!(steps.item_count(), 2);
-        let second = blank_except(TEXT, &root.entry(1, Some(steps.item(1))));
+        assert_eq!(steps.len(), 2);
+        let second = blank_except(TEXT, &root.entry_with(1, steps.children_from(1)));
         assert_eq!(
             second,
-            "          \n       \nsteps:\n        \n  - |\n    b\n                             \n      \n"
+            "          \n       \nsteps:\n        \n  - |\n    b\n"
         );
         let image = &root.entries()[2].value;
         let tags = &image.entries()[0].value;
-        let q = blank_except(
-            TEXT,
-            &root.entry(2, Some(image.entry(0, Some(tags.item(1))))),
-        );
+        let q = root.entry_with(2, image.entry_with(0, tags.children_from(1)));
+        let q = blank_except(TEXT, &q);
         assert_eq!(q.lines().nth(6), Some("image: { tags: [   q]       }"));
-        let empty = blank_except(TEXT, &root.entry(3, None));
+        let empty = blank_except(TEXT, &root.children_from(3));
         assert_eq!(empty.lines().nth(7), Some("empty:"));
+        assert_eq!(
+            root.child_at(5, 5),
+            Some(1),
+            "the block scalar is in `steps`"
+        );
+        assert_eq!(tags.child_at(7, 20), Some(1));
     }
 
     #[test]
