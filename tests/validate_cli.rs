@@ -1,7 +1,7 @@
 //! `amibake validate` as a user runs it (`plan_cli.rs`: `amibake plan`).
 //!
-//! `tests/broken/` holds one recipe per realistic mistake. The first line of each says
-//! where the error must point and a piece of its message:
+//! `tests/broken/` holds one recipe per realistic mistake, so exactly one error each. The
+//! first line of each says where the error must point and a piece of its message:
 //!
 //! ```text
 //! # expect: LINE:COL SUBSTRING
@@ -86,6 +86,10 @@ fn every_broken_recipe_exits_2_pointing_at_its_mistake_with_the_expected_message
         }
         if !headline.contains(&substring) {
             problems.push(format!("message lacks `{substring}`"));
+        }
+        let reported = err.lines().filter(|l| l.starts_with("error: ")).count();
+        if reported != 1 {
+            problems.push(format!("{reported} errors reported for its one mistake"));
         }
         if err.contains("panicked") {
             problems.push("panicked".to_string());

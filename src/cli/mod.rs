@@ -31,7 +31,7 @@ use crate::aws::{Aws, AwsOptions};
 use crate::bake::OnError;
 use crate::event::Failure;
 use crate::recipe::types::{AccountId, RecipeName, Region};
-use crate::recipe::{RecipeError, VarInputs};
+use crate::recipe::{RecipeErrors, VarInputs};
 use crate::report::{Mode, Reporter};
 
 /// Exit code: bad input or usage; nothing was created.
@@ -402,12 +402,21 @@ fn offline_region(global: &GlobalArgs) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-/// Prints a recipe error: located text on stderr, or a JSON event on stdout.
-fn report_recipe_error(global: &GlobalArgs, err: &RecipeError) {
+/// Prints a recipe's errors: each located on stderr, then how many there were; or one
+/// JSON event on stdout, whose `error` is the first and `errors` all that are shown.
+fn report_recipe_error(global: &GlobalArgs, errs: &RecipeErrors) {
     if global.json {
-        let event = serde_json::json!({ "event": "validate", "ok": false, "error": err });
+        let event = serde_json::json!({
+            "event": "validate", "ok": false, "error": errs.first(), "errors": errs.errors(),
+            "count": errs.count(), "truncated": errs.truncated(),
+        });
         println!("{event}");
     } else {
-        eprintln!("error: {err}");
+        for err in errs.errors() {
+            eprintln!("error: {err}");
+        }
+        if let Some(summary) = errs.summary() {
+            eprintln!("{summary}");
+        }
     }
 }

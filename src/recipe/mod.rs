@@ -9,20 +9,25 @@
 //! - [`template`]: rendering with tera: vars and their sources, built-ins, secrets, and
 //!   template errors located in the recipe;
 //! - `yaml`: YAML parsing whose errors name the line and column of the file;
+//! - `collect` (with `outline`): once a recipe failed to parse, its parts parsed one at
+//!   a time, to report every error and not just the first;
 //! - [`model`]: the typed recipe the rendered text deserializes into, a file per part
 //!   (source, builder, steps, actions, checks, image);
 //! - [`types`]: the validated scalars the model is built from (names, ids, durations);
-//! - [`error`]: [`RecipeError`], what every stage reports.
+//! - [`error`]: [`RecipeError`], what every stage reports, and [`RecipeErrors`], all of
+//!   them for one recipe.
 
+mod collect;
 pub mod error;
 pub mod model;
+mod outline;
 pub mod template;
 pub mod types;
 mod yaml;
 
 use std::path::{Path, PathBuf};
 
-pub use error::RecipeError;
+pub use error::{MAX_ERRORS, RecipeError, RecipeErrors};
 pub use model::*;
 pub use template::{Builtins, MissingSecrets, Var, VarInputs};
 
@@ -47,17 +52,25 @@ pub struct LoadedRecipe {
 }
 
 /// Loads, renders, parses and checks the recipe at `path`.
+///
+/// Reading and rendering stop at their first error; a recipe that renders but does not
+/// parse or check reports every error it has.
 pub fn load(
     path: &Path,
     inputs: &VarInputs,
     builtins: &Builtins,
     missing: MissingSecrets,
-) -> Result<LoadedRecipe, RecipeError> {
+) -> Result<LoadedRecipe, RecipeErrors> {
     let text = read_text(path)?;
     let rendered = template::render(path, &text, inputs, builtins, missing)?;
-    let recipe: Recipe =
-        yaml::from_str(path, &rendered.text).map_err(|e| as_written(e, &text, &rendered))?;
-    check(path, &text, &recipe)?;
+    let recipe: Recipe = match yaml::from_str(path, &rendered.text) {
+        Ok(recipe) => recipe,
+        Err(first) => return Err(every_error(path, &text, &rendered, first)),
+    };
+    let problems = check(path, &text, Some(&recipe.builder), Some(&recipe.image));
+    if !problems.is_empty() {
+        return Err(RecipeErrors::new(problems));
+    }
     let stable_text = template::render(path, &text, inputs, &builtins.held_fixed(), missing)?.text;
     Ok(LoadedRecipe {
         path: path.to_path_buf(),
@@ -67,6 +80,27 @@ pub fn load(
         vars: rendered.vars,
         masker: rendered.masker,
     })
+}
+
+/// Every error of a recipe that rendered but failed to parse with `first`.
+fn every_error(
+    path: &Path,
+    text: &str,
+    rendered: &template::Rendered,
+    first: RecipeError,
+) -> RecipeErrors {
+    let (found, complete) = collect::yaml_errors(path, &rendered.text, first);
+    let mut errors: Vec<RecipeError> = found
+        .into_iter()
+        .map(|e| as_written(e, text, rendered))
+        .collect();
+    errors.extend(collect::part_checks(path, text, &rendered.text));
+    let errors = RecipeErrors::new(errors);
+    if complete {
+        errors
+    } else {
+        errors.search_stopped()
+    }
 }
 
 /// Makes an error about the rendered text point into the recipe as written, and masks
@@ -130,43 +164,51 @@ pub(crate) fn read_text(path: &Path) -> Result<String, RecipeError> {
     })
 }
 
-/// Checks that need the whole recipe (what serde cannot see one field at a time).
-fn check(path: &Path, text: &str, recipe: &Recipe) -> Result<(), RecipeError> {
+/// Checks that need more than one field at a time (what serde cannot see one field at a
+/// time), of the builder and the image when they are at hand; every problem found.
+fn check(
+    path: &Path,
+    text: &str,
+    builder: Option<&Builder>,
+    image: Option<&Image>,
+) -> Vec<RecipeError> {
     let at_key = |key: &str, message: &str| match find_key(text, key) {
         Some((line, col)) => RecipeError::at(path, text, line, col, message),
         None => RecipeError::file(path, message),
     };
-    if recipe
-        .builder
-        .iam_instance_profile
-        .as_deref()
+    let mut problems = Vec::new();
+    if builder
+        .and_then(|b| b.iam_instance_profile.as_deref())
         .is_some_and(|p| p.trim().is_empty())
     {
-        return Err(at_key(
+        problems.push(at_key(
             "iam_instance_profile",
             "`builder.iam_instance_profile` is empty: name an instance profile with the \
              AmazonSSMManagedInstanceCore policy, or leave the key out to rely on the \
              account's Default Host Management Configuration",
         ));
     }
-    if recipe.image.public && !recipe.image.share_with.is_empty() {
+    let Some(image) = image else {
+        return problems;
+    };
+    if image.public && !image.share_with.is_empty() {
         // Not an error in AWS, but almost certainly a mistake worth stopping for.
-        return Err(at_key(
+        problems.push(at_key(
             "public",
             "`image.public: true` together with `share_with`: a public image is shared with \
              everyone already; remove one",
         ));
     }
-    if !recipe.image.encrypted {
+    if !image.encrypted {
         // The builder's root volume is always encrypted, so its image is too: a `false`
         // here could only ever apply to the copies, which is not what anyone means.
-        return Err(at_key(
+        problems.push(at_key(
             "encrypted",
             "`image.encrypted: false` is not supported: the builder's volume is always \
              encrypted, and so is every image amibake makes; remove the key",
         ));
     }
-    Ok(())
+    problems
 }
 
 /// The first `key:` at the start of a line (after indentation or `- `), 1-based.
@@ -240,6 +282,8 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
             MissingSecrets::Error,
         )
         .unwrap_err()
+        .first()
+        .clone()
     }
 
     #[test]
@@ -275,6 +319,7 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
         .unwrap();
         assert_eq!(offline.vars["password"].value, serde_json::json!("***"));
         let err = load(f.path(), &inputs(&[]), &builtins(), MissingSecrets::Error).unwrap_err();
+        let err = err.first();
         assert!(err.message.contains("`password`"), "{err}");
     }
 

@@ -58,11 +58,16 @@ fn locate(path: &Path, text: &str, err: &Error) -> RecipeError {
             if let Some((l, c)) = events.mapping_with_key_at(line, col) {
                 (line, col) = (l, c);
             }
-            format!("missing field `{field}`: expected `{field}:` in this mapping")
+            missing_field(field)
         }
         _ => explain(formatted(inner)),
     };
     RecipeError::at(path, text, line, col, message)
+}
+
+/// What a mapping that lacks the required `field` is reported as (at its start).
+pub fn missing_field(field: &str) -> String {
+    format!("missing field `{field}`: expected `{field}:` in this mapping")
 }
 
 /// serde-saphyr's own message for `err`, on one line.
