@@ -216,43 +216,7 @@ impl fmt::Display for BakeEvent {
                 parameter,
                 waits,
                 error,
-            } => {
-                let error = error.as_deref().unwrap_or_default();
-                match action {
-                    HistoryAction::Read => write!(
-                        f,
-                        "wait history: {waits} waits from SSM parameter {parameter}"
-                    ),
-                    HistoryAction::NotFound => write!(
-                        f,
-                        "wait history: SSM parameter {parameter} does not exist yet: waits start cold, and it is created at the end"
-                    ),
-                    HistoryAction::Unreadable => write!(
-                        f,
-                        "wait history: SSM parameter {parameter} holds no history this version reads: waits start cold, and it is rewritten at the end"
-                    ),
-                    HistoryAction::ReadFailed => write!(
-                        f,
-                        "warning: wait history: cannot read SSM parameter {parameter}: {error}; waits start cold"
-                    ),
-                    HistoryAction::Created => write!(
-                        f,
-                        "wait history: created SSM parameter {parameter} ({waits} waits)"
-                    ),
-                    HistoryAction::Updated => write!(
-                        f,
-                        "wait history: saved {waits} waits to SSM parameter {parameter}"
-                    ),
-                    HistoryAction::Unchanged => write!(
-                        f,
-                        "wait history: SSM parameter {parameter} is current ({waits} waits; nothing new learned)"
-                    ),
-                    HistoryAction::SaveFailed => write!(
-                        f,
-                        "warning: wait history: cannot save SSM parameter {parameter}: {error} (the bake's result stands)"
-                    ),
-                }
-            }
+            } => history_line(f, *action, parameter, *waits, error.as_deref()),
             BakeEvent::Summary {
                 bakes,
                 succeeded,
@@ -265,6 +229,51 @@ impl fmt::Display for BakeEvent {
                 "{bakes} bakes: {succeeded} done, {failed} failed; {api_calls} AWS API calls ({rate_limit_wait_seconds:.1}s spent waiting for request-rate buckets)"
             ),
         }
+    }
+}
+
+/// The line of a `history` event.
+fn history_line(
+    f: &mut fmt::Formatter<'_>,
+    action: HistoryAction,
+    parameter: &str,
+    waits: usize,
+    error: Option<&str>,
+) -> fmt::Result {
+    let error = error.unwrap_or_default();
+    match action {
+        HistoryAction::Read => write!(
+            f,
+            "wait history: {waits} waits from SSM parameter {parameter}"
+        ),
+        HistoryAction::NotFound => write!(
+            f,
+            "wait history: SSM parameter {parameter} does not exist yet: waits start cold, and it is created at the end"
+        ),
+        HistoryAction::Unreadable => write!(
+            f,
+            "wait history: SSM parameter {parameter} holds no history this version reads: waits start cold, and it is rewritten at the end"
+        ),
+        HistoryAction::ReadFailed => write!(
+            f,
+            "warning: wait history: cannot read SSM parameter {parameter}: {error}; waits start cold"
+        ),
+        HistoryAction::Created => write!(
+            f,
+            "wait history: created SSM parameter {parameter} ({waits} waits)"
+        ),
+        HistoryAction::Updated => write!(
+            f,
+            "wait history: saved {waits} waits to SSM parameter {parameter}"
+        ),
+        HistoryAction::Unchanged => write!(
+            f,
+            "wait history: SSM parameter {parameter} is current ({waits} waits; nothing new learned)"
+        ),
+        HistoryAction::SaveFailed => write!(
+            f,
+            "warning: wait history: cannot save SSM parameter {parameter}: {error} (the bake's result stands)"
+        ),
     }
 }
 
