@@ -74,7 +74,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
     let region = "ap-southeast-2";
     let dir = tempfile::tempdir().unwrap();
     let (recipe, name) = recipe(dir.path(), "history");
-    let param = format!("/amibake/wait-history/{name}");
+    let param = format!("/amibake-wait-history/{name}");
 
     let first_runner = tempfile::tempdir().unwrap();
     let out = bake(region, first_runner.path(), &recipe);
@@ -145,7 +145,7 @@ fn runners_saving_at_once_leave_one_whole_history() {
             "every runner saved (the last one wins): {saved:?}"
         );
     }
-    let (value, _) = parameter(region, &format!("/amibake/wait-history/{name}"));
+    let (value, _) = parameter(region, &format!("/amibake-wait-history/{name}"));
     assert_eq!(
         value["version"], 1,
         "a whole history, not a torn one: {value}"
@@ -158,7 +158,7 @@ fn a_parameter_that_holds_no_history_means_cold_waits_and_is_rewritten() {
     let region = "ap-southeast-4";
     let dir = tempfile::tempdir().unwrap();
     let (recipe, name) = recipe(dir.path(), "damaged");
-    let param = format!("/amibake/wait-history/{name}");
+    let param = format!("/amibake-wait-history/{name}");
     rt().block_on(async {
         ssm(region)
             .put_parameter()

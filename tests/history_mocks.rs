@@ -17,7 +17,7 @@ use amibake::secret::Masker;
 use aws_smithy_mocks::{Rule, mock};
 use sdk::*;
 
-const PARAM: &str = "/amibake/wait-history/web";
+const PARAM: &str = "/amibake-wait-history/web";
 
 fn client(rules: &[&Rule]) -> aws_sdk_ssm::Client {
     mock_client!(aws_sdk_ssm, "us-east-1", rules.iter().copied())

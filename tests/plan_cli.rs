@@ -350,7 +350,7 @@ fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
 }
 
 #[test]
-fn with_copies_or_shares_the_plan_runs_the_preflight_before_the_builder_launches() {
+fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_launches() {
     let tmp = tempfile::tempdir().unwrap();
     let recipe = write_file(
         tmp.path(),
@@ -427,8 +427,22 @@ fn with_copies_or_shares_the_plan_runs_the_preflight_before_the_builder_launches
         .collect();
     assert_eq!(checks, [("us-west-2", true), ("me-south-1", false)]);
 
-    // Without copies or shares there is nothing to check.
+    // Without copies or shares, the builder's key is still checked at home...
     let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = doc["actions"][1]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0]["check"], "key");
+    assert_eq!(checks[0]["key"], "alias/golden");
+    assert_eq!(checks[0]["region"], "us-east-1");
+
+    // ...and a recipe that names no key, copies and shares nothing has nothing to check.
+    let plain = write_file(
+        tmp.path(),
+        "plain.yaml",
+        "name: plain\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n",
+    );
+    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), plain.as_os_str()]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         doc["actions"]

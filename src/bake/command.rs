@@ -149,7 +149,7 @@ impl Bake<'_> {
             .await
             .map_err(BakeError::aws("command"))?;
         let shown = Mutex::new((0usize, 0usize));
-        let key = format!("command:{}:{}:{label}", self.region(), self.plan.recipe);
+        let key = super::history::command_key(self.region(), &self.plan.recipe, label);
         // SSM's own execution timeout fires first; the grace covers delivery and reporting.
         let inv = poll::until_learned(
             self.schedule(Schedule::COMMAND),

@@ -14,8 +14,8 @@ use futures_util::future::join_all;
 
 use super::{BakeEvent, HistoryAction};
 use crate::aws::Aws;
-use crate::aws::history::History;
 use crate::aws::history::account::{self, Location, Stored, Written};
+use crate::aws::history::{History, Window};
 use crate::report::Reporter;
 use crate::tags;
 
@@ -57,7 +57,10 @@ impl WaitHistory {
         let ssm = match aws.ssm(aws.region()) {
             Ok(ssm) => ssm,
             Err(e) => {
-                report_read_failure(reporter, prefix, &e.chain());
+                let names = recipes.iter().map(|r| account::parameter_name(prefix, r));
+                for name in names {
+                    report_read_failure(reporter, &name, &e.chain());
+                }
                 return local(history);
             }
         };
@@ -102,7 +105,7 @@ impl WaitHistory {
         };
         let learned = self.history.learned();
         let writes = join_all(account.parameters.iter().map(|(recipe, stored)| {
-            let learned = &learned;
+            let learned = of_recipe(&learned, recipe);
             async move {
                 let description = format!(
                     "amibake: how long {recipe}'s waits took (a hint for the next bake; safe to delete)"
@@ -112,7 +115,7 @@ impl WaitHistory {
                     (tags::RECIPE.to_string(), recipe.clone()),
                 ]);
                 let written =
-                    account::write(&account.ssm, stored, learned, &description, &tags).await;
+                    account::write(&account.ssm, stored, &learned, &description, &tags).await;
                 (stored.name.clone(), written)
             }
         }))
@@ -132,6 +135,26 @@ impl WaitHistory {
             });
         }
     }
+}
+
+/// The wait-history key of a command of `recipe` (a step, a check, amibake's own
+/// scripts): the one kind of wait that belongs to a recipe; an instance's, the stop's and
+/// the image's depend on the region, instance type and OS only.
+pub(super) fn command_key(region: &str, recipe: &str, label: &str) -> String {
+    format!("command:{region}:{recipe}:{label}")
+}
+
+/// What of `learned` goes into `recipe`'s parameter: every wait but other recipes'
+/// commands, so several recipes baked at once do not fill each other's 4 KB.
+fn of_recipe(learned: &BTreeMap<String, Window>, recipe: &str) -> BTreeMap<String, Window> {
+    learned
+        .iter()
+        .filter(|(key, _)| match key.strip_prefix("command:") {
+            Some(rest) => rest.split(':').nth(1) == Some(recipe),
+            None => true,
+        })
+        .map(|(k, w)| (k.clone(), *w))
+        .collect()
 }
 
 fn read_event(stored: &Stored) -> BakeEvent {
@@ -157,4 +180,32 @@ fn report_read_failure(reporter: &Reporter, parameter: &str, error: &str) {
         waits: 0,
         error: Some(error.to_string()),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_s_parameter_gets_its_own_commands_and_the_shared_waits() {
+        let w = Window { lo: 1.0, hi: 2.0 };
+        let learned: BTreeMap<String, Window> = [
+            command_key("eu-west-1", "web", "step 1"),
+            command_key("eu-west-1", "worker", "step 1"),
+            "ready:eu-west-1:t3.small:al2023".to_string(),
+            "image:eu-west-1".to_string(),
+        ]
+        .into_iter()
+        .map(|k| (k, w))
+        .collect();
+        let keys: Vec<String> = of_recipe(&learned, "web").into_keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "command:eu-west-1:web:step 1",
+                "image:eu-west-1",
+                "ready:eu-west-1:t3.small:al2023"
+            ]
+        );
+    }
 }

@@ -179,7 +179,7 @@ pub struct BakeArgs {
     #[arg(long, requires = "if_changed")]
     pub force: bool,
     /// Where the wait history lives: `local` (the state directory only), `ssm` (also an SSM
-    /// parameter per recipe, /amibake/wait-history/RECIPE in the bake's region, so a fresh
+    /// parameter per recipe, /amibake-wait-history/RECIPE in the bake's region, so a fresh
     /// CI runner waits as warm as the last bake did) or `ssm:/PATH` (parameters under /PATH).
     #[arg(
         long,

@@ -265,7 +265,7 @@ impl Plan {
 fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
     out.action(
         "preflight: copies, shares and keys, before anything is created (amibake plan --check runs only this)",
-        "ec2:DescribeRegions, ec2:GetEbsDefaultKmsKeyId, kms:DescribeKey, kms:GetKeyPolicy, kms:ListGrants",
+        &preflight.calls(),
     );
     for check in &preflight.checks {
         out.detail("check", &check.describe());

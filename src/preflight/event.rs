@@ -24,10 +24,10 @@ pub enum CheckState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename = "preflight")]
 pub struct PreflightEvent {
-    /// `region_enabled`, `key` or `public`.
+    /// `region_enabled` or `key`.
     pub check: &'static str,
-    pub region: Option<String>,
-    /// The key the recipe names; `null` for the region's default EBS key.
+    pub region: String,
+    /// The key the recipe names; absent for the region's default EBS key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub state: CheckState,
@@ -39,7 +39,7 @@ impl PreflightEvent {
     pub fn of(f: &Finding) -> PreflightEvent {
         PreflightEvent {
             check: f.check.name(),
-            region: f.check.region().map(str::to_string),
+            region: f.check.region().to_string(),
             key: match &f.check {
                 super::Check::Key { key, .. } => key.clone(),
                 _ => None,

@@ -55,8 +55,6 @@ pub enum Check {
         setting: &'static str,
         shared: bool,
     },
-    /// `image.public`: AWS never makes an image with encrypted snapshots public.
-    Public,
 }
 
 impl Check {
@@ -65,15 +63,13 @@ impl Check {
         match self {
             Check::RegionEnabled { .. } => "region_enabled",
             Check::Key { .. } => "key",
-            Check::Public => "public",
         }
     }
 
-    /// The region it is about, if any.
-    pub fn region(&self) -> Option<&str> {
+    /// The region it is about.
+    pub fn region(&self) -> &str {
         match self {
-            Check::RegionEnabled { region, .. } | Check::Key { region, .. } => Some(region),
-            Check::Public => None,
+            Check::RegionEnabled { region, .. } | Check::Key { region, .. } => region,
         }
     }
 
@@ -104,9 +100,6 @@ impl Check {
                 };
                 format!("{key} exists in {region}, is enabled and symmetric{share}")
             }
-            Check::Public => {
-                "image.public: AWS does not make images with encrypted snapshots public".into()
-            }
         }
     }
 }
@@ -135,11 +128,11 @@ const ENABLED_BY_DEFAULT: &[&str] = &[
 ];
 
 impl Preflight {
-    /// The checks of a bake that copies or shares its image (`None` when it does
-    /// neither): each copy region, the key of every region that gets an image when the
-    /// recipe names one or the image is shared, `public`.
+    /// The checks of a bake that copies or shares its image or names the builder's key
+    /// (`None` when it does none of these): each copy region, and the key of every region
+    /// that gets an image when the recipe names one or the image is shared.
     pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Option<Preflight> {
-        if image.copy_to.is_empty() && !image.shares() {
+        if image.copy_to.is_empty() && !image.shares() && builder.kms_key_id.is_none() {
             return None;
         }
         let shared = !image.share_accounts.is_empty()
@@ -168,15 +161,44 @@ impl Preflight {
                 .iter()
                 .filter_map(|r| key(r.as_str(), &image.kms_key_id, "image.kms_key_id")),
         );
-        if image.public {
-            checks.push(Check::Public);
-        }
         Some(Preflight {
             checks,
             share_accounts: image.share_accounts.iter().map(|a| a.to_string()).collect(),
             share_organizations: image.share_organizations.clone(),
             share_organizational_units: image.share_organizational_units.clone(),
         })
+    }
+
+    /// The calls the checks make, as `plan` lists them ("none" when every check is
+    /// decided offline).
+    pub fn calls(&self) -> String {
+        let opt_in = |c: &Check| {
+            matches!(
+                c,
+                Check::RegionEnabled {
+                    by_default: false,
+                    ..
+                }
+            )
+        };
+        let key = |c: &Check| matches!(c, Check::Key { .. });
+        let default_key = |c: &Check| matches!(c, Check::Key { key: None, .. });
+        let shared = |c: &Check| matches!(c, Check::Key { shared: true, .. });
+        let calls: Vec<&str> = [
+            (opt_in as fn(&Check) -> bool, "ec2:DescribeRegions"),
+            (default_key, "ec2:GetEbsDefaultKmsKeyId"),
+            (key, "kms:DescribeKey"),
+            (shared, "kms:GetKeyPolicy, kms:ListGrants"),
+        ]
+        .into_iter()
+        .filter(|(needs, _)| self.checks.iter().any(needs))
+        .map(|(_, call)| call)
+        .collect();
+        if calls.is_empty() {
+            "none: every check is decided without a call".into()
+        } else {
+            calls.join(", ")
+        }
     }
 
     /// The share targets, as the policy reader names them.

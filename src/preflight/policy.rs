@@ -223,9 +223,20 @@ fn allow_verdict(
             let whole_org = org_values
                 .iter()
                 .any(|v| v.as_str() == org || *v == &format!("{org}/*"));
+            // A path `o-x/r-y/ou-a/ou-b/*` covers ou-b's subtree: ou-b must be its last OU
+            // (ou-a is covered only in part). A parent's path may cover a child too, but
+            // only Organizations could tell: not counted.
             let ou = matches!(target, Target::OrganizationalUnit(_))
-                && org_values.iter().any(|v| v.contains(target.id()));
-            if anyone && callers.is_empty() && (whole_org || ou) {
+                && org_values.iter().any(|v| {
+                    v.trim_end_matches('*')
+                        .trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        == Some(target.id())
+                });
+            // `*` with no organization condition allows every organization and OU too.
+            let unconditional = org_values.is_empty();
+            if anyone && callers.is_empty() && (whole_org || ou || unconditional) {
                 Verdict::Allows
             } else {
                 Verdict::Nothing

@@ -116,25 +116,27 @@ pub async fn run(
             Check::RegionEnabled { region, .. } => {
                 if regions.is_none() {
                     let ec2 = aws.ec2(aws.region())?;
-                    regions = Some(poll::retry(|| ec2::region_opt_in(&ec2)).await);
+                    match poll::retry(|| ec2::region_opt_in(&ec2)).await {
+                        // Any other error ends the preflight: the SDK error is its source.
+                        Err(e) if !denied(&e) => return Err(PreflightError::Aws(e)),
+                        fetched => regions = Some(fetched),
+                    }
                 }
                 match regions.as_ref() {
                     Some(Ok(known)) => region_enabled(check, region, known),
-                    Some(Err(e)) if denied(e) => cannot_check(check, "ec2:DescribeRegions", e),
-                    Some(Err(e)) => return Err(PreflightError::Aws(copy_error(e))),
+                    Some(Err(e)) => cannot_check(check, "ec2:DescribeRegions", e),
                     None => unreachable!("fetched above"),
                 }
             }
-            Check::Key { region, key, setting, shared } => {
+            Check::Key {
+                region,
+                key,
+                setting,
+                shared,
+            } => {
                 let targets: &[Target] = if *shared { &targets } else { &[] };
                 key_check(aws, check, region, key.as_deref(), setting, targets).await?
             }
-            Check::Public => Finding::new(
-                check,
-                CheckState::Fail,
-                "image.public: true, but every amibake image is encrypted and AWS does not make images with encrypted snapshots public".into(),
-                Some("remove image.public and share with accounts, organizations or organizational units (image.share_with) instead".into()),
-            ),
         };
         reporter.emit(PreflightEvent::of(&finding));
         findings.push(finding);
@@ -149,11 +151,6 @@ pub async fn run(
     } else {
         Err(PreflightError::Failed(failures))
     }
-}
-
-/// The same error again (the region list is fetched once and read by every check).
-fn copy_error(e: &AwsError) -> AwsError {
-    AwsError::local("ec2:DescribeRegions", e.code(), e.chain())
 }
 
 fn region_enabled(check: &Check, region: &str, known: &BTreeMap<String, String>) -> Finding {

@@ -196,7 +196,18 @@ fn check(
         problems.push(at_key(
             "public",
             "`image.public: true` together with `share_with`: a public image is shared with \
-             everyone already; remove one",
+             everyone already; remove one (and AWS does not make encrypted images public, \
+             which every amibake image is)",
+        ));
+    } else if image.public {
+        // Every image amibake makes is encrypted (the builder's volume always is), and AWS
+        // refuses to make an image with encrypted snapshots public: say so now, not after
+        // the bake.
+        problems.push(at_key(
+            "public",
+            "`image.public: true` cannot work: every amibake image is encrypted, and AWS does \
+             not make images with encrypted snapshots public; share with accounts, \
+             organizations or OUs instead (`share_with`)",
         ));
     }
     if !image.encrypted {

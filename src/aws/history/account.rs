@@ -1,5 +1,7 @@
 //! The wait history in the account: one SSM parameter per recipe, in the region it bakes
-//! in (`/amibake/wait-history/<recipe>` unless another prefix is given).
+//! in (`/amibake-wait-history/<recipe>` unless another prefix is given: outside the
+//! promotion channels' `/amibake/<recipe>/<env>`, which a recipe named `wait-history`
+//! would otherwise share).
 //!
 //! A CI runner starts with an empty state directory, so a history kept only on disk never
 //! helps the nightly rebuilds amibake is mostly used for. The account outlives runners:
@@ -24,10 +26,11 @@ use crate::aws::AwsError;
 use crate::aws::poll::retry;
 
 /// Where `--history ssm` keeps recipes' parameters unless told otherwise.
-pub const DEFAULT_PREFIX: &str = "/amibake/wait-history";
+pub const DEFAULT_PREFIX: &str = "/amibake-wait-history";
 
-/// SSM's limit on a Standard parameter's value (Advanced parameters are billed).
-pub const MAX_VALUE_CHARS: usize = 4096;
+/// SSM's limit on a Standard parameter's value, 4 KB (Advanced parameters are billed);
+/// counted in bytes, which is never less than characters.
+pub const MAX_VALUE_BYTES: usize = 4096;
 
 /// Where a bake keeps its wait history.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,6 +140,8 @@ pub enum Written {
 
 /// Writes `learned` over what `stored` held; returns what it did and how many waits the
 /// parameter now holds. A parameter another bake created since the read is overwritten.
+/// Nothing learned (a bake that stopped before its first wait, an `--if-changed` reuse)
+/// writes nothing: not even an empty parameter is created.
 pub async fn write(
     ssm: &Client,
     stored: &Stored,
@@ -144,7 +149,8 @@ pub async fn write(
     description: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(Written, usize), AwsError> {
-    if stored.exists && !stored.unreadable && !changes(&stored.waits, learned) {
+    let unchanged = stored.exists && !stored.unreadable && !changes(&stored.waits, learned);
+    if learned.is_empty() || unchanged {
         return Ok((Written::Unchanged, stored.waits.len()));
     }
     let (value, count) = encode(&stored.waits, learned);
@@ -199,7 +205,7 @@ fn encode(
             waits: waits.clone(),
         })
         .unwrap_or_default();
-        if text.chars().count() <= MAX_VALUE_CHARS || waits.is_empty() {
+        if text.len() <= MAX_VALUE_BYTES || waits.is_empty() {
             return (text, waits.len());
         }
         match droppable.pop() {
@@ -318,7 +324,7 @@ mod tests {
             .collect();
         let learned = waits(&[("image:eu-west-1", w(5.9, 6.0))]);
         let (text, count) = encode(&stored, &learned);
-        assert!(text.chars().count() <= MAX_VALUE_CHARS, "{}", text.len());
+        assert!(text.len() <= MAX_VALUE_BYTES, "{}", text.len());
         assert!(count < 201);
         assert_eq!(decode(&text).unwrap()["image:eu-west-1"], w(5.9, 6.0));
     }
