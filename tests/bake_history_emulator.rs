@@ -116,7 +116,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
 }
 
 #[test]
-fn runners_saving_at_once_leave_one_whole_history() {
+fn runners_saving_at_once_all_succeed_and_leave_a_readable_history() {
     let region = "ap-southeast-3";
     let dir = tempfile::tempdir().unwrap();
     let (recipe, name) = recipe(dir.path(), "racing");
@@ -154,7 +154,7 @@ fn runners_saving_at_once_leave_one_whole_history() {
 }
 
 #[test]
-fn a_parameter_that_holds_no_history_means_cold_waits_and_is_rewritten() {
+fn a_parameter_that_holds_no_history_is_read_as_none_and_rewritten() {
     let region = "ap-southeast-4";
     let dir = tempfile::tempdir().unwrap();
     let (recipe, name) = recipe(dir.path(), "damaged");
@@ -193,4 +193,37 @@ fn an_unknown_history_location_is_refused_before_anything_starts() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("expected `local`, `ssm`"), "{stderr}");
     assert!(!state.path().join("runs").exists());
+}
+
+#[test]
+fn a_bake_stopped_by_its_preflight_leaves_no_history_parameter() {
+    let region = "eu-south-2";
+    configure(
+        region,
+        serde_json::json!({ "regions_not_opted_in": ["me-south-1"] }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (recipe, name) = recipe(dir.path(), "stopped");
+    let text = std::fs::read_to_string(&recipe).unwrap() + "  copy_to: [me-south-1]\n";
+    std::fs::write(&recipe, text).unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let out = bake(region, state.path(), &recipe);
+
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let seen = history_events(&events(&out));
+    assert_eq!(
+        seen,
+        [("not_found".to_string(), 0), ("unchanged".to_string(), 0)]
+    );
+    let param = format!("/amibake-wait-history/{name}");
+    let found = rt().block_on(async { ssm(region).get_parameter().name(&param).send().await });
+    let code = found
+        .err()
+        .and_then(|e| e.into_service_error().meta().code().map(str::to_string));
+    assert_eq!(
+        code.as_deref(),
+        Some("ParameterNotFound"),
+        "nothing was created"
+    );
 }
