@@ -34,7 +34,9 @@ pub(super) async fn plan_check(
         _ => None,
     });
     let Some(preflight) = preflight else {
-        reporter.say("preflight: nothing to check: the recipe neither copies nor shares its image");
+        reporter.say(
+            "preflight: nothing to check: the recipe neither copies nor shares its image, nor names the builder's key",
+        );
         reporter.finish();
         return 0;
     };
@@ -43,7 +45,9 @@ pub(super) async fn plan_check(
     let work = crate::preflight::run(&cx.aws, preflight, &reporter);
     let code = cx.run_until_interrupted(&reporter, hint, work).await;
     if code == 0 {
-        reporter.say(&format!("preflight passed: {checks} check(s) in {region}"));
+        reporter.say(&format!(
+            "preflight passed: {checks} check(s), asked from {region} (a warning above is a check amibake could not settle)"
+        ));
     }
     reporter.finish();
     code
