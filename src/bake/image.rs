@@ -237,7 +237,6 @@ impl Bake<'_> {
             accounts: img.share_accounts.iter().map(|a| a.to_string()).collect(),
             organizations: img.share_organizations.clone(),
             organizational_units: img.share_organizational_units.clone(),
-            public: img.public,
         };
         image::share_all(&self.aws, amis, &sharing, false, self.reporter)
             .await

@@ -25,7 +25,7 @@ pub enum ImageEvent {
         region: String,
         ami_id: String,
         /// The accounts the line names (`promote --share-with`); a bake's sharing, which
-        /// may be with organizations or public too, names none.
+        /// may be with organizations too, names none.
         #[serde(skip_serializing_if = "Option::is_none")]
         accounts: Option<Vec<String>>,
     },

@@ -102,6 +102,8 @@ pub struct ImagePlan {
     pub share_accounts: Vec<AccountId>,
     pub share_organizations: Vec<String>,
     pub share_organizational_units: Vec<String>,
+    /// Always `false`: `validate` refuses `image.public: true` (every amibake image is
+    /// encrypted, and AWS makes no encrypted image public). Kept in `plan --json`.
     pub public: bool,
     pub deprecate_after: Option<Duration>,
 }
@@ -112,7 +114,6 @@ impl ImagePlan {
         !self.share_accounts.is_empty()
             || !self.share_organizations.is_empty()
             || !self.share_organizational_units.is_empty()
-            || self.public
     }
 
     /// Adds the command line's regions and accounts (the home region is never a copy).

@@ -256,9 +256,6 @@ impl Plan {
         {
             out.detail("organization", o);
         }
-        if img.public {
-            out.detail("public", &"yes (image.public: true)");
-        }
     }
 }
 

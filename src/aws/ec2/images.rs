@@ -207,7 +207,6 @@ pub struct Sharing {
     pub accounts: Vec<String>,
     pub organizations: Vec<String>,
     pub organizational_units: Vec<String>,
-    pub public: bool,
 }
 
 impl Sharing {
@@ -216,7 +215,6 @@ impl Sharing {
         self.accounts.is_empty()
             && self.organizations.is_empty()
             && self.organizational_units.is_empty()
-            && !self.public
     }
 }
 
@@ -239,13 +237,6 @@ pub async fn share_image(
         perms.push(
             LaunchPermission::builder()
                 .organizational_unit_arn(ou)
-                .build(),
-        );
-    }
-    if s.public {
-        perms.push(
-            LaunchPermission::builder()
-                .group(aws_sdk_ec2::types::PermissionGroup::All)
                 .build(),
         );
     }
