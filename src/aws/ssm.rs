@@ -152,11 +152,7 @@ pub async fn tag_parameter(
     name: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError::local("ssm:AddTagsToResource", None, Box::new(e)))?;
+    let tags = tag_list("ssm:AddTagsToResource", tags)?;
     ssm.add_tags_to_resource()
         .resource_type(ResourceTypeForTagging::Parameter)
         .resource_id(name)
@@ -165,6 +161,17 @@ pub async fn tag_parameter(
         .await
         .map(|_| ())
         .map_err(|e| AwsError::call("ssm:AddTagsToResource", e))
+}
+
+/// Tags as SSM takes them (`action`: the call they are for, named if one is malformed).
+pub fn tag_list(
+    action: &'static str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::local(action, None, Box::new(e)))
 }
 
 /// The SSM agent's registration of an instance.

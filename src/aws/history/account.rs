@@ -19,7 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 
 use super::{File, VERSION, Window, decode};
 use crate::aws::AwsError;
@@ -227,13 +227,8 @@ async fn put(
     tags: Option<&BTreeMap<String, String>>,
 ) -> Result<(), AwsError> {
     let tags = tags
-        .map(|tags| {
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()
-        .map_err(|e| AwsError::local("ssm:PutParameter", None, Box::new(e)))?;
+        .map(|tags| crate::aws::ssm::tag_list("ssm:PutParameter", tags))
+        .transpose()?;
     let overwrite = tags.is_none();
     retry(|| async {
         ssm.put_parameter()
