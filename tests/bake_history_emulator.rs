@@ -20,16 +20,8 @@ fn recipe(dir: &Path, label: &str) -> (PathBuf, String) {
     (path, name)
 }
 
-/// `amibake --json bake RECIPE --history ssm` on a runner whose state directory is `state`.
-fn bake(region: &str, state: &Path, recipe: &Path) -> std::process::Output {
-    amibake(region, state)
-        .args(["--json", "bake", "--history", "ssm"])
-        .arg(recipe)
-        .arg("--manifest")
-        .arg(state.join("m.json"))
-        .output()
-        .unwrap()
-}
+/// The flags of a runner that keeps its wait history in the account.
+const HISTORY: &[&str] = &["--history", "ssm"];
 
 /// The `history` events of a run: (action, waits).
 fn history_events(evs: &[serde_json::Value]) -> Vec<(String, u64)> {
@@ -77,7 +69,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
     let param = format!("/amibake-wait-history/{name}");
 
     let first_runner = tempfile::tempdir().unwrap();
-    let out = bake(region, first_runner.path(), &recipe);
+    let out = bake_json(region, first_runner.path(), &recipe, HISTORY);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let first = history_events(&events(&out));
     assert_eq!(first[0], ("not_found".to_string(), 0), "{first:?}");
@@ -105,7 +97,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
     // Another runner: nothing on disk, the history comes from the account.
     let fresh_runner = tempfile::tempdir().unwrap();
     assert!(!fresh_runner.path().join("timings.json").exists());
-    let out = bake(region, fresh_runner.path(), &recipe);
+    let out = bake_json(region, fresh_runner.path(), &recipe, HISTORY);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let second = history_events(&events(&out));
     assert_eq!(second[0], ("read".to_string(), saved), "{second:?}");
@@ -125,11 +117,7 @@ fn runners_saving_at_once_all_succeed_and_leave_a_readable_history() {
     let children: Vec<_> = runners
         .iter()
         .map(|state| {
-            amibake(region, state.path())
-                .args(["--json", "bake", "--history", "ssm"])
-                .arg(&recipe)
-                .arg("--manifest")
-                .arg(state.path().join("m.json"))
+            bake_command(region, state.path(), &recipe, HISTORY)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -171,7 +159,7 @@ fn a_parameter_that_holds_no_history_is_read_as_none_and_rewritten() {
     });
 
     let state = tempfile::tempdir().unwrap();
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, HISTORY);
 
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let seen = history_events(&events(&out));
@@ -208,7 +196,7 @@ fn a_bake_stopped_by_its_preflight_leaves_no_history_parameter() {
     std::fs::write(&recipe, text).unwrap();
 
     let state = tempfile::tempdir().unwrap();
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, HISTORY);
 
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let seen = history_events(&events(&out));

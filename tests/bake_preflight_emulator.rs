@@ -28,16 +28,6 @@ fn write_recipe(dir: &Path, label: &str, builder_extra: &str, image_extra: &str)
     path
 }
 
-fn bake(region: &str, state: &Path, recipe: &Path) -> Output {
-    amibake(region, state)
-        .args(["--json", "bake"])
-        .arg(recipe)
-        .arg("--manifest")
-        .arg(state.join("m.json"))
-        .output()
-        .unwrap()
-}
-
 fn plan_check(region: &str, state: &Path, recipe: &Path, json: bool) -> Output {
     let mut cmd = amibake(region, state);
     if json {
@@ -117,7 +107,7 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     let share = format!("  share_with: {{ accounts: [\"{OTHER_ACCOUNT}\"] }}\n");
     let recipe = write_recipe(state.path(), "share", &builder, &share);
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
     let text = error_text(&out, 2);
     assert!(text.contains(OTHER_ACCOUNT), "{text}");
     assert!(text.contains(&alias), "{text}");
@@ -171,7 +161,7 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     let checks = preflight_events(&out);
     assert!(checks.iter().all(|e| e["state"] == "pass"), "{checks:?}");
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(events(&out).iter().any(|e| e["event"] == "share"));
 }
@@ -186,7 +176,7 @@ fn a_copy_to_a_region_not_opted_in_stops_the_bake_before_anything_is_created() {
     let state = tempfile::tempdir().unwrap();
     let recipe = write_recipe(state.path(), "opt-in", "", "  copy_to: [me-south-1]\n");
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
     let text = error_text(&out, 2);
     assert!(text.contains("me-south-1"), "{text}");
     assert!(text.contains("not-opted-in"), "{text}");
@@ -217,7 +207,7 @@ fn a_copy_key_alias_missing_in_the_destination_stops_the_bake() {
     let image = format!("  kms_key_id: {alias}\n  copy_to: [ap-east-2]\n");
     let recipe = write_recipe(state.path(), "copy-key", "", &image);
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
     let text = error_text(&out, 2);
     assert!(
         text.contains(&format!(

@@ -20,17 +20,6 @@ fn recipe_without_profile(dir: &std::path::Path, label: &str) -> std::path::Path
     path
 }
 
-/// `amibake --json bake RECIPE`, its manifest in `state`.
-fn bake(region: &str, state: &std::path::Path, recipe: &std::path::Path) -> std::process::Output {
-    amibake(region, state)
-        .args(["--json", "bake"])
-        .arg(recipe)
-        .arg("--manifest")
-        .arg(state.join("m.json"))
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn without_a_profile_or_default_host_management_the_bake_stops_before_creating_anything() {
     let region = "eu-central-1";
@@ -41,7 +30,7 @@ fn without_a_profile_or_default_host_management_the_bake_stops_before_creating_a
     let state = tempfile::tempdir().unwrap();
     let recipe = recipe_without_profile(state.path(), "no-profile");
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
 
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let evs = events(&out);
@@ -72,7 +61,7 @@ fn with_default_host_management_the_builder_runs_without_a_profile() {
     let state = tempfile::tempdir().unwrap();
     let recipe = recipe_without_profile(state.path(), "dhmc");
 
-    let out = bake(region, state.path(), &recipe);
+    let out = bake_json(region, state.path(), &recipe, &[]);
 
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let evs = events(&out);

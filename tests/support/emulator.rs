@@ -40,6 +40,25 @@ pub fn amibake(region: &str, state_dir: &Path) -> Command {
     cmd
 }
 
+/// `amibake --json bake EXTRA… RECIPE --manifest STATE/m.json` in `region`, its state
+/// directory `state`.
+pub fn bake_command(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> Command {
+    let mut cmd = amibake(region, state);
+    cmd.args(["--json", "bake"])
+        .args(extra)
+        .arg(recipe)
+        .arg("--manifest")
+        .arg(state.join("m.json"));
+    cmd
+}
+
+/// What [`bake_command`] printed, once it ended.
+pub fn bake_json(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> Output {
+    bake_command(region, state, recipe, extra)
+        .output()
+        .expect("run amibake")
+}
+
 /// JSON events from `--json` stdout.
 pub fn events(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
