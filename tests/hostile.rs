@@ -25,6 +25,8 @@ mod bounded;
 mod guardrails;
 #[path = "hostile/lifecycle.rs"]
 mod lifecycle;
+#[path = "hostile/limits.rs"]
+mod limits;
 #[path = "hostile/recipe_values.rs"]
 mod recipe_values;
 #[path = "hostile/secrets.rs"]
