@@ -281,11 +281,11 @@ fn builder_plan(r: &crate::recipe::Recipe, mut tags: BTreeMap<String, String>) -
         iam_instance_profile: b.iam_instance_profile.clone(),
         subnet_id: b.subnet_id.clone(),
         security_group_ids: b.security_group_ids.clone(),
-        volume_size_gb: b.volume_size_gb,
-        volume_type: b.volume_type.clone(),
+        volume_size_gb: b.volume_size_gb.get(),
+        volume_type: b.volume_type.to_string(),
         kms_key_id: b.kms_key_id.clone(),
         associate_public_ip_address: b.associate_public_ip_address,
-        ready_timeout: b.ready_timeout,
+        ready_timeout: b.ready_timeout.into(),
         tags,
     }
 }
@@ -323,6 +323,6 @@ fn plan_check(c: &crate::recipe::Check) -> PlannedCheck {
         script: script::render_check(c),
         expect_stdout: c.expect_stdout.clone(),
         expect_exit: c.expect_exit,
-        timeout: c.timeout.unwrap_or(CHECK_TIMEOUT),
+        timeout: c.timeout.map_or(CHECK_TIMEOUT, Into::into),
     }
 }

@@ -188,6 +188,20 @@ fn check(
              account's Default Host Management Configuration",
         ));
     }
+    if let Some(b) = builder.filter(|b| {
+        b.volume_type.as_str() == "standard"
+            && b.volume_size_gb.get() > types::MAX_STANDARD_VOLUME_GIB
+    }) {
+        problems.push(at_key(
+            "volume_size_gb",
+            &format!(
+                "`builder.volume_size_gb: {}` is too large for a `standard` volume: expected 1 \
+                 to {} GiB (EBS's limit for magnetic volumes), or `volume_type: gp3`",
+                b.volume_size_gb,
+                types::MAX_STANDARD_VOLUME_GIB
+            ),
+        ));
+    }
     let Some(image) = image else {
         return problems;
     };

@@ -281,16 +281,35 @@ fn alnum_or(s: &str, extra: &[u8]) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
-/// A duration written with a unit: `45s`, `10m`, `2h`, `90d`, or combined like `1h30m`.
+/// The longest [`Duration`]: 3650 days, within EC2's limit for an image's deprecation
+/// time (at most 10 years ahead, EnableImageDeprecation's `DeprecateAt`), the one
+/// duration of a recipe that is not a wait. Any duration below it can be added to a
+/// clock reading, or scaled a little, without overflowing.
+pub const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
+/// The longest [`Timeout`]: 48 hours, the longest SSM runs a command
+/// (`AWS-RunShellScript`'s `executionTimeout` allows 1 to 172800 seconds).
+pub const MAX_TIMEOUT_SECS: u64 = 48 * 3600;
+
+/// A duration written with a unit: `45s`, `10m`, `2h`, `90d`, or combined like `1h30m`;
+/// from 1 second to [`MAX_DURATION_SECS`].
 ///
-/// Units are required: a bare `600` is ambiguous (seconds? minutes?) and rejected.
+/// Units are required: a bare `600` is ambiguous (seconds? minutes?) and rejected. The
+/// upper bound is part of the type, so no caller can forget it: every `Duration` can be
+/// added to an `Instant` or a `SystemTime` without overflowing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Duration(StdDuration);
 
 impl Duration {
-    /// Builds a duration from whole seconds.
+    /// Builds a duration from whole seconds, [`MAX_DURATION_SECS`] at most (a longer one
+    /// is cut to it).
     pub const fn from_secs(secs: u64) -> Self {
+        let secs = if secs > MAX_DURATION_SECS {
+            MAX_DURATION_SECS
+        } else {
+            secs
+        };
         Self(StdDuration::from_secs(secs))
     }
 
@@ -310,40 +329,16 @@ impl TryFrom<String> for Duration {
 impl std::str::FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "invalid duration `{s}`: expected a number with a unit, like `30s`, `10m`, `2h`, `90d` or `1h30m`"
-            )
-        };
-        if s.is_empty() {
-            return Err(bad());
+        let secs = parse_secs(s)?;
+        if secs.is_none_or(|secs| secs > MAX_DURATION_SECS) {
+            return Err(format!(
+                "duration `{}` is too long: expected at most {} (10 years: the furthest ahead \
+                 EC2 deprecates an image)",
+                shown(s),
+                Duration::from_secs(MAX_DURATION_SECS)
+            ));
         }
-        let mut total: u64 = 0;
-        let mut digits = String::new();
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let unit = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                'w' => 7 * 86_400,
-                _ => return Err(bad()),
-            };
-            let n: u64 = digits.parse().map_err(|_| bad())?;
-            digits.clear();
-            total = n
-                .checked_mul(unit)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(bad)?;
-        }
-        if !digits.is_empty() || total == 0 {
-            return Err(bad());
-        }
-        Ok(Self(StdDuration::from_secs(total)))
+        Ok(Duration::from_secs(secs.unwrap_or(MAX_DURATION_SECS)))
     }
 }
 
@@ -367,6 +362,237 @@ impl From<Duration> for String {
     fn from(value: Duration) -> String {
         value.to_string()
     }
+}
+
+/// How long a wait of the recipe may last (a step, a check, the builder's readiness):
+/// a [`Duration`] from 1 second to [`MAX_TIMEOUT_SECS`], SSM's own limit on a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timeout(Duration);
+
+impl Timeout {
+    /// Builds a timeout from whole seconds, [`MAX_TIMEOUT_SECS`] at most (a longer one is
+    /// cut to it).
+    pub const fn from_secs(secs: u64) -> Self {
+        let secs = if secs > MAX_TIMEOUT_SECS {
+            MAX_TIMEOUT_SECS
+        } else {
+            secs
+        };
+        Self(Duration::from_secs(secs))
+    }
+
+    /// The timeout as a standard library value.
+    pub fn get(self) -> StdDuration {
+        self.0.get()
+    }
+}
+
+impl TryFrom<String> for Timeout {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        value.parse()
+    }
+}
+
+impl std::str::FromStr for Timeout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let secs = parse_secs(s)?;
+        if secs.is_none_or(|secs| secs > MAX_TIMEOUT_SECS) {
+            return Err(format!(
+                "timeout `{}` is too long: expected at most 48h (172800s: SSM's limit on a \
+                 command, and amibake's on every wait)",
+                shown(s),
+            ));
+        }
+        Ok(Timeout::from_secs(secs.unwrap_or(MAX_TIMEOUT_SECS)))
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Timeout> for String {
+    fn from(value: Timeout) -> String {
+        value.to_string()
+    }
+}
+
+impl From<Timeout> for Duration {
+    fn from(value: Timeout) -> Duration {
+        value.0
+    }
+}
+
+/// The seconds of a duration written with units, `None` when they are more than a `u64`
+/// holds (the caller bounds them, and says a `None` is too long).
+fn parse_secs(s: &str) -> Result<Option<u64>, String> {
+    let bad = || {
+        format!(
+            "invalid duration `{}`: expected a number with a unit, like `30s`, `10m`, `2h`, `90d` or `1h30m`",
+            shown(s)
+        )
+    };
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total: Option<u64> = Some(0);
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        // Past a u64 (more digits than it holds, or a product or sum that overflows):
+        // too long, whatever follows.
+        let n: Option<u64> = digits.parse().ok();
+        digits.clear();
+        total = n
+            .and_then(|n| n.checked_mul(unit))
+            .and_then(|v| total?.checked_add(v));
+    }
+    if !digits.is_empty() || total == Some(0) {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// A value as a message shows it: at most 40 characters, so a hostile megabyte-long value
+/// does not become a megabyte-long error.
+fn shown(s: &str) -> String {
+    if s.chars().count() <= 40 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(40).collect();
+    format!("{head}…")
+}
+
+/// The largest root volume amibake's builder may ask for, in GiB: gp2's and gp3's limit
+/// (EBS; `standard` allows 1024).
+pub const MAX_VOLUME_GIB: u32 = 16_384;
+
+/// The largest `standard` (magnetic) volume, in GiB.
+pub const MAX_STANDARD_VOLUME_GIB: u32 = 1024;
+
+/// The size of the builder's root volume in GiB: 1 to [`MAX_VOLUME_GIB`].
+///
+/// Read from any YAML number (or none), so a negative, fractional or 30-digit size gets
+/// the same message as `0`, at the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(into = "u32")]
+pub struct VolumeSize(u32);
+
+impl VolumeSize {
+    /// Builds a size in GiB, clamped to 1 ..= [`MAX_VOLUME_GIB`].
+    pub const fn gib(n: u32) -> Self {
+        Self(if n == 0 {
+            1
+        } else if n > MAX_VOLUME_GIB {
+            MAX_VOLUME_GIB
+        } else {
+            n
+        })
+    }
+
+    /// The size in GiB.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl VolumeSize {
+    /// A size written as `shown` (the value as the recipe has it, for the message).
+    fn checked(n: Option<u32>, shown: &dyn fmt::Display) -> Result<Self, String> {
+        match n {
+            Some(n @ 1..=MAX_VOLUME_GIB) => Ok(Self(n)),
+            _ => Err(format!(
+                "invalid volume size `{shown}`: expected 1 to {MAX_VOLUME_GIB} GiB (EBS's limit \
+                 for gp2 and gp3 volumes), a whole number"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VolumeSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Visitor};
+        struct Size;
+        impl Visitor<'_> for Size {
+            type Value = VolumeSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a volume size in GiB, 1 to {MAX_VOLUME_GIB}")
+            }
+            fn visit_u64<E: Error>(self, n: u64) -> Result<VolumeSize, E> {
+                VolumeSize::checked(u32::try_from(n).ok(), &n).map_err(E::custom)
+            }
+            fn visit_i64<E: Error>(self, n: i64) -> Result<VolumeSize, E> {
+                VolumeSize::checked(u32::try_from(n).ok(), &n).map_err(E::custom)
+            }
+            fn visit_u128<E: Error>(self, n: u128) -> Result<VolumeSize, E> {
+                VolumeSize::checked(u32::try_from(n).ok(), &n).map_err(E::custom)
+            }
+            fn visit_i128<E: Error>(self, n: i128) -> Result<VolumeSize, E> {
+                VolumeSize::checked(u32::try_from(n).ok(), &n).map_err(E::custom)
+            }
+            fn visit_f64<E: Error>(self, n: f64) -> Result<VolumeSize, E> {
+                VolumeSize::checked(None, &n).map_err(E::custom)
+            }
+            fn visit_str<E: Error>(self, s: &str) -> Result<VolumeSize, E> {
+                VolumeSize::checked(None, &shown(s)).map_err(E::custom)
+            }
+            fn visit_bool<E: Error>(self, b: bool) -> Result<VolumeSize, E> {
+                VolumeSize::checked(None, &b).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Size)
+    }
+}
+
+impl From<VolumeSize> for u32 {
+    fn from(value: VolumeSize) -> u32 {
+        value.0
+    }
+}
+
+impl fmt::Display for VolumeSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+checked_string!(
+    /// An EBS volume type the builder can boot from without further settings: `gp3`,
+    /// `gp2` or `standard`.
+    VolumeType,
+    check_volume_type
+);
+
+fn check_volume_type(s: &str) -> Result<(), String> {
+    let why = match s {
+        "gp3" | "gp2" | "standard" => return Ok(()),
+        "st1" | "sc1" => "EBS cannot boot from HDD volumes",
+        "io1" | "io2" => "provisioned-IOPS volumes need an IOPS setting the builder does not have",
+        _ => "not an EBS volume type",
+    };
+    Err(format!(
+        "invalid volume type `{}`: {why}; expected `gp3`, `gp2` or `standard`",
+        shown(s)
+    ))
 }
 
 #[cfg(test)]
@@ -394,6 +620,85 @@ mod tests {
             assert!(
                 text.parse::<Duration>().is_err(),
                 "{text} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_stop_at_ec2_s_ten_years_and_timeouts_at_ssm_s_48_hours() {
+        assert_eq!(
+            "3650d".parse::<Duration>().unwrap().get().as_secs(),
+            MAX_DURATION_SECS
+        );
+        assert_eq!(
+            "48h".parse::<Timeout>().unwrap().get().as_secs(),
+            MAX_TIMEOUT_SECS
+        );
+        assert_eq!("172800s".parse::<Timeout>().unwrap().to_string(), "2d");
+        for (text, says) in [
+            ("3651d", "at most 3650d"),
+            ("5000000000d", "at most 3650d"),
+            ("18446744073709551615s", "at most 3650d"),
+            ("18446744073709551616s", "at most 3650d"),
+            ("99999999999999999999d", "at most 3650d"),
+            (&format!("{}s", "9".repeat(5000)), "too long"),
+        ] {
+            let err = text.parse::<Duration>().unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+            assert!(err.len() < 200, "the message shows a long value cut: {err}");
+        }
+        for text in ["48h1s", "3d", "18446744073709551615s", "1w"] {
+            let err = text.parse::<Timeout>().unwrap_err();
+            assert!(err.contains("at most 48h") && err.contains("SSM"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_unchecked_constructors_saturate_at_the_limits() {
+        assert_eq!(
+            Duration::from_secs(u64::MAX).get().as_secs(),
+            MAX_DURATION_SECS
+        );
+        assert_eq!(
+            Timeout::from_secs(u64::MAX).get().as_secs(),
+            MAX_TIMEOUT_SECS
+        );
+        assert_eq!(VolumeSize::gib(u32::MAX).get(), MAX_VOLUME_GIB);
+        assert_eq!(VolumeSize::gib(0).get(), 1);
+        // So adding any of them to a clock reading cannot overflow.
+        let now = std::time::SystemTime::now();
+        assert!(
+            now.checked_add(Duration::from_secs(u64::MAX).get())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn volume_sizes_and_types_follow_ebs() {
+        let size = |yaml: &str| {
+            crate::recipe::yaml::from_str::<VolumeSize>(std::path::Path::new("t"), yaml)
+        };
+        assert_eq!(size("16384").unwrap().get(), 16_384);
+        assert_eq!(size("1").unwrap().get(), 1);
+        for bad in [
+            "0",
+            "16385",
+            "-1",
+            "4294967296",
+            "1.5",
+            "99999999999999999999999",
+            "x",
+        ] {
+            let err = size(bad).expect_err(bad);
+            assert!(err.message.contains("1 to 16384 GiB"), "{bad}: {err}");
+        }
+        for ok in ["gp3", "gp2", "standard"] {
+            assert!(check_volume_type(ok).is_ok(), "{ok}");
+        }
+        for bad in ["st1", "sc1", "io1", "io2", "gp4", ""] {
+            assert!(
+                check_volume_type(bad).unwrap_err().contains("`gp3`"),
+                "{bad}"
             );
         }
     }

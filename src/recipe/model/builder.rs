@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::types::{Duration, InstanceType};
+use crate::recipe::types::{InstanceType, Timeout, VolumeSize, VolumeType};
 
 /// The temporary instance the image is baked on.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -28,9 +28,9 @@ pub struct Builder {
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     #[serde(default = "default_volume_size")]
-    pub volume_size_gb: u32,
+    pub volume_size_gb: VolumeSize,
     #[serde(default = "default_volume_type")]
-    pub volume_type: String,
+    pub volume_type: VolumeType,
     /// KMS key for the builder's encrypted root volume; the account default when absent.
     #[serde(default)]
     pub kms_key_id: Option<String>,
@@ -39,20 +39,20 @@ pub struct Builder {
     pub associate_public_ip_address: Option<bool>,
     /// How long the builder may take to start and register with SSM.
     #[serde(default = "default_ready_timeout")]
-    pub ready_timeout: Duration,
+    pub ready_timeout: Timeout,
 }
 
 fn default_instance_type() -> InstanceType {
     InstanceType::try_from("t3.small".to_string()).expect("valid default")
 }
-fn default_volume_size() -> u32 {
-    16
+fn default_volume_size() -> VolumeSize {
+    VolumeSize::gib(16)
 }
-fn default_volume_type() -> String {
-    "gp3".into()
+fn default_volume_type() -> VolumeType {
+    VolumeType::try_from("gp3".to_string()).expect("valid default")
 }
-fn default_ready_timeout() -> Duration {
-    Duration::from_secs(600)
+fn default_ready_timeout() -> Timeout {
+    Timeout::from_secs(600)
 }
 
 /// The operating system family of the builder; selects the package manager and the

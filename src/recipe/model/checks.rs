@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::types::{Command, Duration, InstanceType};
+use crate::recipe::types::{Command, InstanceType, Timeout};
 
 /// A command run on an instance whose output is checked.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -19,7 +19,7 @@ pub struct Check {
     #[serde(default)]
     pub expect_exit: i32,
     #[serde(default)]
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
 }
 
 /// A fresh instance from the new AMI, checked, then terminated.

@@ -16,7 +16,7 @@ use super::actions::{
     CodedeployAgent, FileSpec, Packages, Reboot, SsmDocument, SystemdOverride, WaitCloudInit,
 };
 use crate::recipe::code_list;
-use crate::recipe::types::Duration;
+use crate::recipe::types::{Duration, Timeout};
 
 /// One provisioning step: one SSM command on the builder.
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +24,7 @@ pub struct Step {
     /// Shown in progress and errors; defaults to the step kind.
     pub name: Option<String>,
     /// Per-step limit; defaults to [`Action::default_timeout`].
-    pub timeout: Option<Duration>,
+    pub timeout: Option<Timeout>,
     /// How many times a failed step is run again.
     pub retries: u32,
     #[serde(flatten)]
@@ -42,6 +42,7 @@ impl Step {
     /// The effective timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+            .map(Duration::from)
             .unwrap_or_else(|| self.action.default_timeout())
     }
 }
@@ -125,7 +126,7 @@ impl<'de> Deserialize<'de> for Step {
                 })? {
                     match key {
                         StepKey::Name => name = Some(map.next_value::<String>()?),
-                        StepKey::Timeout => timeout = Some(map.next_value::<Duration>()?),
+                        StepKey::Timeout => timeout = Some(map.next_value::<Timeout>()?),
                         StepKey::Retries => retries = Some(map.next_value::<Retries>()?.0),
                         StepKey::Kind(kind) => action = Some(kind.read_body(&mut map)?),
                     }
