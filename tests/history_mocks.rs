@@ -40,6 +40,7 @@ fn stored(exists: bool, items: &[(&str, f64, f64)]) -> Stored {
         exists,
         unreadable: false,
         waits: waits(items),
+        ignored: Vec::new(),
     }
 }
 
@@ -98,6 +99,29 @@ async fn nothing_new_learned_is_not_written() {
         .await
         .unwrap();
     assert_eq!(written, (Written::Updated, 2));
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_parameter_holding_implausible_windows_is_rewritten_without_them() {
+    let put = mock!(aws_sdk_ssm::Client::put_parameter)
+        .match_requests(|r| !r.value().unwrap_or_default().contains("1e300"))
+        .then_output(|| {
+            aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
+                .version(2)
+                .build()
+        });
+    let ssm = client(&[&put]);
+    let mut there = stored(true, &[("image:us-east-1", 5.9, 6.0)]);
+    there.ignored = vec!["ready:us-east-1:t3.small:al2023".into()];
+
+    // Nothing the next bake could tell apart was learned, but the parameter holds a
+    // window no wait could take: it is written again, without it.
+    let same = waits(&[("image:us-east-1", 5.9, 6.0)]);
+    let written = account::write(&ssm, &there, &same, "d", &tags())
+        .await
+        .unwrap();
+    assert_eq!(written, (Written::Updated, 1));
     assert_eq!(put.num_calls(), 1);
 }
 

@@ -46,6 +46,12 @@ impl WaitHistory {
         reporter: &Reporter,
     ) -> WaitHistory {
         let history = Arc::new(History::load(file.clone()));
+        if let Some(ignored) = history.ignored() {
+            reporter.say(&format!(
+                "warning: wait history: {}: {ignored}; those waits start cold",
+                file.display()
+            ));
+        }
         let local = |history| WaitHistory {
             history,
             file: file.clone(),
@@ -77,6 +83,12 @@ impl WaitHistory {
         for (recipe, read, name) in reads {
             match read {
                 Ok(stored) => {
+                    if let Some(ignored) = crate::aws::history::ignored_windows(&stored.ignored) {
+                        reporter.say(&format!(
+                            "warning: wait history: SSM parameter {name}: {ignored}; those \
+                             waits start cold, and saving drops them"
+                        ));
+                    }
                     history.merge(&stored.waits);
                     reporter.emit(read_event(&stored));
                     parameters.push((recipe, stored));

@@ -113,18 +113,28 @@ pub struct Stored {
     pub exists: bool,
     /// Whether it exists but holds nothing this version can read.
     pub unreadable: bool,
+    /// The plausible windows it holds.
     pub waits: BTreeMap<String, Window>,
+    /// The keys of the windows it holds that no wait could take: left out (so the next
+    /// write drops them too).
+    pub ignored: Vec<String>,
 }
 
 /// Reads the parameter `name`.
 pub async fn read(ssm: &Client, name: &str) -> Result<Stored, AwsError> {
     let value = retry(|| crate::aws::ssm::get_parameter(ssm, name)).await?;
     let decoded = value.as_deref().map(decode);
+    let unreadable = matches!(decoded, Some(None));
+    let decoded = decoded.flatten();
     Ok(Stored {
         name: name.to_string(),
         exists: value.is_some(),
-        unreadable: matches!(decoded, Some(None)),
-        waits: decoded.flatten().unwrap_or_default(),
+        unreadable,
+        waits: decoded
+            .as_ref()
+            .map(|d| d.waits.clone())
+            .unwrap_or_default(),
+        ignored: decoded.map(|d| d.ignored).unwrap_or_default(),
     })
 }
 
@@ -149,7 +159,11 @@ pub async fn write(
     description: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(Written, usize), AwsError> {
-    let unchanged = stored.exists && !stored.unreadable && !changes(&stored.waits, learned);
+    // Windows left out as implausible are dropped by any write: one is due.
+    let unchanged = stored.exists
+        && !stored.unreadable
+        && stored.ignored.is_empty()
+        && !changes(&stored.waits, learned);
     if learned.is_empty() || unchanged {
         return Ok((Written::Unchanged, stored.waits.len()));
     }
@@ -302,7 +316,7 @@ mod tests {
         let learned = waits(&[("image", w(6.1234567, 6.2))]);
         let (text, count) = encode(&stored, &learned);
         assert_eq!(count, 2);
-        let back = decode(&text).unwrap();
+        let back = decode(&text).unwrap().waits;
         assert_eq!(back["image"], w(6.123, 6.2));
         assert_eq!(back["ready"], w(4.0, 5.0));
     }
@@ -321,6 +335,6 @@ mod tests {
         let (text, count) = encode(&stored, &learned);
         assert!(text.len() <= MAX_VALUE_BYTES, "{}", text.len());
         assert!(count < 201);
-        assert_eq!(decode(&text).unwrap()["image:eu-west-1"], w(5.9, 6.0));
+        assert_eq!(decode(&text).unwrap().waits["image:eu-west-1"], w(5.9, 6.0));
     }
 }

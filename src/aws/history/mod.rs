@@ -13,11 +13,18 @@
 //! `bake --history ssm`, also in the account ([`account`]: one SSM parameter per recipe), so
 //! a fresh CI runner waits as warm as a laptop. It is only a hint: a missing or unreadable
 //! history means cold schedules, never an error.
+//!
+//! Both stores are untrusted input (anyone who can write the state directory or the
+//! account's parameter): a window no wait of amibake could have taken — negative,
+//! inverted, not finite, past the longest wait — is dropped when read, with a warning,
+//! so a poll never computes an instant from it; a file over [`MAX_FILE_BYTES`] is not
+//! read at all.
 
 pub mod account;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +35,26 @@ pub struct Window {
     pub lo: f64,
     pub hi: f64,
 }
+
+impl Window {
+    /// Whether a wait of amibake could have taken this window: `0 <= lo <= hi`, both
+    /// finite, `hi` no later than the longest wait ([`MAX_WINDOW_SECS`]).
+    pub fn is_plausible(&self) -> bool {
+        self.lo.is_finite()
+            && self.hi.is_finite()
+            && 0.0 <= self.lo
+            && self.lo <= self.hi
+            && self.hi <= MAX_WINDOW_SECS
+    }
+}
+
+/// The latest a wait of amibake ends, in seconds: the longest command (a step's
+/// timeout, at most 48 h) and its grace, with room to spare. Every other wait is shorter.
+pub const MAX_WINDOW_SECS: f64 = crate::recipe::types::MAX_TIMEOUT_SECS as f64 + 3600.0;
+
+/// The largest history file read: a real one is a few kilobytes (the account's copy is at
+/// most 4 KB).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The stored form, in the file and in the account.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -46,6 +73,8 @@ pub struct History {
     /// What this process learned (only these are written back, so concurrent processes
     /// do not undo each other's news).
     learned: Mutex<BTreeMap<String, Window>>,
+    /// What the file held that was ignored, for a warning.
+    ignored: Option<String>,
 }
 
 impl History {
@@ -54,31 +83,43 @@ impl History {
         History::default()
     }
 
-    /// Reads `path`; anything unreadable counts as no history.
+    /// Reads `path`; anything unreadable counts as no history, and windows no wait could
+    /// take are left out ([`History::ignored`] says which).
     pub fn load(path: PathBuf) -> History {
-        let waits = read(&path).unwrap_or_default();
+        let (waits, ignored) = read(&path);
         History {
             path: Some(path),
             waits: Mutex::new(waits),
             learned: Mutex::default(),
+            ignored,
         }
     }
 
-    /// The window of the last wait of this kind.
+    /// What the file held that [`History::load`] ignored (too large, or implausible
+    /// windows), as a sentence for a warning.
+    pub fn ignored(&self) -> Option<&str> {
+        self.ignored.as_deref()
+    }
+
+    /// The window of the last wait of this kind (only a plausible one, whatever was put).
     pub fn get(&self, key: &str) -> Option<Window> {
         self.waits
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .copied()
+            .filter(Window::is_plausible)
     }
 
     /// Adds what another store holds (the account's parameter); it wins over the file.
+    /// Implausible windows are left out.
     pub fn merge(&self, waits: &BTreeMap<String, Window>) {
-        self.waits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(waits.iter().map(|(k, w)| (k.clone(), *w)));
+        self.waits.lock().unwrap_or_else(|e| e.into_inner()).extend(
+            waits
+                .iter()
+                .filter(|(_, w)| w.is_plausible())
+                .map(|(k, w)| (k.clone(), *w)),
+        );
     }
 
     /// What this process learned so far.
@@ -111,7 +152,7 @@ impl History {
             return Ok(());
         }
         tokio::task::spawn_blocking(move || {
-            let mut waits = read(&path).unwrap_or_default();
+            let (mut waits, _) = read(&path);
             waits.extend(learned);
             let text = serde_json::to_string_pretty(&File {
                 version: VERSION,
@@ -130,15 +171,76 @@ impl History {
     }
 }
 
-fn read(path: &PathBuf) -> Option<BTreeMap<String, Window>> {
-    decode(&std::fs::read_to_string(path).ok()?)
+/// The usable waits of the history file at `path`, and what was ignored in it (for a
+/// warning). A missing or unreadable file is no history, silently.
+fn read(path: &Path) -> (BTreeMap<String, Window>, Option<String>) {
+    let mut text = String::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text));
+    if read.is_err() {
+        return (BTreeMap::new(), None);
+    }
+    if text.len() as u64 > MAX_FILE_BYTES {
+        let why = format!(
+            "the file is larger than {} KiB (a history is a few): ignored",
+            MAX_FILE_BYTES / 1024
+        );
+        return (BTreeMap::new(), Some(why));
+    }
+    match decode(&text) {
+        Some(decoded) => (decoded.waits, ignored_windows(&decoded.ignored)),
+        None => (BTreeMap::new(), None),
+    }
 }
 
-/// The waits of a stored history; `None` when it is not one this version wrote (another
-/// version's, or not JSON at all).
-fn decode(text: &str) -> Option<BTreeMap<String, Window>> {
+/// A stored history as this version reads it.
+#[derive(Debug, Clone, PartialEq)]
+struct Decoded {
+    /// The plausible windows.
+    waits: BTreeMap<String, Window>,
+    /// The keys of the windows left out as implausible.
+    ignored: Vec<String>,
+}
+
+/// The waits of a stored history, implausible windows left out; `None` when it is not one
+/// this version wrote (another version's, or not JSON at all).
+fn decode(text: &str) -> Option<Decoded> {
     let file: File = serde_json::from_str(text).ok()?;
-    (file.version == VERSION).then_some(file.waits)
+    if file.version != VERSION {
+        return None;
+    }
+    let (waits, bad): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        file.waits.into_iter().partition(|(_, w)| w.is_plausible());
+    Some(Decoded {
+        waits,
+        ignored: bad.into_keys().collect(),
+    })
+}
+
+/// The warning about windows left out, naming a few (escaped and cut: a key is untrusted
+/// text); `None` when there were none.
+pub fn ignored_windows(keys: &[String]) -> Option<String> {
+    const SHOWN: usize = 3;
+    if keys.is_empty() {
+        return None;
+    }
+    let mut named: Vec<String> = keys
+        .iter()
+        .take(SHOWN)
+        .map(|k| {
+            let escaped: String = k.escape_default().take(60).collect();
+            format!("`{escaped}`")
+        })
+        .collect();
+    if keys.len() > SHOWN {
+        named.push(format!("{} more", keys.len() - SHOWN));
+    }
+    Some(format!(
+        "ignored {} window(s) no wait could take ({}): a window is 0 <= lo <= hi <= {}s",
+        keys.len(),
+        named.join(", "),
+        MAX_WINDOW_SECS
+    ))
 }
 
 #[cfg(test)]
@@ -168,6 +270,87 @@ mod tests {
             again.get("copy:us-east-1:eu-west-1"),
             Some(Window { lo: 7.5, hi: 8.0 })
         );
+    }
+
+    #[test]
+    fn implausible_windows_are_left_out_and_named() {
+        let text = r#"{"version": 1, "waits": {
+            "ok": {"lo": 1.0, "hi": 2.0},
+            "huge": {"lo": 0.0, "hi": 1e300},
+            "negative": {"lo": -2.0, "hi": -1.0},
+            "inverted": {"lo": 3.0, "hi": 2.0},
+            "past the longest wait": {"lo": 0.0, "hi": 180000.0},
+            "escape\u001b[31m": {"lo": 0.0, "hi": 1e20}
+        }}"#;
+        let decoded = decode(text).unwrap();
+        assert_eq!(decoded.waits.keys().collect::<Vec<_>>(), ["ok"]);
+        assert_eq!(decoded.ignored.len(), 5);
+        let said = ignored_windows(&decoded.ignored).unwrap();
+        assert!(said.starts_with("ignored 5 window(s)"), "{said}");
+        assert!(said.contains("2 more"), "{said}");
+        assert!(
+            !said.contains('\u{1b}'),
+            "an untrusted key is escaped: {said}"
+        );
+        assert_eq!(ignored_windows(&[]), None);
+    }
+
+    #[test]
+    fn neither_get_nor_merge_passes_an_implausible_window_on() {
+        let history = History::in_memory();
+        let bad = Window {
+            lo: 0.0,
+            hi: f64::MAX,
+        };
+        history.merge(&BTreeMap::from([("a".to_string(), bad)]));
+        assert_eq!(history.get("a"), None);
+        history.put(
+            "b",
+            Window {
+                lo: f64::NAN,
+                hi: 1.0,
+            },
+        );
+        assert_eq!(history.get("b"), None);
+    }
+
+    #[test]
+    fn a_poisoned_file_loads_its_good_windows_and_is_rewritten_without_the_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timings.json");
+        std::fs::write(
+            &path,
+            r#"{"version": 1, "waits": {"ok": {"lo": 1.0, "hi": 2.0}, "bad": {"lo": 0.0, "hi": 1e300}}}"#,
+        )
+        .unwrap();
+        let history = History::load(path.clone());
+        assert_eq!(history.get("ok"), Some(Window { lo: 1.0, hi: 2.0 }));
+        assert_eq!(history.get("bad"), None);
+        assert!(history.ignored().unwrap().contains("`bad`"));
+        history.put("new", Window { lo: 1.0, hi: 1.5 });
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(history.save())
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("bad"), "{text}");
+        assert!(text.contains("new") && text.contains("ok"), "{text}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timings.json");
+        let pad = " ".repeat(MAX_FILE_BYTES as usize);
+        std::fs::write(
+            &path,
+            format!(r#"{{"version": 1, "waits": {{"ok": {{"lo": 1.0, "hi": 2.0}}}}}}{pad}"#),
+        )
+        .unwrap();
+        let history = History::load(path);
+        assert_eq!(history.get("ok"), None);
+        assert!(history.ignored().unwrap().contains("larger than 1024 KiB"));
     }
 
     #[test]
