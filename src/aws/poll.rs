@@ -43,7 +43,14 @@ impl Schedule {
     }
 
     /// The same shape scaled down (the emulator with no delays needs no long pauses).
+    /// The factor comes from the environment: anything but a finite positive number is 1,
+    /// and it is at most 10, so the scaled pauses stay seconds.
     pub fn scaled(self, factor: f64) -> Schedule {
+        let factor = if factor.is_finite() && factor > 0.0 {
+            factor.min(10.0)
+        } else {
+            1.0
+        };
         Schedule {
             first: self.first.mul_f64(factor),
             max: self.max.mul_f64(factor),
@@ -113,7 +120,8 @@ where
         if let Some(gap) = max_gap {
             next = next.min(last + gap.as_secs_f64());
         }
-        let at = start + Duration::from_secs_f64(next);
+        // A window the history held is checked when read; past a `Duration`, ask at the deadline.
+        let at = start + Duration::try_from_secs_f64(next).unwrap_or(timeout);
         tokio::time::sleep_until(at.min(deadline)).await;
         let sent = start.elapsed().as_secs_f64();
         last = sent;

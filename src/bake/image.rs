@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use aws_smithy_types::DateTime;
-
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
 use crate::manifest::AmiEntry;
@@ -90,7 +88,7 @@ impl Bake<'_> {
     /// Sets the image's deprecation time, `after` from now.
     pub(super) async fn deprecate(&self, id: &str, after: Duration) -> Result<(), BakeError> {
         let ec2 = self.ec2(self.region())?;
-        let at = DateTime::from(SystemTime::now() + after);
+        let at = image::deprecate_at(SystemTime::now(), after).map_err(BakeError::aws("image"))?;
         poll::retry(|| ec2::deprecate_image(&ec2, id, at))
             .await
             .map_err(BakeError::aws("image"))
@@ -195,7 +193,8 @@ impl Bake<'_> {
         let copy = self.wait_image(region, id, &key, timeout).await?;
         if let Some(after) = self.plan.image.deprecate_after {
             let dest = self.ec2(region)?;
-            let at = DateTime::from(SystemTime::now() + after.get());
+            let at = image::deprecate_at(SystemTime::now(), after.get())
+                .map_err(BakeError::aws("copy"))?;
             poll::retry(|| ec2::deprecate_image(&dest, id, at))
                 .await
                 .map_err(BakeError::aws("copy"))?;

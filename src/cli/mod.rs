@@ -381,7 +381,7 @@ fn poll_scale() -> f64 {
     std::env::var("AMIBAKE_POLL_SCALE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|v: &f64| *v > 0.0)
+        .filter(|v: &f64| v.is_finite() && *v > 0.0 && *v <= 10.0)
         .unwrap_or(1.0)
 }
 

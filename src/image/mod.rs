@@ -7,6 +7,8 @@
 //! - `wait`: waiting until an image (or a copy) is available ([`wait_available`]).
 //! - `copy`: copies to other regions, started in turn, waited for together, every region
 //!   reported ([`copy_all`]).
+//! - `deprecate`: when an image is deprecated, checked against EC2's limit
+//!   ([`deprecate_at`]).
 //! - `share`: sharing images and their snapshots ([`share_all`]).
 //! - `teardown`: terminating instances, deleting the temporary security group,
 //!   deregistering images with their snapshots ([`Teardown`]).
@@ -14,6 +16,7 @@
 
 mod check;
 mod copy;
+mod deprecate;
 mod error;
 mod event;
 mod share;
@@ -23,6 +26,7 @@ mod wait;
 
 pub use check::{Unusable, available, describe};
 pub use copy::copy_all;
+pub use deprecate::deprecate_at;
 pub use error::CallFailed;
 pub use event::{CopyState, ImageEvent, Resource, ResourceKind, ResourceState};
 pub use share::share_all;

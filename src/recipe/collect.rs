@@ -151,7 +151,7 @@ impl Parts<'_> {
         }
         err.source_line = err
             .line
-            .and_then(|l| self.text.lines().nth(l as usize - 1))
+            .and_then(|l| self.text.lines().nth((l as usize).saturating_sub(1)))
             .map(|l| l.chars().take(200).collect());
         Some(err)
     }

@@ -117,12 +117,17 @@ fn as_written(mut e: RecipeError, text: &str, rendered: &template::Rendered) -> 
         e.message
             .push_str(" (line numbers refer to the rendered recipe)");
     } else if let (Some(l), Some(c)) = (e.line, e.column) {
-        let nth = |t: &str| t.lines().nth(l as usize - 1).unwrap_or_default().to_owned();
+        let nth = |t: &str| {
+            t.lines()
+                .nth((l as usize).saturating_sub(1))
+                .unwrap_or_default()
+                .to_owned()
+        };
         e.column = Some(yaml::source_column(&nth(text), &nth(&rendered.text), c));
     }
     e.source_line = e
         .line
-        .and_then(|l| located_text.lines().nth(l as usize - 1))
+        .and_then(|l| located_text.lines().nth((l as usize).saturating_sub(1)))
         .map(|s| rendered.masker.mask(s).chars().take(200).collect());
     e.message = rendered.masker.mask(&e.message).into_owned();
     e

@@ -571,3 +571,34 @@ fn the_children_run_under_the_memory_limit() {
         MEMORY_KB.to_string()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Arithmetic on durations from outside: bounded or checked
+
+#[test]
+fn a_hostile_poll_scale_from_the_environment_scales_nothing_out_of_range() {
+    use amibake::aws::poll::Schedule;
+    // `AMIBAKE_POLL_SCALE=inf` (or 1e300, NaN, -1) made `Duration::mul_f64` panic at the
+    // first poll, after the builder existed.
+    for factor in [f64::INFINITY, f64::NAN, -1.0, 0.0, 1e300, f64::MAX] {
+        let scaled = Schedule::INSTANCE.scaled(factor);
+        assert!(
+            scaled.max <= Schedule::INSTANCE.max * 10 && !scaled.first.is_zero(),
+            "{factor}: {scaled:?}"
+        );
+    }
+    assert_eq!(
+        Schedule::INSTANCE.scaled(0.5).first,
+        Schedule::INSTANCE.first / 2
+    );
+}
+
+#[test]
+fn a_deadline_from_the_longest_timeout_is_a_valid_instant() {
+    use amibake::recipe::types::Timeout;
+    // Every wait's deadline is `start + timeout (+ 120 s of grace)`, the timeout a
+    // `Timeout` (at most 48 h) or a constant: it cannot overflow.
+    let longest = Timeout::from_secs(u64::MAX).get() + std::time::Duration::from_secs(120);
+    assert!(std::time::Instant::now().checked_add(longest).is_some());
+    assert!(tokio::time::Instant::now().checked_add(longest).is_some());
+}

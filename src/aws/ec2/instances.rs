@@ -76,7 +76,8 @@ pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> 
                     .device_name(&v.device_name)
                     .ebs(
                         EbsBlockDevice::builder()
-                            .volume_size(v.size_gb as i32)
+                            // At most 16384 (the recipe's limit); never wrapped negative.
+                            .volume_size(i32::try_from(v.size_gb).unwrap_or(i32::MAX))
                             .volume_type(VolumeType::from(v.volume_type.as_str()))
                             .encrypted(true)
                             .set_kms_key_id(v.kms_key_id.clone())
