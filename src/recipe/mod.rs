@@ -229,6 +229,16 @@ fn check(
              organizations or OUs instead (`share_with`)",
         ));
     }
+    if let Some(problem) = types::check_image_tags(&image.tags) {
+        problems.push(at_key("tags", &problem));
+    }
+    if let Some(problem) = image
+        .description
+        .as_deref()
+        .and_then(types::check_image_description)
+    {
+        problems.push(at_key("description", &problem));
+    }
     if !image.encrypted {
         // The builder's root volume is always encrypted, so its image is too: a `false`
         // here could only ever apply to the copies, which is not what anyone means.

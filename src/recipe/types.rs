@@ -595,6 +595,59 @@ fn check_volume_type(s: &str) -> Result<(), String> {
     ))
 }
 
+/// The most tags a recipe may give its image: EC2 allows 50 per resource, and amibake
+/// adds up to 10 of its own (`Name`, `amibake:*`).
+pub const MAX_IMAGE_TAGS: usize = 40;
+
+/// What is wrong with an image's tags, if anything: more than [`MAX_IMAGE_TAGS`], a key of
+/// more than 128 characters or a value of more than 256 (EC2's limits), or a key in a
+/// namespace that is not the recipe's (`aws:` is AWS's, `amibake:` amibake's: a recipe
+/// could otherwise mark an unfinished image complete).
+pub fn check_image_tags(tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    if tags.len() > MAX_IMAGE_TAGS {
+        return Some(format!(
+            "`image.tags` has {} tags: expected at most {MAX_IMAGE_TAGS} (EC2 allows 50 per \
+             image, and amibake adds up to 10 of its own)",
+            tags.len()
+        ));
+    }
+    tags.iter().find_map(|(key, value)| {
+        let reserved = ["aws:", "amibake:"]
+            .into_iter()
+            .find(|p| key.to_ascii_lowercase().starts_with(p));
+        if let Some(prefix) = reserved {
+            Some(format!(
+                "tag key `{}` is reserved: keys starting `{prefix}` belong to {}; rename it",
+                shown(key),
+                if prefix == "aws:" { "AWS" } else { "amibake" }
+            ))
+        } else if key.is_empty() || key.chars().count() > 128 {
+            Some(format!(
+                "tag key `{}` is {} characters: expected 1 to 128 (EC2's limit)",
+                shown(key),
+                key.chars().count()
+            ))
+        } else if value.chars().count() > 256 {
+            Some(format!(
+                "the value of tag `{}` is {} characters: expected at most 256 (EC2's limit)",
+                shown(key),
+                value.chars().count()
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// What is wrong with an image's description, if anything: EC2 takes at most 255
+/// characters.
+pub fn check_image_description(description: &str) -> Option<String> {
+    let n = description.chars().count();
+    (n > 255).then(|| {
+        format!("`image.description` is {n} characters: expected at most 255 (EC2's limit)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,6 +754,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn image_tags_and_description_follow_ec2() {
+        use std::collections::BTreeMap;
+        let tags = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(check_image_tags(&tags(&[("Team", "platform")])), None);
+        let many: BTreeMap<String, String> = (0..41)
+            .map(|i| (format!("k{i}"), "v".to_string()))
+            .collect();
+        assert!(check_image_tags(&many).unwrap().contains("at most 40"));
+        let long_key = "k".repeat(129);
+        let long_value = "v".repeat(257);
+        for (pairs, says) in [
+            (tags(&[(&long_key, "v")]), "1 to 128"),
+            (tags(&[("k", &long_value)]), "at most 256"),
+            (tags(&[("aws:cloudformation:stack-name", "x")]), "reserved"),
+            (tags(&[("amibake:complete", "true")]), "belong to amibake"),
+        ] {
+            let err = check_image_tags(&pairs).unwrap();
+            assert!(err.contains(says), "{err}");
+        }
+        assert_eq!(check_image_description(&"d".repeat(255)), None);
+        assert!(
+            check_image_description(&"d".repeat(256))
+                .unwrap()
+                .contains("at most 255")
+        );
     }
 
     #[test]
