@@ -44,7 +44,7 @@ mod tests {
             Duration::MAX,
         ] {
             let err = deprecate_at(now, too_far).unwrap_err();
-            assert!(err.to_string().contains("10 years"), "{err}");
+            assert!(err.chain().contains("10 years"), "{}", err.chain());
         }
     }
 }
