@@ -396,3 +396,50 @@ fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
     powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
 }
+
+#[test]
+fn the_file_step_leaves_existing_directories_alone_and_values_stay_values_for_real() {
+    // Files under /tmp (1777) and /root (0700) leave both as they were; a new nested
+    // directory is made 0755 root:root; the file holding a secret and the drop-in holding
+    // Environment= are 0600; a value with \r and \n stays one value in the unit. Checked on
+    // the builder (validation) and on the booted image (boot test).
+    let region = "ap-east-2";
+    real_os(region, "debian");
+    let state = tempfile::tempdir().unwrap();
+    let (out, evs) = bake(region, state.path(), "file-modes.yaml", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let manifest_text = std::fs::read_to_string(state.path().join("manifest.json")).unwrap();
+    let manifest: Value = serde_json::from_str(&manifest_text).unwrap();
+    for name in [
+        "tmp untouched",
+        "root untouched",
+        "new parents",
+        "secret file",
+        "drop-in",
+        "one value, no directive",
+    ] {
+        let check = manifest["validation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no validation check {name:?}: {manifest:#}"));
+        assert_eq!(check["passed"], true, "{name}: {check:#}");
+    }
+    assert_eq!(manifest["boot_test"]["passed"], true, "{manifest:#}");
+    assert_eq!(
+        check_stdout(&manifest, "validation", "tmp untouched").trim(),
+        "1777 root:root"
+    );
+    assert_eq!(
+        check_stdout(&manifest, "boot", "root untouched").trim(),
+        "700 root:root"
+    );
+    // The secret's default value, in no form, in the manifest or the output.
+    let everything = format!("{manifest_text}{}", show(&out));
+    for form in ["s3cr3t", "s3cr3t-%%-", "\\'quoted\\'"] {
+        assert!(!everything.contains(form), "{form} leaked:\n{everything}");
+    }
+    powered_off_without_cycles(&evs);
+    rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
+}

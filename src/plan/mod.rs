@@ -237,7 +237,7 @@ impl Plan {
             steps: r
                 .steps
                 .iter()
-                .map(|s| script::render_step(s, r.builder.os))
+                .map(|s| script::render_step(s, r.builder.os, &loaded.masker))
                 .collect(),
             validate: r.validate.iter().map(plan_check).collect(),
             hygiene: script::hygiene(&r.image.hygiene, r.builder.os),

@@ -14,8 +14,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::recipe::model::path::{is_unsafe_char, printable};
 use crate::recipe::model::{Action, Os, Step};
 use crate::recipe::types::Duration;
+use crate::secret::Masker;
 
 mod builder;
 mod checks;
@@ -23,6 +25,7 @@ mod hygiene;
 mod ordering;
 mod steps;
 
+pub use builder::{PARENT_MODE, PARENT_OWNER};
 pub use checks::{pin_check, render_check};
 pub use hygiene::hygiene;
 pub use ordering::{
@@ -74,8 +77,9 @@ pub struct RenderedStep {
     pub command: StepCommand,
 }
 
-/// Renders one recipe step for the builder's OS.
-pub fn render_step(step: &Step, os: Os) -> RenderedStep {
+/// Renders one recipe step for the builder's OS. `secrets` decides the default mode of a
+/// `file` step's content (`0600` when it holds a secret).
+pub fn render_step(step: &Step, os: Os, secrets: &Masker) -> RenderedStep {
     let name = step.display_name();
     let command = match &step.action {
         Action::WaitCloudInit(_) => StepCommand::Shell {
@@ -91,7 +95,7 @@ pub fn render_step(step: &Step, os: Os) -> RenderedStep {
             script: systemd_override(&name, o),
         },
         Action::File(f) => StepCommand::Shell {
-            script: file(&name, f),
+            script: file(&name, f, secrets),
         },
         Action::Shell(body) => StepCommand::Shell {
             script: shell(&name, body),
@@ -141,8 +145,36 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// One visible line for a script header or marker: every control character escaped.
 fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    printable(s)
+}
+
+/// A value as systemd reads it inside `Environment="…"`: backslash and quote escaped, `%`
+/// doubled (specifiers), and every control character as a C escape (`\n`, `\r`, `\t`,
+/// `\xNN` for each byte of the others), so no value can end the line (systemd ends one at
+/// `\n`, `\r` and NUL), continue it with a trailing backslash or add a directive. NUL
+/// never gets here (an environment value cannot hold one; the recipe refuses it).
+pub fn systemd_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '\n' => out.push_str(r"\n"),
+            '\r' => out.push_str(r"\r"),
+            '\t' => out.push_str(r"\t"),
+            c if is_unsafe_char(c) => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -154,6 +186,18 @@ mod tests {
         let out = "::amibake:: check cfn-signal available\n/opt/aws/bin/cfn-signal\n";
         assert_eq!(strip_markers(out), "/opt/aws/bin/cfn-signal\n");
         assert!(!strip_markers("::amibake:: check ordered\n").contains("ordered"));
+    }
+
+    #[test]
+    fn systemd_escaping_keeps_a_value_on_its_line() {
+        assert_eq!(systemd_escape(r#"a"b\c%d"#), r#"a\"b\\c%%d"#);
+        assert_eq!(systemd_escape("a\rb\nc\td"), r"a\rb\nc\td");
+        assert_eq!(
+            systemd_escape("\u{1b}\u{85}\u{2028}"),
+            r"\x1b\xc2\x85\xe2\x80\xa8"
+        );
+        assert_eq!(systemd_escape("x\\"), r"x\\");
+        assert_eq!(systemd_escape("plain é"), "plain é");
     }
 
     #[test]

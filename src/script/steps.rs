@@ -7,7 +7,8 @@ use crate::recipe::model::{CodedeployAgent, FileSpec, Os, Packages, SystemdOverr
 use super::builder::ScriptBuilder;
 use super::checks::agent_version_query;
 use super::ordering::{AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, ordering_after};
-use super::{Script, quote};
+use super::{Script, quote, systemd_escape};
+use crate::secret::Masker;
 
 /// How long [`wait_for_boot`] waits for the start jobs left once cloud-init is done.
 pub(super) const BOOT_FINISH_WAIT_SECS: u32 = 180;
@@ -241,8 +242,8 @@ pub(super) fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
         for (k, v) in &o.environment {
             let _ = writeln!(
                 content,
-                "Environment=\"{}\"",
-                systemd_escape(&format!("{k}={v}"))
+                "Environment=\"{k}={}\"",
+                systemd_escape(v.as_str())
             );
         }
     }
@@ -252,33 +253,48 @@ pub(super) fn systemd_override(name: &str, o: &SystemdOverride) -> Script {
         }
         let _ = writeln!(content, "[Install]\nWantedBy={}", join(&o.wanted_by));
     }
+    // A unit name ends in its kind (`.service`, …) and the drop-in is a plain `NAME.conf`
+    // (both checked when read): the path stays in the unit's own directory.
     let path = format!("/etc/systemd/system/{unit}.d/{}", o.drop_in);
+    // Environment values may be credentials: not world-readable (systemd reads as root).
+    let mode = if o.environment.is_empty() {
+        "0644"
+    } else {
+        "0600"
+    };
     let mut s = ScriptBuilder::new(name);
-    s.mark(&format!("write drop-in {path}"));
-    s.write_file(&path, &content, "0644", "root:root", false);
+    s.mark(&format!("write drop-in {path} (mode {mode})"));
+    s.write_file(&path, &content, mode, "root:root", false);
     s.line("systemctl daemon-reload");
     if !o.wanted_by.is_empty() {
         s.mark(&format!(
             "re-enable {unit} with the drop-in's [Install] section"
         ));
-        s.line(&format!("systemctl reenable {}", quote(unit)));
+        s.line(&format!("systemctl reenable -- {}", quote(unit)));
     }
     s.finish()
 }
 
-pub(super) fn file(name: &str, f: &FileSpec) -> Script {
+/// The mode of a `file` step without `mode:` whose content holds no secret.
+pub const FILE_MODE: &str = "0644";
+/// The mode of a `file` step without `mode:` whose content holds a secret.
+pub const SECRET_FILE_MODE: &str = "0600";
+
+pub(super) fn file(name: &str, f: &FileSpec, secrets: &Masker) -> Script {
+    let mode = match &f.mode {
+        Some(m) => m.as_str(),
+        None if secrets.finds(&f.content) => SECRET_FILE_MODE,
+        None => FILE_MODE,
+    };
     let mut s = ScriptBuilder::new(name);
     s.mark(&format!(
-        "write {} (mode {}, owner {})",
-        f.path, f.mode, f.owner
+        "write {} (mode {mode}, owner {}; missing parents {} {})",
+        f.path,
+        f.owner,
+        super::PARENT_MODE,
+        super::PARENT_OWNER
     ));
-    s.write_file(
-        f.path.as_str(),
-        &f.content,
-        f.mode.as_str(),
-        f.owner.as_str(),
-        true,
-    );
+    s.write_file(f.path.as_str(), &f.content, mode, f.owner.as_str(), true);
     s.finish()
 }
 
@@ -294,12 +310,4 @@ pub(super) fn plain_list(pkgs: &[crate::recipe::types::PackageName]) -> String {
         .map(|p| p.as_str())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// systemd's quoting inside `Environment="…"`: backslash, quote and `%` specifiers.
-pub(super) fn systemd_escape(s: &str) -> String {
-    s.replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('%', "%%")
-        .replace('\n', r"\n")
 }

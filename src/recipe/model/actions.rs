@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::types::{
-    AbsPath, AgentVersion, FileMode, FileOwner, PackageName, PackageUrl, UnitName,
-};
+use super::path::{DropInName, EnvName, EnvValue, FilePath};
+use crate::recipe::types::{AgentVersion, FileMode, FileOwner, PackageName, PackageUrl, UnitName};
 
 /// `wait_cloud_init: {}` — wait until cloud-init is done, failing if it reported errors.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -58,33 +57,31 @@ pub struct SystemdOverride {
     #[serde(default)]
     pub wanted_by: Vec<UnitName>,
     #[serde(default)]
-    pub environment: BTreeMap<String, String>,
+    pub environment: BTreeMap<EnvName, EnvValue>,
     /// The drop-in file name under `/etc/systemd/system/<unit>.d/`.
     #[serde(default = "default_drop_in")]
-    pub drop_in: String,
+    pub drop_in: DropInName,
 }
 
-fn default_drop_in() -> String {
-    "50-amibake.conf".into()
+fn default_drop_in() -> DropInName {
+    DropInName::try_from("50-amibake.conf".to_string()).expect("valid default")
 }
 
 /// `file:` — write a file atomically.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
-    pub path: AbsPath,
+    pub path: FilePath,
     /// Never printed: plans and logs show its size and digest only.
     #[serde(skip_serializing)]
     pub content: String,
-    #[serde(default = "default_mode")]
-    pub mode: FileMode,
+    /// None: `0644`, or `0600` when the content holds a secret.
+    #[serde(default)]
+    pub mode: Option<FileMode>,
     #[serde(default = "default_owner")]
     pub owner: FileOwner,
 }
 
-fn default_mode() -> FileMode {
-    FileMode::try_from("0644".to_string()).expect("valid default")
-}
 fn default_owner() -> FileOwner {
     FileOwner::try_from("root:root".to_string()).expect("valid default")
 }

@@ -19,6 +19,7 @@ mod actions;
 mod builder;
 mod checks;
 mod image;
+pub mod path;
 mod source;
 mod steps;
 
