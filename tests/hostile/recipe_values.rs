@@ -69,10 +69,14 @@ fn validate(text: &str, vars: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 fn shares(plan: &Value) -> usize {
-    ["share_accounts", "share_organizations", "share_organizational_units"]
-        .iter()
-        .map(|k| plan["image"][k].as_array().map_or(0, Vec::len))
-        .sum()
+    [
+        "share_accounts",
+        "share_organizations",
+        "share_organizational_units",
+    ]
+    .iter()
+    .map(|k| plan["image"][k].as_array().map_or(0, Vec::len))
+    .sum()
 }
 
 /// The script text `plan --json` shows for the first step.
@@ -86,8 +90,7 @@ fn first_script(plan: &Value) -> String {
 // ---- finding 1: a var value is never structure ------------------------------------------
 
 /// The issue's exploit: a value that closes the quoted scalar and adds `share_with`.
-const SHARE_INJECTION: &str =
-    r#"x", share_with: {accounts: ["999988887777"]}, description: "y"#;
+const SHARE_INJECTION: &str = r#"x", share_with: {accounts: ["999988887777"]}, description: "y"#;
 
 #[test]
 fn a_var_that_closes_its_quotes_cannot_add_share_with_to_the_image() {
@@ -139,15 +142,19 @@ fn a_var_with_a_newline_and_a_new_key_stays_one_value() {
 
 #[test]
 fn a_var_that_closes_a_flow_sequence_cannot_add_items() {
-    let text = recipe(
-        "  - packages: { install: [\"{{ branch }}\"] }",
-        PLAIN_IMAGE,
-    );
+    let text = recipe("  - packages: { install: [\"{{ branch }}\"] }", PLAIN_IMAGE);
     // Today `htop"], remove: ["openssh-server` would install htop and remove sshd.
     let (code, err) = validate(&text, &[("branch", r#"htop"], remove: ["openssh-server"#)]);
-    assert_eq!(code, Some(2), "validate must refuse the package name: {err}");
+    assert_eq!(
+        code,
+        Some(2),
+        "validate must refuse the package name: {err}"
+    );
     assert!(err.contains("invalid package name"), "{err}");
-    let text = recipe(PLAIN_STEP, "  name: \"web-{{ run_id }}\"\n  copy_to: [\"{{ branch }}\"]");
+    let text = recipe(
+        PLAIN_STEP,
+        "  name: \"web-{{ run_id }}\"\n  copy_to: [\"{{ branch }}\"]",
+    );
     let (code, err) = validate(&text, &[("branch", r#"us-west-2", "ap-south-1"#)]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid region"), "{err}");
@@ -170,7 +177,7 @@ fn a_var_reaching_a_shell_step_without_shell_quote_is_refused() {
     let text = recipe("  - shell: \"git checkout {{ branch }}\"", PLAIN_IMAGE);
     let (code, err) = validate(&text, &[]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains(":8:27:"), "points at the expression: {err}");
+    assert!(err.contains(":8:26:"), "points at the expression: {err}");
     assert!(err.contains("| shell_quote"), "says the fix: {err}");
     // `run` of checks is shell too.
     let text = format!(
@@ -223,7 +230,11 @@ fn shellcheck_ok(bin: &Path, script: &str) -> bool {
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(script.as_bytes()).expect("write");
     drop(stdin);
-    child.wait_with_output().expect("shellcheck").status.success()
+    child
+        .wait_with_output()
+        .expect("shellcheck")
+        .status
+        .success()
 }
 
 #[test]
@@ -261,16 +272,23 @@ fn a_nested_range_bomb_is_a_clear_error_not_an_abort() {
     );
     let (code, err) = validate_within_1gib(&text);
     assert_eq!(code, Some(2), "a clear error, exit 2: {err}");
-    assert!(err.contains("template"), "{err}");
-    assert!(err.contains("web.yaml:8:"), "points at the step: {err}");
+    assert!(err.contains("template error"), "{err}");
+    assert!(err.contains("web.yaml:9:"), "points at the template: {err}");
+    // Ranges within the cap, nested: 10,000 × 10,000 × 37 bytes would be 3.7 GB.
+    let text = text.replace("100000", "10000");
+    let (code, err) = validate_within_1gib(&text);
+    assert_eq!(code, Some(2), "a clear error, exit 2: {err}");
+    assert!(err.contains("too large"), "{err}");
 }
 
 #[test]
 fn an_output_bomb_is_a_clear_error_not_an_abort() {
     // Each `replace` multiplies the text by 64; seven of them ask for 4 TiB.
     let x64 = "x".repeat(64);
-    let r = format!("replace(from=\"x\", to=\"{x64}\")");
-    let chain = std::iter::repeat_n(r.as_str(), 7).collect::<Vec<_>>().join(" | ");
+    let r = format!("replace(from='x', to='{x64}')");
+    let chain = std::iter::repeat_n(r.as_str(), 7)
+        .collect::<Vec<_>>()
+        .join(" | ");
     let text = recipe(
         &format!("  - shell: \"echo {{{{ 'x' | {chain} | shell_quote }}}}\""),
         PLAIN_IMAGE,
@@ -280,14 +298,18 @@ fn an_output_bomb_is_a_clear_error_not_an_abort() {
     assert!(err.contains("template"), "{err}");
     // A loop that writes little but often is bounded by the size of what it writes.
     let text = recipe(
-        "  - shell: |\n      {% for a in range(end=10000) %}{{ branch }}{{ branch }}{% endfor %}",
+        "  - shell: |\n      {% for a in range(end=10000) %}{{ branch | shell_quote }}{% endfor %}",
         PLAIN_IMAGE,
     );
     let big = "y".repeat(100_000);
     let (_dir, file) = recipe_file(&text);
     let out = run("validate", &file, &[("branch", &big)], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", cli::stderr(&out));
-    assert!(cli::stderr(&out).contains("too large"), "{}", cli::stderr(&out));
+    assert!(
+        cli::stderr(&out).contains("too large"),
+        "{}",
+        cli::stderr(&out)
+    );
 }
 
 // ---- finding 9: the environment ------------------------------------------------------
@@ -368,7 +390,11 @@ fn a_secret_in_a_step_name_a_tag_or_the_image_name_is_refused() {
             format!("{PLAIN_IMAGE}\n  tags: {{ Token: \"{{{{ pw }}}}\" }}"),
             "tag",
         ),
-        (PLAIN_STEP, "  name: \"web-{{ pw }}\"".to_string(), "image name"),
+        (
+            PLAIN_STEP,
+            "  name: \"web-{{ pw }}\"".to_string(),
+            "image name",
+        ),
         (
             PLAIN_STEP,
             format!("{PLAIN_IMAGE}\n  description: \"pw {{{{ pw }}}}\""),
