@@ -10,7 +10,9 @@ use time::macros::format_description;
 use crate::recipe::Builtins;
 
 /// A new run id: UTC time plus 24 random bits, e.g. `20261123-070528-3fa2c1`. It sorts by
-/// time and is unique enough to key tags, journals and ClientTokens.
+/// time and is unique enough to key tags, journals and ClientTokens, and to name images:
+/// two runs started in the same second get different ids (the shipped recipes name their
+/// images `{{ recipe }}-{{ run_id }}` for that reason; `timestamp` alone would collide).
 pub fn new_run_id(now: OffsetDateTime) -> String {
     format!("{}-{:06x}", timestamp(now), fastrand::u32(..0x100_0000))
 }
@@ -33,6 +35,10 @@ pub fn started(run_id: &str) -> Option<SystemTime> {
 }
 
 /// The built-ins for a run starting now in `region`.
+///
+/// `env` holds the process environment, but a recipe reads only the names it declares
+/// (`env: [NAME]`): rendering puts nothing else in the template context, refuses
+/// `get_env`, and masks the values it read in every error.
 pub fn builtins(region: &str) -> Builtins {
     let now = OffsetDateTime::now_utc();
     Builtins {

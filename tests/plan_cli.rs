@@ -123,7 +123,7 @@ steps:
         DB_PASSWORD={{ db_password }}
   - name: set the app password
     shell: |
-      echo \"{{ db_password }}\" | passwd --stdin app
+      echo {{ db_password | shell_quote }} | passwd --stdin app
 image:
   name: \"{{ recipe }}-{{ timestamp }}\"
 ";
@@ -173,9 +173,7 @@ fn plan_never_prints_a_secret_var_and_lists_it_as_stars() {
         "the vars listing should show db_password as ***:\n{text}"
     );
     assert!(
-        script_lines(&text)
-            .iter()
-            .any(|l| l.contains("echo \"***\"")),
+        script_lines(&text).iter().any(|l| l.contains("echo '***'")),
         "the shell step should show *** where the secret goes:\n{text}"
     );
 
@@ -215,7 +213,7 @@ source:
 builder:
   iam_instance_profile: amibake-builder
 steps:
-  - shell: echo \"{{ from_recipe }} {{ from_file }} {{ from_flag }}\"
+  - shell: echo {{ from_recipe | shell_quote }} {{ from_file | shell_quote }} {{ from_flag | shell_quote }}
 image:
   name: \"{{ recipe }}-{{ timestamp }}\"
 ",
@@ -265,7 +263,7 @@ image:
         var("from_flag")
     );
     assert!(
-        doc["steps"].to_string().contains("r f cli"),
+        doc["steps"].to_string().contains("'r' 'f' 'cli'"),
         "the step should be rendered with the winning values: {}",
         doc["steps"]
     );

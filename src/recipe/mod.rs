@@ -104,32 +104,22 @@ fn every_error(
 }
 
 /// Makes an error about the rendered text point into the recipe as written, and masks
-/// the secrets it may quote.
+/// the secrets and environment values it may quote.
 ///
-/// Where rendering kept the lines (the usual case), the line is the written one, but an
-/// expression earlier on it may have rendered to another length: the column is mapped
-/// back. Where a `{% for %}` or a multi-line value moved lines, positions refer to the
-/// rendered text, and the message says so.
+/// Rendering keeps every line where it was written (see `template::scalars`), but a value
+/// may have rendered to another length: the column is mapped back, and a place inside a
+/// rendered value becomes the place of the value as written.
 fn as_written(mut e: RecipeError, text: &str, rendered: &template::Rendered) -> RecipeError {
-    let same_lines = rendered.text.lines().count() == text.lines().count();
-    let located_text = if same_lines { text } else { &rendered.text };
-    if !same_lines {
-        e.message
-            .push_str(" (line numbers refer to the rendered recipe)");
-    } else if let (Some(l), Some(c)) = (e.line, e.column) {
-        let nth = |t: &str| {
-            t.lines()
-                .nth((l as usize).saturating_sub(1))
-                .unwrap_or_default()
-                .to_owned()
-        };
-        e.column = Some(yaml::source_column(&nth(text), &nth(&rendered.text), c));
+    if let (Some(l), Some(c)) = (e.line, e.column) {
+        let (line, column) = rendered.rewrite.source_place(l, c);
+        (e.line, e.column) = (Some(line), Some(column));
     }
+    let masker = &rendered.error_masker;
     e.source_line = e
         .line
-        .and_then(|l| located_text.lines().nth((l as usize).saturating_sub(1)))
-        .map(|s| rendered.masker.mask(s).chars().take(200).collect());
-    e.message = rendered.masker.mask(&e.message).into_owned();
+        .and_then(|l| text.lines().nth(l as usize - 1))
+        .map(|s| masker.mask(s).chars().take(200).collect());
+    e.message = masker.mask(&e.message).into_owned();
     e
 }
 
@@ -276,13 +266,14 @@ mod tests {
     use std::io::Write as _;
 
     const RECIPE: &str = r#"name: demo
+env: [AMIBAKE_TEST_HOME]
 vars:
   version: "1.0"
   password: { secret: true }
 source: { ami: ami-0123456789abcdef0 }
 builder: { iam_instance_profile: p }
 steps:
-  - shell: "echo {{ version }} {{ password }} {{ env.AMIBAKE_TEST_HOME }} {{ region }}"
+  - shell: "echo {{ version | shell_quote }} {{ password | shell_quote }} {{ env.AMIBAKE_TEST_HOME | shell_quote }} {{ region | shell_quote }}"
 image: { name: "demo-{{ version }}-{{ timestamp }}" }
 "#;
 
@@ -341,7 +332,7 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
             "demo-1.0-20261123-070528"
         );
         match &loaded.recipe.steps[0].action {
-            Action::Shell(s) => assert_eq!(s, "echo 1.0 pw-123 /home/x eu-west-1"),
+            Action::Shell(s) => assert_eq!(s, "echo '1.0' 'pw-123' '/home/x' 'eu-west-1'"),
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(loaded.masker.mask("pw-123"), "***");
@@ -386,11 +377,11 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
 
     #[test]
     fn an_unset_environment_variable_is_a_located_template_error() {
-        let err = bake_error(
-            &RECIPE.replace("AMIBAKE_TEST_HOME", "NOT_SET_ANYWHERE"),
-            "x",
-        );
-        assert_eq!((err.line, err.column), (Some(8), Some(50)), "{err}");
+        let text = RECIPE.replace("AMIBAKE_TEST_HOME", "NOT_SET_ANYWHERE");
+        let err = bake_error(&text, "x");
+        let line = text.lines().nth(8).unwrap();
+        let col = line.find("env.NOT_SET").unwrap() as u64 + 1;
+        assert_eq!((err.line, err.column), (Some(9), Some(col)), "{err}");
         assert!(
             err.message
                 .contains("environment variable `NOT_SET_ANYWHERE` is not set"),
@@ -401,11 +392,29 @@ image: { name: "demo-{{ version }}-{{ timestamp }}" }
     #[test]
     fn secrets_are_masked_in_yaml_errors_about_rendered_values() {
         let err = bake_error(
-            &RECIPE.replace("demo-{{ version }}", "demo:{{ password }}"),
+            &RECIPE.replace(
+                "iam_instance_profile: p }",
+                "iam_instance_profile: p, instance_type: \"t3:{{ password }}\" }",
+            ),
             "pw-123",
         );
         let shown = err.to_string();
-        assert!(shown.contains("invalid image name"), "{shown}");
+        assert!(shown.contains("invalid instance type"), "{shown}");
+        assert!(!shown.contains("pw-123"), "{shown}");
+    }
+
+    #[test]
+    fn a_secret_in_a_field_stored_in_the_clear_is_refused_without_its_value() {
+        let err = bake_error(
+            &RECIPE.replace("demo-{{ version }}", "demo-{{ password }}"),
+            "pw-123",
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains("secret var `password` in the image name"),
+            "{shown}"
+        );
+        assert_eq!((err.line, err.column), (Some(10), Some(25)), "{shown}");
         assert!(!shown.contains("pw-123"), "{shown}");
     }
 }

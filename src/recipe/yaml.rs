@@ -8,8 +8,6 @@
 //!   one line earlier ("while scanning a plain scalar, found a tab");
 //! - a missing field: at the start of the mapping that lacks it, not at its last key;
 //! - a node of the wrong shape: says what was expected, by example, and what was found.
-//!
-//! [`source_column`] maps a column of the rendered text back to the recipe as written.
 
 use std::path::Path;
 
@@ -235,104 +233,9 @@ fn describe_scalar(value: &str, style: ScalarStyle) -> String {
     }
 }
 
-/// Maps a 1-based column of a rendered line back to the line as written.
-///
-/// When a template expression renders to text of another length, everything after it on
-/// the line moves. The text between expressions is copied through unchanged, so the
-/// written line's literal pieces are found again in the rendered line, in order (the last
-/// one at its end): a column inside a literal piece maps to the same place in the written
-/// piece, and a column inside a rendered expression maps to the start of its `{{` or `{%`.
-/// Returns `col` unchanged when the lines are equal or cannot be aligned.
-pub fn source_column(source: &str, rendered: &str, col: u64) -> u64 {
-    if source == rendered {
-        return col;
-    }
-    align_column(source, rendered, (col as usize).saturating_sub(1)).map_or(col, |c| c as u64 + 1)
-}
-
-/// [`source_column`] with 0-based columns; `None` when the lines cannot be aligned.
-fn align_column(source: &str, rendered: &str, target: usize) -> Option<usize> {
-    let src: Vec<char> = source.chars().collect();
-    let out: Vec<char> = rendered.chars().collect();
-
-    // The written line as literal pieces (start, end) around expressions (start), in chars.
-    let mut literals = Vec::new();
-    let mut expressions = Vec::new();
-    let (mut i, mut literal_start) = (0, 0);
-    while i + 1 < src.len() {
-        let close = match (src[i], src[i + 1]) {
-            ('{', '{') => ['}', '}'],
-            ('{', '%') => ['%', '}'],
-            ('{', '#') => ['#', '}'],
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let Some(len) = src[i + 2..].windows(2).position(|w| w == close) else {
-            break; // an unclosed block: the rest is literal text
-        };
-        literals.push((literal_start, i));
-        expressions.push(i);
-        i += 2 + len + 2;
-        literal_start = i;
-    }
-    literals.push((literal_start, src.len()));
-
-    // The first literal starts the rendered line, the last ends it, and each one between
-    // is at its first occurrence after the previous one.
-    let last = literals.len() - 1;
-    let mut pos = 0; // where the rendered text after the previous literal starts
-    for (k, &(start, end)) in literals.iter().enumerate() {
-        let piece = &src[start..end];
-        let found = if k == 0 {
-            0
-        } else if k == last {
-            out.len().checked_sub(piece.len())?
-        } else {
-            pos + out[pos..]
-                .windows(piece.len().max(1))
-                .position(|w| piece.is_empty() || w == piece)
-                .unwrap_or(out.len() - pos)
-        };
-        if found < pos || out.get(found..found + piece.len())? != piece {
-            return None;
-        }
-        if k > 0 && target < found {
-            return Some(expressions[k - 1]); // inside what the expression rendered to
-        }
-        if target < found + piece.len() || k == last {
-            return Some(start + (target - found));
-        }
-        pos = found + piece.len();
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn columns_after_an_expression_map_back_to_the_written_line() {
-        let src = r#"  tags: { Recipe: "{{ recipe }}", Team: [platform] }"#;
-        let out = r#"  tags: { Recipe: "al2023-tomcat-codedeploy", Team: [platform] }"#;
-        let team_list = out.find("[platform]").unwrap() as u64 + 1;
-        assert_eq!(
-            source_column(src, out, team_list),
-            src.find("[platform]").unwrap() as u64 + 1
-        );
-        // Before the expression nothing moves; inside it, the expression's start.
-        assert_eq!(source_column(src, out, 3), 3);
-        assert_eq!(source_column(src, out, 25), 20);
-        // Two expressions with a literal between them.
-        let src = "a: {{ x }}-{{ y }}: z";
-        let out = "a: longvalue-b: z";
-        assert_eq!(source_column(src, out, 15), 19); // the `:` after `{{ y }}`
-        assert_eq!(source_column(src, out, 13), 11); // the `-` between them
-        assert_eq!(source_column(src, out, 14), 12); // `b`, the output of `{{ y }}`
-        assert_eq!(source_column("same", "same", 3), 3);
-    }
 
     #[test]
     fn a_tab_in_indentation_is_found_but_a_tab_in_a_block_scalar_is_content() {

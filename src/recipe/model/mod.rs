@@ -48,6 +48,10 @@ pub struct Recipe {
     /// Already consumed by rendering; kept so the key is accepted and documented.
     #[serde(default, skip_serializing)]
     pub vars: BTreeMap<String, serde::de::IgnoredAny>,
+    /// The environment variables the recipe may read as `{{ env.NAME }}`; already
+    /// consumed by rendering, kept so the key is accepted and checked.
+    #[serde(default, skip_serializing)]
+    pub env: Vec<String>,
     pub source: Source,
     pub builder: Builder,
     #[serde(deserialize_with = "non_empty_steps")]

@@ -18,6 +18,8 @@ pub struct Builtins {
     pub date: String,
     pub region: String,
     pub run_id: String,
+    /// The environment variables a recipe may read, by name: a recipe reads only those
+    /// it declares (`env: [NAME]`), through the `env` built-in.
     pub env: BTreeMap<String, String>,
 }
 
@@ -32,13 +34,19 @@ impl Builtins {
         }
     }
 
-    /// Puts every name of [`BUILTINS`] into `ctx`; `recipe` is the recipe's name as written.
-    pub(super) fn insert_into(&self, ctx: &mut tera::Context, recipe: &str) {
+    /// Puts every name of [`BUILTINS`] into `ctx`; `recipe` is the recipe's name as written,
+    /// `env` the environment variables it declares that are set.
+    pub(super) fn insert_into(
+        &self,
+        ctx: &mut tera::Context,
+        recipe: &str,
+        env: &BTreeMap<String, String>,
+    ) {
         ctx.insert("timestamp", &self.timestamp);
         ctx.insert("date", &self.date);
         ctx.insert("recipe", recipe);
         ctx.insert("region", &self.region);
         ctx.insert("run_id", &self.run_id);
-        ctx.insert("env", &self.env);
+        ctx.insert("env", env);
     }
 }

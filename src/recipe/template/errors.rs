@@ -1,14 +1,92 @@
 //! Tera's errors turned into recipe errors that point into the recipe as written.
 //!
-//! Tera reports parse errors with ` --> line:col`; render errors (an undefined var, an
-//! unknown filter) carry only the name, so we find that name inside the file's template
-//! blocks. Every message is masked: a rendering error can quote a secret's value.
+//! Each templated scalar is rendered on its own, so tera's places are places in the
+//! scalar's value; [`Templated::place_of`] turns them into places in the file. Tera
+//! reports parse errors with ` --> line:col`; render errors (an undefined var, an unknown
+//! filter) carry only the name, so we find that name inside the value's template blocks.
+//! Every message is masked: a rendering error can quote a secret's or an environment
+//! variable's value.
 
 use std::path::Path;
 
 use super::builtins::BUILTINS;
+use super::engine::TemplateFault;
+use super::scalars::Templated;
 use crate::recipe::error::RecipeError;
 use crate::secret::Masker;
+
+/// A template of `scalar` that failed to check or render, as an error at its place in
+/// `text` (the recipe as written).
+pub(super) fn located(
+    path: &Path,
+    text: &str,
+    scalar: &Templated,
+    fault: TemplateFault,
+    masker: &Masker,
+) -> RecipeError {
+    let (message, at) = match &fault.tera {
+        Some(err) => {
+            let e = template_error(path, &scalar.template, err, masker);
+            (e.message, e.line.zip(e.column))
+        }
+        None => (masker.mask(&fault.message).into_owned(), fault.at),
+    };
+    let (line, col) = at.map_or((scalar.line, scalar.column), |(l, c)| {
+        scalar.place_of(text, l, c)
+    });
+    RecipeError::at(path, text, line, col, message)
+}
+
+/// A rule `scalar` breaks, as an error at the name or expression at fault (`at`), else at
+/// the first expression that does not end in `| shell_quote`, else at the scalar.
+pub(super) fn violation(
+    path: &Path,
+    text: &str,
+    scalar: &Templated,
+    message: String,
+    at: Option<&str>,
+) -> RecipeError {
+    let template = &scalar.template;
+    let place = match at {
+        Some(name) => locate_in_blocks(template, name),
+        None => first_unquoted_expression(template),
+    };
+    let (line, col) = place.map_or((scalar.line, scalar.column), |(l, c)| {
+        scalar.place_of(text, l, c)
+    });
+    RecipeError::at(path, text, line, col, message)
+}
+
+/// The 1-based place of the first `{{ … }}` whose expression does not end in
+/// `shell_quote` (or a filter that makes a number).
+fn first_unquoted_expression(template: &str) -> Option<(u64, u64)> {
+    let mut offset = 0;
+    while let Some(open) = template[offset..].find("{{").map(|i| i + offset) {
+        let close = template[open..].find("}}").map(|i| i + open)?;
+        let body = template[open + 2..close].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let last = body.rsplit('|').next().unwrap_or_default().trim();
+        let last = last.split('(').next().unwrap_or_default().trim();
+        let numeric = body.parse::<f64>().is_ok();
+        let safe = body.contains('|')
+            && [
+                "shell_quote",
+                "int",
+                "float",
+                "length",
+                "round",
+                "abs",
+                "wordcount",
+            ]
+            .contains(&last);
+        if !safe && !numeric {
+            let line = template[..open].matches('\n').count() as u64 + 1;
+            let col = (open - template[..open].rfind('\n').map_or(0, |p| p + 1)) as u64 + 1;
+            return Some((line, col));
+        }
+        offset = close + 2;
+    }
+    None
+}
 
 /// Turns a tera error into a located recipe error.
 pub(super) fn template_error(

@@ -111,10 +111,18 @@ pub(super) fn resolve(
 /// A masker for the text every secret var renders to (what it looks like inside the
 /// rendered recipe).
 pub(super) fn secrets_masker(vars: &BTreeMap<String, Var>) -> Masker {
-    Masker::new(vars.values().filter(|v| v.secret).map(|v| match &v.value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }))
+    Masker::new(secret_texts(vars))
+}
+
+/// The text every secret var renders to.
+pub(super) fn secret_texts(vars: &BTreeMap<String, Var>) -> Vec<String> {
+    vars.values()
+        .filter(|v| v.secret)
+        .map(|v| match &v.value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
 }
 
 /// Reads the `vars:` block: plain values, `~` (required), or `{ secret, default, description }`.
