@@ -382,7 +382,7 @@ mod tests {
             "k",
             None,
             Duration::from_secs(30),
-            || std::future::pending::<Result<Option<()>, AwsError>>(),
+            std::future::pending::<Result<Option<()>, AwsError>>,
         )
         .await
         .unwrap_err();

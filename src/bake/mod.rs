@@ -360,11 +360,11 @@ impl<'a> Bake<'a> {
         token: &str,
         created: Result<T, AwsError>,
     ) -> Result<Result<T, AwsError>, BakeError> {
-        if let Err(e) = &created {
-            if !e.outcome_unknown() {
-                self.note("not_created", kind, region, None, Some(token))
-                    .await?;
-            }
+        if let Err(e) = &created
+            && !e.outcome_unknown()
+        {
+            self.note("not_created", kind, region, None, Some(token))
+                .await?;
         }
         Ok(created)
     }
