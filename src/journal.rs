@@ -4,9 +4,13 @@
 //!
 //! One JSON-lines file per run under the state directory:
 //! `$AMIBAKE_STATE_DIR`, else `$XDG_STATE_HOME/amibake`, else `~/.local/state/amibake`.
-//! The last line is `{"event":"clean"}` when the run left nothing behind.
+//! The last line is `{"event":"clean"}` when the run left nothing behind — which it can
+//! only say once every `intent` is resolved: created (and then removed or kept), or
+//! `not_created`. A create whose outcome is unknown (a RunInstances that timed out may
+//! have launched an instance) keeps the journal dirty, so `sweep` looks for it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex as StdMutex;
 
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -45,7 +49,8 @@ pub async fn ends_clean(dir: &Path, run_id: &str) -> bool {
 /// One line of a journal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry<'a> {
-    /// `intent` (about to create), `created`, `deleted`, `kept`, `clean`.
+    /// `intent` (about to create), `created`, `not_created` (the create was refused: the
+    /// intent is resolved), `deleted`, `kept`, `clean`.
     pub event: &'a str,
     /// `instance`, `security_group`, `image`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +65,20 @@ pub struct Entry<'a> {
     pub token: Option<&'a str>,
 }
 
+/// A create the journal announced and has not seen resolved (by the token of its call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub kind: String,
+    pub region: String,
+    pub token: String,
+}
+
 /// The journal of one run.
 pub struct Journal {
     path: PathBuf,
     file: Mutex<tokio::fs::File>,
+    /// Intents not resolved yet, in the order they were journaled.
+    pending: StdMutex<Vec<Intent>>,
 }
 
 impl Journal {
@@ -86,6 +101,7 @@ impl Journal {
         let journal = Journal {
             path,
             file: Mutex::new(file),
+            pending: StdMutex::default(),
         };
         journal
             .write_value(serde_json::json!({
@@ -100,14 +116,43 @@ impl Journal {
         &self.path
     }
 
-    /// Appends an entry and flushes it to disk before returning.
+    /// Appends an entry and flushes it to disk before returning. An `intent` with a token
+    /// is pending until a `created` or `not_created` entry of the same kind, region and
+    /// token resolves it.
     pub async fn record(&self, entry: Entry<'_>) -> std::io::Result<()> {
-        self.write_value(serde_json::to_value(entry).unwrap_or_default())
-            .await
+        self.write_value(serde_json::to_value(&entry).unwrap_or_default())
+            .await?;
+        if let (Some(kind), Some(region), Some(token)) = (entry.kind, entry.region, entry.token) {
+            let intent = Intent {
+                kind: kind.to_string(),
+                region: region.to_string(),
+                token: token.to_string(),
+            };
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match entry.event {
+                "intent" => pending.push(intent),
+                "created" | "not_created" => pending.retain(|p| *p != intent),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
-    /// Marks the run clean: nothing it created is left (or what is left was kept on purpose).
-    pub async fn mark_clean(&self) -> std::io::Result<()> {
+    /// The creates whose outcome is not known: journaled as intents, never resolved.
+    pub fn unresolved(&self) -> Vec<Intent> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Marks the run clean — nothing it created is left (or what is left was kept on
+    /// purpose) — when every intent is resolved; returns whether it did. With a create of
+    /// unknown outcome the journal stays dirty.
+    pub async fn mark_clean(&self) -> std::io::Result<bool> {
+        if !self.unresolved().is_empty() {
+            return Ok(false);
+        }
         self.record(Entry {
             event: "clean",
             kind: None,
@@ -115,7 +160,8 @@ impl Journal {
             id: None,
             token: None,
         })
-        .await
+        .await?;
+        Ok(true)
     }
 
     async fn write_value(&self, value: serde_json::Value) -> std::io::Result<()> {
@@ -131,31 +177,59 @@ impl Journal {
 mod tests {
     use super::*;
 
+    fn entry<'a>(event: &'a str, id: Option<&'a str>, token: &'a str) -> Entry<'a> {
+        Entry {
+            event,
+            kind: Some("instance"),
+            region: Some("us-east-1"),
+            id,
+            token: Some(token),
+        }
+    }
+
     #[tokio::test]
     async fn records_each_line_durably_and_ends_clean() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path(), "r1", "web", "us-east-1")
             .await
             .unwrap();
-        j.record(Entry {
-            event: "intent",
-            kind: Some("instance"),
-            region: Some("us-east-1"),
-            id: None,
-            token: Some("tok"),
-        })
-        .await
-        .unwrap();
-        j.mark_clean().await.unwrap();
+        j.record(entry("intent", None, "tok")).await.unwrap();
+        j.record(entry("created", Some("i-1"), "tok"))
+            .await
+            .unwrap();
+        assert!(j.mark_clean().await.unwrap());
         let text = std::fs::read_to_string(j.path()).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[1]["token"], "tok");
-        assert_eq!(lines[2]["event"], "clean");
+        assert_eq!(lines[3]["event"], "clean");
         assert!(ends_clean(dir.path(), "r1").await);
         assert_eq!(j.path(), path(dir.path(), "r1"));
+    }
+
+    #[tokio::test]
+    async fn an_intent_of_unknown_outcome_keeps_the_journal_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::create(dir.path(), "r2", "web", "us-east-1")
+            .await
+            .unwrap();
+        j.record(entry("intent", None, "launched?")).await.unwrap();
+        j.record(entry("intent", None, "refused")).await.unwrap();
+        j.record(entry("not_created", None, "refused"))
+            .await
+            .unwrap();
+        assert!(!j.mark_clean().await.unwrap());
+        assert!(!ends_clean(dir.path(), "r2").await);
+        let left = j.unresolved();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].token, "launched?");
+        j.record(entry("created", Some("i-2"), "launched?"))
+            .await
+            .unwrap();
+        assert!(j.mark_clean().await.unwrap());
+        assert!(ends_clean(dir.path(), "r2").await);
     }
 }

@@ -3,7 +3,9 @@
 Tests shape the emulated AWS at run time, per region, without restarting it: delays
 (instance_pending_seconds, agent_online_seconds, ..., stack_update_seconds), failures
 (bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
-throttling, regions not opted in (regions_not_opted_in) and real instances (real_os).
+throttling, faults of a dead or flaky network on chosen actions (stall_actions,
+reset_actions, throttle_storm_*, error_burst_*; see traffic.py), regions not opted in
+(regions_not_opted_in) and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
 
@@ -46,6 +48,13 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "stack_update_seconds": 0.0,  # an UPDATE takes D s of wall time (0: done inside the request)
     "fail_instance_refresh": "",  # alarm name: an update's instance refresh fails on it ("" = off)
     "throttle_ec2": False,  # EC2's documented request buckets: RequestLimitExceeded when empty
+    # Faults of a dead or flaky network, on chosen actions ("Action" or "service:Action"):
+    "stall_actions": {},  # action -> seconds: answered only after N s (null: never, while set)
+    "reset_actions": [],  # actions whose connection is reset, unanswered
+    "throttle_storm_actions": [],  # actions throttled, every call, for N s from the first one
+    "throttle_storm_seconds": 0.0,
+    "error_burst_actions": [],  # actions whose first N calls are answered 500/503
+    "error_burst_count": 0.0,
     "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
     # Regions DescribeRegions (asked in this region) shows `not-opted-in`: copies there fail preflight.
     "regions_not_opted_in": [],
@@ -73,6 +82,22 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key == "real_os":
         return check_real_os(value)
+    if key == "stall_actions":
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str)
+            and (v is None or (not isinstance(v, bool) and isinstance(v, (int, float)) and v >= 0))
+            for k, v in value.items()
+        ):
+            raise ValueError(f"{key} must map action names to seconds >= 0 (or null: never answered)")
+        return value
+    if key in ("reset_actions", "throttle_storm_actions", "error_burst_actions"):
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{key} must be a list of action names (Action or service:Action)")
+        return value
     if key == "regions_not_opted_in":
         if value is None:
             return []

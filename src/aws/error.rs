@@ -25,6 +25,17 @@ const NOT_YET_VISIBLE: [&str; 4] = [
     "InvalidGroup.NotFound",
 ];
 
+/// Codes of a failure on AWS's side (5xx): the request may have been carried out.
+const SERVER_FAULTS: [&str; 7] = [
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
 /// A failed AWS call.
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
@@ -108,6 +119,17 @@ impl AwsError {
     /// Eventual consistency: the thing exists but is not visible yet.
     pub fn is_not_yet_visible(&self) -> bool {
         self.code().is_some_and(|c| NOT_YET_VISIBLE.contains(&c))
+    }
+
+    /// Whether the call may have been carried out although it failed: no answer at all (a
+    /// timeout, a dropped connection) or a failure on AWS's side. A create that fails so
+    /// may have created its resource; one refused with any other code did not.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            AwsError::Call { code: None, .. } => true,
+            AwsError::Call { code: Some(c), .. } => SERVER_FAULTS.contains(&c.as_str()),
+            _ => false,
+        }
     }
 
     /// Whether trying again later can help (throttling, eventual consistency, or a

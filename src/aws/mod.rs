@@ -4,6 +4,9 @@
 //! endpoint override) and a client per service and region. Each submodule wraps the few
 //! calls its phase needs and classifies errors, so the orchestration in `bake` reads as
 //! the steps a release engineer would take.
+//!
+//! Every call is bounded ([`CallTimeouts`]): behind a connection that stops answering a
+//! call fails, it never hangs; the waits of `poll` bound themselves by their deadlines.
 
 pub mod asg;
 pub mod cfn;
@@ -17,7 +20,9 @@ pub mod ssm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -35,6 +40,56 @@ pub struct AwsOptions {
     /// Overrides every service's endpoint (a local emulator). The SDK also honours
     /// `AWS_ENDPOINT_URL` by itself.
     pub endpoint_url: Option<String>,
+    /// How long one call may take.
+    pub timeouts: CallTimeouts,
+}
+
+/// How long one AWS call may take (README, "Timeouts"): connecting, waiting for the next
+/// bytes of an answer, one attempt, and the whole call with the SDK's retries. The SDK
+/// has none of these by default but the connect timeout, so a connection that stops
+/// answering would hold a call (and the bake, and its cleanup) forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimeouts {
+    pub connect: Duration,
+    pub read: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl CallTimeouts {
+    /// Far above what any call amibake makes takes (a second or two), far below "hung".
+    pub const DEFAULT: CallTimeouts = CallTimeouts::from_attempt(Duration::from_secs(30));
+
+    /// The timeouts for an attempt limit (`AMIBAKE_API_TIMEOUT`): reads as long, connecting
+    /// at most 5 s, the whole call (its retries) three attempts' worth.
+    pub const fn from_attempt(attempt: Duration) -> CallTimeouts {
+        let connect = if attempt.as_secs() < 5 {
+            attempt
+        } else {
+            Duration::from_secs(5)
+        };
+        CallTimeouts {
+            connect,
+            read: attempt,
+            attempt,
+            operation: Duration::from_secs(attempt.as_secs().saturating_mul(3)),
+        }
+    }
+
+    fn config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+impl Default for CallTimeouts {
+    fn default() -> CallTimeouts {
+        CallTimeouts::DEFAULT
+    }
 }
 
 /// The SDK clients of one run.
@@ -148,7 +203,8 @@ impl Aws {
             .http_client(limited_https_client(limiter.clone()))
             // The SDK retries throttling and transient errors itself; a few more attempts
             // than its default ride out EC2's request-rate buckets during big bakes.
-            .retry_config(RetryConfig::standard().with_max_attempts(6));
+            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            .timeout_config(options.timeouts.config());
         if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
         }

@@ -7,6 +7,10 @@
 //! the time already waited (late by at most about a quarter). Polls tolerate throttling
 //! and eventual-consistency errors (an id that is not visible yet) until the phase
 //! deadline. All waiting uses tokio's clock, so tests can run it under paused time.
+//!
+//! A wait ends by its deadline: a call still in flight then gets [`CALL_GRACE`] more to
+//! answer and is dropped after that, so behind a connection that stops answering a wait
+//! fails at its deadline plus that grace, not when the SDK's own call timeouts give up.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +20,37 @@ use tokio::time::Instant;
 
 use super::AwsError;
 use super::history::{History, Window};
+
+/// How long past its deadline a wait lets the call in flight finish before it gives up.
+pub const CALL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a look-up that only explains a failure (which half of a wait never happened)
+/// may take; without an answer the error says less.
+pub const CLOSING_LOOK: Duration = Duration::from_secs(5);
+
+/// How long after its deadline a phase fails at the latest: the call in flight, then the
+/// closing look-up (README, "Timeouts").
+pub const DEADLINE_MARGIN: Duration =
+    Duration::from_secs(CALL_GRACE.as_secs() + CLOSING_LOOK.as_secs());
+
+/// `start + timeout`, or far in the future when that is past what the clock holds.
+fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// Runs `call` for at most `limit`; `None` when it did not answer in time.
+pub async fn bounded<T>(limit: Duration, call: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(limit, call).await.ok()
+}
+
+/// Runs one poll's call, dropping it when it has not answered `CALL_GRACE` after the
+/// deadline: `None` then.
+async fn within_grace<T>(deadline: Instant, call: impl Future<Output = T>) -> Option<T> {
+    let cut = deadline.checked_add(CALL_GRACE).unwrap_or(deadline);
+    tokio::time::timeout_at(cut, call).await.ok()
+}
 
 /// How often a phase polls: starting at `first`, growing by half each time up to `max`,
 /// each pause jittered by ±20 % so concurrent bakes do not poll in lockstep.
@@ -79,10 +114,13 @@ where
     Fut: Future<Output = Result<Option<T>, AwsError>>,
 {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let deadline = deadline_after(start, timeout);
     let mut interval = schedule.first;
     loop {
-        if let Some(value) = answer(check().await)? {
+        let Some(polled) = within_grace(deadline, check()).await else {
+            return Err(PollError::Timeout(timeout));
+        };
+        if let Some(value) = answer(polled)? {
             return Ok(value);
         }
         let now = Instant::now();
@@ -112,7 +150,7 @@ where
     Fut: Future<Output = Result<Option<T>, AwsError>>,
 {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let deadline = deadline_after(start, timeout);
     let mut probes = Probes::new(schedule, history.get(key));
     let mut last = 0.0_f64;
     loop {
@@ -125,7 +163,10 @@ where
         tokio::time::sleep_until(at.min(deadline)).await;
         let sent = start.elapsed().as_secs_f64();
         last = sent;
-        if let Some(value) = answer(check().await)? {
+        let Some(polled) = within_grace(deadline, check()).await else {
+            return Err(PollError::Timeout(timeout));
+        };
+        if let Some(value) = answer(polled)? {
             history.put(key, probes.window(sent));
             return Ok(value);
         }
@@ -328,6 +369,44 @@ mod tests {
             waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
             "{waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_answers_ends_the_wait_at_its_deadline_plus_the_grace() {
+        let start = Instant::now();
+        let err = until(Schedule::INSTANCE, Duration::from_secs(30), || {
+            std::future::pending::<Result<Option<()>, AwsError>>()
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, PollError::Timeout(t) if t == Duration::from_secs(30)));
+        assert_eq!(start.elapsed(), Duration::from_secs(30) + CALL_GRACE);
+
+        let history = History::in_memory();
+        let start = Instant::now();
+        let err = until_learned(
+            Schedule::COMMAND,
+            &history,
+            "k",
+            None,
+            Duration::from_secs(30),
+            std::future::pending::<Result<Option<()>, AwsError>>,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, PollError::Timeout(_)));
+        assert_eq!(start.elapsed(), Duration::from_secs(30) + CALL_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_call_in_flight_at_the_deadline_may_still_answer_within_the_grace() {
+        let value = until(Schedule::INSTANCE, Duration::from_secs(2), || async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, AwsError>(Some("done"))
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, "done");
     }
 
     #[tokio::test(start_paused = true)]

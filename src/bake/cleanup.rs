@@ -1,12 +1,24 @@
 //! Teardown on every path: what the outcome calls for is removed, and a run reports whether it
 //! left anything behind.
+//!
+//! The cleanup runs on a budget of its own ([`CLEANUP_BUDGET`]): each call is bounded by
+//! the SDK's timeouts and each wait by its deadline, and the whole of it by the budget. What
+//! it could not remove in that time — or when the user abandons it — is named exactly, with
+//! the `amibake sweep` command that removes it ([`Bake::report_left`]).
 
+use std::collections::BTreeSet;
 use std::sync::MutexGuard;
+use std::time::Duration;
 
 use crate::aws::poll::Schedule;
 use crate::image::{ImageEvent, ResourceKind, Teardown};
 
-use super::{Bake, Created, OnError};
+use super::{Bake, BakeEvent, Created, LeftResource, OnError};
+
+/// How long the whole cleanup may take unless the caller says otherwise
+/// (`AMIBAKE_CLEANUP_TIMEOUT`): terminating takes a minute or two on AWS, a security group
+/// goes once the instances' network interfaces have.
+pub const CLEANUP_BUDGET: Duration = Duration::from_secs(10 * 60);
 
 impl Bake<'_> {
     /// What this run created and has not removed yet.
@@ -46,12 +58,40 @@ impl Bake<'_> {
     /// Removes what the outcome calls for. After success: the builder and the temporary
     /// security group. After a failure: every instance and image of the run too — unless
     /// `--on-error keep`, which leaves them and says how to get in. Returns whether the
-    /// run left nothing behind that it should not have.
+    /// run left nothing behind that it should not have; when it may have, says exactly
+    /// what and how to remove it. The journal ends `clean` only then.
     pub async fn cleanup(&self, failed: bool) -> bool {
         if failed && self.options.on_error == OnError::Keep {
             self.keep().await;
             return false;
         }
+        let budget = self.cleanup_budget;
+        let removal = super::guard::unwinding(self.remove(failed));
+        let removed = match tokio::time::timeout(budget, removal).await {
+            Ok(Ok(removed)) => removed,
+            Ok(Err(panic)) => {
+                self.reporter.say(&format!(
+                    "cleanup stopped by a bug: {panic} (please report it)"
+                ));
+                false
+            }
+            Err(_) => {
+                self.reporter.say(&format!(
+                    "cleanup did not finish within its budget of {}s (AMIBAKE_CLEANUP_TIMEOUT)",
+                    budget.as_secs()
+                ));
+                false
+            }
+        };
+        let clean = removed && self.journal.mark_clean().await.unwrap_or(false);
+        if !clean {
+            self.report_left(failed);
+        }
+        clean
+    }
+
+    /// Removes what the outcome calls for (see [`Bake::cleanup`]); whether all of it went.
+    async fn remove(&self, failed: bool) -> bool {
         let (instances, images) = {
             let c = self.created();
             (c.instances.clone(), c.images.clone())
@@ -67,15 +107,74 @@ impl Bake<'_> {
         }
         clean &= self.remove_security_group().await;
         clean &= self.created().instances.is_empty();
-        if clean {
-            let _ = self.journal.mark_clean().await;
-        } else {
-            self.reporter.say(&format!(
-                "cleanup incomplete: see the journal {} and run `amibake sweep`",
-                self.journal.path().display()
-            ));
-        }
         clean
+    }
+
+    /// What this run may have left — what it made and has not seen gone (its images only
+    /// after a failure: after success they are the product), and every create whose
+    /// outcome is unknown — in a `left` event with the sweep command that removes it.
+    /// Says nothing when nothing is left. Also what the caller reports when it abandons
+    /// the cleanup.
+    pub fn report_left(&self, failed: bool) {
+        let left = self.left(failed);
+        if left.is_empty() {
+            return;
+        }
+        let regions: BTreeSet<&str> = left.iter().map(|l| l.region.as_str()).collect();
+        let sweep = regions
+            .iter()
+            .map(|r| format!("amibake sweep --region {r} --older-than 0s"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        self.reporter.emit(BakeEvent::Left {
+            resources: left,
+            sweep,
+            journal: self.journal.path().to_path_buf(),
+        });
+    }
+
+    fn left(&self, failed: bool) -> Vec<LeftResource> {
+        let made = |kind: ResourceKind, region: &str, id: &str, state| LeftResource {
+            kind: kind.as_str(),
+            region: region.to_string(),
+            id: Some(id.to_string()),
+            token: None,
+            state,
+        };
+        let mut left = Vec::new();
+        {
+            let c = self.created();
+            for (region, id, _) in &c.instances {
+                left.push(made(ResourceKind::Instance, region, id, "not removed"));
+            }
+            for (region, id) in &c.terminating {
+                let state = "asked to terminate, not seen terminated";
+                left.push(made(ResourceKind::Instance, region, id, state));
+            }
+            if failed {
+                for (region, id) in &c.images {
+                    left.push(made(ResourceKind::Image, region, id, "not removed"));
+                }
+            }
+            if let Some((region, id)) = &c.security_group {
+                left.push(made(ResourceKind::SecurityGroup, region, id, "not removed"));
+            }
+        }
+        for intent in self.journal.unresolved() {
+            let kind = match intent.kind.as_str() {
+                "instance" => ResourceKind::Instance,
+                "security_group" => ResourceKind::SecurityGroup,
+                _ => ResourceKind::Image,
+            };
+            left.push(LeftResource {
+                kind: kind.as_str(),
+                region: intent.region,
+                id: None,
+                token: Some(intent.token),
+                state: "the create's outcome is unknown",
+            });
+        }
+        left
     }
 
     /// `--on-error keep` after a failure: journals and names what stays.
@@ -164,9 +263,12 @@ impl Bake<'_> {
                 .spin("cleanup", &format!("waiting for {id} to terminate"));
             let done = self.teardown(&ec2).wait_terminated(&id).await;
             self.reporter.unspin("cleanup");
-            if let Err(e) = done {
-                self.reporter.say(&format!("{id} did not terminate: {e}"));
-                all = false;
+            match done {
+                Ok(()) => self.created().terminating.retain(|(_, i)| *i != id),
+                Err(e) => {
+                    self.reporter.say(&format!("{id} did not terminate: {e}"));
+                    all = false;
+                }
             }
         }
         all

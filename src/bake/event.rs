@@ -69,6 +69,15 @@ pub enum BakeEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Cleanup could not remove everything (it ran out of its budget, a call failed, or it
+    /// was abandoned), or a create's outcome is unknown: exactly what may be left, and
+    /// the command that removes it.
+    Left {
+        resources: Vec<LeftResource>,
+        /// `amibake sweep --region R --older-than 0s` (one per region, joined by ` && `).
+        sweep: String,
+        journal: PathBuf,
+    },
     /// Several bakes of one process are done.
     Summary {
         bakes: usize,
@@ -78,6 +87,37 @@ pub enum BakeEvent {
         api_calls_by_action: std::collections::BTreeMap<String, u64>,
         rate_limit_wait_seconds: f64,
     },
+}
+
+/// One thing a run may have left: an id, or, when the create never answered, the token
+/// of its call (`sweep` finds it by the run's tags all the same).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftResource {
+    /// `instance`, `security_group`, `image`.
+    pub kind: &'static str,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Why it may be there: `not removed`, `asked to terminate, not seen terminated`,
+    /// `the create's outcome is unknown`.
+    pub state: &'static str,
+}
+
+impl fmt::Display for LeftResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind.replace('_', " ");
+        match (&self.id, &self.token) {
+            (Some(id), _) => write!(f, "{kind} {id} in {} ({})", self.region, self.state),
+            (None, Some(token)) => write!(
+                f,
+                "an {kind} with client token {token} in {} ({})",
+                self.region, self.state
+            ),
+            (None, None) => write!(f, "{kind} in {} ({})", self.region, self.state),
+        }
+    }
 }
 
 /// What became of the wait history in the account.
@@ -217,6 +257,21 @@ impl fmt::Display for BakeEvent {
                 waits,
                 error,
             } => history_line(f, *action, parameter, *waits, error.as_deref()),
+            BakeEvent::Left {
+                resources,
+                sweep,
+                journal,
+            } => {
+                writeln!(
+                    f,
+                    "left behind (the journal {} stays open):",
+                    journal.display()
+                )?;
+                for r in resources {
+                    writeln!(f, "  {r}")?;
+                }
+                write!(f, "remove it with: {sweep}")
+            }
             BakeEvent::Summary {
                 bakes,
                 succeeded,

@@ -65,8 +65,12 @@ impl Bake<'_> {
             Some(&img.name),
         )
         .await?;
-        let id = poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
-            .await
+        let id =
+            poll::retry(|| ec2::create_image(&ec2, builder, &img.name, &img.description, &tags))
+                .await;
+        let id = self
+            .settle(ResourceKind::Image, self.region(), &img.name, id)
+            .await?
             .map_err(|e| match e.code() {
                 Some("InvalidAMIName.Duplicate") => BakeError::Input(format!(
                     "image: an AMI named {} already exists in {}: make image.name unique (e.g. add {{{{ timestamp }}}})",
@@ -76,7 +80,8 @@ impl Bake<'_> {
                 _ => BakeError::Aws { phase: "image", source: e },
             })?;
         let (made, name) = (Made::Image, Some(img.name.clone()));
-        self.record(made, self.region(), &id, None, name).await?;
+        self.record(made, self.region(), &id, Some(&img.name), name)
+            .await?;
         let key = format!(
             "image:{}:{}",
             self.region(),
@@ -171,10 +176,14 @@ impl Bake<'_> {
             Some(&copy.client_token),
         )
         .await?;
-        let id = poll::retry(|| ec2::copy_image(&dest, &copy))
-            .await
+        let id = poll::retry(|| ec2::copy_image(&dest, &copy)).await;
+        let token = &copy.client_token;
+        let id = self
+            .settle(ResourceKind::Image, region, token, id)
+            .await?
             .map_err(BakeError::aws("copy"))?;
-        self.record(Made::Copy, region, &id, None, None).await?;
+        self.record(Made::Copy, region, &id, Some(token), None)
+            .await?;
         Ok(id)
     }
 

@@ -56,11 +56,15 @@ impl Bake<'_> {
             Some(&name),
         )
         .await?;
-        let id = poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags))
-            .await
+        let id =
+            poll::retry(|| ec2::create_security_group(&ec2, &name, vpc.as_deref(), &tags)).await;
+        let id = self
+            .settle(ResourceKind::SecurityGroup, self.region(), &name, id)
+            .await?
             .map_err(BakeError::aws("launch"))?;
         let made = Made::SecurityGroup;
-        self.record(made, self.region(), &id, None, None).await?;
+        self.record(made, self.region(), &id, Some(&name), None)
+            .await?;
         Ok(id)
     }
 
@@ -105,8 +109,10 @@ impl Bake<'_> {
         )
         .await?;
         // Safe to retry: the ClientToken makes EC2 return the same instance.
-        let id = poll::retry(|| ec2::run_instance(&ec2, &launch))
-            .await
+        let id = poll::retry(|| ec2::run_instance(&ec2, &launch)).await;
+        let id = self
+            .settle(ResourceKind::Instance, self.region(), token, id)
+            .await?
             .map_err(|e| match e.code() {
                 Some(
                     "InvalidAMIID.NotFound"
@@ -166,8 +172,19 @@ impl Bake<'_> {
             Ok(()) => Ok(()),
             Err(PollError::Timeout(_)) => {
                 // Say which half never happened.
-                let state = ec2::instance_state(&ec2, instance).await.ok().flatten();
-                let hint = if state.as_deref() == Some("running") {
+                let look = ec2::instance_state(&ec2, instance);
+                let looked = poll::bounded(poll::CLOSING_LOOK, look).await;
+                let state = looked
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .cloned()
+                    .flatten();
+                let hint = if looked.is_none() {
+                    format!(
+                        "neither SSM nor EC2 said {instance} is ready, and EC2 did not answer within {}s: the network to AWS may be down",
+                        poll::CLOSING_LOOK.as_secs()
+                    )
+                } else if state.as_deref() == Some("running") {
                     let access = match &self.plan.builder.iam_instance_profile {
                         Some(p) => format!("the instance profile `{p}` lacks the AmazonSSMManagedInstanceCore policy (or name none and turn on the account's Default Host Management Configuration)"),
                         None => "no instance profile is named and the Default Host Management Configuration's role lacks AmazonSSMManagedEC2InstanceDefaultPolicy (or name an instance profile with AmazonSSMManagedInstanceCore in builder.iam_instance_profile)".to_string(),

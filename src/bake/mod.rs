@@ -16,6 +16,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+pub use cleanup::CLEANUP_BUDGET;
+
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
@@ -33,6 +35,7 @@ use crate::report::Reporter;
 mod cleanup;
 mod command;
 mod event;
+mod guard;
 mod history;
 mod image;
 mod launch;
@@ -40,7 +43,7 @@ mod source;
 mod verify;
 mod walk;
 
-pub use event::{BakeEvent, HistoryAction, State, StepEvent};
+pub use event::{BakeEvent, HistoryAction, LeftResource, State, StepEvent};
 pub use history::WaitHistory;
 
 use source::describe_source;
@@ -114,6 +117,11 @@ pub enum BakeError {
     Preflight(#[from] crate::preflight::PreflightError),
     #[error("interrupted")]
     Interrupted,
+    /// A bug: amibake panicked. What the bake made is cleaned up as after any failure.
+    #[error(
+        "amibake hit a bug and stopped: {0} (please report it; what this run created is cleaned up)"
+    )]
+    Panicked(String),
     #[error("cannot write {what}: {source}")]
     Io {
         what: String,
@@ -211,6 +219,8 @@ pub struct Bake<'a> {
     started: Instant,
     started_at: SystemTime,
     phases: Mutex<Vec<Timing>>,
+    /// How long the whole cleanup may take ([`CLEANUP_BUDGET`] unless set).
+    cleanup_budget: Duration,
 }
 
 impl<'a> Bake<'a> {
@@ -233,7 +243,14 @@ impl<'a> Bake<'a> {
             started: Instant::now(),
             started_at: SystemTime::now(),
             phases: Mutex::default(),
+            cleanup_budget: CLEANUP_BUDGET,
         }
+    }
+
+    /// Gives the cleanup `budget` in all instead of [`CLEANUP_BUDGET`].
+    pub fn with_cleanup_budget(mut self, budget: Duration) -> Bake<'a> {
+        self.cleanup_budget = budget;
+        self
     }
 
     /// The plan this bake walks.
@@ -330,6 +347,26 @@ impl<'a> Bake<'a> {
             note,
         }));
         Ok(())
+    }
+
+    /// Journals a create call that failed: refused for certain (any error but a timeout, a
+    /// lost connection or a failure on AWS's side), nothing was made and its intent is
+    /// resolved; otherwise the outcome is unknown and the intent stays open (the journal
+    /// stays dirty, and cleanup names it with the sweep command that finds it).
+    async fn settle<T>(
+        &self,
+        kind: ResourceKind,
+        region: &str,
+        token: &str,
+        created: Result<T, AwsError>,
+    ) -> Result<Result<T, AwsError>, BakeError> {
+        if let Err(e) = &created
+            && !e.outcome_unknown()
+        {
+            self.note("not_created", kind, region, None, Some(token))
+                .await?;
+        }
+        Ok(created)
     }
 
     /// Records a resource event in the run journal, durably, before returning.

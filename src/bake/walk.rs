@@ -60,8 +60,16 @@ fn out_of_order(what: &str) -> BakeError {
 
 impl Bake<'_> {
     /// Runs the whole bake: every action of the plan, in order. On error the caller runs
-    /// [`Bake::cleanup`] (the plan's `Cleanup`) and writes nothing (`WriteManifest`).
+    /// [`Bake::cleanup`] (the plan's `Cleanup`) and writes nothing (`WriteManifest`). A
+    /// panic (a bug) is such an error too ([`BakeError::Panicked`]): what exists by then
+    /// is recorded, so the cleanup still removes it.
     pub async fn run(&self) -> Result<Manifest, BakeError> {
+        super::guard::unwinding(self.walk_plan())
+            .await
+            .unwrap_or_else(|message| Err(BakeError::Panicked(message)))
+    }
+
+    async fn walk_plan(&self) -> Result<Manifest, BakeError> {
         let mut walk = Walk {
             groups: self.plan.builder.security_group_ids.clone(),
             ..Walk::default()

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use tokio::sync::watch;
 
 use super::report_recipe_error;
-use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, interrupted};
+use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, Signal, Signals, duration_env};
 use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
 use crate::event::{ErrorEvent, Failure};
@@ -52,6 +51,19 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     }
 
     let top = cx.reporter();
+    // SIGINT, SIGTERM or SIGHUP stops every bake still running (finished ones keep their
+    // result) and starts the cleanups; only the same signal again abandons them. Listening
+    // starts before anything is created.
+    let signals = {
+        let line = Reporter::new(cx.mode, crate::secret::Masker::default());
+        Signals::listen(move |first: Signal, other: Signal| {
+            line.say(&format!(
+                "{} ignored: cleanup goes on ({} again abandons it)",
+                other.name(),
+                first.name()
+            ));
+        })
+    };
     let reporters = reporters(&cx, &top, &prepared);
     let recipes: Vec<&str> = prepared.iter().map(|p| p.plan.recipe.as_str()).collect();
     let file = journal::state_dir().join("timings.json");
@@ -65,21 +77,14 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
         }
     }
 
-    // Ctrl-C or SIGTERM stops every bake still running; finished ones keep their result.
-    let (stop, stopped) = watch::channel(false);
-    let signals = tokio::spawn(async move {
-        interrupted().await;
-        let _ = stop.send(true);
-    });
     let outcomes: Vec<u8> = join_all(
         bakes
             .iter()
             .zip(&prepared)
             .zip(&reporters)
-            .map(|((bake, p), reporter)| finish(bake, p, reporter, stopped.clone())),
+            .map(|((bake, p), reporter)| finish(bake, p, reporter, signals.clone())),
     )
     .await;
-    signals.abort();
     waits.save(&top).await;
     summarize(&cx, &top, &outcomes);
     worst(&outcomes)
@@ -137,14 +142,18 @@ async fn start<'r>(
         verbose: cx.global.verbose > 0,
         history,
     };
-    Ok(Bake::new(
+    let bake = Bake::new(
         cx.aws.clone(),
         p.plan.clone(),
         p.loaded.stable_text.clone(),
         reporter,
         journal,
         options,
-    ))
+    );
+    Ok(match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
+        Some(budget) => bake.with_cleanup_budget(budget),
+        None => bake,
+    })
 }
 
 /// The process's AWS traffic: a summary event after several bakes, a line with `-v`.
@@ -212,27 +221,31 @@ async fn prepare(
 
 /// Runs one bake to its end — done, failed or stopped — cleans up after it, writes its
 /// manifest and reports; returns its exit code.
-async fn finish(
-    bake: &Bake<'_>,
-    p: &Prepared,
-    reporter: &Reporter,
-    mut stopped: watch::Receiver<bool>,
-) -> u8 {
+async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals: Signals) -> u8 {
     let result = tokio::select! {
         r = bake.run() => r,
-        _ = stopped.wait_for(|&s| s) => Err(BakeError::Interrupted),
+        _ = signals.first() => Err(BakeError::Interrupted),
     };
     if let Err(e) = &result {
         reporter.finish();
         reporter.emit(e.event());
         if !matches!(e, BakeError::Input(_) | BakeError::Preflight(_)) {
-            reporter.say("cleaning up (Ctrl-C again abandons the cleanup; `amibake sweep` finishes it later)");
+            let again = match signals.got() {
+                Some(signal) => format!("{} again", signal.name()),
+                None => "the same signal twice".to_string(),
+            };
+            reporter.say(&format!(
+                "cleaning up ({again} abandons the cleanup; `amibake sweep` finishes it later)"
+            ));
         }
     }
+    let failed = result.is_err();
     let clean = tokio::select! {
-        c = bake.cleanup(result.is_err()) => c,
-        () = interrupted() => {
-            reporter.say("cleanup abandoned: run `amibake sweep` to remove what is left");
+        c = bake.cleanup(failed) => c,
+        () = signals.repeated() => {
+            reporter.finish();
+            reporter.say("cleanup abandoned: the same signal came again");
+            bake.report_left(failed);
             false
         }
     };

@@ -42,7 +42,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "amibake",
     version,
     about = "Bake golden AMIs over SSM, prove they boot right, and roll Auto Scaling groups onto them.",
-    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted."
+    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted (SIGINT, SIGTERM or SIGHUP)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -110,7 +110,7 @@ pub enum Command {
     },
     /// Bake the image: builder over SSM, checks, image, copies, boot test; writes a manifest.
     #[command(
-        after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n  amibake bake recipes/web.yaml recipes/worker.yaml recipes/batch.yaml   # three at once\n\nCtrl-C or SIGTERM stops the bake, cleans up, and exits 130. With several recipes, every bake runs to its own end; the exit code is the worst of them (130, then 1, then 2)."
+        after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n  amibake bake recipes/web.yaml recipes/worker.yaml recipes/batch.yaml   # three at once\n\nCtrl-C, SIGTERM or SIGHUP stops the bake, cleans up, and exits 130 (only the same signal again abandons the cleanup, printing what is left and the sweep command). With several recipes, every bake runs to its own end; the exit code is the worst of them (130, then 1, then 2)."
     )]
     Bake(BakeArgs),
     /// Remove what interrupted runs left behind: instances, temporary security groups,
@@ -275,8 +275,8 @@ impl Context<'_> {
     }
 
     /// Runs a command's work until it ends or the user interrupts it: 0 when it is done,
-    /// its failure's exit code (after the `error` event), or 130 after `hint` on Ctrl-C or
-    /// SIGTERM.
+    /// its failure's exit code (after the `error` event), or 130 after `hint` on Ctrl-C,
+    /// SIGTERM or SIGHUP.
     pub async fn run_until_interrupted<T, E: Failure>(
         &self,
         reporter: &Reporter,
@@ -353,26 +353,165 @@ fn with_runtime(fut: impl std::future::Future<Output = u8>) -> ExitCode {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on the first stopping signal: SIGINT (Ctrl-C), SIGTERM or SIGHUP (a lost
+/// terminal or CI runner).
 async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    let mut signals = Signals::listen(|_, _| {});
+    signals.first().await;
+}
+
+/// A signal that stops a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
         }
     }
+}
+
+/// The stopping signals received so far: the first stops the work and starts the
+/// cleanup; only the same one again abandons the cleanup. A CI cancel commonly sends
+/// one signal and then another (SIGINT, then SIGTERM): that second one is not a repeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Received {
+    first: Option<Signal>,
+    repeated: bool,
+}
+
+/// Listens for SIGINT, SIGTERM and SIGHUP for as long as it (or a clone) lives.
+#[derive(Clone)]
+pub struct Signals {
+    received: tokio::sync::watch::Receiver<Received>,
+    _listener: std::sync::Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Signals {
+    /// Starts listening; `ignored(first, other)` is called for each signal other than the
+    /// first, which changes nothing (the caller says so).
+    pub fn listen(ignored: impl Fn(Signal, Signal) + Send + 'static) -> Signals {
+        let (tx, received) = tokio::sync::watch::channel(Received::default());
+        let listener = tokio::spawn(async move {
+            let mut streams = SignalStreams::new();
+            while let Some(signal) = streams.next().await {
+                let now = *tx.borrow();
+                match now.first {
+                    None => tx.send_replace(Received {
+                        first: Some(signal),
+                        repeated: false,
+                    }),
+                    Some(first) if first == signal => tx.send_replace(Received {
+                        first: Some(first),
+                        repeated: true,
+                    }),
+                    Some(first) => {
+                        ignored(first, signal);
+                        now
+                    }
+                };
+            }
+        });
+        Signals {
+            received,
+            _listener: std::sync::Arc::new(listener),
+        }
+    }
+
+    /// Resolves on the first signal (at once if one came already).
+    pub async fn first(&mut self) -> Signal {
+        let first = self
+            .received
+            .wait_for(|r| r.first.is_some())
+            .await
+            .map(|r| r.first);
+        match first {
+            Ok(Some(signal)) => signal,
+            // The listener is gone (it could listen to nothing): no signal will come.
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The first signal, if one came.
+    pub fn got(&self) -> Option<Signal> {
+        self.received.borrow().first
+    }
+
+    /// Resolves when the first signal comes again.
+    pub async fn repeated(&mut self) {
+        let gone = self.received.wait_for(|r| r.repeated).await.is_err();
+        if gone {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self._listener) == 1 {
+            self._listener.abort();
+        }
+    }
+}
+
+/// The process's stopping signals as one stream.
+struct SignalStreams {
+    #[cfg(unix)]
+    streams: Vec<(Signal, tokio::signal::unix::Signal)>,
+}
+
+impl SignalStreams {
+    #[cfg(unix)]
+    fn new() -> SignalStreams {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            (Signal::Interrupt, SignalKind::interrupt()),
+            (Signal::Terminate, SignalKind::terminate()),
+            (Signal::Hangup, SignalKind::hangup()),
+        ];
+        SignalStreams {
+            // A signal that cannot be listened for keeps its default action.
+            streams: kinds
+                .into_iter()
+                .filter_map(|(s, kind)| signal(kind).ok().map(|l| (s, l)))
+                .collect(),
+        }
+    }
+
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    fn new() -> SignalStreams {
+        SignalStreams {}
+    }
+
+    #[cfg(unix)]
+    async fn next(&mut self) -> Option<Signal> {
+        if self.streams.is_empty() {
+            return None;
+        }
+        std::future::poll_fn(|cx| {
+            for (signal, stream) in &mut self.streams {
+                if let std::task::Poll::Ready(Some(())) = stream.poll_recv(cx) {
+                    return std::task::Poll::Ready(Some(*signal));
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> Option<Signal> {
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| Signal::Interrupt)
     }
 }
 
@@ -390,6 +529,22 @@ fn aws_options(global: &GlobalArgs) -> AwsOptions {
         region: global.region.clone(),
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
+        timeouts: duration_env("AMIBAKE_API_TIMEOUT")
+            .map(crate::aws::CallTimeouts::from_attempt)
+            .unwrap_or_default(),
+    }
+}
+
+/// A duration from the environment (`90s`, `5m`); unset or unreadable is `None` (with a
+/// warning for the latter: the default applies).
+pub(crate) fn duration_env(name: &str) -> Option<std::time::Duration> {
+    let value = std::env::var(name).ok()?;
+    match value.parse::<crate::recipe::types::Duration>() {
+        Ok(d) if !d.get().is_zero() => Some(d.get()),
+        _ => {
+            eprintln!("warning: {name} must be a duration such as 90s or 5m; using the default");
+            None
+        }
     }
 }
 
