@@ -219,7 +219,7 @@ async fn finish(
     mut stopped: watch::Receiver<bool>,
 ) -> u8 {
     let result = tokio::select! {
-        r = bake.run() => r,
+        r = bake.run_leased() => r,
         _ = stopped.wait_for(|&s| s) => Err(BakeError::Interrupted),
     };
     if let Err(e) = &result {
