@@ -258,3 +258,167 @@ fn sweep_finds_a_leftover_copy_in_a_journaled_region_and_with_all_regions() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     rt().block_on(assert_nothing_left(&[home, far], &run_id, false));
 }
+
+// ---- 11. promote publishes only this recipe's complete images of this account --------
+
+/// An image of this account in `region` (a copy of an Amazon image), with these tags.
+async fn own_image(region: &str, tags: &[(&str, &str)]) -> String {
+    let ec2 = ec2(region).await;
+    let (amazon, _) = two_amis(region).await;
+    let id = ec2
+        .copy_image()
+        .source_region(region)
+        .source_image_id(amazon)
+        .name(unique("own"))
+        .send()
+        .await
+        .expect("CopyImage")
+        .image_id()
+        .expect("an image id")
+        .to_string();
+    if !tags.is_empty() {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        ec2.create_tags()
+            .resources(&id)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .expect("CreateTags");
+    }
+    id
+}
+
+/// A recipe `name` with `promotion: [dev, prod]` and a manifest of `ami` in `region`.
+fn promote_files(dir: &Path, name: &str, region: &str, ami: &str) -> PathBuf {
+    let recipe = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &recipe,
+        format!(
+            "name: {name}\nsource:\n  ssm_parameter: {AL2023}\n\
+             builder: {{ iam_instance_profile: amibake-builder }}\n\
+             steps:\n  - shell: \"true\"\nimage:\n  name: \"{{{{ recipe }}}}-{{{{ run_id }}}}\"\n\
+             promotion: [dev, prod]\n"
+        ),
+    )
+    .unwrap();
+    let manifest = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "tool": { "name": "amibake", "version": "0.1.0" },
+            "recipe": name, "recipe_file": recipe.display().to_string(),
+            "run_id": "20260101-000000-abc123", "region": region, "input_hash": "h",
+            "source_ami": { "id": ami, "name": "al2023", "resolved_from": "ami" },
+            "amis": [ { "region": region, "ami_id": ami, "name": "x", "snapshot_ids": [] } ],
+            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
+            "phases": [], "steps": [], "validation": []
+        })
+        .to_string(),
+    )
+    .unwrap();
+    manifest
+}
+
+fn promote_to_dev(region: &str, manifest: &Path, extra: &[&str]) -> std::process::Output {
+    let state = tempfile::tempdir().unwrap();
+    amibake(region, state.path())
+        .args(["--json", "promote", "--to", "dev", "--manifest"])
+        .arg(manifest)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+async fn channel_value(region: &str, recipe: &str) -> Option<String> {
+    let name = format!("/amibake/{recipe}/dev");
+    let p = ssm(region).get_parameter().name(name).send().await.ok()?;
+    p.parameter()?.value().map(str::to_string)
+}
+
+/// Promote refused `ami` with exit 2, naming it and `what` is wrong, and wrote no channel.
+fn assert_refused(region: &str, recipe: &str, ami: &str, out: &std::process::Output, what: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", show(out));
+    let text = show(out);
+    assert!(text.contains(ami) && text.contains(what), "{text}");
+    assert!(text.contains("--allow-foreign-image"), "{text}");
+    assert_eq!(rt().block_on(channel_value(region, recipe)), None, "{text}");
+}
+
+const PROMOTE_REGION: &str = "ap-south-1";
+
+#[test]
+fn promote_refuses_a_public_image_of_another_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("foreign");
+    let (amazon, _) = rt().block_on(two_amis(PROMOTE_REGION));
+    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &amazon);
+    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    assert_refused(
+        PROMOTE_REGION,
+        &name,
+        &amazon,
+        &out,
+        "not owned by this account",
+    );
+}
+
+#[test]
+fn promote_refuses_an_image_whose_bake_did_not_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("incomplete");
+    let ami = rt().block_on(own_image(
+        PROMOTE_REGION,
+        &[("amibake:created-by", "amibake"), ("amibake:recipe", &name)],
+    ));
+    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &ami);
+    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    assert_refused(PROMOTE_REGION, &name, &ami, &out, "amibake:complete=true");
+}
+
+#[test]
+fn promote_refuses_an_image_of_another_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("mine");
+    let ami = rt().block_on(own_image(
+        PROMOTE_REGION,
+        &[
+            ("amibake:created-by", "amibake"),
+            ("amibake:recipe", "someone-elses"),
+            ("amibake:complete", "true"),
+        ],
+    ));
+    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &ami);
+    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    assert_refused(PROMOTE_REGION, &name, &ami, &out, "someone-elses");
+}
+
+#[test]
+fn allow_foreign_image_promotes_it_loudly_and_records_it_on_the_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("allowed");
+    let (amazon, _) = rt().block_on(two_amis(PROMOTE_REGION));
+    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &amazon);
+    let out = promote_to_dev(PROMOTE_REGION, &manifest, &["--allow-foreign-image"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = show(&out);
+    assert!(text.contains("WARNING") && text.contains(&amazon), "{text}");
+    rt().block_on(async {
+        assert_eq!(channel_value(PROMOTE_REGION, &name).await, Some(amazon));
+        let tags = ssm(PROMOTE_REGION)
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(format!("/amibake/{name}/dev"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tag_list()
+                .iter()
+                .any(|t| t.key() == "amibake:foreign-image" && t.value() == "true"),
+            "{:?}",
+            tags.tag_list()
+        );
+    });
+}

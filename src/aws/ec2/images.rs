@@ -278,3 +278,22 @@ pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(),
         .map(|_| ())
         .map_err(|e| AwsError::call("ec2:EnableImageDeprecation", e))
 }
+
+/// The image with this id if this account owns it (DescribeImages with Owners=self and an
+/// `image-id` filter, which answers an empty list rather than an error for an id that is
+/// not this account's); `None` for an image of another account (a public one too) or
+/// none at all.
+pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name("image-id").values(id).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(id))
+        .map(image_info))
+}

@@ -16,6 +16,7 @@ mod inventory;
 mod network;
 
 pub use account::{ebs_default_key, region_opt_in};
+pub use images::describe_own_image;
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,
