@@ -9,7 +9,11 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use super::emulator;
 use super::emulator::*;
+
+#[path = "../support/stacks.rs"]
+mod stacks;
 
 /// tests/fixtures/boot-test.yaml under a name of its own, its copies going to `copy_to`.
 fn recipe(dir: &Path, label: &str, copy_to: &[&str]) -> PathBuf {
@@ -421,4 +425,99 @@ fn allow_foreign_image_promotes_it_loudly_and_records_it_on_the_channel() {
             tags.tag_list()
         );
     });
+}
+
+// ---- 12. prune keeps every stack's rollback target ----------------------------------
+
+#[test]
+fn prune_keeps_a_stacks_previous_image_so_rollback_still_works() {
+    let region = "eu-north-1";
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let recipe = unique("prune-rollback");
+    let stack = unique("web-prod");
+    let rt = rt();
+    let (vpc, subnets) = rt.block_on(stacks::default_network(region));
+    let complete = [
+        ("amibake:created-by", "amibake"),
+        ("amibake:recipe", recipe.as_str()),
+        ("amibake:complete", "true"),
+    ];
+    let previous = rt.block_on(own_image(region, &complete));
+    let args = stacks::create_args(
+        "cfn-templates/asg-rolling.yaml",
+        &stack,
+        &previous,
+        &vpc,
+        &subnets,
+    );
+    let created = amibake(region, state.path())
+        .args(&args)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(created.status.code(), Some(0), "{}", show(&created));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let current = rt.block_on(own_image(region, &complete));
+    let rolled = amibake(region, state.path())
+        .args(["roll", "--stack", &stack, "--ami", &current, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(rolled.status.code(), Some(0), "{}", show(&rolled));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let newest = rt.block_on(own_image(region, &complete));
+
+    let out = amibake(region, state.path())
+        .args([
+            "--json",
+            "prune",
+            "--recipe",
+            &recipe,
+            "--keep",
+            "1",
+            "--older-than",
+            "0s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events(&out);
+    let removed: Vec<&str> = evs
+        .iter()
+        .filter(|e| e["event"] == "remove")
+        .filter_map(|e| e["ami"].as_str())
+        .collect();
+    assert!(
+        !removed.contains(&previous.as_str()),
+        "prune removed {previous}, the rollback target of {stack}: {}",
+        show(&out)
+    );
+    let kept = evs
+        .iter()
+        .find(|e| e["event"] == "kept" && e["ami"] == previous.as_str())
+        .unwrap_or_else(|| panic!("{}", show(&out)));
+    assert!(
+        kept["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "rollback_target" && r["stack"] == stack.as_str()),
+        "{kept}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&newest),
+        "{}",
+        show(&out)
+    );
+
+    let back = amibake(region, state.path())
+        .args(["--json", "rollback", "--stack", &stack, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        back.status.code(),
+        Some(0),
+        "rollback after prune: {}",
+        show(&back)
+    );
 }
