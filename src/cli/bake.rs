@@ -51,6 +51,12 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
         });
     }
 
+    for p in &prepared {
+        if let Err(e) = crate::manifest::check_writable(&p.manifest).await {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
     let top = cx.reporter();
     let reporters = reporters(&cx, &top, &prepared);
     let recipes: Vec<&str> = prepared.iter().map(|p| p.plan.recipe.as_str()).collect();

@@ -521,3 +521,78 @@ fn prune_keeps_a_stacks_previous_image_so_rollback_still_works() {
         show(&back)
     );
 }
+
+// ---- 14. a taken AMI name and an unwritable manifest stop a bake before it creates ---
+
+/// The bake created nothing: no resource event, and no instance, group or image of its
+/// run anywhere it could have made one.
+fn assert_created_nothing(out: &std::process::Output, regions: &[&str]) {
+    let evs = events(out);
+    let made: Vec<&serde_json::Value> = evs.iter().filter(|e| e["event"] == "resource").collect();
+    assert!(made.is_empty(), "the bake created {made:?}: {}", show(out));
+    // No start event: the bake stopped before it had a run, so nothing is tagged with one.
+    if evs.iter().any(|e| e["event"] == "start") {
+        let run_id = run_id(&evs);
+        rt().block_on(assert_nothing_left(regions, &run_id, false));
+    }
+}
+
+#[test]
+fn a_bake_whose_ami_name_is_taken_fails_before_creating_anything() {
+    let (home, far) = ("ap-northeast-3", "eu-west-2");
+    configure(home, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    for (taken_in, label) in [(home, "taken-home"), (far, "taken-far")] {
+        let recipe = recipe(state.path(), label, &[far]);
+        let name = unique(label);
+        let text = std::fs::read_to_string(&recipe)
+            .unwrap()
+            .replace("\"{{ recipe }}-{{ run_id }}\"", &format!("\"{name}\""));
+        std::fs::write(&recipe, text).unwrap();
+        let taken = rt().block_on(async {
+            let ec2 = ec2(taken_in).await;
+            let (amazon, _) = two_amis(taken_in).await;
+            ec2.copy_image()
+                .source_region(taken_in)
+                .source_image_id(amazon)
+                .name(&name)
+                .send()
+                .await
+                .expect("CopyImage")
+                .image_id()
+                .unwrap()
+                .to_string()
+        });
+        let out = bake_json(home, state.path(), &recipe, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let text = show(&out);
+        assert!(
+            text.contains(&name) && text.contains(taken_in) && text.contains(&taken),
+            "the error names the AMI, its region and the image holding the name: {text}"
+        );
+        assert_created_nothing(&out, &[home, far]);
+    }
+}
+
+#[test]
+fn an_unwritable_manifest_directory_fails_the_bake_before_creating_anything() {
+    let region = "ap-northeast-3";
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let recipe = recipe(state.path(), "manifest-dir", &[]);
+    let missing = state.path().join("no-such-dir").join("m.json");
+    let out = amibake(region, state.path())
+        .args(["--json", "bake"])
+        .arg(&recipe)
+        .arg("--manifest")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("no-such-dir"),
+        "the error names the manifest path: {}",
+        show(&out)
+    );
+    assert_created_nothing(&out, &[region]);
+}

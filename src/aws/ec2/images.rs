@@ -297,3 +297,21 @@ pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageIn
         .find(|i| i.image_id() == Some(id))
         .map(image_info))
 }
+
+/// The ids of this account's images named exactly `name` (DescribeImages with Owners=self
+/// and a `name` filter): CreateImage and CopyImage refuse a name one of them holds.
+pub async fn own_images_named(ec2: &Client, name: &str) -> Result<Vec<String>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name("name").values(name).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .filter(|i| i.name() == Some(name))
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect())
+}
