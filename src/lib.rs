@@ -12,6 +12,7 @@ pub mod cli;
 pub mod event;
 pub mod image;
 pub mod journal;
+pub mod lease;
 pub mod manifest;
 pub mod plan;
 pub mod preflight;

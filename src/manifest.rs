@@ -5,7 +5,7 @@
 //! (`builds`, `last_run_uuid`), so that a pipeline switching from Packer reads the same
 //! file unchanged (`jq -r '.builds[-1].artifact_id'` → `us-east-1:ami-…,us-west-2:ami-…`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -118,9 +118,7 @@ impl Manifest {
         }
         masker.mask_json(&mut value);
         let text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)? + "\n";
-        let tmp = path.with_extension("json.tmp");
-        tokio::fs::write(&tmp, text).await?;
-        tokio::fs::rename(&tmp, path).await
+        write_atomically(path, text.into_bytes()).await
     }
 
     /// Packer's manifest post-processor shape of this bake: one build of builder type
@@ -186,8 +184,145 @@ fn run_uuid(run_id: &str) -> String {
     )
 }
 
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the whole
+/// new one, never part of it, and the new one survives a power cut once this returns: a
+/// temporary file in the same directory, written and fsynced, renamed over `path`, then
+/// the directory fsynced (the rename itself is durable only then).
+pub async fn write_atomically(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || write_atomically_blocking(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+fn write_atomically_blocking(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = directory_of(path);
+    let tmp = temp_path(path);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // Directories cannot be opened for syncing everywhere (Windows): best effort there.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        d.sync_all()
+            .or_else(|e| if cfg!(unix) { Err(e) } else { Ok(()) })?;
+    }
+    Ok(())
+}
+
+/// The directory a file at `path` lives in (`.` for a bare file name).
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "manifest".into());
+    directory_of(path).join(format!(
+        ".{name}.{}.{:08x}.tmp",
+        std::process::id(),
+        fastrand::u32(..)
+    ))
+}
+
+/// Checks, before a bake creates anything, that its manifest can be written at `path`:
+/// the directory exists and a file can be created (and removed) in it, and `path` is not
+/// a directory. The error is the one line to print.
+pub async fn check_writable(path: &Path) -> Result<(), String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || check_writable_blocking(&path))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn check_writable_blocking(path: &Path) -> Result<(), String> {
+    let dir = directory_of(path);
+    let shown = path.display();
+    let fix = "create the directory or pass --manifest with a path in a writable one";
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "cannot write the manifest {shown}: {} is not a directory ({fix})",
+                dir.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot write the manifest {shown}: directory {}: {e} ({fix})",
+                dir.display()
+            ));
+        }
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "cannot write the manifest {shown}: it is a directory (pass --manifest with a file name)"
+        ));
+    }
+    let probe = temp_path(path);
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "cannot write the manifest {shown}: cannot create a file in {}: {e} ({fix})",
+            dir.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_manifest_is_replaced_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        std::fs::write(&path, "old").unwrap();
+        write_atomically(&path, b"new".to_vec()).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["m.json"]);
+    }
+
+    #[tokio::test]
+    async fn a_manifest_path_is_checked_before_the_bake() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_writable(&dir.path().join("m.json")).await, Ok(()));
+        let missing = dir.path().join("nope/m.json");
+        let err = check_writable(&missing).await.unwrap_err();
+        assert!(
+            err.contains("nope") && err.contains("create the directory"),
+            "{err}"
+        );
+        let err = check_writable(dir.path()).await.unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
     use super::*;
 
     fn baked() -> Manifest {

@@ -18,3 +18,10 @@ pub const IMAGE: &str = "amibake:image-id";
 pub const COPY_OF: &str = "amibake:copy-of";
 /// On a channel parameter: the environment.
 pub const ENV: &str = "amibake:env";
+/// On everything a bake creates, from its creation: until when the run holds it (RFC 3339
+/// UTC). The bake renews it while it runs; `sweep` never removes a run whose lease is in
+/// the future.
+pub const LEASE_UNTIL: &str = "amibake:lease-until";
+/// On a channel parameter `promote --allow-foreign-image` wrote: the image was not checked
+/// as this recipe's own complete bake.
+pub const FOREIGN_IMAGE: &str = "amibake:foreign-image";

@@ -239,11 +239,15 @@ fn plan_check_runs_only_the_preflight() {
         .iter()
         .map(|e| (e["check"].as_str().unwrap(), e["region"].as_str().unwrap()))
         .collect();
-    // us-west-2 is a default region (no call), me-south-1 an opt-in one (DescribeRegions);
-    // the recipe names no key and shares with nobody: no key to check.
+    // The AMI name is free at home and in each copy region; us-west-2 is a default region
+    // (no call), me-south-1 an opt-in one (DescribeRegions); the recipe names no key and
+    // shares with nobody: no key to check.
     assert_eq!(
         names,
         [
+            ("ami_name_free", region),
+            ("ami_name_free", "us-west-2"),
+            ("ami_name_free", "me-south-1"),
             ("region_enabled", "us-west-2"),
             ("region_enabled", "me-south-1")
         ]
@@ -267,9 +271,12 @@ fn plan_check_runs_only_the_preflight() {
     });
     assert_eq!(instances, 0, "plan --check launched nothing");
 
-    // A recipe that neither copies nor shares has nothing to check.
+    // A recipe that neither copies nor shares has only its AMI name to check, at home.
     let plain = write_recipe(state.path(), "plain", "", "");
-    let out = plan_check(region, state.path(), &plain, false);
+    let out = plan_check(region, state.path(), &plain, true);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(show(&out).contains("nothing to check"), "{}", show(&out));
+    let checks = preflight_events(&out);
+    assert_eq!(checks.len(), 1, "{}", show(&out));
+    assert_eq!(checks[0]["check"], "ami_name_free");
+    assert_eq!(checks[0]["state"], "pass");
 }

@@ -329,10 +329,11 @@ fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
         .map(|a| a["action"].as_str().unwrap())
         .collect();
     assert_eq!(
-        &actions[..3],
+        &actions[..4],
         [
             "resolve_source",
             "check_host_management",
+            "preflight",
             "create_security_group"
         ]
     );
@@ -382,14 +383,16 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
     assert_eq!(
         checks,
         [
+            ("ami_name_free", "us-east-1"),
+            ("ami_name_free", "us-west-2"),
             ("region_enabled", "us-west-2"),
             ("key", "us-east-1"),
             ("key", "us-west-2")
         ]
     );
-    assert_eq!(preflight["checks"][1]["key"], "alias/golden");
-    assert_eq!(preflight["checks"][1]["setting"], "builder.kms_key_id");
-    assert_eq!(preflight["checks"][2]["shared"], true);
+    assert_eq!(preflight["checks"][3]["key"], "alias/golden");
+    assert_eq!(preflight["checks"][3]["setting"], "builder.kms_key_id");
+    assert_eq!(preflight["checks"][4]["shared"], true);
 
     let mut args = vec![OsStr::new("plan"), recipe.as_os_str()];
     args.extend(flags.iter().map(OsStr::new));
@@ -421,6 +424,7 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
         .as_array()
         .unwrap()
         .iter()
+        .filter(|c| c["check"] == "region_enabled")
         .map(|c| (c["region"].as_str().unwrap(), c["by_default"] == true))
         .collect();
     assert_eq!(checks, [("us-west-2", true), ("me-south-1", false)]);
@@ -428,13 +432,19 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
     // Without copies or shares, the builder's key is still checked at home...
     let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let checks = doc["actions"][1]["checks"].as_array().unwrap();
+    let checks: Vec<&Value> = doc["actions"][1]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] != "ami_name_free")
+        .collect();
     assert_eq!(checks.len(), 1, "{checks:?}");
     assert_eq!(checks[0]["check"], "key");
     assert_eq!(checks[0]["key"], "alias/golden");
     assert_eq!(checks[0]["region"], "us-east-1");
 
-    // ...and a recipe that names no key, copies and shares nothing has nothing to check.
+    // ...and a recipe that names no key, copies and shares nothing has only its AMI name
+    // to check, at home.
     let plain = write_file(
         tmp.path(),
         "plain.yaml",
@@ -442,11 +452,8 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
     );
     let out = amibake([OsStr::new("plan"), OsStr::new("--json"), plain.as_os_str()]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        doc["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["action"] != "preflight")
-    );
+    let checks = doc["actions"][1]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0]["check"], "ami_name_free");
+    assert_eq!(checks[0]["region"], "us-east-1");
 }

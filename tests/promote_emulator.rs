@@ -1,6 +1,8 @@
 //! `amibake promote` and `roll --channel` end to end against the local emulator (moto +
 //! emulator/; see emulator/README.md). No bake is needed: each test writes a manifest by
-//! hand that points at Amazon images the emulator already has, and a recipe file whose
+//! hand that points at images that look baked (copies of Amazon images the emulator
+//! already has, in this account, tagged as complete bakes of the recipe; promote refuses
+//! anything else), and a recipe file whose
 //! `promotion` list orders the environments. Each test uses regions of its own and a
 //! recipe name of its own (the emulator may outlive a test run, and with it the channel
 //! parameters).
@@ -68,6 +70,38 @@ async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
     })
 }
 
+/// Two images of this account in `region` that look like complete bakes of `recipe`
+/// (copies of two Amazon images, tagged as a bake tags them).
+async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
+    let (a, b) = two_amis(region).await;
+    let ec2 = ec2(region).await;
+    let mut baked = Vec::new();
+    for source in [a, b] {
+        let id = ec2
+            .copy_image()
+            .source_region(region)
+            .source_image_id(source)
+            .name(unique(recipe))
+            .send()
+            .await
+            .expect("CopyImage")
+            .image_id()
+            .expect("an image id")
+            .to_string();
+        let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+        ec2.create_tags()
+            .resources(&id)
+            .tags(tag("amibake:created-by", "amibake"))
+            .tags(tag("amibake:recipe", recipe))
+            .tags(tag("amibake:complete", "true"))
+            .send()
+            .await
+            .expect("CreateTags");
+        baked.push(id);
+    }
+    (baked.remove(0), baked.remove(0))
+}
+
 /// A recipe file with `promotion: [dev, staging, prod]`.
 fn write_recipe(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(format!("{name}.yaml"));
@@ -131,7 +165,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
     let name = unique("promo");
     let recipe = write_recipe(dir, &name);
     let rt = rt();
-    let (a, b) = rt.block_on(two_amis(region));
+    let (a, b) = rt.block_on(baked_pair(region, &name));
     let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
     let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
 
@@ -237,7 +271,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
     let dir = state.path();
     let name = unique("promo-bad");
     let recipe = write_recipe(dir, &name);
-    let (a, _) = rt().block_on(two_amis(region));
+    let (a, _) = rt().block_on(baked_pair(region, &name));
     let manifest = write_manifest(dir, "m.json", &name, &recipe, region, &a);
 
     let out = promote(region, dir, &manifest, "qa", &[]);
@@ -280,7 +314,7 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
     let name = unique("promo-copy");
     let recipe = write_recipe(dir, &name);
     let rt = rt();
-    let (a, _) = rt.block_on(two_amis(home));
+    let (a, _) = rt.block_on(baked_pair(home, &name));
     let manifest = write_manifest(dir, "m.json", &name, &recipe, home, &a);
 
     let out = promote(

@@ -97,15 +97,8 @@ struct Ec2 {
 fn ec2_rules() -> Ec2 {
     let describe = mock!(aws_sdk_ec2::Client::describe_images).then_compute_output(|req| {
         let out = aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder();
-        if req.image_ids().first().map(String::as_str) == Some(AMI) {
-            out.images(
-                aws_sdk_ec2::types::Image::builder()
-                    .image_id(AMI)
-                    .name("web-1")
-                    .state(aws_sdk_ec2::types::ImageState::Available)
-                    .build(),
-            )
-            .build()
+        if asked_for(req) == Some(AMI) {
+            out.images(available(AMI)).build()
         } else {
             out.build()
         }
@@ -220,13 +213,29 @@ fn ssm_store(seed: &[(&str, &str)]) -> Ssm {
     Ssm { get, put, tag }
 }
 
-/// An available image with this id.
+/// An available image with this id, this account's complete bake of RECIPE.
 fn available(id: &str) -> aws_sdk_ec2::types::Image {
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
     aws_sdk_ec2::types::Image::builder()
         .image_id(id)
         .name("web-1")
         .state(aws_sdk_ec2::types::ImageState::Available)
+        .tags(tag("amibake:created-by", "amibake"))
+        .tags(tag("amibake:recipe", RECIPE))
+        .tags(tag("amibake:complete", "true"))
         .build()
+}
+
+/// The image id a DescribeImages asks for: by ImageIds, or (the guard's Owners=self
+/// call) by an `image-id` filter.
+fn asked_for(req: &aws_sdk_ec2::operation::describe_images::DescribeImagesInput) -> Option<&str> {
+    req.image_ids().first().map(String::as_str).or_else(|| {
+        req.filters()
+            .iter()
+            .find(|f| f.name() == Some("image-id"))
+            .and_then(|f| f.values().first())
+            .map(String::as_str)
+    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -370,7 +379,7 @@ async fn a_copy_is_reported_pending_then_available_and_its_channel_set() {
     let ssm = ssm_store(&[]);
     let describe = mock!(aws_sdk_ec2::Client::describe_images).then_compute_output(|req| {
         let out = aws_sdk_ec2::operation::describe_images::DescribeImagesOutput::builder();
-        match req.image_ids().first().map(String::as_str) {
+        match asked_for(req) {
             Some(id) if id == AMI || id == COPY => out.images(available(id)).build(),
             // No earlier copy is tagged.
             _ => out.build(),

@@ -1,5 +1,6 @@
 //! `amibake sweep` against the emulator: what a killed bake leaves behind is found by its
-//! tags and removed; successful bakes' images are never touched.
+//! tags and removed; successful bakes' images are never touched; a run another runner
+//! cannot tell is dead stays while its lease runs.
 
 #[path = "support/emulator.rs"]
 mod emulator;
@@ -130,7 +131,8 @@ fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
         "nothing is an hour old"
     );
 
-    // A fresh state directory: no journals, so only the complete tag protects the image.
+    // A fresh state directory: no journals, so only the complete tag protects the image,
+    // and the killed run's lease (it died a moment ago) keeps it from another runner.
     let elsewhere = tempfile::tempdir().unwrap();
     let out = amibake(region, elsewhere.path())
         .args(["--json", "sweep", "--older-than", "0s"])
@@ -150,6 +152,22 @@ fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
     assert!(
         swept.iter().all(|r| *r != baked),
         "the successful bake was swept: {swept:?}"
+    );
+    assert!(
+        swept.iter().all(|r| *r != killed),
+        "another runner swept a run whose lease still runs: {swept:?}"
+    );
+
+    // Here its journal shows the process is gone: the lease does not keep it.
+    let here = amibake(region, state.path())
+        .args(["--json", "sweep", "--older-than", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        here.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&here.stderr)
     );
     rt().block_on(async {
         assert_eq!(

@@ -54,7 +54,7 @@ impl Bake<'_> {
     ) -> Result<ImageInfo, BakeError> {
         let ec2 = self.ec2(self.region())?;
         let img = &self.plan.image;
-        let mut tags = img.tags.clone();
+        let mut tags = crate::lease::stamped(&img.tags);
         tags.insert(tags::INPUT_HASH.into(), input_hash.to_string());
         tags.insert(tags::SOURCE_AMI.into(), source.id.clone());
         self.note(
@@ -165,7 +165,7 @@ impl Bake<'_> {
             description: img.description.clone(),
             encrypted: img.encrypted,
             kms_key_id: img.kms_key_id.clone(),
-            tags: image.tags.clone(),
+            tags: crate::lease::stamped(&image.tags),
             client_token: format!("{}-copy-{region}", self.plan.run_id),
         };
         self.note(

@@ -46,7 +46,7 @@ impl Bake<'_> {
             None => None,
         };
         let name = format!("amibake-{}", self.plan.run_id);
-        let mut tags = self.plan.builder.tags.clone();
+        let mut tags = crate::lease::stamped(&self.plan.builder.tags);
         tags.insert("Name".into(), name.clone());
         self.note(
             "intent",
@@ -96,7 +96,7 @@ impl Bake<'_> {
                 volume_type: b.volume_type.clone(),
                 kms_key_id: b.kms_key_id.clone(),
             }),
-            tags: tags.clone(),
+            tags: crate::lease::stamped(tags),
             client_token: token.to_string(),
         };
         let ec2 = self.ec2(self.region())?;

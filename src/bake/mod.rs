@@ -253,6 +253,20 @@ impl<'a> Bake<'a> {
         self
     }
 
+    /// Runs the bake ([`Bake::run`]) while renewing the lease on what it holds, so that a
+    /// `sweep` elsewhere leaves the run alone ([`crate::lease`]).
+    pub async fn run_leased(&self) -> Result<Manifest, BakeError> {
+        crate::lease::renewing(self.run(), &self.aws, || self.held(), self.reporter).await
+    }
+
+    /// What the run holds now, as (region, id): its security group, instances and images.
+    fn held(&self) -> Vec<(String, String)> {
+        let c = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        let instances = c.instances.iter().map(|(r, id, _)| (r.clone(), id.clone()));
+        let rest = c.security_group.iter().chain(&c.images).cloned();
+        instances.chain(rest).collect()
+    }
+
     /// The plan this bake walks.
     pub fn plan(&self) -> &Plan {
         &self.plan

@@ -50,6 +50,12 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
         });
     }
 
+    for p in &prepared {
+        if let Err(e) = crate::manifest::check_writable(&p.manifest).await {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
     let top = cx.reporter();
     // SIGINT, SIGTERM or SIGHUP stops every bake still running (finished ones keep their
     // result) and starts the cleanups; only the same signal again abandons them. Listening
@@ -223,7 +229,7 @@ async fn prepare(
 /// manifest and reports; returns its exit code.
 async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals: Signals) -> u8 {
     let result = tokio::select! {
-        r = bake.run() => r,
+        r = bake.run_leased() => r,
         _ = signals.first() => Err(BakeError::Interrupted),
     };
     if let Err(e) = &result {

@@ -1,5 +1,6 @@
-//! `amibake plan --check`: the plan's preflight alone, against AWS — are the copy regions
-//! enabled, the keys usable, the share targets allowed — without creating anything.
+//! `amibake plan --check`: the plan's preflight alone, against AWS — is the AMI name free
+//! in every region, are the copy regions enabled, the keys usable, the share targets
+//! allowed — without creating anything.
 
 use std::path::Path;
 
@@ -34,9 +35,7 @@ pub(super) async fn plan_check(
         _ => None,
     });
     let Some(preflight) = preflight else {
-        reporter.say(
-            "preflight: nothing to check: the recipe neither copies nor shares its image, nor names the builder's key",
-        );
+        reporter.say("preflight: nothing to check");
         reporter.finish();
         return 0;
     };

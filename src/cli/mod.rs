@@ -116,7 +116,7 @@ pub enum Command {
     /// Remove what interrupted runs left behind: instances, temporary security groups,
     /// incomplete AMIs and their snapshots, found by amibake's tags.
     #[command(
-        after_help = "Examples:\n  amibake sweep --dry-run\n  amibake sweep --older-than 30m --region eu-west-1\n\nA run is left alone when its journal on this machine ends clean, or when it is younger than --older-than (it may still be running elsewhere). AMIs of successful bakes (tagged amibake:complete) are never touched."
+        after_help = "Examples:\n  amibake sweep --dry-run\n  amibake sweep --older-than 30m --region eu-west-1\n  amibake sweep --older-than 2h --all-regions\n\nA run is left alone when its journal on this machine ends clean, when its lease (amibake:lease-until, which a live bake keeps renewing) is in the future, or when it is younger than --older-than. Swept: the home region, every region a run journaled here used, each --also-region, and with --all-regions every enabled region. AMIs of successful bakes (tagged amibake:complete) are never touched."
     )]
     Sweep(SweepArgs),
     /// Deregister a recipe's older AMIs and delete their snapshots, keeping the newest N

@@ -28,6 +28,11 @@ pub struct PromoteArgs {
     /// Promote even when the environment before ENV does not hold this image.
     #[arg(long)]
     pub force: bool,
+    /// Promote an image the guard refuses (not owned by this account, not tagged as a
+    /// complete bake of this recipe): a loud warning, and the channel is tagged
+    /// amibake:foreign-image=true.
+    #[arg(long)]
+    pub allow_foreign_image: bool,
     /// The recipe file with the promotion list (default: the manifest's recipe_file).
     #[arg(long, value_name = "FILE")]
     pub recipe_file: Option<PathBuf>,
@@ -50,6 +55,7 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
     req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();
     req.share_with = args.share_with.iter().map(|a| a.to_string()).collect();
     req.force = args.force;
+    req.allow_foreign_image = args.allow_foreign_image;
     req.recipe_file = args.recipe_file.clone();
     req.inputs = inputs.clone();
     req.poll_scale = cx.poll_scale;

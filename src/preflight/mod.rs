@@ -1,6 +1,9 @@
-//! Preflight: before anything is created, can the copies and shares of the recipe work?
+//! Preflight: before anything is created, can the image, its copies and shares be made?
 //!
-//! A copy to a region the account has not enabled, a key missing in a copy region, or a
+//! An AMI name this account already holds in the home region or a copy region makes
+//! CreateImage or CopyImage fail after the whole build: the preflight first asks each of
+//! those regions whether the name is free (`ec2:DescribeImages`, Owners=self, a `name`
+//! filter). A copy to a region the account has not enabled, a key missing in a copy region, or a
 //! share whose key the other account may not use fails only at the end of a bake (or,
 //! for a share, when the other account first launches the image). The preflight asks
 //! first: every copy region is enabled (`ec2:DescribeRegions`), the key that encrypts the
@@ -15,7 +18,8 @@
 //! without a call costs none: a region AWS launched before 20 March 2019 is enabled in
 //! every account and cannot be disabled, and a copy that neither names a key nor is
 //! shared uses the region's default EBS key, which nothing in the recipe chose — so a
-//! nightly bake that copies to the usual regions pays nothing for its preflight.
+//! nightly bake that copies to the usual regions pays only its name checks (one
+//! DescribeImages per region) for its preflight.
 
 use serde::Serialize;
 
@@ -42,6 +46,9 @@ pub struct Preflight {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "check", rename_all = "snake_case")]
 pub enum Check {
+    /// No image of this account in `region` is named `name` yet (CreateImage at home,
+    /// CopyImage in a copy region, would refuse it after the whole build).
+    AmiNameFree { region: String, name: String },
     /// The account may use this copy region (`by_default`: a default region, enabled in
     /// every account; no call).
     RegionEnabled { region: String, by_default: bool },
@@ -58,9 +65,10 @@ pub enum Check {
 }
 
 impl Check {
-    /// The check's name in events (`region_enabled`, `key`, `public`).
+    /// The check's name in events (`ami_name_free`, `region_enabled`, `key`).
     pub fn name(&self) -> &'static str {
         match self {
+            Check::AmiNameFree { .. } => "ami_name_free",
             Check::RegionEnabled { .. } => "region_enabled",
             Check::Key { .. } => "key",
         }
@@ -69,13 +77,18 @@ impl Check {
     /// The region it is about.
     pub fn region(&self) -> &str {
         match self {
-            Check::RegionEnabled { region, .. } | Check::Key { region, .. } => region,
+            Check::AmiNameFree { region, .. }
+            | Check::RegionEnabled { region, .. }
+            | Check::Key { region, .. } => region,
         }
     }
 
     /// One line for `plan`.
     pub fn describe(&self) -> String {
         match self {
+            Check::AmiNameFree { region, name } => {
+                format!("no AMI of this account in {region} is named {name} yet")
+            }
             Check::RegionEnabled {
                 region,
                 by_default: true,
@@ -128,24 +141,24 @@ const ENABLED_BY_DEFAULT: &[&str] = &[
 ];
 
 impl Preflight {
-    /// The checks of a bake that copies or shares its image or names the builder's key
-    /// (`None` when it does none of these): each copy region, and the key of every region
-    /// that gets an image when the recipe names one or the image is shared.
+    /// The checks of a bake (always some: every bake names an image): the image's name in
+    /// the home region and each copy region, each copy region, and the key of every
+    /// region that gets an image when the recipe names one or the image is shared.
     pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Option<Preflight> {
-        if image.copy_to.is_empty() && !image.shares() && builder.kms_key_id.is_none() {
-            return None;
-        }
         let shared = !image.share_accounts.is_empty()
             || !image.share_organizations.is_empty()
             || !image.share_organizational_units.is_empty();
-        let mut checks: Vec<Check> = image
-            .copy_to
-            .iter()
-            .map(|r| Check::RegionEnabled {
-                region: r.to_string(),
-                by_default: ENABLED_BY_DEFAULT.contains(&r.as_str()),
+        let regions = std::iter::once(home).chain(image.copy_to.iter().map(|r| r.as_str()));
+        let mut checks: Vec<Check> = regions
+            .map(|region| Check::AmiNameFree {
+                region: region.to_string(),
+                name: image.name.clone(),
             })
             .collect();
+        checks.extend(image.copy_to.iter().map(|r| Check::RegionEnabled {
+            region: r.to_string(),
+            by_default: ENABLED_BY_DEFAULT.contains(&r.as_str()),
+        }));
         let key = |region: &str, key: &Option<String>, setting| {
             (key.is_some() || shared).then(|| Check::Key {
                 region: region.to_string(),
@@ -184,8 +197,10 @@ impl Preflight {
         let key = |c: &Check| matches!(c, Check::Key { .. });
         let default_key = |c: &Check| matches!(c, Check::Key { key: None, .. });
         let shared = |c: &Check| matches!(c, Check::Key { shared: true, .. });
+        let name = |c: &Check| matches!(c, Check::AmiNameFree { .. });
         let calls: Vec<&str> = [
-            (opt_in as fn(&Check) -> bool, "ec2:DescribeRegions"),
+            (name as fn(&Check) -> bool, "ec2:DescribeImages"),
+            (opt_in, "ec2:DescribeRegions"),
             (default_key, "ec2:GetEbsDefaultKmsKeyId"),
             (key, "kms:DescribeKey"),
             (shared, "kms:GetKeyPolicy, kms:ListGrants"),

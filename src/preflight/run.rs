@@ -104,6 +104,7 @@ pub async fn run(
     let mut findings = Vec::new();
     for check in &preflight.checks {
         let finding = match check {
+            Check::AmiNameFree { region, name } => ami_name_free(aws, check, region, name).await?,
             Check::RegionEnabled {
                 region,
                 by_default: true,
@@ -151,6 +152,36 @@ pub async fn run(
     } else {
         Err(PreflightError::Failed(failures))
     }
+}
+
+/// Whether this account's images in `region` leave `name` free.
+async fn ami_name_free(
+    aws: &Aws,
+    check: &Check,
+    region: &str,
+    name: &str,
+) -> Result<Finding, PreflightError> {
+    let client = aws.ec2(region)?;
+    let holders = match poll::retry(|| ec2::own_images_named(&client, name)).await {
+        Ok(ids) => ids,
+        Err(e) if denied(&e) => return Ok(cannot_check(check, "ec2:DescribeImages", &e)),
+        Err(e) => return Err(e.into()),
+    };
+    if holders.is_empty() {
+        let text = format!("the AMI name {name} is free in {region}");
+        return Ok(Finding::new(check, CheckState::Pass, text, None));
+    }
+    let ids = holders.join(", ");
+    Ok(Finding::new(
+        check,
+        CheckState::Fail,
+        format!(
+            "an AMI named {name} already exists in {region} ({ids}): the bake would fail there after its whole build"
+        ),
+        Some(format!(
+            "make image.name unique per run (add {{{{ run_id }}}} or {{{{ timestamp }}}}), or deregister {ids} in {region} if it is debris"
+        )),
+    ))
 }
 
 fn region_enabled(check: &Check, region: &str, known: &BTreeMap<String, String>) -> Finding {

@@ -23,23 +23,40 @@ struct Record {
     tags: BTreeMap<String, String>,
 }
 
+/// What a promotion records on every channel it writes beyond who, what and when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Marks {
+    /// The order check was skipped and would have refused.
+    pub forced: bool,
+    /// `--allow-foreign-image` let an image through the guard.
+    pub foreign: bool,
+}
+
 impl Record {
-    fn new(req: &PromoteRequest, target: &Target, forced: bool) -> Record {
+    fn new(req: &PromoteRequest, target: &Target, marks: Marks) -> Record {
         let run_id = &target.manifest.run_id;
         let description = format!(
             "promoted by {} at {} from run {run_id}{}",
             req.user,
             crate::run::rfc3339(std::time::SystemTime::now()),
-            if forced {
+            if marks.forced {
                 " (forced past the order check)"
             } else {
                 ""
-            }
+            },
         );
+        let description = if marks.foreign {
+            format!(
+                "{description} (FOREIGN IMAGE: not checked as a complete bake of this recipe, --allow-foreign-image)"
+            )
+        } else {
+            description
+        };
         let tags = BTreeMap::from([
             (tags::RECIPE.to_string(), target.order.recipe.clone()),
             (ENV_TAG.to_string(), req.env.clone()),
             (tags::RUN_ID.to_string(), run_id.clone()),
+            (tags::FOREIGN_IMAGE.to_string(), marks.foreign.to_string()),
         ]);
         Record {
             parameter: target.parameter.clone(),
@@ -57,13 +74,13 @@ pub(super) async fn write_channels(
     req: &PromoteRequest,
     target: &Target,
     images: &[Promoting],
-    forced: bool,
+    marks: Marks,
     reporter: &Reporter,
 ) -> Result<Vec<RegionChange>, PromoteError> {
     let home = &target.home;
     let mut images: Vec<&Promoting> = images.iter().collect();
     images.sort_by_key(|(ami, _)| ami.region == *home);
-    let record = Record::new(req, target, forced);
+    let record = Record::new(req, target, marks);
     let mut regions = Vec::new();
     for (ami, copied) in images {
         let change = RegionChange {

@@ -6,7 +6,8 @@
 //! what the environment before ENV holds (in the manifest's home region), unless
 //! `--force`. Order of business: read the manifest and the recipe's promotion list →
 //! the order check (nothing changes when it refuses) → the image exists in every region
-//! of the manifest → copies to `--copy-to` regions (waited for) → sharing → the
+//! of the manifest → the guard (each image is this account's, tagged as a complete bake
+//! of this recipe; `--allow-foreign-image` lets another through, loudly) → copies to `--copy-to` regions (waited for) → sharing → the
 //! parameters, the home region last, so the next environment's check passes only once
 //! every region is promoted.
 //!
@@ -29,6 +30,7 @@ use crate::tags;
 mod channel;
 mod copy;
 mod event;
+mod guard;
 mod order;
 mod target;
 pub use event::PromoteEvent;
@@ -67,6 +69,9 @@ pub struct PromoteRequest {
     pub share_with: Vec<String>,
     /// Skip the order check.
     pub force: bool,
+    /// Promote an image that is not this recipe's complete bake in this account (warned
+    /// about, recorded on the channel).
+    pub allow_foreign_image: bool,
     /// The recipe file (default: the manifest's `recipe_file`).
     pub recipe_file: Option<PathBuf>,
     /// `--var`/`--var-file`, so the recipe renders.
@@ -87,6 +92,7 @@ impl PromoteRequest {
             copy_to: Vec::new(),
             share_with: Vec::new(),
             force: false,
+            allow_foreign_image: false,
             recipe_file: None,
             inputs: VarInputs::default(),
             user: current_user(),
@@ -266,8 +272,10 @@ pub async fn promote(
     reporter.emit(target.start(req, &copies));
     let forced = check_order(aws, req, &target, reporter).await?;
     let images = target.images(aws).await?;
+    let foreign = guard::check_baked(aws, req, &target.order.recipe, &images, reporter).await?;
     let images = copy_and_share(aws, req, &target, images, &copies, reporter).await?;
-    let regions = write_channels(aws, req, &target, &images, forced, reporter).await?;
+    let marks = channel::Marks { forced, foreign };
+    let regions = write_channels(aws, req, &target, &images, marks, reporter).await?;
     Ok(PromoteOutcome {
         recipe: target.order.recipe,
         env: req.env.clone(),

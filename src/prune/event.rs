@@ -193,6 +193,20 @@ mod tests {
         ));
         assert_eq!(kept.to_json()["reasons"][0]["kind"], "newest");
         assert_eq!(kept.to_string(), "kept ami-1 in r (newest 2)");
+        let target = Event::from(PruneEvent::verdict(
+            &verdict(vec![Reason::RollbackTarget {
+                stack: "web-prod".into(),
+            }]),
+            false,
+        ));
+        assert_eq!(
+            target.to_json()["reasons"][0],
+            serde_json::json!({ "kind": "rollback_target", "stack": "web-prod" })
+        );
+        assert_eq!(
+            target.to_string(),
+            "kept ami-1 in r (rollback target of stack web-prod)"
+        );
     }
 
     #[test]

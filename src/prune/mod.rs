@@ -5,7 +5,8 @@
 //! (by creation date) stay, and so does every image younger than `--older-than` or still
 //! in use: the value of a channel parameter `/amibake/NAME/*`, the image of a launch
 //! template version (or launch configuration) that an Auto Scaling group launches, or
-//! the image of an instance that is not terminated. Every image is reported with the
+//! the image of an instance that is not terminated, or a stack's `amibake:image-id` or
+//! `amibake:previous-image-id` (what `rollback` goes back to). Every image is reported with the
 //! reasons it stays, or with the snapshots that go with it.
 //!
 //! The references are looked up in each region right before its images are removed, and
@@ -76,6 +77,10 @@ pub enum Reason {
     LaunchConfiguration { group: String, name: String },
     /// An instance that is not terminated runs (or can start again) from it.
     Instance { id: String, state: String },
+    /// A stack's `amibake:previous-image-id`: what `rollback --stack` goes back to.
+    RollbackTarget { stack: String },
+    /// A stack's `amibake:image-id`: the image amibake last rolled it onto.
+    StackImage { stack: String },
 }
 
 impl Reason {
@@ -99,6 +104,8 @@ impl Reason {
                 format!("ASG {group} via launch configuration {name}")
             }
             Reason::Instance { id, state } => format!("{state} instance {id}"),
+            Reason::RollbackTarget { stack } => format!("rollback target of stack {stack}"),
+            Reason::StackImage { stack } => format!("image of stack {stack}"),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! What still uses a recipe's images in a region: channel parameters, Auto Scaling
-//! groups (through launch templates and launch configurations) and instances that are not
-//! terminated. Looked up right before the region's images are removed.
+//! groups (through launch templates and launch configurations), instances that are not
+//! terminated, and the images stacks record (`amibake:image-id`, and
+//! `amibake:previous-image-id`, which `rollback` needs). Looked up right before the region's images are removed.
 
 use std::collections::BTreeMap;
 
 use crate::aws::ec2::{self, ImageInfo};
-use crate::aws::{Aws, AwsError, asg, poll, ssm};
+use crate::aws::{Aws, AwsError, asg, cfn, poll, ssm};
+use crate::tags;
 
 use super::Reason;
 
@@ -40,7 +42,49 @@ pub(super) async fn references(
     channels(&ssm_client, recipe, &mut refs).await?;
     groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut refs).await?;
     instances(&ec2_client, images, &mut refs).await?;
+    stacks(&aws.cfn(region)?, &ssm_client, &mut refs).await?;
     Ok(refs)
+}
+
+/// The images stacks record: the one amibake rolled each onto, and the one `rollback`
+/// goes back to (an AMI id, or an SSM parameter naming one, as `roll --ami` takes).
+async fn stacks(
+    cfn_client: &aws_sdk_cloudformation::Client,
+    ssm_client: &aws_sdk_ssm::Client,
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let stacks = poll::retry(|| cfn::stacks_with_tags(cfn_client)).await?;
+    for (stack, stack_tags) in &stacks {
+        for (key, reason) in [
+            (
+                tags::PREVIOUS_IMAGE,
+                Reason::RollbackTarget {
+                    stack: stack.clone(),
+                },
+            ),
+            (
+                tags::IMAGE,
+                Reason::StackImage {
+                    stack: stack.clone(),
+                },
+            ),
+        ] {
+            let Some(value) = stack_tags.get(key) else {
+                continue;
+            };
+            let image = match value.strip_prefix("resolve:ssm:").unwrap_or(value) {
+                param if param.starts_with('/') => {
+                    match poll::retry(|| ssm::get_parameter(ssm_client, param)).await? {
+                        Some(image) => image,
+                        None => continue,
+                    }
+                }
+                id => id.to_string(),
+            };
+            refs.add(&image, reason);
+        }
+    }
+    Ok(())
 }
 
 /// The channel parameters `/amibake/<recipe>/*`.

@@ -264,3 +264,19 @@ pub async fn template_of(cfn: &Client, stack: &str) -> Result<String, AwsError> 
         .map_err(|e| AwsError::call("cloudformation:GetTemplate", e))?;
     Ok(out.template_body().unwrap_or_default().to_string())
 }
+
+/// Every stack of the region that is not deleted, with its tags, across all pages.
+pub async fn stacks_with_tags(
+    cfn: &Client,
+) -> Result<Vec<(String, BTreeMap<String, String>)>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = cfn.describe_stacks().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::call("cloudformation:DescribeStacks", e))?;
+        for s in page.stacks() {
+            let info = stack_info(s);
+            found.push((info.name, info.tags));
+        }
+    }
+    Ok(found)
+}

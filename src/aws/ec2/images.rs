@@ -278,3 +278,40 @@ pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(),
         .map(|_| ())
         .map_err(|e| AwsError::call("ec2:EnableImageDeprecation", e))
 }
+
+/// The image with this id if this account owns it (DescribeImages with Owners=self and an
+/// `image-id` filter, which answers an empty list rather than an error for an id that is
+/// not this account's); `None` for an image of another account (a public one too) or
+/// none at all.
+pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name("image-id").values(id).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(id))
+        .map(image_info))
+}
+
+/// The ids of this account's images named exactly `name` (DescribeImages with Owners=self
+/// and a `name` filter): CreateImage and CopyImage refuse a name one of them holds.
+pub async fn own_images_named(ec2: &Client, name: &str) -> Result<Vec<String>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name("name").values(name).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+    Ok(out
+        .images()
+        .iter()
+        .filter(|i| i.name() == Some(name))
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect())
+}

@@ -227,12 +227,16 @@ fn copy_image(region: &'static str, world: &Shared) -> Rule {
 
 /// DescribeImages by id: the source AMI at home, and this run's images while they exist
 /// (a pending image is available from the second look on). Unknown ids get EC2's
-/// `InvalidAMIID.NotFound`.
+/// `InvalidAMIID.NotFound`. A query by filter alone (the preflight's AMI-name check)
+/// finds nothing: the name is free.
 pub fn describe_images_answer(
     world: &Shared,
     region: &str,
     ids: &[String],
 ) -> MockResponse<DescribeImagesOutput, DescribeImagesError> {
+    if ids.is_empty() {
+        return MockResponse::Output(DescribeImagesOutput::builder().build());
+    }
     let id = ids.first().map(String::as_str).unwrap_or_default();
     let image = if id == SOURCE_AMI && region == HOME {
         Some(source_image())
