@@ -38,7 +38,8 @@ Shared machinery:
             built once and handed to every module
   config    the knobs and the /_amibake/* control endpoint
   traffic   request accounting and EC2's request-rate buckets (throttle_ec2)
-  server    the WSGI app: control endpoint, throttling, the lock, moto
+  guard     who may talk to the emulator: no web page, its own Host, JSON control POSTs
+  server    the WSGI app: the guard, control endpoint, throttling, the lock, moto
   util      the log line and moto's clock
   __main__  the command line
 
