@@ -22,6 +22,7 @@ One module per service, each installing its patches into moto at start (`install
                   (fail_instance_refresh), its progress as a function of time
   autoscaling     an updated ASG keeps its name; DescribeInstanceRefreshes
   iam             the seeded instance profiles (--seed-instance-profile)
+  iam_tags        CreateTags as cfn-templates/amibake-iam.yaml allows it (UnauthorizedOperation otherwise)
 
 How an instance answers a command, by backend:
 
