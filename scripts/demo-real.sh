@@ -48,7 +48,7 @@ target/venv/bin/python - "$endpoint" "$AWS_REGION" "${REAL_OS:-debian}" <<'PY'
 import json, sys, urllib.request
 endpoint, region, flavour = sys.argv[1:]
 body = json.dumps({"region": region, "real_os": flavour}).encode()
-urllib.request.urlopen(urllib.request.Request(endpoint + "/_amibake/config", data=body, method="POST"))
+urllib.request.urlopen(urllib.request.Request(endpoint + "/_amibake/config", data=body, method="POST", headers={"Content-Type": "application/json"}))
 PY
 
 echo "== amibake bake on real ${REAL_OS:-debian} instances (emulator at $endpoint)"

@@ -57,7 +57,7 @@ knob() { # SECONDS
 import json, sys, urllib.request
 endpoint, region, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 body = json.dumps({"region": region, "stack_update_seconds": seconds}).encode()
-urllib.request.urlopen(urllib.request.Request(endpoint + "/_amibake/config", data=body, method="POST")).read()
+urllib.request.urlopen(urllib.request.Request(endpoint + "/_amibake/config", data=body, method="POST", headers={"Content-Type": "application/json"})).read()
 PY
 }
 knob 6

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the tests need (shellcheck, cfn-lint and the
-# moto emulator, pinned, into target/venv; debootstrap and systemd-nspawn from Debian's
+# The README's test command: installs what the tests need (shellcheck, cfn-lint, zizmor
+# and the moto emulator, pinned, into target/venv; checkov into target/checkov-venv; debootstrap and systemd-nspawn from Debian's
 # packages when missing), builds the real-OS root once (target/realos), lints the
-# CloudFormation templates, then builds once and runs every test. Needs Rust, Python 3 and
+# CloudFormation templates (cfn-lint, checkov) and the CI examples (zizmor), then builds once and runs every test. Needs Rust, Python 3 and
 # root on a Debian-based machine.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,8 +16,25 @@ templates=(cfn-templates/*.yaml)
 if ((${#templates[@]})); then
   echo "cfn-lint: ${templates[*]}"
   "$bin/cfn-lint" "${templates[@]}"
+  # checkov: IaC security checks (IAM least privilege …), offline; any finding fails.
+  # Suppressions are inline (checkov:skip=ID: why) next to what they excuse.
+  "$root/target/checkov-venv/bin/checkov" -d cfn-templates --framework cloudformation \
+    --compact --quiet --skip-download >target/checkov.log 2>&1 || {
+    cat target/checkov.log >&2
+    echo "checkov: findings in cfn-templates/ (above)" >&2
+    exit 1
+  }
+  echo "checkov: cfn-templates/ clean ($(grep -o 'Passed checks: [0-9]*' target/checkov.log))"
 fi
 "$bin/shellcheck" scripts/*.sh .ci/run
+# zizmor: the GitHub Actions security linter over the CI examples users copy; offline
+# (its online audits need the GitHub API); any finding fails.
+"$bin/zizmor" --offline --no-progress examples/ci/*.yml >target/zizmor.log 2>&1 || {
+  cat target/zizmor.log >&2
+  echo "zizmor: findings in examples/ci/ (above)" >&2
+  exit 1
+}
+echo "zizmor: examples/ci/ clean"
 # The CI examples must at least be valid YAML.
 "$bin/python" -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' examples/ci/*.yml
 

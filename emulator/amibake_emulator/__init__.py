@@ -22,6 +22,7 @@ One module per service, each installing its patches into moto at start (`install
                   (fail_instance_refresh), its progress as a function of time
   autoscaling     an updated ASG keeps its name; DescribeInstanceRefreshes
   iam             the seeded instance profiles (--seed-instance-profile)
+  iam_tags        CreateTags as cfn-templates/amibake-iam.yaml allows it (UnauthorizedOperation otherwise)
 
 How an instance answers a command, by backend:
 
@@ -38,7 +39,8 @@ Shared machinery:
             built once and handed to every module
   config    the knobs and the /_amibake/* control endpoint
   traffic   request accounting and EC2's request-rate buckets (throttle_ec2)
-  server    the WSGI app: control endpoint, throttling, the lock, moto
+  guard     who may talk to the emulator: no web page, its own Host, JSON control POSTs
+  server    the WSGI app: the guard, control endpoint, throttling, the lock, moto
   util      the log line and moto's clock
   __main__  the command line
 

@@ -17,12 +17,16 @@ import os
 import sys
 from pathlib import Path
 
-from . import __doc__ as PACKAGE_DOC
-from . import autoscaling, cloudformation, ec2, ec2_account, iam, ssm, ssm_commands
-from .outputs import OutputTable
-from .realos import RealOS
-from .server import serve
-from .state import World
+# moto answers every request with `Access-Control-Allow-Origin: *` unless told not to;
+# read when moto.settings is first imported, so before any service module (guard.py).
+os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+
+from . import __doc__ as PACKAGE_DOC  # noqa: E402
+from . import autoscaling, cloudformation, ec2, ec2_account, iam, iam_tags, ssm, ssm_commands  # noqa: E402
+from .outputs import OutputTable  # noqa: E402
+from .realos import RealOS  # noqa: E402
+from .server import serve  # noqa: E402
+from .state import World  # noqa: E402
 
 DEFAULT_OUTPUTS = Path(__file__).resolve().parent.parent / "outputs.yaml"  # emulator/outputs.yaml
 
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         world.knobs.initial = dict(world.knobs.defaults)
     ec2.install(world)
     ec2_account.install(world)
+    iam_tags.install(world)
     iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])
     ssm.install(world)
     ssm_commands.install(world)

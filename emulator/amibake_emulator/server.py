@@ -2,6 +2,8 @@
 
 One WSGI app (werkzeug, threaded) answers everything:
 
+  * first guard.py refuses what a web page sent (Origin, Sec-Fetch-*), a foreign Host
+    (DNS rebinding) and a control POST that is not JSON; no response carries CORS headers;
   * /_amibake/*  the control endpoint (config.control), never counted or throttled;
   * any AWS request is first classified (region, service, action) and counted, and with
     `throttle_ec2` may be answered RequestLimitExceeded (traffic.py);
@@ -23,7 +25,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .config import control
+from .config import control, respond
+from .guard import refusal, without_cors
 from .traffic import classify, throttled_response
 from .util import log
 
@@ -33,6 +36,12 @@ if TYPE_CHECKING:
 
 def make_app(world: World, moto_app: Any) -> Callable[..., Any]:
     def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response = without_cors(start_response)
+        refused = refusal(environ)
+        if refused is not None:
+            status, why = refused
+            log(f"refused {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}: {why}")
+            return respond(start_response, status, {"error": why})
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_amibake/"):
             return control(world, environ, start_response)

@@ -212,15 +212,10 @@ impl Bake<'_> {
     }
 
     /// Tags every AMI of the bake `amibake:complete=true`: from now on it is a product,
-    /// not debris of an interrupted run, and `sweep` leaves it alone.
+    /// not debris of an interrupted run, and `sweep` leaves it alone. Only that key:
+    /// `amibake:created-by` is set at creation, and the IAM policy denies it afterwards.
     pub(super) async fn mark_complete(&self, amis: &[AmiEntry]) -> Result<(), BakeError> {
-        let tags = BTreeMap::from([
-            (
-                tags::CREATED_BY.to_string(),
-                tags::CREATED_BY_VALUE.to_string(),
-            ),
-            (tags::COMPLETE.to_string(), "true".to_string()),
-        ]);
+        let tags = BTreeMap::from([(tags::COMPLETE.to_string(), "true".to_string())]);
         let tag_one = |ami: &AmiEntry| {
             let tags = &tags;
             let mut resources = vec![ami.ami_id.clone()];

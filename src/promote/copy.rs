@@ -132,7 +132,8 @@ fn copy_of(home: &str, source: &ImageInfo, region: &str) -> ec2::Copy {
     }
 }
 
-/// Waits for a copy, then tags its snapshots like the image (CopyImage cannot).
+/// Waits for a copy. CopyImage tagged its snapshots like the image at creation (the IAM
+/// policy allows no CreateTags of those keys afterwards).
 async fn finish_copy(
     aws: &Aws,
     req: &PromoteRequest,
@@ -157,8 +158,5 @@ async fn finish_copy(
                 reason.unwrap_or_default()
             )]),
         })?;
-    poll::retry(|| ec2::create_tags(&dest, &image.snapshot_ids, &image.tags))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
     Ok(image)
 }
