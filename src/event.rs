@@ -34,7 +34,7 @@ pub enum Event {
     Bake(BakeEvent),
     /// Copies, shares and removals, the same in every command.
     Image(ImageEvent),
-    /// A preflight check of copies, shares and keys (`preflight`).
+    /// A preflight check of the image name, copies, shares and keys (`preflight`).
     Preflight(PreflightEvent),
     Roll(RollEvent),
     Promote(PromoteEvent),

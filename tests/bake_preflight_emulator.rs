@@ -1,4 +1,4 @@
-//! The preflight of copies, shares and keys against the local emulator: a bake whose
+//! The preflight (the image name, copies, shares and keys) against the local emulator: a bake whose
 //! share, copy region or copy key cannot work stops before anything is created (exit 2,
 //! the account, region or key named with the fix); `plan --check` runs only the
 //! preflight. Each test has its own home region (ones no other test uses: the bakes

@@ -398,7 +398,7 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
     args.extend(flags.iter().map(OsStr::new));
     let text = stdout(&amibake(args));
     assert!(
-        text.contains("preflight: copies, shares and keys"),
+        text.contains("preflight: the image name, copies, shares and keys"),
         "{text}"
     );
     assert!(text.contains("kms:GetKeyPolicy, kms:ListGrants"), "{text}");

@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 /// Runs `future` to its end, or to a panic: `Err` with the panic's message.
 pub(super) async fn unwinding<T>(future: impl Future<Output = T>) -> Result<T, String> {
-    let mut future = std::pin::pin!(future);
+    // On the heap: the walk's state is large (every phase's futures), and a caller that
+    // polls the bake on a small stack (a test thread, a runtime worker) must not hold it.
+    let mut future = Box::pin(future);
     std::future::poll_fn(move |cx: &mut Context<'_>| poll_caught(future.as_mut(), cx)).await
 }
 

@@ -112,7 +112,7 @@ pub enum BakeError {
     },
     #[error("copies failed: {}", .0.join("; "))]
     CopiesFailed(Vec<String>),
-    /// The preflight of copies, shares and keys failed (exit 2: nothing was created).
+    /// The preflight (the image name, copies, shares and keys) failed (exit 2: nothing was created).
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
     #[error("interrupted")]

@@ -34,10 +34,11 @@ pub(super) async fn plan_check(
         Action::Preflight(p) => Some(p),
         _ => None,
     });
+    // Every plan has one (the image's name is always checked); a plan without would be
+    // a bug, said as one rather than passed as "nothing to check".
     let Some(preflight) = preflight else {
-        reporter.say("preflight: nothing to check");
-        reporter.finish();
-        return 0;
+        eprintln!("error: internal: the plan has no preflight; please report this");
+        return 1;
     };
     let checks = preflight.checks.len();
     let hint = "preflight interrupted (it creates nothing)";

@@ -155,9 +155,11 @@ pub(super) fn actions(plan: &Plan) -> Vec<Action> {
     if plan.builder.iam_instance_profile.is_none() {
         list.push(Action::CheckHostManagement);
     }
-    if let Some(preflight) = Preflight::of(&plan.region, &plan.builder, &plan.image) {
-        list.push(Action::Preflight(preflight));
-    }
+    list.push(Action::Preflight(Preflight::of(
+        &plan.region,
+        &plan.builder,
+        &plan.image,
+    )));
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);
     }

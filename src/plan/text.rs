@@ -261,7 +261,7 @@ impl Plan {
 
 fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
     out.action(
-        "preflight: copies, shares and keys, before anything is created (amibake plan --check runs only this)",
+        "preflight: the image name, copies, shares and keys, before anything is created (amibake plan --check runs only this)",
         &preflight.calls(),
     );
     for check in &preflight.checks {

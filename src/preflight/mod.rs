@@ -141,10 +141,10 @@ const ENABLED_BY_DEFAULT: &[&str] = &[
 ];
 
 impl Preflight {
-    /// The checks of a bake (always some: every bake names an image): the image's name in
+    /// The checks of a bake (never none: every bake names an image): the image's name in
     /// the home region and each copy region, each copy region, and the key of every
     /// region that gets an image when the recipe names one or the image is shared.
-    pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Option<Preflight> {
+    pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Preflight {
         let shared = !image.share_accounts.is_empty()
             || !image.share_organizations.is_empty()
             || !image.share_organizational_units.is_empty();
@@ -174,12 +174,12 @@ impl Preflight {
                 .iter()
                 .filter_map(|r| key(r.as_str(), &image.kms_key_id, "image.kms_key_id")),
         );
-        Some(Preflight {
+        Preflight {
             checks,
             share_accounts: image.share_accounts.iter().map(|a| a.to_string()).collect(),
             share_organizations: image.share_organizations.clone(),
             share_organizational_units: image.share_organizational_units.clone(),
-        })
+        }
     }
 
     /// The calls the checks make, as `plan` lists them ("none" when every check is

@@ -73,11 +73,6 @@ checked_string!(
     check_instance_type
 );
 checked_string!(
-    /// An absolute path on the builder, without newlines or NULs.
-    AbsPath,
-    check_abs_path
-);
-checked_string!(
     /// A systemd unit name such as `codedeploy-agent.service`.
     UnitName,
     check_unit_name
@@ -188,13 +183,6 @@ fn check_instance_type(s: &str) -> Result<(), String> {
     });
     require(ok, || {
         format!("invalid instance type `{s}`: expected a family and a size like `t3.small`")
-    })
-}
-
-fn check_abs_path(s: &str) -> Result<(), String> {
-    let ok = s.starts_with('/') && s.len() > 1 && !s.contains(['\n', '\0']) && !s.ends_with('/');
-    require(ok, || {
-        format!("invalid path `{s}`: expected an absolute file path like `/etc/app.env`")
     })
 }
 
@@ -828,7 +816,5 @@ mod tests {
         assert!(check_file_mode("0944").is_err());
         assert!(check_file_owner("root:root").is_ok());
         assert!(check_file_owner("root;id").is_err());
-        assert!(check_abs_path("/etc/app.env").is_ok());
-        assert!(check_abs_path("etc/app.env").is_err());
     }
 }

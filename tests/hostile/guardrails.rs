@@ -309,6 +309,8 @@ const NO_RESOURCE_LEVEL: &[&str] = &[
     "ssm:GetCommandInvocation",
     // Called with a template body: no stack to name.
     "cloudformation:GetTemplateSummary",
+    // prune lists every stack (no stack name) to keep each one's rollback target.
+    "cloudformation:DescribeStacks",
 ];
 
 const IAM_TEMPLATE: &str = "cfn-templates/amibake-iam.yaml";
@@ -746,7 +748,13 @@ fn iam_writes_only_its_own_environments_channel_and_rolls_only_its_own_stacks() 
         let on_stacks = s
             .actions
             .iter()
-            .any(|a| a.starts_with("cloudformation:") && a != "cloudformation:GetTemplateSummary");
+            // GetTemplateSummary names no stack, and prune lists every stack (DescribeStacks
+            // without a name) to keep each one's rollback target: both read, neither writes.
+            .any(|a| {
+                a.starts_with("cloudformation:")
+                    && a != "cloudformation:GetTemplateSummary"
+                    && a != "cloudformation:DescribeStacks"
+            });
         if on_stacks {
             assert!(
                 s.text.contains(":stack/${StackNamePattern}/*") && !s.on_any_resource(),

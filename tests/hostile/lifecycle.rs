@@ -152,7 +152,7 @@ async fn expire_lease(region: &str, run_id: &str) {
 
 #[test]
 fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone() {
-    let region = "eu-central-2";
+    let region = "eu-west-3";
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let recipe = recipe(state.path(), "lease-live", &[]);
     configure(
@@ -190,7 +190,7 @@ fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone(
 
 #[test]
 fn a_run_whose_lease_ran_out_is_swept() {
-    let region = "ca-west-1";
+    let region = "ca-central-1";
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let recipe = recipe(state.path(), "lease-out", &[]);
     configure(
@@ -229,7 +229,7 @@ fn a_run_whose_lease_ran_out_is_swept() {
 
 #[test]
 fn sweep_finds_a_leftover_copy_in_a_journaled_region_and_with_all_regions() {
-    let (home, far) = ("ap-southeast-5", "ap-southeast-6");
+    let (home, far) = ("ap-southeast-3", "ap-southeast-7");
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let recipe = recipe(state.path(), "lease-copy", &[far]);
     configure(home, serde_json::json!({}));
@@ -265,33 +265,33 @@ fn sweep_finds_a_leftover_copy_in_a_journaled_region_and_with_all_regions() {
 
 // ---- 11. promote publishes only this recipe's complete images of this account --------
 
-/// An image of this account in `region` (a copy of an Amazon image), with these tags.
+/// An image of this account in `region` (a copy of an Amazon image), with these tags,
+/// given at creation (the IAM policy the emulator enforces allows no other way).
 async fn own_image(region: &str, tags: &[(&str, &str)]) -> String {
     let ec2 = ec2(region).await;
     let (amazon, _) = two_amis(region).await;
-    let id = ec2
+    let mut copy = ec2
         .copy_image()
         .source_region(region)
         .source_image_id(amazon)
-        .name(unique("own"))
-        .send()
-        .await
-        .expect("CopyImage")
-        .image_id()
-        .expect("an image id")
-        .to_string();
+        .name(unique("own"));
     if !tags.is_empty() {
         let tags = tags
             .iter()
             .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
-        ec2.create_tags()
-            .resources(&id)
-            .set_tags(Some(tags.collect()))
-            .send()
-            .await
-            .expect("CreateTags");
+        copy = copy.tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+                .set_tags(Some(tags.collect()))
+                .build(),
+        );
     }
-    id
+    copy.send()
+        .await
+        .expect("CopyImage")
+        .image_id()
+        .expect("an image id")
+        .to_string()
 }
 
 /// A recipe `name` with `promotion: [dev, prod]` and a manifest of `ami` in `region`.
