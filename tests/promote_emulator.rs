@@ -71,10 +71,18 @@ async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
 }
 
 /// Two images of this account in `region` that look like complete bakes of `recipe`
-/// (copies of two Amazon images, tagged as a bake tags them).
+/// (copies of two Amazon images, tagged at creation as a bake tags them: the IAM policy
+/// the emulator enforces allows `amibake:created-by` nowhere else).
 async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
     let (a, b) = two_amis(region).await;
     let ec2 = ec2(region).await;
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let baked_tags = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+        .tags(tag("amibake:created-by", "amibake"))
+        .tags(tag("amibake:recipe", recipe))
+        .tags(tag("amibake:complete", "true"))
+        .build();
     let mut baked = Vec::new();
     for source in [a, b] {
         let id = ec2
@@ -82,21 +90,13 @@ async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
             .source_region(region)
             .source_image_id(source)
             .name(unique(recipe))
+            .tag_specifications(baked_tags.clone())
             .send()
             .await
             .expect("CopyImage")
             .image_id()
             .expect("an image id")
             .to_string();
-        let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
-        ec2.create_tags()
-            .resources(&id)
-            .tags(tag("amibake:created-by", "amibake"))
-            .tags(tag("amibake:recipe", recipe))
-            .tags(tag("amibake:complete", "true"))
-            .send()
-            .await
-            .expect("CreateTags");
         baked.push(id);
     }
     (baked.remove(0), baked.remove(0))
