@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bake;
 mod check;
+mod generate;
 mod promote;
 mod prune;
 mod roll;
@@ -40,7 +41,7 @@ pub const EXIT_USAGE: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "amibake",
-    version,
+    version = env!("AMIBAKE_VERSION"),
     about = "Bake golden AMIs over SSM, prove they boot right, and roll Auto Scaling groups onto them.",
     after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted (SIGINT, SIGTERM or SIGHUP)."
 )]
@@ -141,6 +142,9 @@ pub enum Command {
         after_help = "Examples:\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake promote --manifest amibake-manifest.json --to staging --copy-to us-west-2 --share-with 111122223333\n  amibake promote --manifest amibake-manifest.json --to prod --force   # skip the order check\n  amibake roll --stack web-dev --channel dev --recipe web-tomcat --yes  # roll what dev holds\n\nThe order comes from the recipe's `promotion: [dev, staging, prod]`: an image enters an environment only when the environment before it holds that image (in the manifest's region), unless --force. The parameter (data type aws:ec2:image) records who promoted, when and from which run in its description and tags.\n\nExit codes: 0 promoted (or already there), 1 refused by the order check or a copy/AWS call failed, 2 bad input (unknown environment, unreadable manifest or recipe; nothing changed), 130 interrupted."
     )]
     Promote(PromoteArgs),
+    /// Print shell completions or the man page (for packagers and `just completions`).
+    #[command(hide = true)]
+    Generate { artifact: generate::Artifact },
 }
 
 fn parse_recipe_name(s: &str) -> Result<RecipeName, String> {
@@ -254,6 +258,7 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => online(&cli.global, promote::home_region(args), |cx| {
             promote(cx, &inputs, args)
         }),
+        Command::Generate { artifact } => generate::generate(*artifact),
     }
 }
 
