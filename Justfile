@@ -33,3 +33,13 @@ emulator ACTION="start":
 # request buckets, one bake, 8 concurrent bakes, a roll, validate start-up.
 bench *ARGS:
     bash scripts/bench.sh {{ARGS}}
+
+# Shell completions (bash, zsh, fish) and the man page, generated from the clap
+# definitions into target/completions and target/man (the release tarballs carry the same).
+completions:
+    cargo build --locked
+    mkdir -p target/completions target/man
+    target/debug/amibake generate complete-bash > target/completions/amibake.bash
+    target/debug/amibake generate complete-zsh > target/completions/_amibake
+    target/debug/amibake generate complete-fish > target/completions/amibake.fish
+    target/debug/amibake generate man > target/man/amibake.1

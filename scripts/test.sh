@@ -27,16 +27,17 @@ if ((${#templates[@]})); then
   echo "checkov: cfn-templates/ clean ($(grep -o 'Passed checks: [0-9]*' target/checkov.log))"
 fi
 "$bin/shellcheck" scripts/*.sh .ci/run
-# zizmor: the GitHub Actions security linter over the CI examples users copy; offline
+# zizmor: the GitHub Actions security linter over the release workflow and the CI examples
+# users copy; offline
 # (its online audits need the GitHub API); any finding fails.
-"$bin/zizmor" --offline --no-progress examples/ci/*.yml >target/zizmor.log 2>&1 || {
+"$bin/zizmor" --offline --no-progress .github/workflows/*.yml examples/ci/*.yml >target/zizmor.log 2>&1 || {
   cat target/zizmor.log >&2
-  echo "zizmor: findings in examples/ci/ (above)" >&2
+  echo "zizmor: findings in .github/workflows/ or examples/ci/ (above)" >&2
   exit 1
 }
-echo "zizmor: examples/ci/ clean"
+echo "zizmor: .github/workflows/ and examples/ci/ clean"
 # The CI examples must at least be valid YAML.
-"$bin/python" -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' examples/ci/*.yml
+"$bin/python" -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' .github/workflows/*.yml examples/ci/*.yml
 
 # The root filesystem the real-OS tests boot (debootstrap, cached under target/realos),
 # built while cargo compiles; on a machine that cannot run containers the test command
