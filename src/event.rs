@@ -6,8 +6,8 @@
 //! kinds of each command live next to the command (`bake::BakeEvent`, …); the ones every
 //! command shares live here, with [`Failure`], the trait every command's error implements.
 //!
-//! The JSON field names are part of the contract (README: `--json` under "Commands",
-//! "Progress" under `bake`): a variant's serde form is exactly what `--json` prints, plus `at` and, for one of several bakes,
+//! The JSON field names are part of the contract (docs/commands.md: `--json`;
+//! docs/bake.md: "Progress"): a variant's serde form is exactly what `--json` prints, plus `at` and, for one of several bakes,
 //! `bake`.
 
 use std::fmt;
@@ -150,7 +150,7 @@ impl Recorded {
     }
 }
 
-/// What every command's error tells the command line: the exit code (the README's
+/// What every command's error tells the command line: the exit code (docs/commands.md's
 /// contract: 2 bad input, 130 interrupted, 1 otherwise) and, for `--json`, the fields a
 /// script acts on.
 pub trait Failure: std::error::Error {

@@ -1,4 +1,4 @@
-//! The tag keys amibake puts on what it creates and reads back (README, "Tags"): one
+//! The tag keys amibake puts on what it creates and reads back (docs/recipe.md, "Tags"): one
 //! list, so that bake, roll, promote, prune and sweep agree on every name.
 
 pub const RUN_ID: &str = "amibake:run-id";

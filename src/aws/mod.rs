@@ -44,7 +44,7 @@ pub struct AwsOptions {
     pub timeouts: CallTimeouts,
 }
 
-/// How long one AWS call may take (README, "Timeouts"): connecting, waiting for the next
+/// How long one AWS call may take (docs/bake.md, "Timeouts, signals and what is left"): connecting, waiting for the next
 /// bytes of an answer, one attempt, and the whole call with the SDK's retries. The SDK
 /// has none of these by default but the connect timeout, so a connection that stops
 /// answering would hold a call (and the bake, and its cleanup) forever.

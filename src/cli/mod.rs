@@ -1,6 +1,6 @@
 //! The command line: argument parsing, dispatch and exit codes.
 //!
-//! Exit codes are part of the contract (README, "Commands"): 0 done, 1 the pipeline failed,
+//! Exit codes are part of the contract (docs/commands.md): 0 done, 1 the pipeline failed,
 //! 2 bad input or usage (nothing was created), 130 interrupted.
 //!
 //! Here: the arguments every command shares, the dispatch, the runtime and the

@@ -87,7 +87,7 @@ fn cannot_check(check: &Check, action: &str, e: &AwsError) -> Finding {
         CheckState::Fail,
         format!("cannot check: {action} is not allowed ({})", e.chain()),
         Some(format!(
-            "allow {action} to the identity amibake runs as (see the README, \"Preflight: the image name, copies, shares and keys\")"
+            "allow {action} to the identity amibake runs as (see docs/bake.md, \"Preflight: the image name, copies, shares and keys\")"
         )),
     )
 }

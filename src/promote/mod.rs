@@ -209,7 +209,7 @@ pub enum PromoteError {
 }
 
 impl Failure for PromoteError {
-    /// The README's contract: 2 bad input, 130 interrupted, 1 otherwise.
+    /// The contract (docs/commands.md): 2 bad input, 130 interrupted, 1 otherwise.
     fn exit_code(&self) -> u8 {
         match self {
             PromoteError::Usage(_) => 2,

@@ -26,7 +26,7 @@ pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Recip
     if text.trim().is_empty() {
         return Err(RecipeError::file(
             path,
-            "the file is empty: expected a YAML mapping (see the recipe reference in README.md)",
+            "the file is empty: expected a YAML mapping (see the recipe reference, docs/recipe.md)",
         ));
     }
     serde_saphyr::from_str(text).map_err(|err| locate(path, text, &err))

@@ -93,7 +93,7 @@ fn hint_line(hint: &str) -> String {
 }
 
 impl Failure for RollError {
-    /// The README's contract: 2 bad input (nothing changed), 130 interrupted, 1 otherwise.
+    /// The contract (docs/commands.md): 2 bad input (nothing changed), 130 interrupted, 1 otherwise.
     fn exit_code(&self) -> u8 {
         match self {
             RollError::Usage(_) | RollError::Rejected { .. } => 2,

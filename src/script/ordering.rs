@@ -1,5 +1,5 @@
 //! Ordering a unit after cloud-init without an ordering cycle, and the boot-test checks
-//! that prove it held (see the README, "Ordering after cloud-init").
+//! that prove it held (see docs/recipe.md, "Ordering after cloud-init").
 
 use super::builder::ScriptBuilder;
 use super::{Script, quote};

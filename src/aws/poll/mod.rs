@@ -31,7 +31,7 @@ pub const CALL_GRACE: Duration = Duration::from_secs(5);
 pub const CLOSING_LOOK: Duration = Duration::from_secs(5);
 
 /// How long after its deadline a phase fails at the latest: the call in flight, then the
-/// closing look-up (README, "Timeouts").
+/// closing look-up (docs/bake.md, "Timeouts, signals and what is left").
 pub const DEADLINE_MARGIN: Duration =
     Duration::from_secs(CALL_GRACE.as_secs() + CLOSING_LOOK.as_secs());
 

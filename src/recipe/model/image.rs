@@ -26,7 +26,8 @@ pub struct Image {
     pub copy_to: Vec<Region>,
     #[serde(default)]
     pub share_with: ShareWith,
-    /// Only an explicit `public: true` makes the AMI public.
+    /// Kept only to refuse it: `validate` rejects `public: true` (every amibake image is
+    /// encrypted, and AWS does not make such images public); no image is ever made public.
     #[serde(default)]
     pub public: bool,
     #[serde(default)]

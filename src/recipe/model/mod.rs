@@ -2,7 +2,7 @@
 //!
 //! Every struct denies unknown keys, so a typo is an error with a location rather than a
 //! silently ignored setting. Defaults live next to the field they belong to, and the
-//! README's recipe reference documents the same values.
+//! The recipe reference (docs/recipe.md) documents the same values.
 //!
 //! This file holds the top level, [`Recipe`]; each part of it has a file of its own, in
 //! the order a recipe is written, and is re-exported here so `recipe::model::…` names

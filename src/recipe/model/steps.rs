@@ -61,7 +61,7 @@ pub enum Action {
     Shell(String),
 }
 
-/// The step kinds, in the order the README documents them.
+/// The step kinds, in the order docs/recipe.md documents them.
 pub const STEP_KINDS: [&str; 8] = [
     "wait_cloud_init",
     "packages",
