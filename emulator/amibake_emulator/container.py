@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 STDOUT_LIMIT = 24_000  # GetCommandInvocation StandardOutputContent
 STDERR_LIMIT = 8_000  # GetCommandInvocation StandardErrorContent
 SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .container import STDERR_LIMIT, STDOUT_LIMIT
 from .minishell import run_script
 from .outputs import Badness, RunResult, remember_from_script
-from .container import STDERR_LIMIT, STDOUT_LIMIT
 from .ssm import agent_view, instances_of
 from .util import epoch_to_dt, log, utcnow
 
