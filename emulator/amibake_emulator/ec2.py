@@ -1,4 +1,4 @@
-"""EC2: instance lifecycle delays, AMI rules and what an AMI carries, on top of moto.
+"""EC2 instances: lifecycle delays, ClientToken, the seeded Ubuntu AMI, on top of moto.
 
 amibake launches a builder, waits for it, stops it, images it, copies the image to other
 regions and deprecates old ones. moto answers all of that instantly and too leniently;
@@ -11,25 +11,13 @@ this module makes it behave like EC2 where amibake's waits and error handling de
     new instance inherits the facts of its AMI (what the bake installed).
   * RebootInstances: moto marks even a stopped instance running; here only running
     instances reboot, and their agent goes offline for reboot_offline_seconds.
-  * CreateImage: AMI names are validated like AWS (3-128 chars of [A-Za-z0-9()[] ./'@_-],
-    InvalidAMIName.Malformed) and unique per account/region (InvalidAMIName.Duplicate);
-    TagSpecifications for `snapshot` are applied (moto: NotImplementedError -> HTTP 500);
-    the snapshot is encrypted when the instance's root volume is; the image is `pending`
-    for image_pending_seconds and carries the instance's facts.
-  * CopyImage: TagSpecifications (image, snapshot), CopyImageTags, Encrypted, ClientToken
-    idempotency (moto: all ignored), name checks as CreateImage, the copy is `pending`
-    for copy_pending_seconds, copying a source that is not `available` fails
-    (IncorrectState).
-  * EnableImageDeprecation / DisableImageDeprecation (moto: not implemented); the
-    DeprecationTime shows in DescribeImages.
-  * DescribeImages block device mappings report the snapshot's Encrypted flag and the
-    source root volume's size.
   * An Ubuntu 24.04 AMI is seeded in every region (owner 099720109477; moto ships only
     2017-era Ubuntu AMIs); ssm.py publishes its id as Canonical's public parameter.
 
-With the `real_os` knob (or an AMI made from a real-OS instance), the lifecycle calls are
-handed to `world.realos` (realos.py), which boots, reboots, stops and images real
-containers and sets the instance state itself.
+The images (CreateImage, CopyImage, deprecation, DescribeImages' block device mappings)
+are in ec2_images.py. With the `real_os` knob (or an AMI made from a real-OS instance),
+the lifecycle calls are handed to `world.realos` (realos.py), which boots, reboots,
+stops and images real containers and sets the instance state itself.
 """
 
 from __future__ import annotations

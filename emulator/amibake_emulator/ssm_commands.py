@@ -12,12 +12,7 @@ each command to every instance of the region), so:
     `bad_image` picks its bad variants, `fail_command_matching` fails matching commands
     (exit 1, stderr). Only when a command succeeds, what it installed is remembered in
     the instance's facts. On a real-OS instance (realos.py) the script really runs.
-  * GetCommandInvocation (moto: always Success/empty output; InvalidCommandId for an
-    unknown command): status from the result, InProgress (ResponseCode -1) for
-    command_in_progress_seconds, InvocationDoesNotExist for unknown command/instance/
-    plugin and during invocation_missing_seconds; output cut at SSM's limits.
-  * ListCommandInvocations, CancelCommand (moto: not implemented); ListCommands and the
-    SendCommand response report the live status.
+  * ListCommands and the SendCommand response report the invocations' live status.
 
 Get/ListCommandInvocations and CancelCommand are in ssm_invocations.py. The emulator log
 gets one line per invocation (`SendCommand <id> <instance> <document>:
