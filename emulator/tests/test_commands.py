@@ -3,9 +3,7 @@ behind, and the knobs that make commands fail, bad, slow or cancelled."""
 
 from __future__ import annotations
 
-import time
-
-from support import COPY_REGION, error_code, run
+from support import COPY_REGION, error_code, run, wait_for
 
 ORDER_CHECK = """#!/bin/bash
 set -euo pipefail
@@ -72,15 +70,14 @@ def test_fail_command_matching_fails_the_command(emu, ssm, builder):
 
 
 def test_slow_command_lifecycle(emu, ssm, builder):
-    emu.config(command_in_progress_seconds=0.6)
+    emu.config(command_in_progress_seconds=2)
     cmd = ssm.send_command(InstanceIds=[builder], DocumentName="AWS-RunShellScript", Parameters={"commands": ["cloud-init status --wait"]})["Command"]
     first = ssm.get_command_invocation(CommandId=cmd["CommandId"], InstanceId=builder)
     assert (first["Status"], first["ResponseCode"], first["StandardOutputContent"]) == ("InProgress", -1, "")
     listed = ssm.list_command_invocations(CommandId=cmd["CommandId"], Details=True)["CommandInvocations"]
     assert [i["Status"] for i in listed] == ["InProgress"]
     assert ssm.list_commands(CommandId=cmd["CommandId"])["Commands"][0]["Status"] == "InProgress"
-    time.sleep(0.7)
-    final = ssm.get_command_invocation(CommandId=cmd["CommandId"], InstanceId=builder)
+    final = wait_for("the command done", lambda: (i := ssm.get_command_invocation(CommandId=cmd["CommandId"], InstanceId=builder))["Status"] != "InProgress" and i)
     assert (final["Status"], final["StandardOutputContent"]) == ("Success", "status: done\n")
     listed = ssm.list_command_invocations(CommandId=cmd["CommandId"], Details=True)["CommandInvocations"]
     assert listed[0]["CommandPlugins"][0]["Output"] == "status: done\n"

@@ -15,11 +15,11 @@ TAG = {"Key": "amibake:recipe", "Value": "test"}
 
 @pytest.fixture
 def image(emu, ec2, ssm, builder) -> str:
-    """An image of a stopped builder that installed the agent (image_pending_seconds 0.5)."""
+    """An image of a stopped builder that installed the agent (image_pending_seconds 2)."""
     assert run(ssm, builder, INSTALL)["Status"] == "Success"
     ec2.stop_instances(InstanceIds=[builder])
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[builder], WaiterConfig={"Delay": 1})
-    emu.config(image_pending_seconds=0.5)
+    emu.config(image_pending_seconds=2)
     image_id = ec2.create_image(
         InstanceId=builder,
         Name=f"test-{uuid.uuid4().hex[:12]}",
@@ -57,7 +57,7 @@ def test_an_instance_of_the_image_carries_what_the_bake_installed(ec2, ssm, imag
 
 
 def test_copy_is_idempotent_pending_then_tagged(emu, image):
-    emu.config(region=COPY_REGION, copy_pending_seconds=0.5)
+    emu.config(region=COPY_REGION, copy_pending_seconds=2)
     ec2_copy = emu.client("ec2", COPY_REGION)
     args = dict(SourceImageId=image, SourceRegion=REGION, Name=f"copy-{uuid.uuid4().hex[:12]}", ClientToken=f"copy-{uuid.uuid4()}",
                 TagSpecifications=[{"ResourceType": "image", "Tags": [TAG]}])

@@ -32,7 +32,7 @@ def test_builder_is_pending_then_its_agent_registers(emu, ec2, ssm, source):
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 16, "Encrypted": True, "VolumeType": "gp3"}}],
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "amibake:run-id", "Value": "t"}]}],
     )
-    emu.config(instance_pending_seconds=0.5, agent_online_seconds=0.5)
+    emu.config(instance_pending_seconds=2, agent_online_seconds=1)
     iid = ec2.run_instances(**run_args)["Instances"][0]["InstanceId"]
     assert ec2.run_instances(**run_args)["Instances"][0]["InstanceId"] == iid, "same ClientToken, same instance"
     desc = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
@@ -60,7 +60,7 @@ def test_describe_instance_information_filters_and_pages(ec2, ssm, source):
 
 
 def test_reboot_drops_the_agent_then_it_pings_again(emu, ec2, ssm, builder):
-    emu.config(reboot_offline_seconds=1.0)
+    emu.config(reboot_offline_seconds=2)
     rebooted_at = time.time()
     ec2.reboot_instances(InstanceIds=[builder])
     assert agent(ssm, builder)["PingStatus"] == "ConnectionLost"
@@ -70,7 +70,7 @@ def test_reboot_drops_the_agent_then_it_pings_again(emu, ec2, ssm, builder):
 
 
 def test_stopped_and_terminated_instances_are_not_listed(emu, ec2, ssm, builder):
-    emu.config(instance_stopping_seconds=0.4)
+    emu.config(instance_stopping_seconds=2)
     ec2.stop_instances(InstanceIds=[builder])
     assert ec2.describe_instances(InstanceIds=[builder])["Reservations"][0]["Instances"][0]["State"]["Name"] == "stopping"
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[builder], WaiterConfig={"Delay": 1})

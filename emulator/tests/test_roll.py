@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support import REGION, error_code
+from support import REGION, error_code, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 # The refresh statuses amibake's idle check counts as busy (src/aws/asg.rs).
@@ -309,10 +309,12 @@ def cancel_over_time(emu, refresh: Stack, rolled: dict, source: str, image_id: s
     d = 3.0
     emu.config(region=REGION, stack_update_seconds=d, fail_stack_update=False, fail_instance_refresh="")
     refresh.execute(source, f"{refresh.name}-cancel")
-    running = refresh.refreshes()
-    while not running or running[0]["Status"] != "InProgress" or running[0]["InstanceRefreshId"] == rolled["InstanceRefreshId"]:
-        time.sleep(0.02)
+
+    def new_refresh_running() -> bool:
         running = refresh.refreshes()
+        return bool(running) and running[0]["Status"] == "InProgress" and running[0]["InstanceRefreshId"] != rolled["InstanceRefreshId"]
+
+    wait_for("the new refresh InProgress", new_refresh_running, interval=0.02)
     refresh.cfn.cancel_update_stack(StackName=refresh.name)
     check(refresh.status() == "UPDATE_ROLLBACK_IN_PROGRESS" and refresh.refreshes()[0]["Status"] == "RollbackInProgress",
           "CancelUpdateStack while UPDATE_IN_PROGRESS: UPDATE_ROLLBACK_IN_PROGRESS, the refresh RollbackInProgress")
