@@ -2,7 +2,8 @@
 # The README's test command: installs what the tests need (shellcheck, cfn-lint, zizmor
 # and the moto emulator, pinned, into target/venv; checkov into target/checkov-venv; debootstrap and systemd-nspawn from Debian's
 # packages when missing), builds the real-OS root once (target/realos), lints the
-# CloudFormation templates (cfn-lint, checkov) and the CI examples (zizmor), then builds once and runs every test. Needs Rust, Python 3 and
+# CloudFormation templates (cfn-lint, checkov) and the CI examples (zizmor), lints and tests
+# the emulator (ruff, pytest), then builds once and runs every test. Needs Rust, Python 3 and
 # root on a Debian-based machine.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +39,18 @@ fi
 echo "zizmor: .github/workflows/ and examples/ci/ clean"
 # The CI examples must at least be valid YAML.
 "$bin/python" -c 'import sys, yaml; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' .github/workflows/*.yml examples/ci/*.yml
+
+# The emulator's own lint (ruff, emulator/ruff.toml) and tests (pytest, emulator/tests/,
+# each run starting its own emulator on a free port); quick, so before the cargo build.
+{
+  "$bin/ruff" check --cache-dir target/ruff-cache --quiet emulator &&
+    "$bin/python" -m pytest -q emulator
+} >target/emulator-tests.log 2>&1 || {
+  cat target/emulator-tests.log >&2
+  echo "emulator: ruff or pytest failed (above)" >&2
+  exit 1
+}
+echo "emulator: ruff clean, $(grep -Eo '[0-9]+ passed' target/emulator-tests.log | tail -1)"
 
 # The root filesystem the real-OS tests boot (debootstrap, cached under target/realos),
 # built while cargo compiles; on a machine that cannot run containers the test command

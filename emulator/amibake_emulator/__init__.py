@@ -9,11 +9,13 @@ in a service module below is plain moto 5.2.5.
 
 One module per service, each installing its patches into moto at start (`install(world)`):
 
-  ec2             instance lifecycle delays, ClientToken, AMI name rules, snapshot tags and
-                  encryption, CopyImage options, image deprecation, a seeded Ubuntu AMI
+  ec2             instance lifecycle delays, ClientToken, a seeded Ubuntu AMI
+  ec2_images      AMI name rules, snapshot tags and encryption, CopyImage options, image
+                  deprecation
   ssm             DescribeInstanceInformation (which agents are Online), Canonical's public
                   Ubuntu parameter
-  ssm_commands    SendCommand and its invocations: Get/ListCommandInvocations, CancelCommand
+  ssm_commands    SendCommand: targets, each invocation answered or run
+  ssm_invocations Get/ListCommandInvocations, CancelCommand
   cloudformation  stack updates that reach the ASG, change sets, fail_stack_update,
                   ClientRequestToken on events, CancelUpdateStack / ContinueUpdateRollback
   stack_update    an update that takes stack_update_seconds: events over time, failure,

@@ -48,18 +48,22 @@ if TYPE_CHECKING:
 
 def install(world: World) -> None:
     """Patches moto's CloudFormation models and responses; the patches close over `world`."""
-    from moto.cloudformation.exceptions import ValidationError
-    from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
-    from moto.cloudformation.parsing import ResourceMap
-    from moto.cloudformation.responses import CloudFormationResponse as R
-    from moto.core.responses import EmptyResult
-
     current: dict[str, Any] = {"token": None}  # ClientRequestToken of the request being served
+    install_dependent_updates()
+    install_change_sets()
+    install_updates(world, current)
+    install_request_tokens(current)
+    install_cancel(world)
 
-    # -- an update reaches resources that depend on a changed one --------------------------
-    # moto only updates a resource whose own JSON changed or that Refs a changed parameter,
-    # so a new ImageId gives the launch template a new version while the ASG (pointing at
-    # it through Fn::GetAtt LT.LatestVersionNumber) keeps the old one and its instances.
+
+def install_dependent_updates() -> None:
+    """An update reaches resources that depend on a changed one.
+
+    moto only updates a resource whose own JSON changed or that Refs a changed parameter,
+    so a new ImageId gives the launch template a new version while the ASG (pointing at
+    it through Fn::GetAtt LT.LatestVersionNumber) keeps the old one and its instances."""
+    from moto.cloudformation.parsing import ResourceMap
+
     orig_diff = ResourceMap.build_resource_diff
 
     def build_resource_diff(self: Any, other_template: dict[str, Any], parameters: Any = None) -> Any:
@@ -80,7 +84,15 @@ def install(world: World) -> None:
 
     ResourceMap.build_resource_diff = build_resource_diff
 
-    # -- change sets list the resources a parameter-only change modifies -------------------
+
+def install_change_sets() -> None:
+    """Change sets list the resources a parameter-only change modifies; ChangeSetType
+    defaults to UPDATE (moto: CREATE, then HTTP 500); UsePreviousValue of a List<...>
+    parameter (moto: the stored Python list, then AttributeError on execute)."""
+    from moto.cloudformation.models import ChangeSet
+    from moto.cloudformation.parsing import ResourceMap
+    from moto.cloudformation.responses import CloudFormationResponse as R
+
     def build_change_set_actions(self: Any, template: dict[str, Any], parameters: Any = None) -> Any:
         names = self.build_resource_diff(template, parameters)
         old = self._resource_json_map
@@ -107,7 +119,6 @@ def install(world: World) -> None:
 
     ChangeSet.diff = change_set_diff
 
-    # -- CreateChangeSet: ChangeSetType defaults to UPDATE (moto: CREATE, then HTTP 500) ---
     orig_create_change_set = R.create_change_set
 
     def create_change_set(self: Any) -> Any:
@@ -119,28 +130,46 @@ def install(world: World) -> None:
 
     R.create_change_set = create_change_set
 
-    # -- updates: at once (moto) or over stack_update_seconds (stack_update.py) -----------
-    def refuse_if_busy(stack: Any) -> None:
-        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
-            raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+    orig_apply = ChangeSet.apply
 
-    def start_update(backend: Any, stack: Any, template: dict[str, Any], parameters: Any, apply: Any, change_set: Any = None) -> None:
-        """Runs an UPDATE: inside the request (D = 0, moto's own events), or over D seconds."""
-        duration = float(world.knobs.get(backend.region_name, "stack_update_seconds") or 0)
-        now = time.time()
-        p = plan(world, backend, stack, template, parameters, now, duration)
-        token = current["token"]
-        if duration > 0:
-            StackUpdate(world, backend, stack, p, token, now, duration, apply, change_set).begin()
-            return
-        if p.failure:
-            fail_at_once(stack, p, token)
-        else:
-            apply()
-        if change_set is not None:
-            change_set.execution_status = "EXECUTE_COMPLETE"
-        if p.refresh is not None:
-            world.refreshes.append(p.refresh)
+    def change_set_apply(self: Any) -> None:
+        self.parameters = {k: (",".join(v) if isinstance(v, list) else v) for k, v in self.parameters.items()}
+        orig_apply(self)
+
+    ChangeSet.apply = change_set_apply
+
+
+def refuse_if_busy(stack: Any) -> None:
+    from moto.cloudformation.exceptions import ValidationError
+
+    if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+
+
+def start_update(world: World, current: dict[str, Any], backend: Any, stack: Any, template: dict[str, Any], parameters: Any, apply: Any, change_set: Any = None) -> None:
+    """Runs an UPDATE: inside the request (D = 0, moto's own events), or over D seconds."""
+    duration = float(world.knobs.get(backend.region_name, "stack_update_seconds") or 0)
+    now = time.time()
+    p = plan(world, backend, stack, template, parameters, now, duration)
+    token = current["token"]
+    if duration > 0:
+        StackUpdate(world, backend, stack, p, token, now, duration, apply, change_set).begin()
+        return
+    if p.failure:
+        fail_at_once(stack, p, token)
+    else:
+        apply()
+    if change_set is not None:
+        change_set.execution_status = "EXECUTE_COMPLETE"
+    if p.refresh is not None:
+        world.refreshes.append(p.refresh)
+
+
+def install_updates(world: World, current: dict[str, Any]) -> None:
+    """ExecuteChangeSet and UpdateStack: at once (moto) or over stack_update_seconds
+    (stack_update.py); refused while another update runs."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend, Stack
 
     orig_execute = CloudFormationBackend.execute_change_set
 
@@ -165,19 +194,9 @@ def install(world: World) -> None:
             apply()
             return
         refuse_if_busy(stack)
-        start_update(self, stack, change_set.template_dict, change_set.parameters, apply, change_set)
+        start_update(world, current, self, stack, change_set.template_dict, change_set.parameters, apply, change_set)
 
     CloudFormationBackend.execute_change_set = execute_change_set
-
-    # -- UsePreviousValue of a List<...> parameter (moto: the stored Python list, then
-    # AttributeError 'list' has no attribute 'split' on execute) ---------------------------
-    orig_apply = ChangeSet.apply
-
-    def change_set_apply(self: Any) -> None:
-        self.parameters = {k: (",".join(v) if isinstance(v, list) else v) for k, v in self.parameters.items()}
-        orig_apply(self)
-
-    ChangeSet.apply = change_set_apply
 
     orig_update_stack = CloudFormationBackend.update_stack
 
@@ -185,13 +204,18 @@ def install(world: World) -> None:
         stack = self.get_stack(name)
         refuse_if_busy(stack)
         resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
-        start_update(self, stack, Stack.parse_template(template), resolved,
+        start_update(world, current, self, stack, Stack.parse_template(template), resolved,
                      lambda: orig_update_stack(self, name, template, role_arn, parameters, tags))
         return stack
 
     CloudFormationBackend.update_stack = update_stack
 
-    # -- ClientRequestToken on every event of the operation (moto: always None) -----------
+
+def install_request_tokens(current: dict[str, Any]) -> None:
+    """ClientRequestToken on every event of the operation (moto: always None)."""
+    from moto.cloudformation.models import Event
+    from moto.cloudformation.responses import CloudFormationResponse as R
+
     orig_event_init = Event.__init__
 
     def event_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -213,11 +237,18 @@ def install(world: World) -> None:
     for action in ("create_stack", "update_stack", "execute_change_set", "delete_stack"):
         setattr(R, action, with_token(getattr(R, action)))
 
-    # -- CancelUpdateStack / ContinueUpdateRollback (moto: not implemented) ----------------
-    # A stack is UPDATE_IN_PROGRESS only during an update that takes time (D > 0): then
-    # CancelUpdateStack rolls it back (stack_update.py). It is never UPDATE_ROLLBACK_FAILED
-    # after a simulated failure, so ContinueUpdateRollback always answers as AWS does for a
-    # stack in any other state.
+
+def install_cancel(world: World) -> None:
+    """CancelUpdateStack / ContinueUpdateRollback (moto: not implemented).
+
+    A stack is UPDATE_IN_PROGRESS only during an update that takes time (D > 0): then
+    CancelUpdateStack rolls it back (stack_update.py). It is never UPDATE_ROLLBACK_FAILED
+    after a simulated failure, so ContinueUpdateRollback always answers as AWS does for a
+    stack in any other state."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import CloudFormationResponse as R
+    from moto.core.responses import EmptyResult
+
     def cancel_update_stack(self: Any) -> Any:
         stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
         update = world.stack_updates.get(stack.stack_id)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 STDOUT_LIMIT = 24_000  # GetCommandInvocation StandardOutputContent
 STDERR_LIMIT = 8_000  # GetCommandInvocation StandardErrorContent
 SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -232,7 +231,7 @@ class Box:
                         status = Path(f"/proc/{child}/status").read_text()
                     except OSError:
                         continue
-                    nspid = next((l.split()[1:] for l in status.splitlines() if l.startswith("NSpid:")), [])
+                    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
                     if len(nspid) >= 2 and nspid[-1] == "1":
                         return int(child)
             time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""EC2: instance lifecycle delays, AMI rules and what an AMI carries, on top of moto.
+"""EC2 instances: lifecycle delays, ClientToken, the seeded Ubuntu AMI, on top of moto.
 
 amibake launches a builder, waits for it, stops it, images it, copies the image to other
 regions and deprecates old ones. moto answers all of that instantly and too leniently;
@@ -11,25 +11,13 @@ this module makes it behave like EC2 where amibake's waits and error handling de
     new instance inherits the facts of its AMI (what the bake installed).
   * RebootInstances: moto marks even a stopped instance running; here only running
     instances reboot, and their agent goes offline for reboot_offline_seconds.
-  * CreateImage: AMI names are validated like AWS (3-128 chars of [A-Za-z0-9()[] ./'@_-],
-    InvalidAMIName.Malformed) and unique per account/region (InvalidAMIName.Duplicate);
-    TagSpecifications for `snapshot` are applied (moto: NotImplementedError -> HTTP 500);
-    the snapshot is encrypted when the instance's root volume is; the image is `pending`
-    for image_pending_seconds and carries the instance's facts.
-  * CopyImage: TagSpecifications (image, snapshot), CopyImageTags, Encrypted, ClientToken
-    idempotency (moto: all ignored), name checks as CreateImage, the copy is `pending`
-    for copy_pending_seconds, copying a source that is not `available` fails
-    (IncorrectState).
-  * EnableImageDeprecation / DisableImageDeprecation (moto: not implemented); the
-    DeprecationTime shows in DescribeImages.
-  * DescribeImages block device mappings report the snapshot's Encrypted flag and the
-    source root volume's size.
   * An Ubuntu 24.04 AMI is seeded in every region (owner 099720109477; moto ships only
     2017-era Ubuntu AMIs); ssm.py publishes its id as Canonical's public parameter.
 
-With the `real_os` knob (or an AMI made from a real-OS instance), the lifecycle calls are
-handed to `world.realos` (realos.py), which boots, reboots, stops and images real
-containers and sets the instance state itself.
+The images (CreateImage, CopyImage, deprecation, DescribeImages' block device mappings)
+are in ec2_images.py. With the `real_os` knob (or an AMI made from a real-OS instance),
+the lifecycle calls are handed to `world.realos` (realos.py), which boots, reboots,
+stops and images real containers and sets the instance state itself.
 """
 
 from __future__ import annotations
@@ -66,13 +54,51 @@ def ubuntu_ami_id(region: str) -> str:
 
 
 def install(world: World) -> None:
-    """Patches moto's EC2 backend and responses; the patches close over `world`."""
-    from moto.ec2.exceptions import EC2ClientError
-    from moto.ec2.models import EC2Backend, ec2_backends
-    from moto.ec2.models.amis import Ami
-    from moto.ec2.responses import EC2Response
+    """Patches moto's EC2 instances; the patches close over `world`. Images: ec2_images.py."""
+    install_ubuntu_ami()
+    install_run_instances(world)
+    install_client_token()
+    install_start_stop(world)
 
-    # -- seed an Ubuntu 24.04 AMI in every region (moto ships only 2017-era Ubuntu AMIs) --
+
+def ec2_error(code: str, message: str) -> Exception:
+    from moto.ec2.exceptions import EC2ClientError
+
+    return EC2ClientError(code, message)
+
+
+def set_state(instance: Any, name: str, code: int) -> None:
+    instance._state.name = name
+    instance._state.code = code
+
+
+def became_running(world: World, backend: Any, instance: Any, when: float) -> None:
+    f = world.instance_facts(backend.account_id, backend.region_name, instance.id)
+    f["running_since"] = when
+
+
+def schedule_running(world: World, backend: Any, instance: Any) -> None:
+    """`pending` for instance_pending_seconds, then `running` (the agent's clock starts)."""
+    delay = world.knobs.get(backend.region_name, "instance_pending_seconds")
+    now = time.time()
+    if delay <= 0:
+        became_running(world, backend, instance, now)
+        return
+    set_state(instance, "pending", 0)
+
+    def done() -> None:
+        if instance._state.name == "pending":
+            set_state(instance, "running", 16)
+            became_running(world, backend, instance, now + delay)
+
+    world.at(now + delay, done)
+
+
+def install_ubuntu_ami() -> None:
+    """Seeds an Ubuntu 24.04 AMI in every region (moto ships only 2017-era Ubuntu AMIs)."""
+    from moto.ec2.models import EC2Backend
+    from moto.ec2.models.amis import Ami
+
     orig_load_amis = EC2Backend._load_amis
 
     def _load_amis(self: Any) -> None:
@@ -98,33 +124,12 @@ def install(world: World) -> None:
 
     EC2Backend._load_amis = _load_amis
 
-    def ec2_error(code: str, message: str) -> Exception:
-        return EC2ClientError(code, message)
 
-    def set_state(instance: Any, name: str, code: int) -> None:
-        instance._state.name = name
-        instance._state.code = code
 
-    def became_running(backend: Any, instance: Any, when: float) -> None:
-        f = world.instance_facts(backend.account_id, backend.region_name, instance.id)
-        f["running_since"] = when
+def install_run_instances(world: World) -> None:
+    """RunInstances: facts from the AMI, the pending delay, unavailable AMIs, real OS."""
+    from moto.ec2.models import EC2Backend
 
-    def schedule_running(backend: Any, instance: Any) -> None:
-        delay = world.knobs.get(backend.region_name, "instance_pending_seconds")
-        now = time.time()
-        if delay <= 0:
-            became_running(backend, instance, now)
-            return
-        set_state(instance, "pending", 0)
-
-        def done() -> None:
-            if instance._state.name == "pending":
-                set_state(instance, "running", 16)
-                became_running(backend, instance, now + delay)
-
-        world.at(now + delay, done)
-
-    # -- RunInstances: facts from the AMI, pending delay, unavailable AMIs -----------------
     orig_run_instances = EC2Backend.run_instances
 
     def run_instances(self: Any, image_id: str, count: int, user_data: Any, sgs: Any, **kw: Any) -> Any:
@@ -147,10 +152,16 @@ def install(world: World) -> None:
             if flavour or world.realos.is_real_image(self.account_id, self.region_name, image_id_used):
                 world.realos.launch(self.account_id, self.region_name, instance, image_id_used, flavour or "debian")
             else:
-                schedule_running(self, instance)
+                schedule_running(world, self, instance)
         return reservation
 
     EC2Backend.run_instances = run_instances
+
+
+
+def install_start_stop(world: World) -> None:
+    """Start/Stop/Terminate/RebootInstances: delays, the agent's clock, real OS."""
+    from moto.ec2.models import EC2Backend
 
     orig_start = EC2Backend.start_instances
 
@@ -161,7 +172,7 @@ def install(world: World) -> None:
             if world.realos.start(self.account_id, self.region_name, instance.id):
                 continue
             if was.get(instance.id) != "running":
-                schedule_running(self, instance)
+                schedule_running(world, self, instance)
         return result
 
     EC2Backend.start_instances = start_instances
@@ -210,7 +221,11 @@ def install(world: World) -> None:
 
     EC2Backend.reboot_instances = reboot_instances
 
-    # -- RunInstances ClientToken idempotency (response level: needs the raw parameter) ---
+
+def install_client_token() -> None:
+    """RunInstances ClientToken idempotency (response level: needs the raw parameter)."""
+    from moto.ec2.responses import EC2Response
+
     orig_run_response = EC2Response.run_instances
 
     def run_instances_response(self: Any) -> Any:
@@ -225,168 +240,3 @@ def install(world: World) -> None:
         return orig_run_response(self)
 
     EC2Response.run_instances = run_instances_response
-
-    # -- CreateImage ------------------------------------------------------------------------
-    def check_name(backend: Any, name: str | None) -> None:
-        if not name or not AMI_NAME.match(name):
-            raise ec2_error(
-                "InvalidAMIName.Malformed",
-                f"AMI names must be between 3 and 128 characters long, and may contain letters, "
-                f"numbers, '(', ')', '.', '-', '/', '_', ' ', '[', ']', '@' and '''; got {name!r}",
-            )
-        for ami in backend.amis.values():
-            if ami.name == name and ami.owner_id == backend.account_id:
-                raise ec2_error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}")
-
-    def split_tag_specs(specs: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
-        image, snapshot = {}, {}
-        for spec in specs or []:
-            kind = spec.get("ResourceType")
-            tags = {t["Key"]: t.get("Value", "") for t in spec.get("Tags", spec.get("Tag", []))}
-            if kind == "image":
-                image.update(tags)
-            elif kind == "snapshot":
-                snapshot.update(tags)
-            else:
-                raise ec2_error(
-                    "InvalidParameterValue",
-                    f"'{kind}' is not a valid taggable resource type for this operation.",
-                )
-        return image, snapshot
-
-    def schedule_available(ami: Any, region: str, knob: str) -> None:
-        delay = world.knobs.get(region, knob)
-        if delay > 0:
-            ami.state = "pending"
-
-            def done() -> None:
-                if ami.state == "pending":
-                    ami.state = "available"
-
-            world.at(time.time() + delay, done)
-
-    def create_image_response(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        backend = self.ec2_backend
-        name = self._get_param("Name")
-        instance_id = self._get_param("InstanceId")
-        image_tags, snapshot_tags = split_tag_specs(self._get_param("TagSpecifications", []))
-        self.error_on_dryrun()
-        check_name(backend, name)
-        instance = backend.get_instance(instance_id)
-        ami = backend.create_image(instance_id, name, self._get_param("Description", ""), tag_specifications=[])
-        ami.add_tags(image_tags)
-        ami.ebs_snapshot.add_tags(snapshot_tags)
-        root = instance.block_device_mapping.get(instance.root_device_name) or next(
-            iter(instance.block_device_mapping.values()), None
-        )
-        if root is not None and root.volume_id in backend.volumes:
-            volume = backend.volumes[root.volume_id]
-            ami.ebs_snapshot.encrypted = bool(volume.encrypted)
-            ami.ebs_snapshot.kms_key_id = volume.kms_key_id
-            ami.amibake_root_size = volume.size
-        account, region = backend.account_id, backend.region_name
-        image_f = world.image_facts(account, region, ami.id)
-        image_f.update(copy.deepcopy(world.instance_facts(account, region, instance_id)))
-        for transient in ("running_since", "last_reboot"):
-            image_f.pop(transient, None)
-        if world.realos.create_image(
-            account, region, instance_id, ami.id, lambda ok: setattr(ami, "state", "available" if ok else "failed")
-        ):
-            ami.state = "pending"
-        else:
-            schedule_available(ami, region, "image_pending_seconds")
-        return ActionResult({"ImageId": ami.id})
-
-    EC2Response.create_image = create_image_response
-
-    # -- CopyImage --------------------------------------------------------------------------
-    def copy_image_response(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        backend = self.ec2_backend
-        account, region = backend.account_id, backend.region_name
-        source_id = self._get_param("SourceImageId")
-        source_region = self._get_param("SourceRegion")
-        token = self._get_param("ClientToken")
-        image_tags, snapshot_tags = split_tag_specs(self._get_param("TagSpecifications", []))
-        self.error_on_dryrun()
-        if token and (account, region, "CopyImage", token) in world.tokens:
-            return ActionResult({"ImageId": world.tokens[(account, region, "CopyImage", token)]})
-        source_backend = ec2_backends[account][source_region]
-        source = source_backend.describe_images(ami_ids=[source_id])[0]
-        if source.state != "available":
-            raise ec2_error("IncorrectState", f"Image {source_id} is in state {source.state}; it must be available")
-        name = self._get_param("Name") or source.name
-        check_name(backend, name)
-        ami = backend.copy_image(source_id, source_region, name, self._get_param("Description"))
-        if self._get_param("CopyImageTags"):
-            ami.add_tags({t["key"]: t["value"] for t in source.get_tags()})
-        ami.add_tags(image_tags)
-        ami.ebs_snapshot.add_tags(snapshot_tags)
-        ami.ebs_snapshot.encrypted = bool(self._get_param("Encrypted")) or source.ebs_snapshot.encrypted
-        ami.ebs_snapshot.kms_key_id = self._get_param("KmsKeyId") or source.ebs_snapshot.kms_key_id
-        ami.amibake_root_size = getattr(source, "amibake_root_size", 15)
-        world.image_facts(account, region, ami.id).update(
-            copy.deepcopy(world.image_facts(account, source_region, source_id))
-        )
-        if token:
-            world.tokens[(account, region, "CopyImage", token)] = ami.id
-        world.realos.copy_image(account, source_region, source_id, region, ami.id)
-        schedule_available(ami, region, "copy_pending_seconds")
-        return ActionResult({"ImageId": ami.id})
-
-    EC2Response.copy_image = copy_image_response
-
-    orig_deregister = EC2Backend.deregister_image
-
-    def deregister_image(self: Any, ami_id: str) -> None:
-        orig_deregister(self, ami_id)
-        world.realos.deregister(self.account_id, self.region_name, ami_id)
-
-    EC2Backend.deregister_image = deregister_image
-
-    # -- Image deprecation ------------------------------------------------------------------
-    def enable_image_deprecation(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        image_id = self._get_param("ImageId")
-        when = self._get_param("DeprecateAt")
-        self.error_on_dryrun()
-        ami = self.ec2_backend.describe_images(ami_ids=[image_id])[0]
-        if isinstance(when, str):
-            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-        if isinstance(when, dt.datetime) and when.tzinfo is not None:
-            when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        ami.deprecation_time = when
-        return ActionResult({"Return": True})
-
-    def disable_image_deprecation(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
-        image_id = self._get_param("ImageId")
-        self.error_on_dryrun()
-        ami = self.ec2_backend.describe_images(ami_ids=[image_id])[0]
-        ami.deprecation_time = None
-        return ActionResult({"Return": True})
-
-    EC2Response.enable_image_deprecation = enable_image_deprecation
-    EC2Response.disable_image_deprecation = disable_image_deprecation
-
-    # -- DescribeImages: the snapshot's Encrypted flag --------------------------------------
-    def block_device_mappings(self: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "DeviceName": self.root_device_name,
-                "Ebs": {
-                    "SnapshotId": self.ebs_snapshot.id,
-                    "VolumeSize": getattr(self, "amibake_root_size", 15),
-                    "DeleteOnTermination": True,
-                    "VolumeType": "standard",
-                    "Encrypted": bool(self.ebs_snapshot.encrypted),
-                },
-            }
-        ]
-
-    Ami.block_device_mappings = property(block_device_mappings)

@@ -36,7 +36,7 @@ def builtin_printf(args: list[str]) -> str:
     while True:
         chunk, used = [], 0
 
-        def conv(m: re.Match[str]) -> str:
+        def conv(m: re.Match[str], values: list[str] = values) -> str:
             nonlocal used
             if m.group(0) == "%%":
                 return "%"

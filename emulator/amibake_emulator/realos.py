@@ -216,7 +216,7 @@ class RealOS:
                 "console": str(console),
                 "container_running": box is not None and box.proc is not None and box.proc.poll() is None,
                 "boots": text.count("--- amibake emulator: boot "),
-                "ordering_cycles": [l for l in text.splitlines() if "ordering cycle" in l.lower()],
+                "ordering_cycles": [line for line in text.splitlines() if "ordering cycle" in line.lower()],
             }
         return {"rootfs": str(self.rootfs), "work": str(self.work), "instances": rows}
 

@@ -58,13 +58,12 @@ def make_app(world: World, moto_app: Any) -> Callable[..., Any]:
 
 
 def serve(world: World, host: str, port: int, port_file: Path | None, quiet: bool) -> None:
-    from werkzeug.serving import make_server
-
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
+    from werkzeug.serving import make_server
 
     class Handler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:

@@ -77,11 +77,15 @@ def agent_view(world: World, account: str, region: str, instance: Any, now: floa
 
 def install(world: World) -> None:
     """Patches moto's SSM parameters and responses; the patches close over `world`."""
-    from moto.core.responses import ActionResult
-    from moto.ssm.models import ParameterDict, Parameter
-    from moto.ssm.responses import SimpleSystemManagerResponse as R
+    install_ubuntu_parameter()
+    install_service_setting(world)
+    install_instance_information(world)
 
-    # -- the Ubuntu 24.04 public parameter -------------------------------------------------
+
+def install_ubuntu_parameter() -> None:
+    """Canonical's Ubuntu 24.04 public parameter, loaded with the /aws/service/canonical tree."""
+    from moto.ssm.models import Parameter, ParameterDict
+
     orig_check = ParameterDict._check_loading_status
 
     def _check_loading_status(self: Any, key: str) -> None:
@@ -108,7 +112,12 @@ def install(world: World) -> None:
 
     ParameterDict._check_loading_status = _check_loading_status
 
-    # -- GetServiceSetting: the Default Host Management Configuration ----------------------
+
+def install_service_setting(world: World) -> None:
+    """GetServiceSetting: the Default Host Management Configuration (default_host_management)."""
+    from moto.core.responses import ActionResult
+    from moto.ssm.responses import SimpleSystemManagerResponse as R
+
     def get_service_setting(self: Any) -> Any:
         from moto.ssm.exceptions import SSMException
 
@@ -130,58 +139,71 @@ def install(world: World) -> None:
 
     R.get_service_setting = get_service_setting
 
-    # -- DescribeInstanceInformation --------------------------------------------------------
+
+def instance_filters(params: Any) -> dict[str, set[str]]:
+    """The wanted values per filter key, from InstanceInformationFilterList and Filters."""
+    wanted: dict[str, set[str]] = {}
+    for flt in params("InstanceInformationFilterList", []) or []:
+        wanted.setdefault(flt.get("key"), set()).update(flt.get("valueSet", []))
+    for flt in params("Filters", []) or []:
+        wanted.setdefault(flt.get("Key"), set()).update(flt.get("Values", []))
+    return wanted
+
+
+def matches(instance: Any, ping: str, wanted: dict[str, set[str]]) -> bool:
+    tags = {t["key"]: t["value"] for t in instance.get_tags()}
+    fields = {
+        "InstanceIds": instance.id,
+        "PingStatus": ping,
+        "PlatformTypes": "Linux",
+        "AgentVersion": SSM_AGENT_VERSION,
+        "ResourceType": "EC2Instance",
+    }
+    ok = True
+    for key, values in wanted.items():
+        if key in fields:
+            ok &= fields[key] in values
+        elif key and key.startswith("tag:"):
+            ok &= tags.get(key[4:]) in values
+        elif key == "tag-key":
+            ok &= bool(set(tags) & values)
+    return ok
+
+
+def information_row(world: World, account: str, region: str, instance: Any, ping: str, last: float) -> dict[str, Any]:
+    f = world.instance_facts(account, region, instance.id)
+    platform_name, platform_version = f.get("platform", ["Amazon Linux", "2023"])
+    return {
+        "InstanceId": instance.id,
+        "PingStatus": ping,
+        "LastPingDateTime": epoch_to_dt(last),
+        "AgentVersion": SSM_AGENT_VERSION,
+        "IsLatestVersion": True,
+        "PlatformType": "Linux",
+        "PlatformName": platform_name,
+        "PlatformVersion": platform_version,
+        "ResourceType": "EC2Instance",
+        "IPAddress": instance.private_ip,
+        "ComputerName": f"ip-{(instance.private_ip or '10.0.0.1').replace('.', '-')}.{region}.compute.internal",
+        "SourceId": instance.id,
+        "SourceType": "AWS::EC2::Instance",
+    }
+
+
+def install_instance_information(world: World) -> None:
+    """DescribeInstanceInformation: the instances whose agent is registered (agent_view)."""
+    from moto.core.responses import ActionResult
+    from moto.ssm.responses import SimpleSystemManagerResponse as R
+
     def describe_instance_information(self: Any) -> Any:
         account, region = self.current_account, self.region
         now = time.time()
-        wanted: dict[str, set[str]] = {}
-        for flt in self._get_param("InstanceInformationFilterList", []) or []:
-            wanted.setdefault(flt.get("key"), set()).update(flt.get("valueSet", []))
-        for flt in self._get_param("Filters", []) or []:
-            wanted.setdefault(flt.get("Key"), set()).update(flt.get("Values", []))
+        wanted = instance_filters(self._get_param)
         rows = []
         for instance in instances_of(account, region):
             view = agent_view(world, account, region, instance, now)
-            if view is None:
-                continue
-            ping, last = view
-            f = world.instance_facts(account, region, instance.id)
-            platform_name, platform_version = f.get("platform", ["Amazon Linux", "2023"])
-            tags = {t["key"]: t["value"] for t in instance.get_tags()}
-            fields = {
-                "InstanceIds": instance.id,
-                "PingStatus": ping,
-                "PlatformTypes": "Linux",
-                "AgentVersion": SSM_AGENT_VERSION,
-                "ResourceType": "EC2Instance",
-            }
-            ok = True
-            for key, values in wanted.items():
-                if key in fields:
-                    ok &= fields[key] in values
-                elif key and key.startswith("tag:"):
-                    ok &= tags.get(key[4:]) in values
-                elif key == "tag-key":
-                    ok &= bool(set(tags) & values)
-            if not ok:
-                continue
-            rows.append(
-                {
-                    "InstanceId": instance.id,
-                    "PingStatus": ping,
-                    "LastPingDateTime": epoch_to_dt(last),
-                    "AgentVersion": SSM_AGENT_VERSION,
-                    "IsLatestVersion": True,
-                    "PlatformType": "Linux",
-                    "PlatformName": platform_name,
-                    "PlatformVersion": platform_version,
-                    "ResourceType": "EC2Instance",
-                    "IPAddress": instance.private_ip,
-                    "ComputerName": f"ip-{(instance.private_ip or '10.0.0.1').replace('.', '-')}.{region}.compute.internal",
-                    "SourceId": instance.id,
-                    "SourceType": "AWS::EC2::Instance",
-                }
-            )
+            if view is not None and matches(instance, view[0], wanted):
+                rows.append(information_row(world, account, region, instance, *view))
         start = int(self._get_param("NextToken") or 0)
         size = int(self._get_param("MaxResults") or 50)
         page = rows[start : start + size]

@@ -33,9 +33,9 @@ from .config import Knobs
 from .traffic import Traffic
 
 if TYPE_CHECKING:
+    from .instance_refresh import Refresh
     from .outputs import OutputTable
     from .realos import RealOS
-    from .instance_refresh import Refresh
     from .ssm_commands import Invocation
     from .stack_update import StackUpdate
 

@@ -1,8 +1,6 @@
-"""The smoke test's CloudFormation part: rolling a stack's Auto Scaling group onto the baked image.
+"""Rolling a stack's Auto Scaling group onto a baked image, as `amibake roll` does.
 
-Called by smoke_test.py with the image it baked (region eu-west-3, whose knobs it resets).
-
-  instant    stack_update_seconds 0 (the default): a small template; change set, the roll,
+  at once    stack_update_seconds 0 (the default): a small template; change set, the roll,
              a fail_stack_update rollback, CancelUpdateStack on a settled stack
   over time  cfn-templates/asg-rolling.yaml and cfn-templates/asg-instance-refresh.yaml side
              by side: updates that take D seconds (2-4 s) with their events released over
@@ -19,9 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
-from smoke_support import REGION, check, error_code
+import pytest
+from support import REGION, error_code, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # The refresh statuses amibake's idle check counts as busy (src/aws/asg.rs).
 RUNNING = ("Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking")
 
@@ -53,18 +52,40 @@ Resources:
 """
 
 
-def roll(emu, ec2, source: str, image_id: str) -> None:
+
+def check(cond: bool, what: str) -> None:
+    assert cond, what
+
+
+@pytest.fixture
+def image_id(ec2, builder) -> str:
+    """An available image to roll onto (of a running builder)."""
+    return ec2.create_image(InstanceId=builder, Name=f"roll-{uuid.uuid4().hex[:12]}")["ImageId"]
+
+
+def test_roll_at_once(emu, ec2, source, image_id):
     instant(emu, ec2, source, image_id)
-    over_time(emu, ec2, source, image_id)
+
+
+def test_roll_over_time(emu, ec2, source, image_id):
+    rolling, refresh = create_stacks(emu, ec2, source)
+    roll_over_time(emu, rolling, refresh, source, image_id)
+    rolled = fail_over_time(emu, rolling, refresh, source, image_id)
+    cancel_over_time(emu, refresh, rolled, source, image_id)
+    instant_refresh(emu, refresh, source, image_id)
+    for s in (rolling, refresh):
+        s.cfn.delete_stack(StackName=s.name)
 
 
 def instant(emu, ec2, source: str, image_id: str) -> None:
     """Stack updates inside the request (stack_update_seconds 0)."""
     cfn = emu.client("cloudformation")
     autoscaling = emu.client("autoscaling")
-    stack = f"smoke-{uuid.uuid4().hex[:8]}"
+    stack = f"roll-{uuid.uuid4().hex[:8]}"
     subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
-    params = lambda ami: [{"ParameterKey": "ImageId", "ParameterValue": ami}, {"ParameterKey": "SubnetIds", "ParameterValue": ",".join(subnets)}]
+
+    def params(ami: str) -> list[dict]:
+        return [{"ParameterKey": "ImageId", "ParameterValue": ami}, {"ParameterKey": "SubnetIds", "ParameterValue": ",".join(subnets)}]
 
     def fleet() -> tuple[str, set[str], set[str]]:
         res = cfn.describe_stack_resources(StackName=stack)["StackResources"]
@@ -82,10 +103,10 @@ def instant(emu, ec2, source: str, image_id: str) -> None:
     changes = cfn.describe_change_set(StackName=stack, ChangeSetName="roll-1")["Changes"]
     check({c["ResourceChange"]["LogicalResourceId"] for c in changes} == {"Template", "Fleet"}, "change set (default ChangeSetType UPDATE) lists Template and Fleet")
     known = len(cfn.describe_stack_events(StackName=stack)["StackEvents"])
-    cfn.execute_change_set(StackName=stack, ChangeSetName="roll-1", ClientRequestToken="smoke-roll-1")
+    cfn.execute_change_set(StackName=stack, ChangeSetName="roll-1", ClientRequestToken="roll-roll-1")
     check(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE", "roll: UPDATE_COMPLETE")
     new_events = cfn.describe_stack_events(StackName=stack)["StackEvents"][: -known]
-    check(new_events and all(e.get("ClientRequestToken") == "smoke-roll-1" for e in new_events), "the roll's events carry its ClientRequestToken")
+    check(new_events and all(e.get("ClientRequestToken") == "roll-roll-1" for e in new_events), "the roll's events carry its ClientRequestToken")
     name_after, after, images = fleet()
     check(name_after == asg_name and images == {image_id} and not (after & before), "roll replaced the ASG's instances with the new AMI, same ASG name")
     old_states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=list(before))["Reservations"] for i in r["Instances"]}
@@ -189,20 +210,23 @@ def near(value: float, want: float, slack: float = 0.02) -> bool:
     return abs(value - want) <= slack
 
 
-def over_time(emu, ec2, source: str, image_id: str) -> None:
-    """Updates that take stack_update_seconds, on the shipped templates."""
+def create_stacks(emu, ec2, source: str) -> tuple[Stack, Stack]:
+    """Both shipped templates, created at once (stack_update_seconds 0)."""
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]][:2]
     tag = uuid.uuid4().hex[:6]
-    rolling = Stack(emu, ec2, f"smoke-rolling-{tag}", "asg-rolling.yaml", {})
-    refresh = Stack(emu, ec2, f"smoke-refresh-{tag}", "asg-instance-refresh.yaml", {"RollbackAlarms": "web-5xx"})
+    rolling = Stack(emu, ec2, f"roll-rolling-{tag}", "asg-rolling.yaml", {})
+    refresh = Stack(emu, ec2, f"roll-refresh-{tag}", "asg-instance-refresh.yaml", {"RollbackAlarms": "web-5xx"})
     for s in (rolling, refresh):
         s.create(source, vpc, subnets)
     check(rolling.status() == refresh.status() == "CREATE_COMPLETE" and rolling.events(f"{rolling.name}-create")[-1]["ResourceStatus"] == "CREATE_COMPLETE",
           "asg-rolling.yaml and asg-instance-refresh.yaml stacks created at once, events marked with CreateStack's token")
-    before = {s.name: s.fleet()[0] for s in (rolling, refresh)}
+    return rolling, refresh
 
-    # -- both roll onto the baked image over D = 4 s --------------------------------------------
+
+def roll_over_time(emu, rolling: Stack, refresh: Stack, source: str, image_id: str) -> None:
+    """Both roll onto the baked image over D = 4 s."""
+    before = {s.name: s.fleet()[0] for s in (rolling, refresh)}
     d = 4.0
     emu.config(region=REGION, stack_update_seconds=d)
     for s in (rolling, refresh):
@@ -246,7 +270,10 @@ def over_time(emu, ec2, source: str, image_id: str) -> None:
                                   "ScaleInProtectedInstances": "Ignore", "StandbyInstances": "Ignore"}, f"Preferences echo the template's: {done['Preferences']}")
     check(done["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "2", "DesiredConfiguration: the new launch template version")
 
-    # -- both fail and roll back over D = 2 s -----------------------------------------------------
+
+
+def fail_over_time(emu, rolling: Stack, refresh: Stack, source: str, image_id: str) -> dict:
+    """Both fail and roll back over D = 2 s; the refresh that rolled back."""
     d = 2.0
     emu.config(region=REGION, stack_update_seconds=d, fail_stack_update=True, fail_instance_refresh="web-5xx")
     after = {s.name: s.fleet()[0] for s in (rolling, refresh)}
@@ -273,14 +300,21 @@ def over_time(emu, ec2, source: str, image_id: str) -> None:
           "... the group's UPDATE_FAILED gives the refresh's reason")
     check(rolled["PercentageComplete"] == 0 and "EndTime" in rolled, "RollbackSuccessful: PercentageComplete back to 0, EndTime")
 
-    # -- CancelUpdateStack during a refresh (D = 3 s) ---------------------------------------------
+    return rolled
+
+
+def cancel_over_time(emu, refresh: Stack, rolled: dict, source: str, image_id: str) -> None:
+    """CancelUpdateStack during a refresh (D = 3 s)."""
+    after = refresh.fleet()[0]
     d = 3.0
     emu.config(region=REGION, stack_update_seconds=d, fail_stack_update=False, fail_instance_refresh="")
     refresh.execute(source, f"{refresh.name}-cancel")
-    running = refresh.refreshes()
-    while not running or running[0]["Status"] != "InProgress" or running[0]["InstanceRefreshId"] == rolled["InstanceRefreshId"]:
-        time.sleep(0.02)
+
+    def new_refresh_running() -> bool:
         running = refresh.refreshes()
+        return bool(running) and running[0]["Status"] == "InProgress" and running[0]["InstanceRefreshId"] != rolled["InstanceRefreshId"]
+
+    wait_for("the new refresh InProgress", new_refresh_running, interval=0.02)
     refresh.cfn.cancel_update_stack(StackName=refresh.name)
     check(refresh.status() == "UPDATE_ROLLBACK_IN_PROGRESS" and refresh.refreshes()[0]["Status"] == "RollbackInProgress",
           "CancelUpdateStack while UPDATE_IN_PROGRESS: UPDATE_ROLLBACK_IN_PROGRESS, the refresh RollbackInProgress")
@@ -291,10 +325,13 @@ def over_time(emu, ec2, source: str, image_id: str) -> None:
     check(cancelled == [("AutoScalingGroup", "UPDATE_FAILED"), (refresh.name, "UPDATE_ROLLBACK_IN_PROGRESS")], f"'Resource update cancelled' on the group and the stack: {cancelled}")
     check(near(at[(refresh.name, "UPDATE_ROLLBACK_COMPLETE")] - at[(refresh.name, "UPDATE_ROLLBACK_IN_PROGRESS")], 0.2 * d)
           and refresh.refreshes()[0]["Status"] == "RollbackSuccessful", "UPDATE_ROLLBACK_COMPLETE 0.2 D later, the refresh RollbackSuccessful")
-    check(refresh.image() == image_id and refresh.output("LaunchTemplateVersion") == "2" and refresh.fleet()[0] == after[refresh.name], "... nothing changed")
+    check(refresh.image() == image_id and refresh.output("LaunchTemplateVersion") == "2" and refresh.fleet()[0] == after, "... nothing changed")
     check(error_code(refresh.cfn.cancel_update_stack, StackName=refresh.name) == "ValidationError", "CancelUpdateStack once settled -> ValidationError")
 
-    # -- D = 0: the refresh of an instant update is there at once ---------------------------------
+
+
+def instant_refresh(emu, refresh: Stack, source: str, image_id: str) -> None:
+    """D = 0: the refresh of an instant update is there at once."""
     emu.config(region=REGION, stack_update_seconds=0)
     refresh.execute(source, f"{refresh.name}-now")
     newest = refresh.refreshes(MaxRecords=1)
@@ -309,6 +346,3 @@ def over_time(emu, ec2, source: str, image_id: str) -> None:
     failed = next(e for e in refresh.events(f"{refresh.name}-now-fail") if e["ResourceStatus"] == "UPDATE_FAILED")
     check(refresh.status() == "UPDATE_ROLLBACK_COMPLETE" and re.search(r"health checks.*\bi-[0-9a-f]+", failed["ResourceStatusReason"])
           and refresh.refreshes()[0]["Status"] == "RollbackSuccessful", f"D = 0, fail_stack_update: at once, the refresh's reason names an instance: {failed['ResourceStatusReason']}")
-    emu.config(region=REGION, reset=True)
-    for s in (rolling, refresh):
-        s.cfn.delete_stack(StackName=s.name)
