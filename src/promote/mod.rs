@@ -4,16 +4,19 @@
 //! in each region the image lives in; `roll --channel ENV --recipe NAME` reads it. The
 //! recipe's `promotion` list orders the environments: an image enters ENV only when it is
 //! what the environment before ENV holds (in the manifest's home region), unless
-//! `--force`. Order of business: read the manifest and the recipe's promotion list →
-//! the order check (nothing changes when it refuses) → the image exists in every region
-//! of the manifest → the guard (each image is this account's, tagged as a complete bake
-//! of this recipe; `--allow-foreign-image` lets another through, loudly) → copies to `--copy-to` regions (waited for) → sharing → the
-//! parameters, the home region last, so the next environment's check passes only once
-//! every region is promoted.
+//! `--force`. Order of business: [`plan`] reads everything first — the manifest and the
+//! recipe's promotion list, the order check, the image in every region of the manifest,
+//! the guard (each image is this account's, tagged as a complete bake of this recipe;
+//! `--allow-foreign-image` lets another through, loudly), copies an earlier promote left
+//! in `--copy-to` regions, every region's channel — and [`walk`] then acts on that plan:
+//! its refusal (nothing changes), else copies (waited for) → sharing → the parameters,
+//! the home region last, so the next environment's check passes only once every region
+//! is promoted. `promote --plan` prints the plan and stops.
 //!
-//! Here: the request, outcome, errors and [`promote`] itself; `order` (the order
-//! check), `target` (the manifest, its images and the regions to copy to), `copy` (copies
-//! to `--copy-to` regions, and sharing) and `channel` (writing the parameters).
+//! Here: the request, outcome, errors, [`promote`] and [`walk`]; `plan` (the plan and its
+//! text), `order` (the order check), `target` (the manifest, its images and the regions
+//! to copy to), `guard`, `copy` (copies and sharing) and `channel` (the parameters). Each
+//! declares the AWS calls of its steps (`CALLS` constants), which the plan lists.
 
 use std::path::PathBuf;
 use std::time::Duration;
