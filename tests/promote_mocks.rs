@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use amibake::aws::Aws;
 use amibake::event::Failure;
-use amibake::promote::{PromoteError, PromoteRequest, promote};
+use amibake::promote::{PromoteError, PromoteRequest, plan, promote};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
 use aws_smithy_mocks::{MockResponse, Rule, mock};
@@ -333,11 +333,8 @@ async fn prod_is_refused_when_dev_holds_another_image_and_nothing_is_written() {
     );
     assert_eq!(err.exit_code(), 1);
     assert_eq!(ssm.put.num_calls(), 0);
-    assert_eq!(
-        ec2.describe.num_calls(),
-        0,
-        "refused before looking further"
-    );
+    assert_eq!(ssm.tag.num_calls(), 0);
+    assert_eq!(ec2.copy.num_calls(), 0, "refused before any write");
     let events = reporter.recorded();
     assert_eq!(events.kinds(), ["start"], "no order event, no copy");
     assert!(events.of_kind("copy").is_empty());
@@ -432,4 +429,110 @@ async fn a_copy_is_reported_pending_then_available_and_its_channel_set() {
     let promoted = events.of_kind("promoted");
     assert_eq!(promoted[0]["region"], FAR, "the home region goes last");
     assert_eq!(promoted[1]["region"], HOME);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_plan_only_reads_and_shows_old_to_new_and_the_order_checks_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let (ssm, ec2) = (ssm_rules(Some(0)), ec2_rules());
+    let mut req = PromoteRequest::new(&manifest, "prod");
+    req.copy_to = vec![FAR.to_string()];
+    req.share_with = vec!["111122223333".to_string()];
+    let reporter = reporter();
+    let plan = plan(&aws(&ssm, &ec2), &req, &reporter)
+        .await
+        .expect("a plan even though promote would refuse");
+    // Only reads reached the mocks (a share would have found no rule and failed).
+    assert_eq!(ssm.put.num_calls(), 0);
+    assert_eq!(ssm.tag.num_calls(), 0);
+    assert_eq!(ec2.copy.num_calls(), 0);
+    assert!(ssm.get.num_calls() > 0 && ec2.describe.num_calls() > 0);
+    assert!(!plan.order.passes);
+    assert_eq!(plan.order.holds.as_deref(), Some(OLD));
+    assert!(plan.verdict.refuses);
+    assert_eq!(plan.verdict.exit_code, Some(1));
+    let reason = plan.verdict.reason.clone().unwrap();
+    assert!(
+        reason.contains("refusing to promote") && reason.contains(OLD),
+        "{reason}"
+    );
+    let regions: Vec<(&str, Option<&str>, Option<&str>)> = plan
+        .regions
+        .iter()
+        .map(|r| (r.region.as_str(), r.old.as_deref(), r.new.as_deref()))
+        .collect();
+    assert_eq!(
+        regions,
+        [(FAR, Some(OLD), None), (HOME, Some(OLD), Some(AMI))]
+    );
+    let far = &plan.regions[0];
+    let copy = far.copy.as_ref().expect("a copy to FAR");
+    assert_eq!((copy.source.as_str(), copy.reuse.as_deref()), (AMI, None));
+    assert_eq!(far.share_with, ["111122223333"]);
+    let calls = |r: &amibake::promote::RegionPlan, write: bool| -> Vec<&str> {
+        r.steps
+            .iter()
+            .filter(|s| s.write == write)
+            .flat_map(|s| s.calls.iter().copied())
+            .collect()
+    };
+    assert!(
+        calls(far, true).contains(&"ec2:CopyImage"),
+        "{:?}",
+        far.steps
+    );
+    assert!(calls(far, true).contains(&"ec2:ModifyImageAttribute"));
+    assert!(calls(&plan.regions[1], true).contains(&"ssm:PutParameter"));
+    assert!(
+        calls(far, false)
+            .iter()
+            .all(|c| c.contains(":Describe") || c.contains(":Get"))
+    );
+    let text = amibake::event::Event::from(amibake::promote::PromoteEvent::Plan(plan)).to_string();
+    assert!(
+        text.contains(&format!("{HOME}: channel {OLD} → {AMI}")),
+        "{text}"
+    );
+    assert!(text.contains("promote would refuse (exit 1)"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_real_promote_walks_the_plan_it_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = files(dir.path());
+    let ssm = ssm_store(&[(PARAM, OLD)]);
+    let ec2 = ec2_rules();
+    let req = PromoteRequest::new(&manifest, "dev");
+    let aws = aws(&ssm, &ec2);
+    let planned = plan(&aws, &req, &reporter()).await.expect("planned");
+    assert_eq!(ssm.put.num_calls(), 0);
+    assert!(!planned.verdict.refuses);
+    let outcome = promote(&aws, &req, &reporter()).await.expect("promoted");
+    let did: Vec<(&str, Option<&str>, &str, bool)> = outcome
+        .regions
+        .iter()
+        .map(|r| {
+            (
+                r.region.as_str(),
+                r.old.as_deref(),
+                r.new.as_str(),
+                r.changed,
+            )
+        })
+        .collect();
+    let said: Vec<(&str, Option<&str>, &str, bool)> = planned
+        .regions
+        .iter()
+        .map(|r| {
+            (
+                r.region.as_str(),
+                r.old.as_deref(),
+                r.new.as_deref().unwrap(),
+                !r.unchanged,
+            )
+        })
+        .collect();
+    assert_eq!(did, said);
+    assert_eq!(ssm.put.num_calls(), 1);
 }

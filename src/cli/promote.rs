@@ -36,6 +36,11 @@ pub struct PromoteArgs {
     /// The recipe file with the promotion list (default: the manifest's recipe_file).
     #[arg(long, value_name = "FILE")]
     pub recipe_file: Option<PathBuf>,
+    /// Print what the promotion would do, per region (channel old → new, copies, shares,
+    /// the calls of each step) and the order check's verdict; read only, change nothing.
+    /// Exits 0 when the plan is made, even if the promotion would refuse.
+    #[arg(long, visible_alias = "dry-run")]
+    pub plan: bool,
 }
 
 /// The region promote's clients default to when neither `--region` nor the SDK's chain
@@ -59,6 +64,9 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
     req.recipe_file = args.recipe_file.clone();
     req.inputs = inputs.clone();
     req.poll_scale = cx.poll_scale;
+    if args.plan {
+        return plan(cx, &req).await;
+    }
     let result = tokio::select! {
         r = crate::promote::promote(&cx.aws, &req, &reporter) => r,
         () = interrupted() => Err(PromoteError::Interrupted),
@@ -77,5 +85,22 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
             }
             cx.fail(&reporter, &e)
         }
+    }
+}
+
+/// `--plan`: the plan the real promote would walk, as one event; 0 once it is made.
+async fn plan(cx: Context<'_>, req: &PromoteRequest) -> u8 {
+    let reporter = cx.reporter();
+    let result = tokio::select! {
+        r = crate::promote::plan(&cx.aws, req, &reporter) => r,
+        () = interrupted() => Err(PromoteError::Interrupted),
+    };
+    reporter.finish();
+    match result {
+        Ok(plan) => {
+            reporter.emit(PromoteEvent::Plan(plan));
+            0
+        }
+        Err(e) => cx.fail(&reporter, &e),
     }
 }

@@ -9,8 +9,7 @@ use crate::event::FromAws;
 use crate::report::Reporter;
 use crate::tags;
 
-use super::copy::Promoting;
-use super::target::Target;
+use super::plan::PromotePlan;
 use super::{
     ENV_TAG, IMAGE_DATA_TYPE, PARAMETER, PromoteError, PromoteEvent, PromoteRequest, RegionChange,
 };
@@ -32,9 +31,18 @@ pub(super) struct Marks {
     pub foreign: bool,
 }
 
+/// Reading a channel.
+pub(super) const READ_CALLS: &[&str] = &["ssm:GetParameter"];
+/// Writing a channel: the value, the reads until SSM shows it, the tags.
+pub(super) const WRITE_CALLS: &[&str] = &[
+    "ssm:PutParameter",
+    "ssm:GetParameter",
+    "ssm:AddTagsToResource",
+];
+
 impl Record {
-    fn new(req: &PromoteRequest, target: &Target, marks: Marks) -> Record {
-        let run_id = &target.manifest.run_id;
+    fn new(req: &PromoteRequest, plan: &PromotePlan, marks: Marks) -> Record {
+        let run_id = &plan.run_id;
         let description = format!(
             "promoted by {} at {} from run {run_id}{}",
             req.user,
@@ -53,76 +61,80 @@ impl Record {
             description
         };
         let tags = BTreeMap::from([
-            (tags::RECIPE.to_string(), target.order.recipe.clone()),
+            (tags::RECIPE.to_string(), plan.recipe.clone()),
             (ENV_TAG.to_string(), req.env.clone()),
             (tags::RUN_ID.to_string(), run_id.clone()),
             (tags::FOREIGN_IMAGE.to_string(), marks.foreign.to_string()),
         ]);
         Record {
-            parameter: target.parameter.clone(),
+            parameter: plan.parameter.clone(),
             description,
             tags,
         }
     }
 }
 
-/// Points every region's channel at its image, the home region last (so the next
-/// environment's order check passes only once every region is promoted), each reported.
-/// Returns the changes in the manifest's order (home first).
+/// What a region's channel holds now (`None`: the parameter does not exist).
+pub(super) async fn read(
+    aws: &Aws,
+    parameter: &str,
+    region: &str,
+) -> Result<Option<String>, PromoteError> {
+    let client = aws.ssm(region).map_err(PromoteError::aws("parameter"))?;
+    Ok(
+        poll::retry(|| ssm::get_parameter_with_metadata(&client, parameter))
+            .await
+            .map_err(PromoteError::aws("parameter"))?
+            .map(|p| p.value),
+    )
+}
+
+/// Points every region's channel at its image, in the plan's order (the home region last,
+/// so the next environment's order check passes only once every region is promoted),
+/// each reported. Returns the changes in the manifest's order (home first).
 pub(super) async fn write_channels(
     aws: &Aws,
     req: &PromoteRequest,
-    target: &Target,
-    images: &[Promoting],
+    plan: &PromotePlan,
     marks: Marks,
     reporter: &Reporter,
 ) -> Result<Vec<RegionChange>, PromoteError> {
-    let home = &target.home;
-    let mut images: Vec<&Promoting> = images.iter().collect();
-    images.sort_by_key(|(ami, _)| ami.region == *home);
-    let record = Record::new(req, target, marks);
+    let record = Record::new(req, plan, marks);
     let mut regions = Vec::new();
-    for (ami, copied) in images {
+    for region in &plan.regions {
+        let ami = region.new.clone().unwrap_or_default();
         let change = RegionChange {
-            copied: *copied,
-            ..write_channel(aws, req, &record, &ami.region, &ami.ami_id).await?
+            region: region.region.clone(),
+            parameter: record.parameter.clone(),
+            old: region.old.clone(),
+            new: ami,
+            copied: region.copy.is_some(),
+            changed: !region.unchanged,
         };
+        if change.changed {
+            write_channel(aws, req, &record, &change).await?;
+        }
         reporter.emit(PromoteEvent::Promoted {
             env: req.env.clone(),
             change: change.clone(),
         });
         regions.push(change);
     }
-    regions.sort_by_key(|r| r.region != *home);
+    regions.sort_by_key(|r| r.region != plan.home_region);
     Ok(regions)
 }
 
-/// Points one region's channel at `ami` (unless it already does), waits until SSM shows
-/// the new version, and tags the parameter.
+/// Points one region's channel at the change's image, waits until SSM shows the new
+/// version, and tags the parameter.
 async fn write_channel(
     aws: &Aws,
     req: &PromoteRequest,
     record: &Record,
-    region: &str,
-    ami: &str,
-) -> Result<RegionChange, PromoteError> {
+    change: &RegionChange,
+) -> Result<(), PromoteError> {
+    let (region, ami) = (change.region.as_str(), change.new.as_str());
     let parameter = record.parameter.as_str();
     let client = aws.ssm(region).map_err(PromoteError::aws("parameter"))?;
-    let old = poll::retry(|| ssm::get_parameter_with_metadata(&client, parameter))
-        .await
-        .map_err(PromoteError::aws("parameter"))?
-        .map(|p| p.value);
-    let change = |changed| RegionChange {
-        region: region.to_string(),
-        parameter: parameter.to_string(),
-        old: old.clone(),
-        new: ami.to_string(),
-        copied: false,
-        changed,
-    };
-    if old.as_deref() == Some(ami) {
-        return Ok(change(false));
-    }
     let description = &record.description;
     let version =
         poll::retry(|| ssm::put_parameter(&client, parameter, ami, description, IMAGE_DATA_TYPE))
@@ -151,5 +163,5 @@ async fn write_channel(
     poll::retry(|| ssm::tag_parameter(&client, parameter, &record.tags))
         .await
         .map_err(PromoteError::aws("parameter"))?;
-    Ok(change(true))
+    Ok(())
 }

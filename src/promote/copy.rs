@@ -1,7 +1,10 @@
 //! Copies to `--copy-to` regions (through the image layer's copy, each reported as it
-//! goes; a copy an earlier promote started is taken up again), then sharing.
+//! goes; a copy an earlier promote started is taken up again), then sharing. The plan
+//! holds each copy's request ([`CopyPlan`]); the walk sends that request.
 
 use std::time::Duration;
+
+use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::aws::ec2::{self, ImageInfo};
@@ -11,74 +14,140 @@ use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
 use crate::manifest::AmiEntry;
 use crate::report::Reporter;
 
+use super::plan::RegionPlan;
 use super::target::Target;
 use super::{COPY_OF_TAG, PromoteError, PromoteRequest};
 
-/// One region's image of the promotion, and whether this promote copied it there.
-pub(super) type Promoting = (AmiEntry, bool);
+/// Looking for a copy an earlier promote made (DescribeImages by the copy-of tag).
+pub(super) const FIND_CALLS: &[&str] = &["ec2:DescribeImages"];
+/// Waiting for a copy to be available.
+pub(super) const WAIT_CALLS: &[&str] = &["ec2:DescribeImages"];
+/// Making a copy, and waiting for it.
+pub(super) const COPY_CALLS: &[&str] = &["ec2:CopyImage", "ec2:DescribeImages"];
+/// Sharing: launch permission on the image, create-volume permission on each snapshot.
+pub(super) const SHARE_CALLS: &[&str] =
+    &["ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"];
 
-/// Copies the home image to each of `copies` (CopyImage calls a second apart, the waits
-/// in parallel; any failure fails the promotion before a parameter changes), then shares
-/// every image with `--share-with`. Returns every region's image, the copies last.
+/// A copy of the home image into a region: the request CopyImage gets, or the copy an
+/// earlier promote made, which is reused.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyPlan {
+    pub from_region: String,
+    pub source: String,
+    pub name: String,
+    /// An earlier promote's copy (tagged amibake:copy-of), taken up instead of a new one.
+    pub reuse: Option<String>,
+    pub encrypted: bool,
+    /// The key the copy is encrypted with (`None`: the region's default EBS key, when
+    /// encrypted).
+    pub kms_key_id: Option<String>,
+    #[serde(skip)]
+    request: ec2::Copy,
+}
+
+/// Two plans of a copy are the same copy when what they show is (the request is made from
+/// the same source).
+impl PartialEq for CopyPlan {
+    fn eq(&self, other: &CopyPlan) -> bool {
+        (&self.from_region, &self.source, &self.name, &self.reuse)
+            == (&other.from_region, &other.source, &other.name, &other.reuse)
+            && (self.encrypted, &self.kms_key_id) == (other.encrypted, &other.kms_key_id)
+    }
+}
+
+/// The copy of the home image into `region`, looking for one an earlier promote made.
+/// `regions` holds the manifest's regions (the home one among them).
+pub(super) async fn plan_copy(
+    aws: &Aws,
+    target: &Target,
+    regions: &[RegionPlan],
+    region: &str,
+) -> Result<CopyPlan, PromoteError> {
+    let home = &target.home;
+    let source = regions
+        .iter()
+        .find(|r| &r.region == home)
+        .and_then(|r| r.image.as_ref())
+        .ok_or_else(|| {
+            PromoteError::Usage(format!("the manifest has no AMI in its region {home}"))
+        })?;
+    let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
+    let wanted = [(COPY_OF_TAG, source.id.as_str())];
+    let earlier = poll::retry(|| ec2::images_tagged(&dest, &wanted))
+        .await
+        .map_err(PromoteError::aws("copy"))?;
+    let request = copy_of(home, source, region);
+    Ok(CopyPlan {
+        from_region: home.clone(),
+        source: source.id.clone(),
+        name: request.name.clone(),
+        reuse: earlier
+            .into_iter()
+            .find(|i| i.state.is_live())
+            .map(|i| i.id),
+        encrypted: request.encrypted,
+        kms_key_id: request.kms_key_id.clone(),
+        request,
+    })
+}
+
+/// Makes (or takes up) the plan's copies (CopyImage calls a second apart, the waits in
+/// parallel; any failure fails the promotion before a parameter changes), then shares
+/// every region's image with `--share-with`. Each copied region learns its image.
 pub(super) async fn copy_and_share(
     aws: &Aws,
     req: &PromoteRequest,
-    target: &Target,
-    images: Vec<(String, ImageInfo)>,
-    copies: &[String],
+    regions: &mut [RegionPlan],
     reporter: &Reporter,
-) -> Result<Vec<Promoting>, PromoteError> {
-    let mut copied = Vec::new();
-    if !copies.is_empty() {
-        let home = &target.home;
-        let source = images
-            .iter()
-            .find(|(r, _)| r == home)
-            .map(|(_, i)| i)
-            .ok_or_else(|| {
-                PromoteError::Usage(format!("the manifest has no AMI in its region {home}"))
-            })?;
-        copied = copy_all(aws, req, home, source, copies, reporter).await?;
-    }
-    let all: Vec<Promoting> = images
+) -> Result<(), PromoteError> {
+    let copies: Vec<(String, CopyPlan)> = regions
         .iter()
-        .map(|(region, info)| (image::ami_entry(region, info), false))
-        .chain(
-            copied
-                .iter()
-                .map(|(r, info)| (image::ami_entry(r, info), true)),
-        )
+        .filter_map(|r| r.copy.clone().map(|c| (r.region.clone(), c)))
         .collect();
+    if !copies.is_empty() {
+        for (region, info) in copy_all(aws, req, &copies, reporter).await? {
+            if let Some(r) = regions.iter_mut().find(|r| r.region == region) {
+                r.new = Some(info.id.clone());
+                r.image = Some(info);
+            }
+        }
+    }
     let sharing = ec2::Sharing {
         accounts: req.share_with.clone(),
         ..ec2::Sharing::default()
     };
-    let amis: Vec<AmiEntry> = all.iter().map(|(ami, _)| ami.clone()).collect();
+    let amis: Vec<AmiEntry> = regions
+        .iter()
+        .filter_map(|r| r.image.as_ref().map(|i| image::ami_entry(&r.region, i)))
+        .collect();
     image::share_all(aws, &amis, &sharing, true, reporter)
         .await
-        .map_err(PromoteError::aws("share"))?;
-    Ok(all)
+        .map_err(PromoteError::aws("share"))
 }
 
-/// Copies the image to each region, reusing a copy an earlier promote made.
+/// Makes each copy, or takes up the one an earlier promote made.
 async fn copy_all(
     aws: &Aws,
     req: &PromoteRequest,
-    home: &str,
-    source: &ImageInfo,
-    regions: &[String],
+    copies: &[(String, CopyPlan)],
     reporter: &Reporter,
 ) -> Result<Vec<(String, ImageInfo)>, PromoteError> {
-    let targets: Vec<(String, Duration)> = regions
+    let targets: Vec<(String, Duration)> = copies
         .iter()
-        .map(|r| (r.clone(), req.image_timeout))
+        .map(|(r, _)| (r.clone(), req.image_timeout))
         .collect();
     let pace = Duration::from_secs(1).mul_f64(req.poll_scale.min(1.0));
+    let plan_of = |region: &str| copies.iter().find(|(r, _)| r == region).map(|(_, c)| c);
     image::copy_all(
         &targets,
         pace,
         reporter,
-        async |region| start_copy(aws, home, source, region, reporter).await,
+        async |region| match plan_of(region) {
+            Some(copy) => start_copy(aws, copy, region, reporter).await,
+            None => Err(PromoteError::CopiesFailed(vec![format!(
+                "{region}: no copy planned"
+            )])),
+        },
         async |region, id, timeout| {
             let copy = finish_copy(aws, req, region, id, timeout).await?;
             Ok((region.to_string(), copy))
@@ -88,24 +157,18 @@ async fn copy_all(
     .map_err(PromoteError::CopiesFailed)
 }
 
-/// Starts a copy, or finds the one an earlier promote started, and reports which.
+/// Starts the planned copy, or takes up the earlier one, and reports which.
 async fn start_copy(
     aws: &Aws,
-    home: &str,
-    source: &ImageInfo,
+    copy: &CopyPlan,
     region: &str,
     reporter: &Reporter,
 ) -> Result<String, PromoteError> {
-    let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
-    let wanted = [(COPY_OF_TAG, source.id.as_str())];
-    let earlier = poll::retry(|| ec2::images_tagged(&dest, &wanted))
-        .await
-        .map_err(PromoteError::aws("copy"))?;
-    let (id, state) = match earlier.into_iter().find(|i| i.state.is_live()) {
-        Some(found) => (found.id, CopyState::Reused),
+    let (id, state) = match &copy.reuse {
+        Some(id) => (id.clone(), CopyState::Reused),
         None => {
-            let copy = copy_of(home, source, region);
-            let id = poll::retry(|| ec2::copy_image(&dest, &copy))
+            let dest = aws.ec2(region).map_err(PromoteError::aws("copy"))?;
+            let id = poll::retry(|| ec2::copy_image(&dest, &copy.request))
                 .await
                 .map_err(PromoteError::aws("copy"))?;
             (id, CopyState::Pending)

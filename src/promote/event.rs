@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::event::{Event, Progress};
 
-use super::{PromoteOutcome, RegionChange};
+use super::{PromoteOutcome, PromotePlan, RegionChange};
 
 /// An event of `promote`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +43,8 @@ pub enum PromoteEvent {
     },
     /// The promotion is done.
     Done(PromoteOutcome),
+    /// `--plan`: what the promotion would do (nothing was changed).
+    Plan(PromotePlan),
 }
 
 impl PromoteEvent {
@@ -81,6 +83,7 @@ impl fmt::Display for PromoteEvent {
             PromoteEvent::Forced { warning } => write!(f, "warning: --force: {warning}"),
             PromoteEvent::Promoted { env, change } => f.write_str(&change.line(env)),
             PromoteEvent::Done(outcome) => f.write_str(&outcome.summary()),
+            PromoteEvent::Plan(plan) => plan.fmt(f),
         }
     }
 }

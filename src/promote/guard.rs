@@ -10,7 +10,7 @@ use crate::event::FromAws;
 use crate::report::Reporter;
 use crate::tags;
 
-use super::{PromoteError, PromoteRequest};
+use super::PromoteError;
 
 /// What is wrong with an image for `recipe`, given what DescribeImages with Owners=self
 /// says of it (`None`: not this account's); empty when nothing is.
@@ -47,39 +47,46 @@ pub fn problems(recipe: &str, own: Option<&ImageInfo>) -> Vec<String> {
     wrong
 }
 
-/// Checks every image of the promotion (region, image) for `recipe`. Refuses (exit 2,
-/// nothing changed) unless `--allow-foreign-image`, which warns for each; returns whether
-/// an image was let through that way (the channel records it).
+/// The guard's call: DescribeImages with Owners=self.
+pub(super) const CALLS: &[&str] = &["ec2:DescribeImages"];
+
+/// Checks every image of the promotion (region, image) for `recipe`: what is wrong with
+/// each it refuses ("AMI … in …: why"), empty when every image passes.
 pub(super) async fn check_baked(
     aws: &Aws,
-    req: &PromoteRequest,
     recipe: &str,
     images: &[(String, ImageInfo)],
-    reporter: &Reporter,
-) -> Result<bool, PromoteError> {
-    let mut foreign = false;
+) -> Result<Vec<String>, PromoteError> {
+    let mut foreign = Vec::new();
     for (region, img) in images {
         let client = aws.ec2(region).map_err(PromoteError::aws("image"))?;
         let own = poll::retry(|| ec2::describe_own_image(&client, &img.id))
             .await
             .map_err(PromoteError::aws("image"))?;
         let wrong = problems(recipe, own.as_ref());
-        if wrong.is_empty() {
-            continue;
+        if !wrong.is_empty() {
+            foreign.push(format!("AMI {} in {region}: {}", img.id, wrong.join("; ")));
         }
-        let what = format!("AMI {} in {region}: {}", img.id, wrong.join("; "));
-        if !req.allow_foreign_image {
-            return Err(PromoteError::Usage(format!(
-                "refusing to promote {what}; nothing changed. Promote the manifest of a finished bake of recipe {recipe}, or pass --allow-foreign-image to publish this image anyway (the channel records it)"
-            )));
-        }
+    }
+    Ok(foreign)
+}
+
+/// The guard's refusal (exit 2, nothing changed) of the first image it refuses.
+pub(super) fn refusal(recipe: &str, foreign: &[String]) -> PromoteError {
+    let what = foreign.first().map(String::as_str).unwrap_or_default();
+    PromoteError::Usage(format!(
+        "refusing to promote {what}; nothing changed. Promote the manifest of a finished bake of recipe {recipe}, or pass --allow-foreign-image to publish this image anyway (the channel records it)"
+    ))
+}
+
+/// `--allow-foreign-image` let these through: a loud warning for each.
+pub(super) fn warn(foreign: &[String], reporter: &Reporter) {
+    for what in foreign {
         reporter.say(&format!(
             "WARNING: --allow-foreign-image: promoting {what}. Every stack that rolls from this channel gets an image amibake did not check; the channel is tagged {}=true",
             tags::FOREIGN_IMAGE
         ));
-        foreign = true;
     }
-    Ok(foreign)
 }
 
 #[cfg(test)]

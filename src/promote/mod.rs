@@ -4,16 +4,19 @@
 //! in each region the image lives in; `roll --channel ENV --recipe NAME` reads it. The
 //! recipe's `promotion` list orders the environments: an image enters ENV only when it is
 //! what the environment before ENV holds (in the manifest's home region), unless
-//! `--force`. Order of business: read the manifest and the recipe's promotion list →
-//! the order check (nothing changes when it refuses) → the image exists in every region
-//! of the manifest → the guard (each image is this account's, tagged as a complete bake
-//! of this recipe; `--allow-foreign-image` lets another through, loudly) → copies to `--copy-to` regions (waited for) → sharing → the
-//! parameters, the home region last, so the next environment's check passes only once
-//! every region is promoted.
+//! `--force`. Order of business: [`plan`] reads everything first — the manifest and the
+//! recipe's promotion list, the order check, the image in every region of the manifest,
+//! the guard (each image is this account's, tagged as a complete bake of this recipe;
+//! `--allow-foreign-image` lets another through, loudly), copies an earlier promote left
+//! in `--copy-to` regions, every region's channel — and [`walk`] then acts on that plan:
+//! its refusal (nothing changes), else copies (waited for) → sharing → the parameters,
+//! the home region last, so the next environment's check passes only once every region
+//! is promoted. `promote --plan` prints the plan and stops.
 //!
-//! Here: the request, outcome, errors and [`promote`] itself; `order` (the order
-//! check), `target` (the manifest, its images and the regions to copy to), `copy` (copies
-//! to `--copy-to` regions, and sharing) and `channel` (writing the parameters).
+//! Here: the request, outcome, errors, [`promote`] and [`walk`]; `plan` (the plan and its
+//! text), `order` (the order check), `target` (the manifest, its images and the regions
+//! to copy to), `guard`, `copy` (copies and sharing) and `channel` (the parameters). Each
+//! declares the AWS calls of its steps (`CALLS` constants), which the plan lists.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,13 +35,12 @@ mod copy;
 mod event;
 mod guard;
 mod order;
+mod plan;
 mod target;
+pub use copy::CopyPlan;
 pub use event::PromoteEvent;
-
-use channel::write_channels;
-use copy::copy_and_share;
-use order::check_order;
-use target::Target;
+pub use order::OrderCheck;
+pub use plan::{PromotePlan, RegionPlan, Step, Verdict, plan};
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
 pub const COPY_OF_TAG: &str = tags::COPY_OF;
@@ -260,27 +262,41 @@ struct Order {
     envs: Vec<String>,
 }
 
-/// Runs a promotion: the order check (nothing changes when it refuses), the images, the
-/// copies and sharing, then the channels.
+/// Runs a promotion: computes its plan (reading only), then walks it.
 pub async fn promote(
     aws: &Aws,
     req: &PromoteRequest,
     reporter: &Reporter,
 ) -> Result<PromoteOutcome, PromoteError> {
-    let target = Target::load(req).await?;
-    let copies = target.copy_regions(req, reporter);
-    reporter.emit(target.start(req, &copies));
-    let forced = check_order(aws, req, &target, reporter).await?;
-    let images = target.images(aws).await?;
-    let foreign = guard::check_baked(aws, req, &target.order.recipe, &images, reporter).await?;
-    let images = copy_and_share(aws, req, &target, images, &copies, reporter).await?;
-    let marks = channel::Marks { forced, foreign };
-    let regions = write_channels(aws, req, &target, &images, marks, reporter).await?;
+    let plan = plan(aws, req, reporter).await?;
+    walk(aws, req, plan, reporter).await
+}
+
+/// Walks a plan: its refusal (nothing changes), else the copies and sharing, then the
+/// channels, in the plan's order.
+pub async fn walk(
+    aws: &Aws,
+    req: &PromoteRequest,
+    mut plan: PromotePlan,
+    reporter: &Reporter,
+) -> Result<PromoteOutcome, PromoteError> {
+    reporter.emit(plan.start());
+    if let Some(refused) = plan.refusal(req) {
+        return Err(refused);
+    }
+    let forced = order::report(&plan.order, req, reporter);
+    guard::warn(&plan.foreign, reporter);
+    copy::copy_and_share(aws, req, &mut plan.regions, reporter).await?;
+    let marks = channel::Marks {
+        forced,
+        foreign: !plan.foreign.is_empty(),
+    };
+    let regions = channel::write_channels(aws, req, &plan, marks, reporter).await?;
     Ok(PromoteOutcome {
-        recipe: target.order.recipe,
+        recipe: plan.recipe,
         env: req.env.clone(),
-        ami: target.home_ami,
-        home_region: target.home,
+        ami: plan.ami,
+        home_region: plan.home_region,
         forced,
         regions,
     })

@@ -10,7 +10,10 @@ use crate::manifest::Manifest;
 use crate::report::Reporter;
 
 use super::order::{home_region, load_order};
-use super::{Order, PromoteError, PromoteEvent, PromoteRequest, channel_parameter};
+use super::{Order, PromoteError, PromoteRequest, channel_parameter};
+
+/// The call that finds each image of the manifest.
+pub(super) const CALLS: &[&str] = &["ec2:DescribeImages"];
 
 /// The manifest and the order, read and checked before anything is called.
 pub(super) struct Target {
@@ -73,26 +76,6 @@ impl Target {
             }
         }
         copies
-    }
-
-    /// The `start` event: what goes where, the copies' regions included.
-    pub fn start(&self, req: &PromoteRequest, copies: &[String]) -> PromoteEvent {
-        let mut regions: Vec<String> = self
-            .manifest
-            .amis
-            .iter()
-            .map(|a| a.region.clone())
-            .collect();
-        regions.extend(copies.iter().cloned());
-        PromoteEvent::Start {
-            recipe: self.order.recipe.clone(),
-            env: req.env.clone(),
-            ami: self.home_ami.clone(),
-            region: self.home.clone(),
-            parameter: self.parameter.clone(),
-            regions,
-            run_id: self.manifest.run_id.clone(),
-        }
     }
 
     /// The image of every region of the manifest, which must exist and be available.

@@ -1,0 +1,295 @@
+//! The plan of a promotion: everything `promote` reads before it changes anything — the
+//! order check, the images and the guard's verdict on them, the copies an earlier promote
+//! left, every region's channel — and, from that, what it would write. `promote --plan`
+//! prints this value; `promote` computes the same value and walks it ([`super::walk`]),
+//! so what the plan says is what the run does. Each step names the calls it makes from
+//! the declaration beside the code that makes them (`CALLS` in each module).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::aws::ec2::ImageInfo;
+use crate::event::Failure;
+use crate::report::Reporter;
+
+use super::copy::{self, CopyPlan};
+use super::guard;
+use super::order::{self, OrderCheck};
+use super::target::{self, Target};
+use super::{PromoteError, PromoteEvent, PromoteRequest, channel};
+
+/// One step of a region's promotion and the AWS calls it makes (`write`: it changes
+/// something; the plan makes only the reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub write: bool,
+    pub calls: &'static [&'static str],
+}
+
+impl Step {
+    const fn read(step: &'static str, calls: &'static [&'static str]) -> Step {
+        Step {
+            step,
+            write: false,
+            calls,
+        }
+    }
+
+    const fn write(step: &'static str, calls: &'static [&'static str]) -> Step {
+        Step {
+            step,
+            write: true,
+            calls,
+        }
+    }
+}
+
+/// One region of the promotion: its image (the manifest's, or the copy to make or reuse),
+/// the sharing, and the channel before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionPlan {
+    pub region: String,
+    pub parameter: String,
+    /// What the channel holds now (`None`: the parameter does not exist).
+    pub old: Option<String>,
+    /// The image the channel will hold (`None`: a copy not started yet, whose id CopyImage
+    /// answers).
+    pub new: Option<String>,
+    /// The copy into this region (`None`: the manifest has the image here).
+    pub copy: Option<CopyPlan>,
+    /// Accounts the image (and its snapshots) will be shared with.
+    pub share_with: Vec<String>,
+    /// The channel already holds the image: no write.
+    pub unchanged: bool,
+    pub steps: Vec<Step>,
+    /// The manifest's image here (a copy's is known once it is available).
+    #[serde(skip)]
+    pub(super) image: Option<ImageInfo>,
+}
+
+/// What the real promote would do with this plan: go on, or refuse (and exit how).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub refuses: bool,
+    /// Why it refuses (the error the real promote prints).
+    pub reason: Option<String>,
+    /// The exit code the real promote ends with when it refuses.
+    pub exit_code: Option<u8>,
+}
+
+/// A whole promotion, computed by reading only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromotePlan {
+    pub recipe: String,
+    pub env: String,
+    /// The image in the manifest's home region.
+    pub ami: String,
+    pub home_region: String,
+    pub parameter: String,
+    pub run_id: String,
+    pub order: OrderCheck,
+    /// What the guard finds wrong with each image it refuses ("AMI … in …: why").
+    pub foreign: Vec<String>,
+    /// Regions in the order their channels are written: the home region last.
+    pub regions: Vec<RegionPlan>,
+    pub verdict: Verdict,
+}
+
+impl PromotePlan {
+    /// Why the real promote stops before changing anything: the order check (unless
+    /// `--force`), then the guard (unless `--allow-foreign-image`).
+    pub(super) fn refusal(&self, req: &PromoteRequest) -> Option<PromoteError> {
+        if let Some(refused) = self.order.refusal(req).filter(|_| !req.force) {
+            return Some(refused);
+        }
+        (!self.foreign.is_empty() && !req.allow_foreign_image)
+            .then(|| guard::refusal(&self.recipe, &self.foreign))
+    }
+
+    fn verdict(&self, req: &PromoteRequest) -> Verdict {
+        let refusal = self.refusal(req);
+        Verdict {
+            refuses: refusal.is_some(),
+            exit_code: refusal.as_ref().map(|e| e.exit_code()),
+            reason: refusal.map(|e| e.to_string()),
+        }
+    }
+}
+
+/// Computes the plan: reads only (GetParameter, DescribeImages), writes nothing.
+pub async fn plan(
+    aws: &Aws,
+    req: &PromoteRequest,
+    reporter: &Reporter,
+) -> Result<PromotePlan, PromoteError> {
+    let target = Target::load(req).await?;
+    let copies = target.copy_regions(req, reporter);
+    let order = order::check_order(aws, &target).await?;
+    let images = target.images(aws).await?;
+    let foreign = guard::check_baked(aws, &target.order.recipe, &images).await?;
+    let mut regions = Vec::new();
+    for (region, info) in images {
+        regions.push(region_plan(aws, req, &target, region, None, Some(info)).await?);
+    }
+    for region in copies {
+        let copy = copy::plan_copy(aws, &target, &regions, &region).await?;
+        regions.push(region_plan(aws, req, &target, region, Some(copy), None).await?);
+    }
+    regions.sort_by_key(|r| r.region == target.home);
+    let mut plan = PromotePlan {
+        recipe: target.order.recipe.clone(),
+        env: req.env.clone(),
+        ami: target.home_ami.clone(),
+        home_region: target.home.clone(),
+        parameter: target.parameter.clone(),
+        run_id: target.manifest.run_id.clone(),
+        order,
+        foreign,
+        regions,
+        verdict: Verdict {
+            refuses: false,
+            reason: None,
+            exit_code: None,
+        },
+    };
+    plan.verdict = plan.verdict(req);
+    Ok(plan)
+}
+
+/// One region: the channel read, and the steps the walk takes there.
+async fn region_plan(
+    aws: &Aws,
+    req: &PromoteRequest,
+    target: &Target,
+    region: String,
+    copy: Option<CopyPlan>,
+    image: Option<ImageInfo>,
+) -> Result<RegionPlan, PromoteError> {
+    let old = channel::read(aws, &target.parameter, &region).await?;
+    let new = match (&image, &copy) {
+        (Some(info), _) => Some(info.id.clone()),
+        (None, Some(c)) => c.reuse.clone(),
+        (None, None) => None,
+    };
+    let unchanged = new.is_some() && old == new;
+    let mut steps = Vec::new();
+    if region == target.home {
+        steps.push(Step::read("order check", order::CALLS));
+    }
+    match &copy {
+        None => {
+            steps.push(Step::read("image exists", target::CALLS));
+            steps.push(Step::read("guard", guard::CALLS));
+        }
+        Some(c) => {
+            steps.push(Step::read("find an earlier copy", copy::FIND_CALLS));
+            steps.push(match c.reuse {
+                Some(_) => Step::read("wait for the earlier copy", copy::WAIT_CALLS),
+                None => Step::write("copy", copy::COPY_CALLS),
+            });
+        }
+    }
+    if !req.share_with.is_empty() {
+        steps.push(Step::write("share", share_calls(image.as_ref())));
+    }
+    steps.push(Step::read("read the channel", channel::READ_CALLS));
+    if !unchanged {
+        steps.push(Step::write("write the channel", channel::WRITE_CALLS));
+    }
+    Ok(RegionPlan {
+        parameter: target.parameter.clone(),
+        region,
+        old,
+        new,
+        copy,
+        share_with: req.share_with.clone(),
+        unchanged,
+        steps,
+        image,
+    })
+}
+
+/// Sharing grants launch permission on the image, then create-volume permission on each
+/// snapshot (a copy's snapshots are unknown until it exists: counted as some).
+fn share_calls(image: Option<&ImageInfo>) -> &'static [&'static str] {
+    match image {
+        Some(i) if i.snapshot_ids.is_empty() => &copy::SHARE_CALLS[..1],
+        _ => copy::SHARE_CALLS,
+    }
+}
+
+impl PromotePlan {
+    /// The `start` event of the walk: what goes where, home first, the copies' regions
+    /// included.
+    pub(super) fn start(&self) -> PromoteEvent {
+        let mut regions: Vec<String> = self.regions.iter().map(|r| r.region.clone()).collect();
+        regions.sort_by_key(|r| *r != self.home_region);
+        PromoteEvent::Start {
+            recipe: self.recipe.clone(),
+            env: self.env.clone(),
+            ami: self.ami.clone(),
+            region: self.home_region.clone(),
+            parameter: self.parameter.clone(),
+            regions,
+            run_id: self.run_id.clone(),
+        }
+    }
+}
+
+/// The plan as `promote --plan` prints it: the order check, the guard, each region's
+/// channel, copy, sharing and calls, and the verdict.
+impl fmt::Display for PromotePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "plan: promote {} ({}, run {}) to {} ({})",
+            self.ami, self.recipe, self.run_id, self.env, self.parameter
+        )?;
+        writeln!(f, "  order check: {}", self.order.summary(&self.env))?;
+        for what in &self.foreign {
+            writeln!(f, "  guard: refuses {what}")?;
+        }
+        for region in &self.regions {
+            region.fmt(f)?;
+        }
+        match &self.verdict.reason {
+            Some(reason) => write!(
+                f,
+                "verdict: promote would refuse (exit {}): {reason}",
+                self.verdict.exit_code.unwrap_or(1)
+            ),
+            None => f.write_str("verdict: promote would go ahead (nothing was changed)"),
+        }
+    }
+}
+
+impl fmt::Display for RegionPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let old = self.old.as_deref().unwrap_or("(new)");
+        let new = self.new.as_deref().unwrap_or("(the copy)");
+        let unchanged = if self.unchanged { " (unchanged)" } else { "" };
+        writeln!(f, "  {}: channel {old} → {new}{unchanged}", self.region)?;
+        if let Some(c) = &self.copy {
+            let key = match (c.encrypted, &c.kms_key_id) {
+                (false, _) => "unencrypted".to_string(),
+                (true, None) => "encrypted with the region's default EBS key".to_string(),
+                (true, Some(k)) => format!("encrypted with KMS key {k}"),
+            };
+            match &c.reuse {
+                Some(id) => writeln!(f, "    copy: reuse {id} (an earlier copy of {})", c.source)?,
+                None => writeln!(f, "    copy: {} from {} ({key})", c.source, c.from_region)?,
+            }
+        }
+        if !self.share_with.is_empty() {
+            writeln!(f, "    share with: {}", self.share_with.join(", "))?;
+        }
+        for step in &self.steps {
+            let kind = if step.write { "write" } else { "read" };
+            writeln!(f, "    {kind} {}: {}", step.step, step.calls.join(", "))?;
+        }
+        Ok(())
+    }
+}
