@@ -333,7 +333,7 @@ mod tests {
 
     fn not_found() -> AwsError {
         AwsError::local(
-            "ec2:DescribeInstances",
+            crate::aws::calls::EC2_DESCRIBE_INSTANCES,
             Some("InvalidInstanceID.NotFound"),
             "not found",
         )
@@ -413,7 +413,7 @@ mod tests {
     async fn a_real_error_ends_the_poll_at_once() {
         let err = until(Schedule::INSTANCE, Duration::from_secs(30), || async {
             Err::<Option<()>, _>(AwsError::local(
-                "ec2:DescribeInstances",
+                crate::aws::calls::EC2_DESCRIBE_INSTANCES,
                 Some("UnauthorizedOperation"),
                 "denied",
             ))
@@ -548,7 +548,7 @@ mod tests {
         let v = retry(|| async {
             if calls.fetch_add(1, Ordering::SeqCst) < 3 {
                 Err(AwsError::local(
-                    "ec2:CreateTags",
+                    crate::aws::calls::EC2_CREATE_TAGS,
                     Some("RequestLimitExceeded"),
                     "slow down",
                 ))
