@@ -157,31 +157,22 @@ impl Plan {
                 out.detail("timeout", timeout);
             }
             Action::Share => self.render_share(out),
-            Action::CreateSecurityGroup => {
-                let mut api = vec![calls::EC2_CREATE_SECURITY_GROUP];
-                if self.builder.subnet_id.is_some() {
-                    api.insert(0, calls::EC2_DESCRIBE_SUBNETS);
-                }
-                out.action(
-                    "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)",
-                    &api.join(", "),
-                );
-            }
-            Action::Cleanup => out.action(
-                "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
-                &[
-                    calls::EC2_DELETE_SECURITY_GROUP,
-                    calls::EC2_TERMINATE_INSTANCES,
-                    calls::EC2_DESCRIBE_INSTANCES,
-                    calls::EC2_DESCRIBE_IMAGES,
-                    calls::EC2_DEREGISTER_IMAGE,
-                    calls::EC2_DELETE_SNAPSHOT,
-                ]
-                .join(", "),
-            ),
+            Action::CreateSecurityGroup => self.render_security_group(out),
+            Action::Cleanup => render_cleanup(out),
             Action::Preflight(p) => render_preflight(out, p),
             _ => {}
         }
+    }
+
+    fn render_security_group(&self, out: &mut Out) {
+        let mut api = vec![calls::EC2_CREATE_SECURITY_GROUP];
+        if self.builder.subnet_id.is_some() {
+            api.insert(0, calls::EC2_DESCRIBE_SUBNETS);
+        }
+        out.action(
+            "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)",
+            &api.join(", "),
+        );
     }
 
     fn render_source(&self, out: &mut Out) {
@@ -285,6 +276,22 @@ impl Plan {
             out.detail("organization", o);
         }
     }
+}
+
+/// Cleanup's calls: all of them, for what a failure may leave.
+fn render_cleanup(out: &mut Out) {
+    out.action(
+        "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
+        &[
+            calls::EC2_DELETE_SECURITY_GROUP,
+            calls::EC2_TERMINATE_INSTANCES,
+            calls::EC2_DESCRIBE_INSTANCES,
+            calls::EC2_DESCRIBE_IMAGES,
+            calls::EC2_DEREGISTER_IMAGE,
+            calls::EC2_DELETE_SNAPSHOT,
+        ]
+        .join(", "),
+    );
 }
 
 fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
