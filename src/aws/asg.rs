@@ -39,7 +39,12 @@ pub async fn activities_in_progress(asg: &Client, group: &str) -> Result<Vec<InF
         .max_records(50)
         .send()
         .await
-        .map_err(|e| AwsError::call("autoscaling:DescribeScalingActivities", e))?;
+        .map_err(|e| {
+            AwsError::call(
+                crate::aws::calls::AUTOSCALING_DESCRIBE_SCALING_ACTIVITIES,
+                e,
+            )
+        })?;
     Ok(out
         .activities()
         .iter()
@@ -100,7 +105,12 @@ pub async fn refreshes(asg: &Client, group: &str) -> Result<Vec<Refresh>, AwsErr
         .max_records(20)
         .send()
         .await
-        .map_err(|e| AwsError::call("autoscaling:DescribeInstanceRefreshes", e))?;
+        .map_err(|e| {
+            AwsError::call(
+                crate::aws::calls::AUTOSCALING_DESCRIBE_INSTANCE_REFRESHES,
+                e,
+            )
+        })?;
     Ok(out
         .instance_refreshes()
         .iter()
@@ -148,7 +158,12 @@ pub async fn group_sources(asg: &Client) -> Result<Vec<(String, Vec<GroupSource>
     let mut groups = Vec::new();
     let mut pages = asg.describe_auto_scaling_groups().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("autoscaling:DescribeAutoScalingGroups", e))?;
+        let page = page.map_err(|e| {
+            AwsError::call(
+                crate::aws::calls::AUTOSCALING_DESCRIBE_AUTO_SCALING_GROUPS,
+                e,
+            )
+        })?;
         for g in page.auto_scaling_groups() {
             let mut sources = Vec::new();
             if let Some(lt) = g.launch_template() {
@@ -187,7 +202,12 @@ pub async fn launch_configuration_image(
         .launch_configuration_names(name)
         .send()
         .await
-        .map_err(|e| AwsError::call("autoscaling:DescribeLaunchConfigurations", e))?;
+        .map_err(|e| {
+            AwsError::call(
+                crate::aws::calls::AUTOSCALING_DESCRIBE_LAUNCH_CONFIGURATIONS,
+                e,
+            )
+        })?;
     Ok(out
         .launch_configurations()
         .first()

@@ -43,7 +43,7 @@ pub async fn describe_key(kms: &Client, key: &str) -> Result<Option<KeyInfo>, Aw
                 .into(),
         })),
         Err(e) => {
-            let err = AwsError::call("kms:DescribeKey", e);
+            let err = AwsError::call(crate::aws::calls::KMS_DESCRIBE_KEY, e);
             if err.code() == Some("NotFoundException") {
                 Ok(None)
             } else {
@@ -61,7 +61,7 @@ pub async fn key_policy(kms: &Client, key_id: &str) -> Result<String, AwsError> 
         .policy_name("default")
         .send()
         .await
-        .map_err(|e| AwsError::call("kms:GetKeyPolicy", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::KMS_GET_KEY_POLICY, e))?;
     Ok(out.policy().unwrap_or_default().to_string())
 }
 
@@ -79,7 +79,7 @@ pub async fn grants(kms: &Client, key_id: &str) -> Result<Vec<Grant>, AwsError> 
     let mut found = Vec::new();
     let mut pages = kms.list_grants().key_id(key_id).into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("kms:ListGrants", e))?;
+        let page = page.map_err(|e| AwsError::call(crate::aws::calls::KMS_LIST_GRANTS, e))?;
         for g in page.grants() {
             found.push(Grant {
                 grantee: g.grantee_principal().unwrap_or_default().to_string(),

@@ -9,6 +9,7 @@
 //! call fails, it never hangs; the waits of `poll` bound themselves by their deadlines.
 
 pub mod asg;
+pub mod calls;
 pub mod cfn;
 pub mod ec2;
 pub mod error;

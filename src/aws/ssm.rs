@@ -22,7 +22,7 @@ pub async fn get_parameter(ssm: &Client, name: &str) -> Result<Option<String>, A
     match ssm.get_parameter().name(name).send().await {
         Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
         Err(e) => {
-            let err = AwsError::call("ssm:GetParameter", e);
+            let err = AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e);
             if err.code() == Some("ParameterNotFound") {
                 Ok(None)
             } else {
@@ -59,7 +59,7 @@ pub async fn get_parameter_with_metadata(
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         })),
         Err(e) => {
-            let err = AwsError::call("ssm:GetParameter", e);
+            let err = AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e);
             if err.code() == Some("ParameterNotFound") {
                 Ok(None)
             } else {
@@ -82,7 +82,8 @@ pub async fn parameters_by_path(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("ssm:GetParametersByPath", e))?;
+        let page =
+            page.map_err(|e| AwsError::call(crate::aws::calls::SSM_GET_PARAMETERS_BY_PATH, e))?;
         for p in page.parameters() {
             if let (Some(name), Some(value)) = (p.name(), p.value()) {
                 found.push((name.to_string(), value.to_string()));
@@ -111,7 +112,7 @@ pub async fn host_management_role(ssm: &Client) -> Result<Option<String>, AwsErr
             .filter(|v| !v.is_empty() && *v != "$None")
             .map(str::to_string)),
         Err(e) => {
-            let err = AwsError::call("ssm:GetServiceSetting", e);
+            let err = AwsError::call(crate::aws::calls::SSM_GET_SERVICE_SETTING, e);
             if err.code() == Some("ServiceSettingNotFound") {
                 Ok(None)
             } else {
@@ -142,7 +143,7 @@ pub async fn put_parameter(
         .overwrite(true)
         .send()
         .await
-        .map_err(|e| AwsError::call("ssm:PutParameter", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_PUT_PARAMETER, e))?;
     Ok(out.version())
 }
 
@@ -152,7 +153,7 @@ pub async fn tag_parameter(
     name: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let tags = tag_list("ssm:AddTagsToResource", tags)?;
+    let tags = tag_list(crate::aws::calls::SSM_ADD_TAGS_TO_RESOURCE, tags)?;
     ssm.add_tags_to_resource()
         .resource_type(ResourceTypeForTagging::Parameter)
         .resource_id(name)
@@ -160,7 +161,7 @@ pub async fn tag_parameter(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("ssm:AddTagsToResource", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_ADD_TAGS_TO_RESOURCE, e))
 }
 
 /// Tags as SSM takes them (`action`: the call they are for, named if one is malformed).
@@ -194,12 +195,16 @@ pub async fn agent_status(
                 .values(instance_id)
                 .build()
                 .map_err(|e| {
-                    AwsError::local("ssm:DescribeInstanceInformation", None, Box::new(e))
+                    AwsError::local(
+                        crate::aws::calls::SSM_DESCRIBE_INSTANCE_INFORMATION,
+                        None,
+                        Box::new(e),
+                    )
                 })?,
         )
         .send()
         .await
-        .map_err(|e| AwsError::call("ssm:DescribeInstanceInformation", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_DESCRIBE_INSTANCE_INFORMATION, e))?;
     Ok(out
         .instance_information_list()
         .iter()
@@ -261,11 +266,17 @@ pub async fn send_command(
     let out = req
         .send()
         .await
-        .map_err(|e| AwsError::call("ssm:SendCommand", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_SEND_COMMAND, e))?;
     out.command()
         .and_then(|c| c.command_id())
         .map(str::to_string)
-        .ok_or_else(|| AwsError::local("ssm:SendCommand", None, "the response named no command"))
+        .ok_or_else(|| {
+            AwsError::local(
+                crate::aws::calls::SSM_SEND_COMMAND,
+                None,
+                "the response named no command",
+            )
+        })
 }
 
 /// Where a command invocation stands.
@@ -302,7 +313,7 @@ pub async fn invocation(
         .instance_id(instance_id)
         .send()
         .await
-        .map_err(|e| AwsError::call("ssm:GetCommandInvocation", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_GET_COMMAND_INVOCATION, e))?;
     let status = out.status().cloned();
     let done = matches!(
         status,

@@ -17,7 +17,7 @@ pub fn deprecate_at(now: SystemTime, after: Duration) -> Result<DateTime, AwsErr
     match at {
         Some(at) => Ok(DateTime::from(at)),
         None => Err(AwsError::local(
-            "ec2:EnableImageDeprecation",
+            crate::aws::calls::EC2_ENABLE_IMAGE_DEPRECATION,
             None,
             format!(
                 "cannot deprecate {}s from now: EC2 deprecates at most 10 years ahead \

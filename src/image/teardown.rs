@@ -27,14 +27,14 @@ struct Held {
 /// A security group the network interface of a just-terminated instance still holds.
 const GROUP_HELD: Held = Held {
     code: "DependencyViolation",
-    action: "ec2:DeleteSecurityGroup",
+    action: crate::aws::calls::EC2_DELETE_SECURITY_GROUP,
     timeout: Duration::from_secs(5 * 60),
 };
 
 /// A snapshot its just-deregistered image still holds.
 const SNAPSHOT_HELD: Held = Held {
     code: "InvalidSnapshot.InUse",
-    action: "ec2:DeleteSnapshot",
+    action: crate::aws::calls::EC2_DELETE_SNAPSHOT,
     timeout: Duration::from_secs(2 * 60),
 };
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
+use crate::aws::calls;
 use crate::recipe::model::Source;
 use crate::script::{RenderedStep, Script, StepCommand};
 
@@ -144,16 +145,34 @@ impl Plan {
                 }
             }
             Action::Copy { region, timeout } => {
+                // The copy is tagged at creation (TagSpecifications): no CreateTags.
+                let mut api = vec![calls::EC2_COPY_IMAGE, calls::EC2_DESCRIBE_IMAGES];
+                if self.image.deprecate_after.is_some() {
+                    api.push(calls::EC2_ENABLE_IMAGE_DEPRECATION);
+                }
                 out.action(
                     &format!("copy the image to {region} (in parallel with the boot test)"),
-                    "ec2:CopyImage (in the destination region), ec2:CreateTags, ec2:DescribeImages",
+                    &api.join(", "),
                 );
                 out.detail("timeout", timeout);
             }
             Action::Share => self.render_share(out),
+            Action::CreateSecurityGroup => self.render_security_group(out),
+            Action::Cleanup => render_cleanup(out),
             Action::Preflight(p) => render_preflight(out, p),
             _ => {}
         }
+    }
+
+    fn render_security_group(&self, out: &mut Out) {
+        let mut api = vec![calls::EC2_CREATE_SECURITY_GROUP];
+        if self.builder.subnet_id.is_some() {
+            api.insert(0, calls::EC2_DESCRIBE_SUBNETS);
+        }
+        out.action(
+            "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)",
+            &api.join(", "),
+        );
     }
 
     fn render_source(&self, out: &mut Out) {
@@ -259,6 +278,22 @@ impl Plan {
     }
 }
 
+/// Cleanup's calls: all of them, for what a failure may leave.
+fn render_cleanup(out: &mut Out) {
+    out.action(
+        "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
+        &[
+            calls::EC2_DELETE_SECURITY_GROUP,
+            calls::EC2_TERMINATE_INSTANCES,
+            calls::EC2_DESCRIBE_INSTANCES,
+            calls::EC2_DESCRIBE_IMAGES,
+            calls::EC2_DEREGISTER_IMAGE,
+            calls::EC2_DELETE_SNAPSHOT,
+        ]
+        .join(", "),
+    );
+}
+
 fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
     out.action(
         "preflight: the image name, copies, shares and keys, before anything is created (amibake plan --check runs only this)",
@@ -321,10 +356,6 @@ fn one_line(action: &Action) -> Option<(String, &'static str)> {
             "check the account's Default Host Management Configuration gives the builder SSM access (no instance profile is named)".into(),
             "ssm:GetServiceSetting /ssm/managed-instance/default-ec2-instance-management-role",
         ),
-        Action::CreateSecurityGroup => (
-            "create a temporary security group with no inbound rule (deleted at the end)".into(),
-            "ec2:CreateSecurityGroup (egress stays open: SSM and package mirrors need it)",
-        ),
         Action::WaitReady { role, timeout } => (
             format!(
                 "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
@@ -343,10 +374,6 @@ fn one_line(action: &Action) -> Option<(String, &'static str)> {
         Action::MarkComplete => (
             "tag every image amibake:complete=true (sweep leaves complete images alone)".into(),
             "ec2:CreateTags",
-        ),
-        Action::Cleanup => (
-            "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images".into(),
-            "ec2:DeleteSecurityGroup, ec2:TerminateInstances",
         ),
         Action::WriteManifest => ("write the manifest".into(), ""),
         _ => return None,

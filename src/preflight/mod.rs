@@ -199,10 +199,16 @@ impl Preflight {
         let shared = |c: &Check| matches!(c, Check::Key { shared: true, .. });
         let name = |c: &Check| matches!(c, Check::AmiNameFree { .. });
         let calls: Vec<&str> = [
-            (name as fn(&Check) -> bool, "ec2:DescribeImages"),
-            (opt_in, "ec2:DescribeRegions"),
-            (default_key, "ec2:GetEbsDefaultKmsKeyId"),
-            (key, "kms:DescribeKey"),
+            (
+                name as fn(&Check) -> bool,
+                crate::aws::calls::EC2_DESCRIBE_IMAGES,
+            ),
+            (opt_in, crate::aws::calls::EC2_DESCRIBE_REGIONS),
+            (
+                default_key,
+                crate::aws::calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID,
+            ),
+            (key, crate::aws::calls::KMS_DESCRIBE_KEY),
             (shared, "kms:GetKeyPolicy, kms:ListGrants"),
         ]
         .into_iter()

@@ -42,7 +42,7 @@ pub async fn create_change_set(cfn: &Client, c: &NewChangeSet<'_>) -> Result<Str
     let out = req
         .send()
         .await
-        .map_err(|e| AwsError::call("cloudformation:CreateChangeSet", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_CREATE_CHANGE_SET, e))?;
     Ok(out.id().unwrap_or(c.name).to_string())
 }
 
@@ -92,7 +92,9 @@ pub async fn describe_change_set(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| AwsError::call("cloudformation:DescribeChangeSet", e))?;
+            .map_err(|e| {
+                AwsError::call(crate::aws::calls::CLOUDFORMATION_DESCRIBE_CHANGE_SET, e)
+            })?;
         if first {
             info.status = out
                 .status()
@@ -138,7 +140,7 @@ pub async fn delete_change_set(cfn: &Client, stack: &str, id: &str) -> Result<()
     {
         Ok(_) => Ok(()),
         Err(e) => {
-            let err = AwsError::call("cloudformation:DeleteChangeSet", e);
+            let err = AwsError::call(crate::aws::calls::CLOUDFORMATION_DELETE_CHANGE_SET, e);
             if err.code() == Some("ChangeSetNotFound") {
                 Ok(())
             } else {
@@ -162,5 +164,5 @@ pub async fn execute_change_set(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("cloudformation:ExecuteChangeSet", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_EXECUTE_CHANGE_SET, e))
 }

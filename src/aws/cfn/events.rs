@@ -61,7 +61,9 @@ pub async fn events_since(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| AwsError::call("cloudformation:DescribeStackEvents", e))?;
+            .map_err(|e| {
+                AwsError::call(crate::aws::calls::CLOUDFORMATION_DESCRIBE_STACK_EVENTS, e)
+            })?;
         for e in out.stack_events() {
             let event = stack_event(e);
             if known(&event.id) {
@@ -84,7 +86,7 @@ pub async fn newest_event_id(cfn: &Client, stack: &str) -> Result<Option<String>
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| AwsError::call("cloudformation:DescribeStackEvents", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_DESCRIBE_STACK_EVENTS, e))?;
     Ok(out
         .stack_events()
         .first()

@@ -97,7 +97,7 @@ pub async fn describe_stack(cfn: &Client, name: &str) -> Result<Option<StackInfo
     match cfn.describe_stacks().stack_name(name).send().await {
         Ok(out) => Ok(out.stacks().first().map(stack_info)),
         Err(e) => {
-            let err = AwsError::call("cloudformation:DescribeStacks", e);
+            let err = AwsError::call(crate::aws::calls::CLOUDFORMATION_DESCRIBE_STACKS, e);
             // "Stack with id NAME does not exist" is an answer, not a failure.
             if is_validation(&err, "does not exist") {
                 Ok(None)
@@ -135,7 +135,9 @@ pub async fn resources_of_type(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| AwsError::call("cloudformation:ListStackResources", e))?;
+            .map_err(|e| {
+                AwsError::call(crate::aws::calls::CLOUDFORMATION_LIST_STACK_RESOURCES, e)
+            })?;
         found.extend(
             out.stack_resource_summaries()
                 .iter()
@@ -158,7 +160,7 @@ pub async fn template_parameters(cfn: &Client, body: &str) -> Result<Vec<String>
         .template_body(body)
         .send()
         .await
-        .map_err(|e| AwsError::call("cloudformation:GetTemplateSummary", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_GET_TEMPLATE_SUMMARY, e))?;
     Ok(out
         .parameters()
         .iter()
@@ -250,7 +252,7 @@ pub async fn create_stack(cfn: &Client, s: &NewStack<'_>) -> Result<String, AwsE
         .client_request_token(s.token)
         .send()
         .await
-        .map_err(|e| AwsError::call("cloudformation:CreateStack", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_CREATE_STACK, e))?;
     Ok(out.stack_id().unwrap_or(s.name).to_string())
 }
 
@@ -261,7 +263,7 @@ pub async fn template_of(cfn: &Client, stack: &str) -> Result<String, AwsError> 
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| AwsError::call("cloudformation:GetTemplate", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_GET_TEMPLATE, e))?;
     Ok(out.template_body().unwrap_or_default().to_string())
 }
 
@@ -272,7 +274,8 @@ pub async fn stacks_with_tags(
     let mut found = Vec::new();
     let mut pages = cfn.describe_stacks().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("cloudformation:DescribeStacks", e))?;
+        let page =
+            page.map_err(|e| AwsError::call(crate::aws::calls::CLOUDFORMATION_DESCRIBE_STACKS, e))?;
         for s in page.stacks() {
             let info = stack_info(s);
             found.push((info.name, info.tags));

@@ -15,7 +15,7 @@ pub async fn region_opt_in(ec2: &Client) -> Result<BTreeMap<String, String>, Aws
         .all_regions(true)
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeRegions", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_REGIONS, e))?;
     Ok(out
         .regions()
         .iter()
@@ -33,6 +33,6 @@ pub async fn ebs_default_key(ec2: &Client) -> Result<String, AwsError> {
         .get_ebs_default_kms_key_id()
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:GetEbsDefaultKmsKeyId", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID, e))?;
     Ok(out.kms_key_id().unwrap_or_default().to_string())
 }

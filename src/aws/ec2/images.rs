@@ -60,7 +60,7 @@ pub async fn describe_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>,
     match ec2.describe_images().image_ids(id).send().await {
         Ok(out) => Ok(out.images().first().map(image_info)),
         Err(e) => {
-            let err = AwsError::call("ec2:DescribeImages", e);
+            let err = AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e);
             // A malformed or unknown id is an answer, not a failure.
             if matches!(
                 err.code(),
@@ -99,7 +99,7 @@ pub async fn newest_image(
         )
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
     Ok(out
         .images()
         .iter()
@@ -118,7 +118,7 @@ pub async fn images_tagged(
         .set_filters(Some(tag_filters(tags)))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
     Ok(out.images().iter().map(image_info).collect())
 }
 
@@ -141,7 +141,7 @@ pub async fn create_image(
         )))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:CreateImage", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_CREATE_IMAGE, e))?;
     Ok(out.image_id().unwrap_or_default().to_string())
 }
 
@@ -177,7 +177,7 @@ pub async fn copy_image(dest: &Client, c: &Copy) -> Result<String, AwsError> {
         )))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:CopyImage", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_COPY_IMAGE, e))?;
     Ok(out.image_id().unwrap_or_default().to_string())
 }
 
@@ -186,7 +186,7 @@ pub async fn delete_image(ec2: &Client, image: &ImageInfo) -> Result<(), AwsErro
     match ec2.deregister_image().image_id(&image.id).send().await {
         Ok(_) => {}
         Err(e) => {
-            let err = AwsError::call("ec2:DeregisterImage", e);
+            let err = AwsError::call(crate::aws::calls::EC2_DEREGISTER_IMAGE, e);
             if !matches!(
                 err.code(),
                 Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
@@ -252,7 +252,7 @@ pub async fn share_image(
         )
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:ModifyImageAttribute", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_MODIFY_IMAGE_ATTRIBUTE, e))?;
     if !s.accounts.is_empty() {
         for snap in snapshot_ids {
             ec2.modify_snapshot_attribute()
@@ -262,7 +262,7 @@ pub async fn share_image(
                 .set_user_ids(Some(s.accounts.clone()))
                 .send()
                 .await
-                .map_err(|e| AwsError::call("ec2:ModifySnapshotAttribute", e))?;
+                .map_err(|e| AwsError::call(crate::aws::calls::EC2_MODIFY_SNAPSHOT_ATTRIBUTE, e))?;
         }
     }
     Ok(())
@@ -276,7 +276,7 @@ pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(),
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("ec2:EnableImageDeprecation", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_ENABLE_IMAGE_DEPRECATION, e))
 }
 
 /// The image with this id if this account owns it (DescribeImages with Owners=self and an
@@ -290,7 +290,7 @@ pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageIn
         .filters(Filter::builder().name("image-id").values(id).build())
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
     Ok(out
         .images()
         .iter()
@@ -307,7 +307,7 @@ pub async fn own_images_named(ec2: &Client, name: &str) -> Result<Vec<String>, A
         .filters(Filter::builder().name("name").values(name).build())
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeImages", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
     Ok(out
         .images()
         .iter()

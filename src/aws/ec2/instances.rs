@@ -111,12 +111,18 @@ pub async fn run_instance(ec2: &Client, l: &Launch) -> Result<String, AwsError> 
     let out = req
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:RunInstances", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_RUN_INSTANCES, e))?;
     out.instances()
         .first()
         .and_then(|i| i.instance_id())
         .map(str::to_string)
-        .ok_or_else(|| AwsError::local("ec2:RunInstances", None, "the response named no instance"))
+        .ok_or_else(|| {
+            AwsError::local(
+                crate::aws::calls::EC2_RUN_INSTANCES,
+                None,
+                "the response named no instance",
+            )
+        })
 }
 
 /// An instance's state name (`pending`, `running`, `stopped`, `terminated`, …), or `None`
@@ -127,7 +133,7 @@ pub async fn instance_state(ec2: &Client, id: &str) -> Result<Option<String>, Aw
         .instance_ids(id)
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_INSTANCES, e))?;
     Ok(out
         .reservations()
         .iter()
@@ -144,7 +150,7 @@ pub async fn stop_instance(ec2: &Client, id: &str) -> Result<(), AwsError> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("ec2:StopInstances", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_STOP_INSTANCES, e))
 }
 
 pub async fn reboot_instance(ec2: &Client, id: &str) -> Result<(), AwsError> {
@@ -153,7 +159,7 @@ pub async fn reboot_instance(ec2: &Client, id: &str) -> Result<(), AwsError> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("ec2:RebootInstances", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_REBOOT_INSTANCES, e))
 }
 
 /// Terminates an instance; one that is already gone counts as terminated.
@@ -161,7 +167,7 @@ pub async fn terminate_instance(ec2: &Client, id: &str) -> Result<(), AwsError> 
     match ec2.terminate_instances().instance_ids(id).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let err = AwsError::call("ec2:TerminateInstances", e);
+            let err = AwsError::call(crate::aws::calls::EC2_TERMINATE_INSTANCES, e);
             if err.code() == Some("InvalidInstanceID.NotFound") {
                 Ok(())
             } else {

@@ -38,7 +38,8 @@ pub(super) async fn live_instances(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call("ec2:DescribeInstances", e))?;
+        let page =
+            page.map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_INSTANCES, e))?;
         for i in page.reservations().iter().flat_map(|r| r.instances()) {
             let state = i
                 .state()
@@ -79,7 +80,7 @@ pub async fn security_groups_tagged(
         .set_filters(Some(tag_filters(tags)))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeSecurityGroups", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_SECURITY_GROUPS, e))?;
     Ok(out
         .security_groups()
         .iter()
@@ -102,7 +103,7 @@ pub async fn snapshots_tagged(
         .set_filters(Some(tag_filters(tags)))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeSnapshots", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_SNAPSHOTS, e))?;
     Ok(out
         .snapshots()
         .iter()
@@ -122,7 +123,7 @@ pub async fn delete_snapshot(ec2: &Client, id: &str) -> Result<(), AwsError> {
     match ec2.delete_snapshot().snapshot_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let err = AwsError::call("ec2:DeleteSnapshot", e);
+            let err = AwsError::call(crate::aws::calls::EC2_DELETE_SNAPSHOT, e);
             if err.code() == Some("InvalidSnapshot.NotFound") {
                 Ok(())
             } else {
@@ -206,7 +207,7 @@ pub async fn launch_template_image(
                     .map(str::to_string),
             })),
         Err(e) => {
-            let err = AwsError::call("ec2:DescribeLaunchTemplateVersions", e);
+            let err = AwsError::call(crate::aws::calls::EC2_DESCRIBE_LAUNCH_TEMPLATE_VERSIONS, e);
             if err.code().is_some_and(|c| {
                 c.starts_with("InvalidLaunchTemplateId.")
                     || c.starts_with("InvalidLaunchTemplateName.")
@@ -226,7 +227,7 @@ pub async fn enabled_regions(ec2: &Client) -> Result<Vec<String>, AwsError> {
         .describe_regions()
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeRegions", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_REGIONS, e))?;
     Ok(out
         .regions()
         .iter()

@@ -78,5 +78,5 @@ pub async fn create_tags(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::call("ec2:CreateTags", e))
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_CREATE_TAGS, e))
 }

@@ -16,7 +16,7 @@ pub async fn subnet_vpc(ec2: &Client, subnet_id: &str) -> Result<Option<String>,
         .subnet_ids(subnet_id)
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:DescribeSubnets", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_SUBNETS, e))?;
     Ok(out
         .subnets()
         .first()
@@ -40,7 +40,7 @@ pub async fn create_security_group(
         .set_tag_specifications(Some(tag_specs(&[ResourceType::SecurityGroup], tags)))
         .send()
         .await
-        .map_err(|e| AwsError::call("ec2:CreateSecurityGroup", e))?;
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_CREATE_SECURITY_GROUP, e))?;
     Ok(out.group_id().unwrap_or_default().to_string())
 }
 
@@ -50,7 +50,7 @@ pub async fn delete_security_group(ec2: &Client, id: &str) -> Result<(), AwsErro
     match ec2.delete_security_group().group_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let err = AwsError::call("ec2:DeleteSecurityGroup", e);
+            let err = AwsError::call(crate::aws::calls::EC2_DELETE_SECURITY_GROUP, e);
             if err.code() == Some("InvalidGroup.NotFound") {
                 Ok(())
             } else {

@@ -241,7 +241,7 @@ async fn put(
     tags: Option<&BTreeMap<String, String>>,
 ) -> Result<(), AwsError> {
     let tags = tags
-        .map(|tags| crate::aws::ssm::tag_list("ssm:PutParameter", tags))
+        .map(|tags| crate::aws::ssm::tag_list(crate::aws::calls::SSM_PUT_PARAMETER, tags))
         .transpose()?;
     let overwrite = tags.is_none();
     retry(|| async {
@@ -256,7 +256,7 @@ async fn put(
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::call("ssm:PutParameter", e))
+            .map_err(|e| AwsError::call(crate::aws::calls::SSM_PUT_PARAMETER, e))
     })
     .await
 }
