@@ -239,16 +239,19 @@ fn agent_bake_on(flavour: &str, region: &str) {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn the_agent_bake_passes_for_real_on_the_debian_and_ubuntu_unit_layout() {
     agent_bake_on("debian", "ap-northeast-2");
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn the_agent_bake_passes_for_real_on_the_amazon_linux_unit_layout() {
     agent_bake_on("amazon", "eu-central-2");
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn the_agent_ordered_the_old_way_is_an_ordering_cycle_the_boot_test_reports() {
     let region = "ap-south-2";
     real_os(region, "debian");
@@ -285,6 +288,7 @@ fn the_agent_ordered_the_old_way_is_an_ordering_cycle_the_boot_test_reports() {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn a_boot_whose_cloud_final_will_never_run_fails_the_boot_test_at_once() {
     let region = "ap-southeast-5";
     real_os(region, "debian");
@@ -308,6 +312,7 @@ fn a_boot_whose_cloud_final_will_never_run_fails_the_boot_test_at_once() {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn a_failing_step_reports_its_real_exit_code_and_stderr() {
     let region = "ap-southeast-4";
     real_os(region, "debian");
@@ -329,6 +334,7 @@ fn a_failing_step_reports_its_real_exit_code_and_stderr() {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn a_step_over_its_timeout_is_stopped() {
     let region = "ca-west-1";
     real_os(region, "debian");
@@ -356,6 +362,7 @@ fn a_step_over_its_timeout_is_stopped() {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
     // Every script of recipes/ubuntu-2404-codedeploy.yaml runs (apt upgrade and installs,
     // the agent from a local package instead of the regional bucket, the ordering drop-in,
@@ -397,6 +404,7 @@ fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
 }
 
 #[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
 fn the_file_step_leaves_existing_directories_alone_and_values_stay_values_for_real() {
     // Files under /tmp (1777) and /root (0700) leave both as they were; a new nested
     // directory is made 0755 root:root; the file holding a secret and the drop-in holding

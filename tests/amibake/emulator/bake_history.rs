@@ -61,6 +61,7 @@ fn parameter(region: &str, name: &str) -> (serde_json::Value, Vec<(String, Strin
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
     let region = "ap-southeast-2";
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +108,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn runners_saving_at_once_all_succeed_and_leave_a_readable_history() {
     let region = "ap-southeast-3";
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +143,7 @@ fn runners_saving_at_once_all_succeed_and_leave_a_readable_history() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_parameter_that_holds_no_history_is_read_as_none_and_rewritten() {
     let region = "ap-southeast-4";
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +172,7 @@ fn a_parameter_that_holds_no_history_is_read_as_none_and_rewritten() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn an_unknown_history_location_is_refused_before_anything_starts() {
     let state = tempfile::tempdir().unwrap();
     let out = amibake("ap-southeast-1", state.path())
@@ -183,6 +187,7 @@ fn an_unknown_history_location_is_refused_before_anything_starts() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_bake_stopped_by_its_preflight_leaves_no_history_parameter() {
     let region = "eu-south-2";
     configure(

@@ -156,6 +156,7 @@ fn promote(region: &str, state: &Path, manifest: &Path, env: &str, extra: &[&str
         .unwrap()
 }
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_overrides() {
     let region = "eu-south-1";
     configure(region, serde_json::json!({}));
@@ -264,6 +265,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothing() {
     let region = "eu-south-1";
     let state = tempfile::tempdir().unwrap();
@@ -303,6 +305,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
     let home = "eu-south-2";
     let far = "il-central-1";
@@ -442,6 +445,7 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
     let region = "il-central-1";
     let state = tempfile::tempdir().unwrap();

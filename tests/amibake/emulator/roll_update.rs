@@ -25,11 +25,13 @@ const REFRESH: &str = "cfn-templates/asg-instance-refresh.yaml";
 const UPDATE_SECONDS: u64 = 3;
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn the_rolling_update_is_watched_while_it_takes_time() {
     updates_over_time(ROLLING, "eu-west-3", false);
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn the_instance_refresh_is_watched_while_it_takes_time() {
     updates_over_time(REFRESH, "ap-northeast-3", true);
 }

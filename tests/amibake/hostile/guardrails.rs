@@ -76,6 +76,7 @@ fn hostile_config() -> String {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_refuses_a_config_post_from_a_web_page_and_changes_nothing() {
     emulator::configure(KNOB_REGION, serde_json::json!({}));
     let page = [
@@ -111,6 +112,7 @@ fn emulator_refuses_a_config_post_from_a_web_page_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_refuses_a_text_plain_config_post_and_changes_nothing() {
     emulator::configure(KNOB_REGION, serde_json::json!({}));
     // What an HTML form or a "simple" fetch can send without a preflight.
@@ -136,6 +138,7 @@ fn emulator_refuses_a_text_plain_config_post_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_refuses_a_foreign_host_header_dns_rebinding() {
     let ep = emulator::endpoint();
     let port = ep
@@ -167,6 +170,7 @@ fn emulator_refuses_a_foreign_host_header_dns_rebinding() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_refuses_a_web_pages_calls_to_the_emulated_aws_apis() {
     // The CORS preflight of a page's fetch() carrying an Authorization header: moto's
     // global CORS allowed any origin, any header.
@@ -222,6 +226,7 @@ fn emulator_refuses_a_web_pages_calls_to_the_emulated_aws_apis() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_serves_sdk_calls_and_json_config_posts_without_cors_headers() {
     emulator::configure(KNOB_REGION, serde_json::json!({ "bad_image": true }));
     assert_eq!(bad_image_knob(), true, "a JSON config POST must work");
@@ -774,6 +779,7 @@ fn iam_writes_only_its_own_environments_channel_and_rolls_only_its_own_stacks() 
 // (emulator/amibake_emulator/iam_tags.py).
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn emulator_bake_and_promote_with_copies_tag_only_as_the_iam_policy_allows() {
     let (home, far) = ("us-east-2", "ap-northeast-1");
     let state = tempfile::tempdir().expect("temp dir");

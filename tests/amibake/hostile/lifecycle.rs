@@ -149,6 +149,7 @@ async fn expire_lease(region: &str, run_id: &str) {
 // ---- 10. sweep never removes a live run; it covers every region a run used ----------
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone() {
     let region = "eu-west-3";
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -187,6 +188,7 @@ fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone(
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_run_whose_lease_ran_out_is_swept() {
     let region = "ca-central-1";
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -226,6 +228,7 @@ fn a_run_whose_lease_ran_out_is_swept() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sweep_finds_a_leftover_copy_in_a_journaled_region_and_with_all_regions() {
     let (home, far) = ("ap-southeast-3", "ap-southeast-7");
     let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -351,6 +354,7 @@ fn assert_refused(region: &str, recipe: &str, ami: &str, out: &std::process::Out
 const PROMOTE_REGION: &str = "ap-south-1";
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_a_public_image_of_another_account() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("foreign");
@@ -367,6 +371,7 @@ fn promote_refuses_a_public_image_of_another_account() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_an_image_whose_bake_did_not_complete() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("incomplete");
@@ -380,6 +385,7 @@ fn promote_refuses_an_image_whose_bake_did_not_complete() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_an_image_of_another_recipe() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("mine");
@@ -397,6 +403,7 @@ fn promote_refuses_an_image_of_another_recipe() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn allow_foreign_image_promotes_it_loudly_and_records_it_on_the_channel() {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("allowed");
@@ -428,6 +435,7 @@ fn allow_foreign_image_promotes_it_loudly_and_records_it_on_the_channel() {
 // ---- 12. prune keeps every stack's rollback target ----------------------------------
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn prune_keeps_a_stacks_previous_image_so_rollback_still_works() {
     let region = "eu-north-1";
     configure(region, serde_json::json!({}));
@@ -536,6 +544,7 @@ fn assert_created_nothing(out: &std::process::Output, regions: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_bake_whose_ami_name_is_taken_fails_before_creating_anything() {
     let (home, far) = ("ap-northeast-3", "eu-west-2");
     configure(home, serde_json::json!({}));
@@ -573,6 +582,7 @@ fn a_bake_whose_ami_name_is_taken_fails_before_creating_anything() {
 }
 
 #[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn an_unwritable_manifest_directory_fails_the_bake_before_creating_anything() {
     let region = "ap-northeast-3";
     configure(region, serde_json::json!({}));
