@@ -294,9 +294,7 @@ fn a_boot_whose_cloud_final_will_never_run_fails_the_boot_test_at_once() {
     real_os(region, "debian");
     let state = tempfile::tempdir().unwrap();
     let (out, evs) = bake(region, state.path(), "cloud-final-dropped.yaml", &[]);
-    let text = show(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let message = last(&evs, "error").to_string();
+    let message = expect_error(&out, 1).to_string();
     assert!(
         message.contains("boot test: wait for the boot to finish")
             && message.contains("cloud-final.service has not run and is not queued"),
@@ -318,9 +316,7 @@ fn a_failing_step_reports_its_real_exit_code_and_stderr() {
     real_os(region, "debian");
     let state = tempfile::tempdir().unwrap();
     let (out, evs) = bake(region, state.path(), "failing-step.yaml", &[]);
-    let text = show(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let error = last(&evs, "error");
+    let error = expect_error(&out, 1);
     let message = error.to_string();
     assert!(message.contains("migrate"), "{message}");
     assert!(message.contains('7'), "exit code 7 expected: {message}");
@@ -345,9 +341,7 @@ fn a_step_over_its_timeout_is_stopped() {
         "failing-step.yaml",
         &["slow=yes".into()],
     );
-    let text = show(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let message = last(&evs, "error").to_string();
+    let message = expect_error(&out, 1).to_string();
     assert!(
         message.contains("TimedOut") && message.contains("migrate"),
         "{message}"

@@ -148,17 +148,8 @@ fn a_failing_step_exits_1_names_the_step_and_removes_everything() {
         .arg(state.path().join("m.json"))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let error = expect_error(&out, 1);
     let events = events(&out);
-    let error = events
-        .iter()
-        .find(|e| e["event"] == "error")
-        .expect("an error event");
     let text = error["error"].as_str().unwrap();
     assert!(
         text.contains("step `enable tomcat` failed") && text.contains("exit code 1"),
@@ -192,17 +183,8 @@ fn a_missing_source_ami_exits_2_before_anything_is_created() {
         .arg(&recipe)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let error = expect_error(&out, 2);
     let events = events(&out);
-    let error = events
-        .iter()
-        .find(|e| e["event"] == "error")
-        .expect("an error event");
     assert!(
         error["error"]
             .as_str()

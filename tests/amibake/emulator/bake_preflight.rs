@@ -62,9 +62,10 @@ async fn key_with_alias(region: &str, alias: &str) -> String {
 
 /// The `error` event's text, after asserting the exit code.
 fn error_text(out: &Output, code: i32) -> String {
-    assert_eq!(out.status.code(), Some(code), "{}", show(out));
-    let evs = events(out);
-    last(&evs, "error")["error"].as_str().unwrap().to_string()
+    expect_error(out, code)["error"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Nothing of the run exists and its journal records no resource.

@@ -32,9 +32,8 @@ fn without_a_profile_or_default_host_management_the_bake_stops_before_creating_a
 
     let out = bake_json(region, state.path(), &recipe, &[]);
 
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let error = expect_error(&out, 2);
     let evs = events(&out);
-    let error = last(&evs, "error");
     let text = error["error"].as_str().unwrap();
     assert!(
         text.contains("Default Host Management Configuration"),

@@ -216,8 +216,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // B straight to prod while staging holds A: refused, nothing written.
     let out = promote(region, dir, &manifest_b, "prod", &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let err = last(&events_of(&out), "error");
+    let err = expect_error(&out, 1);
     let text = err["error"].as_str().unwrap();
     assert!(
         text.contains("staging") && text.contains(&a) && text.contains("--force"),
@@ -276,8 +275,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
     let manifest = write_manifest(dir, "m.json", &name, &recipe, region, &a);
 
     let out = promote(region, dir, &manifest, "qa", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = last(&events_of(&out), "error");
+    let err = expect_error(&out, 2);
     assert!(
         err["error"]
             .as_str()

@@ -218,8 +218,7 @@ fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
         .args(["--json", "rollback", "--stack", name, "--yes"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let error = last(&events_of(&out), "error");
+    let error = expect_error(&out, 1);
     assert!(
         error["error"]
             .as_str()
@@ -235,9 +234,8 @@ fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
         .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let evs = events_of(&out);
-    let error = last(&evs, "error");
+    let error = expect_error(&out, 1);
+    let evs = events(&out);
     let text = error["error"].as_str().unwrap();
     assert!(
         text.starts_with(&format!("{name} rolled back to {a}: AutoScalingGroup UPDATE_FAILED: Received 0 SUCCESS signal(s)")),

@@ -139,8 +139,7 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
     let mut running = spawn_roll(region, state.path(), name, &b);
     wait_for_status(&rt, region, name, "UPDATE_IN_PROGRESS");
     let out = roll(&["roll", "--stack", name, "--ami", &b, "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let error = last(&events_of(&out), "error");
+    let error = expect_error(&out, 1);
     let text = error["error"].as_str().unwrap();
     assert!(
         text.contains("UPDATE_IN_PROGRESS") || text.contains("instance refresh"),

@@ -78,7 +78,13 @@ pub fn run_id(events: &[serde_json::Value]) -> String {
 }
 
 /// Sets emulator knobs for one region (`POST /_amibake/config`); `reset` first.
+///
+/// The tests of every module share one emulator and run concurrently, and knobs are per
+/// region: the calling test first claims `region` for the rest of its run (see
+/// [`claim`]), so a test of another module that uses the same region waits for it
+/// instead of seeing its knobs (or having them reset under it).
 pub fn configure(region: &str, knobs: serde_json::Value) {
+    claim(region);
     let mut body = serde_json::json!({ "region": region, "reset": true });
     if let (Some(b), Some(k)) = (body.as_object_mut(), knobs.as_object()) {
         b.extend(k.clone());
@@ -217,6 +223,12 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// Asserts that the run ended with exit `code`, and returns its (last) `error` event.
+pub fn expect_error(out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    last(&events(out), "error")
+}
+
 /// The last event of a kind.
 pub fn last(evs: &[serde_json::Value], kind: &str) -> serde_json::Value {
     evs.iter()
@@ -330,4 +342,39 @@ pub fn boot_check_names(manifest: &serde_json::Value) -> Vec<&str> {
         .iter()
         .map(|c| c["name"].as_str().expect("a check name"))
         .collect()
+}
+
+/// Regions claimed by running tests: a test that sets a region's knobs holds it until
+/// the test's thread ends (libtest runs each test on a thread of its own).
+static CLAIMED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The regions this test's thread holds; dropped (released) when the thread ends.
+struct Held(std::cell::RefCell<Vec<String>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        claimed.retain(|r| !self.0.borrow().contains(r));
+        RELEASED.notify_all();
+    }
+}
+
+thread_local! {
+    static HELD: Held = const { Held(std::cell::RefCell::new(Vec::new())) };
+}
+
+/// Claims `region` for the calling test until it ends, waiting while another test holds
+/// it. Tests that claim two regions take them in the same order everywhere they share
+/// one (no test waits on a region while holding one the other waits for).
+pub fn claim(region: &str) {
+    if HELD.with(|h| h.0.borrow().iter().any(|r| r == region)) {
+        return;
+    }
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    while claimed.iter().any(|r| r == region) {
+        claimed = RELEASED.wait(claimed).unwrap_or_else(|e| e.into_inner());
+    }
+    claimed.push(region.to_string());
+    HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
 }
