@@ -1,4 +1,4 @@
-//! `amibake validate` as a user runs it (`plan_cli.rs`: `amibake plan`).
+//! `amibake validate` as a user runs it (`cli::plan`: `amibake plan`).
 //!
 //! `tests/broken/` holds one recipe per realistic mistake, so exactly one error each. The
 //! first line of each says where the error must point and a piece of its message:

@@ -1,5 +1,5 @@
 //! `amibake validate` reports every error of a recipe in one run, each at its place, in
-//! text and in `--json` (`validate_cli.rs`: one mistake per recipe).
+//! text and in `--json` (`cli::validate`: one mistake per recipe).
 
 use crate::support::cli;
 

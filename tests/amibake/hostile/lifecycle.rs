@@ -1,4 +1,4 @@
-//! See tests/hostile.rs. The lifecycle around a bake, as a second CI runner, a shared
+//! See tests/amibake/hostile/mod.rs. The lifecycle around a bake, as a second CI runner, a shared
 //! account and a hurried user meet it: `sweep` never removes a live run (a lease the bake
 //! keeps fresh decides, not age) and covers every region a run used; `promote` publishes
 //! only this recipe's complete images of this account; `prune` keeps every stack's

@@ -1,7 +1,7 @@
 //! Limits: every duration, size and count is checked at `validate` against AWS's own
 //! limits; a wait history (the state directory's `timings.json`, the account's SSM
 //! parameter) is untrusted input whose bad windows are ignored with a warning; and no
-//! input crashes `validate` or `plan` or blows up their memory. See tests/hostile.rs.
+//! input crashes `validate` or `plan` or blows up their memory. See tests/amibake/hostile/mod.rs.
 
 use std::path::Path;
 use std::process::{Command, Output};

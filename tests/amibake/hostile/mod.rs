@@ -7,13 +7,16 @@
 //! - `bounded`: every AWS call and wait bounded, signals, no panic once anything exists;
 //! - `lifecycle`: sweep leases, promote and prune guards, up-front checks;
 //! - `secrets`: masking in every derived form, refusal where a secret would be stored;
-//! - `guardrails`: the IAM policy, the CI examples and the emulator's control endpoint.
+//! - `iam`: the IAM policy grants exactly the calls the code makes;
+//! - `emulator_doors`: only local programs may reconfigure the emulator or call it.
 //!
-//! Tests that need the emulator run under `scripts/test.sh` (which sets
-//! `AMIBAKE_TEST_ENDPOINT`); without it they fail with one line saying so.
+//! Tests that need the emulator are `#[ignore]`d with the reason; `scripts/test.sh` runs
+//! them (it sets `AMIBAKE_TEST_ENDPOINT`); asked for without it, they fail with one line
+//! saying so.
 
 mod bounded;
-mod guardrails;
+mod emulator_doors;
+mod iam;
 mod lifecycle;
 mod limits;
 mod recipe_values;

@@ -1,7 +1,7 @@
 //! Recipe values: a var is a value, never structure or unquoted shell; templates are
 //! bounded in size and time; a recipe reads only the environment variables it declares;
 //! a secret never lands where it would be stored in the clear; default names are unique
-//! per run. See tests/hostile.rs.
+//! per run. See tests/amibake/hostile/mod.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,5 +1,5 @@
 //! Masking in every form amibake derives from a secret, and files that hold values. See
-//! tests/hostile.rs.
+//! tests/amibake/hostile/mod.rs.
 
 use serde_json::Value;
 

@@ -1,10 +1,10 @@
-//! Unit files, drop-ins, paths and the `file` step. See tests/hostile.rs.
+//! Unit files, drop-ins, paths and the `file` step. See tests/amibake/hostile/mod.rs.
 //!
 //! A value that reaches a unit file is escaped so it stays one value (systemd ends a line
 //! at `\n`, `\r` and NUL); a drop-in name is a plain `NAME.conf`; every path a step writes
 //! is absolute and normalised, refused by `validate` at its place otherwise; the `file`
 //! step never changes an existing directory (the real-OS proof is in
-//! tests/realos_emulator.rs).
+//! tests/amibake/realos.rs).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

@@ -1,11 +1,11 @@
 //! The bake against aws-smithy-mocks clients up to the image: what the emulator cannot
 //! produce — invocations that are not visible yet, Failed / TimedOut / Cancelled
-//! commands, throttling, an instance stuck pending (`bake_image_mocks.rs` goes on from the
+//! commands, throttling, an instance stuck pending (`mocks::bake_image` goes on from the
 //! image: copies and the boot test).
 //!
 //! Every test runs the public `Bake::run` and `Bake::cleanup` under paused tokio time:
 //! polls, backoffs and phase timeouts advance the clock instantly. The mocked AWS lives
-//! in `tests/support/bake_mocks/`; each test puts its own rules in front of the defaults and asserts
+//! in `tests/amibake/support/bake_mocks/`; each test puts its own rules in front of the defaults and asserts
 //! the calls that matter with `Rule::num_calls`.
 
 use crate::support::bake_mocks as mocks;

@@ -4,7 +4,7 @@
 //!
 //! Every test runs the public `Bake::run` and `Bake::cleanup` under paused tokio time:
 //! polls, backoffs and phase timeouts advance the clock instantly. The mocked AWS lives
-//! in `tests/support/bake_mocks/`; each test puts its own rules in front of the defaults,
+//! in `tests/amibake/support/bake_mocks/`; each test puts its own rules in front of the defaults,
 //! asserts the calls that matter with `Rule::num_calls` and what the user is shown with
 //! `Reporter::recorded`.
 

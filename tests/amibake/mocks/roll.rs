@@ -4,7 +4,7 @@
 //! exit code of the library's errors.
 //!
 //! Every test runs the public `Roll::run` under paused tokio time. The mocked AWS lives in
-//! `tests/support/roll_mocks/`: each test sets the stack, the change set and the script of what
+//! `tests/amibake/support/roll_mocks/`: each test sets the stack, the change set and the script of what
 //! CloudFormation reveals after ExecuteChangeSet, then asserts the outcome, the calls
 //! that matter (`Rule::num_calls`) and the requests amibake sent; the reporter keeps the
 //! events the roll emitted (`Reporter::recorded`), so tests assert on what a user is shown.

@@ -5,7 +5,7 @@
 //! before anything changes (exit 2, with the fix).
 //!
 //! Every test runs the public `Roll::run` under paused tokio time against the mocked AWS
-//! of `tests/support/roll_mocks/` and asserts what the user is shown (`Reporter::recorded`).
+//! of `tests/amibake/support/roll_mocks/` and asserts what the user is shown (`Reporter::recorded`).
 
 use crate::support::roll_mocks as rollmocks;
 

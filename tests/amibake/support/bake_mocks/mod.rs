@@ -1,4 +1,4 @@
-//! aws-smithy-mocks clients for the bake unit tests (`tests/bake_mocks.rs`).
+//! aws-smithy-mocks clients for the bake unit tests (`mocks::bake`).
 //!
 //! Every EC2 and SSM operation a bake makes has a default rule here that answers the
 //! way AWS would for a run that goes well. The few answers that depend on what happened

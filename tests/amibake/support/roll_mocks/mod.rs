@@ -1,4 +1,4 @@
-//! aws-smithy-mocks clients for the roll unit tests (`tests/roll_mocks.rs`).
+//! aws-smithy-mocks clients for the roll unit tests (`mocks::roll`).
 //!
 //! A tiny CloudFormation answers from [`World`], a record the rules share: the stack
 //! (status, parameters, outputs, tags), its events (oldest first, served newest first in
@@ -9,7 +9,7 @@
 //! would show it. Auto Scaling, EC2 (DescribeImages) and SSM (GetParameter) answer what
 //! a roll asks.
 //!
-//! The SDK clients are built as `tests/support/sdk.rs` builds them: retries and polls
+//! The SDK clients are built as `tests/amibake/support/sdk.rs` builds them: retries and polls
 //! sleep on tokio's paused clock.
 #![allow(dead_code)] // each test uses a different part
 
