@@ -235,6 +235,9 @@ fn plan_check_runs_only_the_preflight() {
         "  copy_to: [us-west-2, me-south-1]\n",
     );
 
+    // Other tests may have launched instances here before (the region is this test's
+    // while it runs): what counts is that plan --check adds none.
+    let before = reservations(region);
     let out = plan_check(region, state.path(), &recipe, true);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let evs = events(&out);
@@ -263,17 +266,11 @@ fn plan_check_runs_only_the_preflight() {
         "only the preflight ran: {}",
         show(&out)
     );
-    let instances = rt().block_on(async {
-        ec2(region)
-            .await
-            .describe_instances()
-            .send()
-            .await
-            .expect("DescribeInstances")
-            .reservations()
-            .len()
-    });
-    assert_eq!(instances, 0, "plan --check launched nothing");
+    assert_eq!(
+        reservations(region),
+        before,
+        "plan --check launched nothing"
+    );
 
     // A recipe that neither copies nor shares has only its AMI name to check, at home.
     let plain = write_recipe(state.path(), "plain", "", "");
@@ -283,4 +280,18 @@ fn plan_check_runs_only_the_preflight() {
     assert_eq!(checks.len(), 1, "{}", show(&out));
     assert_eq!(checks[0]["check"], "ami_name_free");
     assert_eq!(checks[0]["state"], "pass");
+}
+
+/// The reservations (launches) EC2 shows in `region`, terminated ones too.
+fn reservations(region: &str) -> usize {
+    rt().block_on(async {
+        ec2(region)
+            .await
+            .describe_instances()
+            .send()
+            .await
+            .expect("DescribeInstances")
+            .reservations()
+            .len()
+    })
 }

@@ -23,8 +23,10 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// `amibake` with the environment of a test run in `region`.
+/// `amibake` with the environment of a test run in `region`, which the calling test
+/// claims (see [`claim`]): another test's knobs there would change what this run sees.
 pub fn amibake(region: &str, state_dir: &Path) -> Command {
+    claim(region);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amibake"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -365,15 +367,25 @@ thread_local! {
 }
 
 /// Claims `region` for the calling test until it ends, waiting while another test holds
-/// it. Tests that claim two regions take them in the same order everywhere they share
-/// one (no test waits on a region while holding one the other waits for).
+/// it. Tests that claim two regions must take them in the same order as any other test
+/// that claims both; a cycle fails the waiting test after 15 minutes, naming the region.
 pub fn claim(region: &str) {
     if HELD.with(|h| h.0.borrow().iter().any(|r| r == region)) {
         return;
     }
     let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
     while claimed.iter().any(|r| r == region) {
-        claimed = RELEASED.wait(claimed).unwrap_or_else(|e| e.into_inner());
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "region {region} held by another test for 15 minutes: two tests claim the same \
+             regions in opposite orders"
+        );
+        claimed = RELEASED
+            .wait_timeout(claimed, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
     claimed.push(region.to_string());
     HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
