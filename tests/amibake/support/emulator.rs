@@ -388,5 +388,10 @@ pub fn claim(region: &str) {
             .0;
     }
     claimed.push(region.to_string());
+    drop(claimed);
     HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
+    // Knobs outlive the test that set them: the region starts from the defaults.
+    let body = serde_json::json!({ "region": region, "reset": true });
+    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
+    assert_eq!(status, 200, "emulator config reset rejected: {text}");
 }
