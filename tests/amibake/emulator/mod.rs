@@ -1,0 +1,13 @@
+//! The commands end to end against the local emulator (moto + emulator/; see
+//! emulator/README.md), which scripts/test.sh starts.
+
+mod bake;
+mod bake_history;
+mod bake_many;
+mod bake_preflight;
+mod bake_profile;
+mod promote;
+mod prune;
+mod roll;
+mod roll_update;
+mod sweep;

@@ -1,0 +1,494 @@
+//! `amibake promote` and `roll --channel` end to end against the local emulator (moto +
+//! emulator/; see emulator/README.md). No bake is needed: each test writes a manifest by
+//! hand that points at images that look baked (copies of Amazon images the emulator
+//! already has, in this account, tagged as complete bakes of the recipe; promote refuses
+//! anything else), and a recipe file whose
+//! `promotion` list orders the environments. Each test uses regions of its own and a
+//! recipe name of its own (the emulator may outlive a test run, and with it the channel
+//! parameters).
+
+use crate::support::emulator;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use emulator::events as events_of;
+use emulator::*;
+use serde_json::Value;
+
+const RUN_ID: &str = "20260101-000000-abc123";
+
+/// A channel parameter as SSM has it.
+#[derive(Debug)]
+struct Channel {
+    value: String,
+    data_type: String,
+    description: String,
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
+    let name = format!("/amibake/{recipe}/{env}");
+    let client = ssm(region);
+    let p = client.get_parameter().name(&name).send().await.ok()?;
+    let p = p.parameter()?;
+    let described = client
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .values(&name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("DescribeParameters");
+    let tags = client
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    Some(Channel {
+        value: p.value().unwrap_or_default().to_string(),
+        data_type: p.data_type().unwrap_or_default().to_string(),
+        description: described
+            .parameters()
+            .first()
+            .and_then(|d| d.description())
+            .unwrap_or_default()
+            .to_string(),
+        tags: tags
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+    })
+}
+
+/// Two images of this account in `region` that look like complete bakes of `recipe`
+/// (copies of two Amazon images, tagged at creation as a bake tags them: the IAM policy
+/// the emulator enforces allows `amibake:created-by` nowhere else).
+async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
+    let (a, b) = two_amis(region).await;
+    let ec2 = ec2(region).await;
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let baked_tags = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+        .tags(tag("amibake:created-by", "amibake"))
+        .tags(tag("amibake:recipe", recipe))
+        .tags(tag("amibake:complete", "true"))
+        .build();
+    let mut baked = Vec::new();
+    for source in [a, b] {
+        let id = ec2
+            .copy_image()
+            .source_region(region)
+            .source_image_id(source)
+            .name(unique(recipe))
+            .tag_specifications(baked_tags.clone())
+            .send()
+            .await
+            .expect("CopyImage")
+            .image_id()
+            .expect("an image id")
+            .to_string();
+        baked.push(id);
+    }
+    (baked.remove(0), baked.remove(0))
+}
+
+/// A recipe file with `promotion: [dev, staging, prod]`.
+fn write_recipe(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}\n\
+             source:\n  ssm_parameter: {AL2023}\n\
+             builder: {{ iam_instance_profile: amibake-builder }}\n\
+             steps:\n  - shell: \"true\"\n\
+             image:\n  name: \"{{{{ recipe }}}}-{{{{ timestamp }}}}\"\n\
+             promotion: [dev, staging, prod]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A manifest by hand: `ami` in `region`, of recipe `name` from `recipe_file`.
+fn write_manifest(
+    dir: &Path,
+    file: &str,
+    name: &str,
+    recipe_file: &Path,
+    region: &str,
+    ami: &str,
+) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        serde_json::json!({
+            "tool": { "name": "amibake", "version": "0.1.0" },
+            "recipe": name, "recipe_file": recipe_file.display().to_string(),
+            "run_id": RUN_ID, "region": region, "input_hash": "h",
+            "source_ami": { "id": ami, "name": "al2023", "resolved_from": "ami" },
+            "amis": [ { "region": region, "ami_id": ami, "name": "x", "snapshot_ids": [] } ],
+            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
+            "phases": [], "steps": [], "validation": []
+        })
+        .to_string(),
+    )
+    .unwrap();
+    path
+}
+
+fn promote(region: &str, state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
+    amibake(region, state)
+        .args(["--json", "promote", "--manifest"])
+        .arg(manifest)
+        .args(["--to", env])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_overrides() {
+    let region = "eu-south-1";
+    configure(region, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let name = unique("promo");
+    let recipe = write_recipe(dir, &name);
+    let rt = rt();
+    let (a, b) = rt.block_on(baked_pair(region, &name));
+    let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
+    let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
+
+    // dev, the first environment, has no predecessor. Text mode prints old → new.
+    let out = amibake(region, dir)
+        .args(["--no-progress", "promote", "--manifest"])
+        .arg(&manifest_a)
+        .args(["--to", "dev"])
+        .env("USER", "alice")
+        .env_remove("GITHUB_ACTOR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("dev: (new) → {a} in {region}")),
+        "{}",
+        show(&out)
+    );
+    let dev = rt
+        .block_on(channel(region, &name, "dev"))
+        .expect("dev exists");
+    assert_eq!(dev.value, a);
+    assert_eq!(dev.data_type, "aws:ec2:image");
+    assert!(
+        dev.description.starts_with("promoted by alice at ")
+            && dev.description.ends_with(&format!("from run {RUN_ID}")),
+        "{dev:?}"
+    );
+    assert_eq!(dev.tags["amibake:recipe"], name);
+    assert_eq!(dev.tags["amibake:env"], "dev");
+    assert_eq!(dev.tags["amibake:run-id"], RUN_ID);
+
+    // staging follows dev, which holds A.
+    let out = promote(region, dir, &manifest_a, "staging", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    let promoted = last(&evs, "promoted");
+    assert_eq!(promoted["old"], Value::Null);
+    assert_eq!(promoted["new"], a.as_str());
+    assert_eq!(last(&evs, "done")["env"], "staging");
+    assert_eq!(
+        rt.block_on(channel(region, &name, "staging"))
+            .unwrap()
+            .value,
+        a
+    );
+
+    // B straight to prod while staging holds A: refused, nothing written.
+    let out = promote(region, dir, &manifest_b, "prod", &[]);
+    let err = expect_error(&out, 1);
+    let text = err["error"].as_str().unwrap();
+    assert!(
+        text.contains("staging") && text.contains(&a) && text.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(err["holds"], a.as_str());
+    assert!(rt.block_on(channel(region, &name, "prod")).is_none());
+
+    // B to staging while dev holds A: refused too.
+    let out = promote(region, dir, &manifest_b, "staging", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(
+        rt.block_on(channel(region, &name, "staging"))
+            .unwrap()
+            .value,
+        a
+    );
+
+    // --force: B goes to prod, and the record says it was forced.
+    let out = promote(region, dir, &manifest_b, "prod", &["--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    assert!(evs.iter().any(|e| e["event"] == "forced"), "{evs:?}");
+    assert_eq!(last(&evs, "done")["forced"], true);
+    let prod = rt.block_on(channel(region, &name, "prod")).unwrap();
+    assert_eq!(prod.value, b);
+    assert!(prod.description.contains("forced"), "{prod:?}");
+
+    // A to prod in order now: old → new names both.
+    let out = promote(region, dir, &manifest_a, "prod", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let promoted = last(&events_of(&out), "promoted");
+    assert_eq!(promoted["old"], b.as_str());
+    assert_eq!(promoted["new"], a.as_str());
+    assert_eq!(promoted["changed"], true);
+    assert_eq!(
+        rt.block_on(channel(region, &name, "prod")).unwrap().value,
+        a
+    );
+
+    // Again: already there, nothing written, still exit 0.
+    let out = promote(region, dir, &manifest_a, "prod", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(last(&events_of(&out), "promoted")["changed"], false);
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothing() {
+    let region = "eu-south-1";
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let name = unique("promo-bad");
+    let recipe = write_recipe(dir, &name);
+    let (a, _) = rt().block_on(baked_pair(region, &name));
+    let manifest = write_manifest(dir, "m.json", &name, &recipe, region, &a);
+
+    let out = promote(region, dir, &manifest, "qa", &[]);
+    let err = expect_error(&out, 2);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("dev → staging → prod"),
+        "{err}"
+    );
+    assert!(rt().block_on(channel(region, &name, "qa")).is_none());
+
+    // A manifest that does not exist: exit 2 as well.
+    let out = promote(region, dir, &dir.join("missing.json"), "dev", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
+    // A recipe file named explicitly that is of another recipe: exit 2.
+    let other = write_recipe(dir, "some-other-recipe");
+    let out = promote(
+        region,
+        dir,
+        &manifest,
+        "dev",
+        &["--recipe-file", other.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(rt().block_on(channel(region, &name, "dev")).is_none());
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
+    let home = "eu-south-2";
+    let far = "il-central-1";
+    configure(home, serde_json::json!({}));
+    configure(far, serde_json::json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path();
+    let name = unique("promo-copy");
+    let recipe = write_recipe(dir, &name);
+    let rt = rt();
+    let (a, _) = rt.block_on(baked_pair(home, &name));
+    let manifest = write_manifest(dir, "m.json", &name, &recipe, home, &a);
+
+    let out = promote(
+        home,
+        dir,
+        &manifest,
+        "dev",
+        &["--copy-to", far, "--share-with", "111122223333"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    let copy = evs
+        .iter()
+        .find(|e| e["event"] == "copy" && e["state"] == "available")
+        .unwrap_or_else(|| panic!("a finished copy in {evs:?}"));
+    let copy_id = copy["ami_id"].as_str().unwrap().to_string();
+    assert_ne!(copy_id, a);
+    assert_eq!(rt.block_on(channel(home, &name, "dev")).unwrap().value, a);
+    let far_channel = rt
+        .block_on(channel(far, &name, "dev"))
+        .expect("dev in the copy's region");
+    assert_eq!(far_channel.value, copy_id);
+    assert_eq!(far_channel.data_type, "aws:ec2:image");
+    let done = last(&evs, "done");
+    let regions: Vec<&str> = done["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["region"].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, [home, far]);
+
+    // The copy: available, tagged as a copy of A, shared with the account.
+    rt.block_on(async {
+        let ec2 = ec2(far).await;
+        let img = ec2
+            .describe_images()
+            .image_ids(&copy_id)
+            .send()
+            .await
+            .expect("DescribeImages");
+        let img = &img.images()[0];
+        assert_eq!(img.state().unwrap().as_str(), "available");
+        assert!(
+            img.tags()
+                .iter()
+                .any(|t| t.key() == Some("amibake:copy-of") && t.value() == Some(a.as_str())),
+            "{img:?}"
+        );
+        let perms = ec2
+            .describe_image_attribute()
+            .image_id(&copy_id)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .expect("DescribeImageAttribute");
+        assert!(
+            perms
+                .launch_permissions()
+                .iter()
+                .any(|p| p.user_id() == Some("111122223333")),
+            "{perms:?}"
+        );
+    });
+
+    // The same promote again reuses the copy: one copy only, nothing changed.
+    let out = promote(home, dir, &manifest, "dev", &["--copy-to", far]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    assert!(
+        evs.iter().any(|e| e["event"] == "copy"
+            && e["state"] == "reused"
+            && e["ami_id"] == copy_id.as_str()),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .filter(|e| e["event"] == "promoted")
+            .all(|e| e["changed"] == false),
+        "{evs:?}"
+    );
+    let copies = rt.block_on(async {
+        ec2(far)
+            .await
+            .describe_images()
+            .owners("self")
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:amibake:copy-of")
+                    .values(&a)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("DescribeImages")
+            .images()
+            .len()
+    });
+    assert_eq!(copies, 1);
+
+    // roll --channel dev in the far region takes the copy (--plan: nothing is created).
+    let stack = unique("promo-stack");
+    let out = amibake(far, dir)
+        .args([
+            "--json",
+            "roll",
+            "--stack",
+            &stack,
+            "--channel",
+            "dev",
+            "--recipe",
+            &name,
+            "--plan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events_of(&out);
+    assert_eq!(
+        last(&evs, "resolved")["parameter"],
+        format!("/amibake/{name}/dev")
+    );
+    let done = last(&evs, "done");
+    assert_eq!(done["outcome"], "planned", "{done}");
+    assert_eq!(done["ami"], copy_id.as_str());
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
+    let region = "il-central-1";
+    let state = tempfile::tempdir().unwrap();
+    let name = unique("promo-none");
+    let out = amibake(region, state.path())
+        .args([
+            "roll",
+            "--stack",
+            "web",
+            "--channel",
+            "staging",
+            "--recipe",
+            &name,
+            "--plan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("/amibake/{name}/staging")) && stderr.contains("promote"),
+        "{}",
+        show(&out)
+    );
+
+    // --channel needs --recipe, and excludes --ami: usage errors (exit 2).
+    let out = amibake(region, state.path())
+        .args(["roll", "--stack", "web", "--channel", "dev", "--plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = amibake(region, state.path())
+        .args([
+            "roll",
+            "--stack",
+            "web",
+            "--channel",
+            "dev",
+            "--recipe",
+            &name,
+            "--ami",
+            "ami-0123456789abcdef0",
+            "--plan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}

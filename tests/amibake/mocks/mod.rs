@@ -1,0 +1,12 @@
+//! The library against aws-smithy-mocks clients, under paused tokio time: what the
+//! emulator cannot produce (races, throttling, failures mid-way), each test with the
+//! calls and events that matter.
+
+mod bake;
+mod bake_image;
+mod history;
+mod preflight;
+mod promote;
+mod roll;
+mod roll_refresh;
+mod roll_refusal;

@@ -1,0 +1,397 @@
+//! Shared by the emulator integration tests: the endpoint, running amibake against it,
+//! the emulator's control knobs, and AWS queries that check what a run left behind.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_ec2::types::Filter;
+
+/// The emulator's endpoint: scripts/test.sh starts it and sets AMIBAKE_TEST_ENDPOINT.
+pub fn endpoint() -> String {
+    std::env::var("AMIBAKE_TEST_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "AMIBAKE_TEST_ENDPOINT is not set: run the tests with scripts/test.sh, or start the \
+             emulator (scripts/emulator.sh start) and export AMIBAKE_TEST_ENDPOINT=$(scripts/emulator.sh endpoint)"
+        )
+    })
+}
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// `amibake` with the environment of a test run in `region`, which the calling test
+/// claims (see [`claim`]): another test's knobs there would change what this run sees.
+pub fn amibake(region: &str, state_dir: &Path) -> Command {
+    claim(region);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amibake"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AMIBAKE_STATE_DIR", state_dir)
+        .env("AMIBAKE_POLL_SCALE", "0.1")
+        .arg("--endpoint-url")
+        .arg(endpoint())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `amibake --json bake EXTRA… RECIPE --manifest STATE/m.json` in `region`, its state
+/// directory `state`.
+pub fn bake_command(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> Command {
+    let mut cmd = amibake(region, state);
+    cmd.args(["--json", "bake"])
+        .args(extra)
+        .arg(recipe)
+        .arg("--manifest")
+        .arg(state.join("m.json"));
+    cmd
+}
+
+/// What [`bake_command`] printed, once it ended.
+pub fn bake_json(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> Output {
+    bake_command(region, state, recipe, extra)
+        .output()
+        .expect("run amibake")
+}
+
+/// JSON events from `--json` stdout.
+pub fn events(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The run id announced by the `start` event.
+pub fn run_id(events: &[serde_json::Value]) -> String {
+    events
+        .iter()
+        .find(|e| e["event"] == "start")
+        .and_then(|e| e["run_id"].as_str())
+        .expect("a start event with the run id")
+        .to_string()
+}
+
+/// Sets emulator knobs for one region (`POST /_amibake/config`); `reset` first.
+///
+/// The tests of every module share one emulator and run concurrently, and knobs are per
+/// region: the calling test first claims `region` for the rest of its run (see
+/// [`claim`]), so a test of another module that uses the same region waits for it
+/// instead of seeing its knobs (or having them reset under it).
+pub fn configure(region: &str, knobs: serde_json::Value) {
+    claim(region);
+    let mut body = serde_json::json!({ "region": region, "reset": true });
+    if let (Some(b), Some(k)) = (body.as_object_mut(), knobs.as_object()) {
+        b.extend(k.clone());
+    }
+    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
+    assert_eq!(status, 200, "emulator config rejected: {text}");
+}
+
+/// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
+/// (`GET /_amibake/stats`).
+pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
+    let (status, text) = http("GET", "/_amibake/stats", "");
+    assert_eq!(status, 200, "emulator stats: {text}");
+    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats are JSON");
+    stats["throttled"][region]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
+pub fn http(method: &str, path: &str, body: &str) -> (u16, String) {
+    let ep = endpoint();
+    let host = ep.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).expect("emulator reachable");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+/// The AL2023 parameter the emulator resolves to an available Amazon image.
+pub const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+/// A runtime for the AWS queries of a synchronous test.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+/// A name no earlier run on the same emulator used (stacks, recipes and AMI names must
+/// be unique; the emulator may outlive a test run).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{prefix}-{:x}-{}", nanos, std::process::id())
+}
+
+/// The emulator accepts any credentials.
+pub fn creds() -> aws_sdk_ec2::config::Credentials {
+    aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests")
+}
+
+/// Builds a client of an SDK crate for `region` on the emulator.
+macro_rules! emulator_client {
+    ($krate:ident, $region:expr) => {
+        $krate::Client::from_conf(
+            $krate::Config::builder()
+                .behavior_version($krate::config::BehaviorVersion::latest())
+                .region($krate::config::Region::new($region.to_string()))
+                .endpoint_url(endpoint())
+                .credentials_provider(creds())
+                .build(),
+        )
+    };
+}
+
+/// An EC2 client for `region` on the emulator.
+pub async fn ec2(region: &str) -> aws_sdk_ec2::Client {
+    emulator_client!(aws_sdk_ec2, region)
+}
+
+pub fn ssm(region: &str) -> aws_sdk_ssm::Client {
+    emulator_client!(aws_sdk_ssm, region)
+}
+
+pub fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
+    emulator_client!(aws_sdk_cloudformation, region)
+}
+
+pub fn asg(region: &str) -> aws_sdk_autoscaling::Client {
+    emulator_client!(aws_sdk_autoscaling, region)
+}
+
+/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
+pub async fn two_amis(region: &str) -> (String, String) {
+    let a = ssm(region)
+        .get_parameter()
+        .name(AL2023)
+        .send()
+        .await
+        .expect("GetParameter")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("a value")
+        .to_string();
+    let b = ec2(region)
+        .await
+        .describe_images()
+        .owners("amazon")
+        .filters(Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| *id != a)
+        .expect("another Amazon image")
+        .to_string();
+    (a, b)
+}
+
+/// A command's outcome, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts that the run ended with exit `code`, and returns its (last) `error` event.
+pub fn expect_error(out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    last(&events(out), "error")
+}
+
+/// The last event of a kind.
+pub fn last(evs: &[serde_json::Value], kind: &str) -> serde_json::Value {
+    evs.iter()
+        .rev()
+        .find(|e| e["event"] == kind)
+        .unwrap_or_else(|| panic!("a {kind} event in {evs:?}"))
+        .clone()
+}
+
+fn run_filter(run_id: &str) -> Filter {
+    Filter::builder()
+        .name("tag:amibake:run-id")
+        .values(run_id)
+        .build()
+}
+
+/// Instances of the run that are not terminated.
+pub async fn live_instances(region: &str, run_id: &str) -> Vec<String> {
+    let out = ec2(region)
+        .await
+        .describe_instances()
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
+/// Images of the run (owned by this account).
+pub async fn images(region: &str, run_id: &str) -> Vec<aws_sdk_ec2::types::Image> {
+    ec2(region)
+        .await
+        .describe_images()
+        .owners("self")
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .to_vec()
+}
+
+/// Security groups of the run.
+pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
+    ec2(region)
+        .await
+        .describe_security_groups()
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeSecurityGroups")
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect()
+}
+
+/// Asserts the run left nothing behind in these regions but (optionally) its images.
+pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed: bool) {
+    for region in regions {
+        let live = live_instances(region, run_id).await;
+        assert!(
+            live.is_empty(),
+            "run {run_id} left instances running in {region}: {live:?}"
+        );
+        let groups = security_groups(region, run_id).await;
+        assert!(
+            groups.is_empty(),
+            "run {run_id} left security groups in {region}: {groups:?}"
+        );
+        if !images_allowed {
+            let imgs: Vec<_> = images(region, run_id)
+                .await
+                .iter()
+                .filter_map(|i| i.image_id().map(str::to_string))
+                .collect();
+            assert!(
+                imgs.is_empty(),
+                "run {run_id} left images in {region}: {imgs:?}"
+            );
+        }
+    }
+}
+
+/// tests/fixtures/boot-test.yaml under a recipe name of its own, its images named by run
+/// id: bakes in parallel tests (and their copies, all to us-west-2) never collide on an
+/// AMI name, and an image another run baked never counts as "unchanged".
+pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
+    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).expect("fixture");
+    let text = fixture
+        .replace(
+            "name: boot-test-fixture",
+            &format!("name: {}", unique(label)),
+        )
+        .replace("{{ recipe }}-{{ timestamp }}", "{{ recipe }}-{{ run_id }}");
+    let path = dir.join(format!("{label}.yaml"));
+    std::fs::write(&path, text).expect("write the recipe");
+    path
+}
+
+/// The names of a manifest's boot-test checks, in the order they ran.
+pub fn boot_check_names(manifest: &serde_json::Value) -> Vec<&str> {
+    manifest["boot_test"]["checks"]
+        .as_array()
+        .expect("boot_test.checks is an array")
+        .iter()
+        .map(|c| c["name"].as_str().expect("a check name"))
+        .collect()
+}
+
+/// Regions claimed by running tests: a test that sets a region's knobs holds it until
+/// the test's thread ends (libtest runs each test on a thread of its own).
+static CLAIMED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The regions this test's thread holds; dropped (released) when the thread ends.
+struct Held(std::cell::RefCell<Vec<String>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        claimed.retain(|r| !self.0.borrow().contains(r));
+        RELEASED.notify_all();
+    }
+}
+
+thread_local! {
+    static HELD: Held = const { Held(std::cell::RefCell::new(Vec::new())) };
+}
+
+/// Claims `region` for the calling test until it ends, waiting while another test holds
+/// it. Tests that claim two regions must take them in the same order as any other test
+/// that claims both; a cycle fails the waiting test after 15 minutes, naming the region.
+pub fn claim(region: &str) {
+    if HELD.with(|h| h.0.borrow().iter().any(|r| r == region)) {
+        return;
+    }
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    while claimed.iter().any(|r| r == region) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "region {region} held by another test for 15 minutes: two tests claim the same \
+             regions in opposite orders"
+        );
+        claimed = RELEASED
+            .wait_timeout(claimed, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    claimed.push(region.to_string());
+    drop(claimed);
+    HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
+    // Knobs outlive the test that set them: the region starts from the defaults.
+    let body = serde_json::json!({ "region": region, "reset": true });
+    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
+    assert_eq!(status, 200, "emulator config reset rejected: {text}");
+}
