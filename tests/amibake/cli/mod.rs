@@ -1,6 +1,7 @@
 //! The offline commands run as a user runs them: `validate`, `plan`, and shellcheck over
 //! every script amibake renders.
 
+mod generate;
 mod plan;
 mod shellcheck;
 mod validate;

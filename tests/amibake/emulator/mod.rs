@@ -7,6 +7,7 @@ mod bake_many;
 mod bake_preflight;
 mod bake_profile;
 mod promote;
+mod promote_plan;
 mod prune;
 mod roll;
 mod roll_update;

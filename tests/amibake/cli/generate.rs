@@ -1,8 +1,7 @@
 //! `amibake generate` and `amibake --version`: what the release tarballs carry (completions,
 //! the man page) is well-formed and covers every command; the version names the build.
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::support::cli;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
