@@ -72,6 +72,6 @@ AMIBAKE_TEST_ENDPOINT=$(bash scripts/emulator.sh endpoint)
 export AMIBAKE_TEST_ENDPOINT
 
 # The same flags as the build above, so nothing rebuilds; --include-ignored runs the
-# tests plain `cargo test` leaves out (they need the emulator, the real-OS root or
-# shellcheck, all provided above).
+# tests plain `cargo test` leaves out (they need the emulator, the real-OS root or the
+# shell linter, all provided above).
 cargo test --locked --all-targets -- --include-ignored

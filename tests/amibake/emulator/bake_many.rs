@@ -10,6 +10,9 @@ use emulator::*;
 fn six_bakes_at_once_share_the_rate_limits_and_each_writes_its_own_manifest() {
     // Six builders and six boot-test instances: more RunInstances than its bucket holds
     // (5, refilling 2 a second), so only pacing keeps EC2 from throttling.
+    // Alone: with other tests loading the machine, requests paced 0.5 s apart can reach
+    // the emulator out of order and bend the bucket's arithmetic.
+    claim_alone();
     let region = "sa-east-1";
     configure(region, serde_json::json!({ "throttle_ec2": true }));
     let state = tempfile::tempdir().unwrap();
