@@ -233,24 +233,7 @@ impl fmt::Display for BakeEvent {
                 reused_from_run,
                 seconds,
                 ..
-            } => {
-                let verb = if reused_from_run.is_some() {
-                    "up to date, nothing launched:"
-                } else {
-                    "baked"
-                };
-                let first = amis.first().map(|a| (a.ami_id.as_str(), a.region.as_str()));
-                let (id, region) = first.unwrap_or_default();
-                let copies = match amis.len().saturating_sub(1) {
-                    0 => String::new(),
-                    n => format!(" (+{n} copies)"),
-                };
-                write!(
-                    f,
-                    "{verb} {id} in {region}{copies} in {seconds:.0}s; manifest: {}",
-                    manifest.display()
-                )
-            }
+            } => done_line(f, manifest, amis, reused_from_run.is_some(), *seconds),
             BakeEvent::History {
                 action,
                 parameter,
@@ -261,17 +244,7 @@ impl fmt::Display for BakeEvent {
                 resources,
                 sweep,
                 journal,
-            } => {
-                writeln!(
-                    f,
-                    "left behind (the journal {} stays open):",
-                    journal.display()
-                )?;
-                for r in resources {
-                    writeln!(f, "  {r}")?;
-                }
-                write!(f, "remove it with: {sweep}")
-            }
+            } => left_lines(f, resources, sweep, journal),
             BakeEvent::Summary {
                 bakes,
                 succeeded,
@@ -285,6 +258,50 @@ impl fmt::Display for BakeEvent {
             ),
         }
     }
+}
+
+/// The line of a `done` event: the image, its copies, the time and the manifest.
+fn done_line(
+    f: &mut fmt::Formatter<'_>,
+    manifest: &std::path::Path,
+    amis: &[AmiEntry],
+    reused: bool,
+    seconds: f64,
+) -> fmt::Result {
+    let verb = if reused {
+        "up to date, nothing launched:"
+    } else {
+        "baked"
+    };
+    let first = amis.first().map(|a| (a.ami_id.as_str(), a.region.as_str()));
+    let (id, region) = first.unwrap_or_default();
+    let copies = match amis.len().saturating_sub(1) {
+        0 => String::new(),
+        n => format!(" (+{n} copies)"),
+    };
+    write!(
+        f,
+        "{verb} {id} in {region}{copies} in {seconds:.0}s; manifest: {}",
+        manifest.display()
+    )
+}
+
+/// The lines of a `left` event: what is left, and the command that removes it.
+fn left_lines(
+    f: &mut fmt::Formatter<'_>,
+    resources: &[LeftResource],
+    sweep: &str,
+    journal: &std::path::Path,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "left behind (the journal {} stays open):",
+        journal.display()
+    )?;
+    for r in resources {
+        writeln!(f, "  {r}")?;
+    }
+    write!(f, "remove it with: {sweep}")
 }
 
 /// The line of a `history` event.

@@ -284,15 +284,8 @@ pub async fn deprecate_image(ec2: &Client, id: &str, at: DateTime) -> Result<(),
 /// not this account's); `None` for an image of another account (a public one too) or
 /// none at all.
 pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>, AwsError> {
-    let out = ec2
-        .describe_images()
-        .owners("self")
-        .filters(Filter::builder().name("image-id").values(id).build())
-        .send()
-        .await
-        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
-    Ok(out
-        .images()
+    let images = own_images_where(ec2, "image-id", id).await?;
+    Ok(images
         .iter()
         .find(|i| i.image_id() == Some(id))
         .map(image_info))
@@ -301,17 +294,26 @@ pub async fn describe_own_image(ec2: &Client, id: &str) -> Result<Option<ImageIn
 /// The ids of this account's images named exactly `name` (DescribeImages with Owners=self
 /// and a `name` filter): CreateImage and CopyImage refuse a name one of them holds.
 pub async fn own_images_named(ec2: &Client, name: &str) -> Result<Vec<String>, AwsError> {
-    let out = ec2
-        .describe_images()
-        .owners("self")
-        .filters(Filter::builder().name("name").values(name).build())
-        .send()
-        .await
-        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
-    Ok(out
-        .images()
+    let images = own_images_where(ec2, "name", name).await?;
+    Ok(images
         .iter()
         .filter(|i| i.name() == Some(name))
         .filter_map(|i| i.image_id().map(str::to_string))
         .collect())
+}
+
+/// This account's images whose `filter` is `value` (DescribeImages with Owners=self).
+async fn own_images_where(
+    ec2: &Client,
+    filter: &str,
+    value: &str,
+) -> Result<Vec<aws_sdk_ec2::types::Image>, AwsError> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name(filter).values(value).build())
+        .send()
+        .await
+        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
+    Ok(out.images.unwrap_or_default())
 }

@@ -54,42 +54,7 @@ pub fn printable(s: &str) -> String {
     out
 }
 
-/// Declares a newtype over `String` checked on deserialization.
-macro_rules! checked {
-    ($(#[$doc:meta])* $name:ident, $check:path) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(value: String) -> Result<Self, String> {
-                $check(&value)?;
-                Ok(Self(value))
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl $name {
-            /// The checked value.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
+use crate::recipe::types::checked_string as checked;
 
 checked!(
     /// A file the builder writes: absolute, normalised (no `.` or `..` segment, no `//`,

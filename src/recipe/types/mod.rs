@@ -11,7 +11,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Declares a newtype over `String` that is validated on deserialization.
+/// Declares a newtype over `String` that is validated on deserialization (the caller's
+/// scope provides `fmt`, `Serialize` and `Deserialize`).
 macro_rules! checked_string {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
         $(#[$doc])*
@@ -47,6 +48,9 @@ macro_rules! checked_string {
         }
     };
 }
+
+/// For other modules' checked strings (`recipe::model::path`).
+pub(crate) use checked_string;
 
 checked_string!(
     /// A recipe name: `[a-z0-9-]`, 1–63 characters, starting and ending with a letter or
