@@ -9,7 +9,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+# Each phase's elapsed time, so a slow run shows where its minutes went.
+phase() { echo "test.sh: +${SECONDS}s $*"; }
 bin=$(bash scripts/venv.sh)
+phase "tools ready (target/venv)"
 export AMIBAKE_SHELLCHECK="$bin/shellcheck"
 
 shopt -s nullglob
@@ -59,7 +62,9 @@ mkdir -p target/realos
 bash scripts/realos-rootfs.sh >/dev/null 2>target/realos/build.log &
 rootfs=$!
 
+phase "linters done; building the tests"
 cargo test --locked --all-targets --no-run
+phase "tests built"
 if ! wait "$rootfs"; then
   cat target/realos/build.log >&2
   exit 1
@@ -75,3 +80,4 @@ export AMIBAKE_TEST_ENDPOINT
 # tests plain `cargo test` leaves out (they need the emulator, the real-OS root or the
 # shell linter, all provided above).
 cargo test --locked --all-targets -- --include-ignored
+phase "every test passed"
