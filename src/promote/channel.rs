@@ -1,6 +1,7 @@
 //! Writing the channels: the SSM parameter of each region, with who promoted what and
 //! when.
 
+use crate::aws::calls;
 use std::collections::BTreeMap;
 
 use crate::aws::poll;
@@ -32,12 +33,12 @@ pub(super) struct Marks {
 }
 
 /// Reading a channel.
-pub(super) const READ_CALLS: &[&str] = &["ssm:GetParameter"];
+pub(super) const READ_CALLS: &[&str] = &[calls::SSM_GET_PARAMETER];
 /// Writing a channel: the value, the reads until SSM shows it, the tags.
 pub(super) const WRITE_CALLS: &[&str] = &[
-    "ssm:PutParameter",
-    "ssm:GetParameter",
-    "ssm:AddTagsToResource",
+    calls::SSM_PUT_PARAMETER,
+    calls::SSM_GET_PARAMETER,
+    calls::SSM_ADD_TAGS_TO_RESOURCE,
 ];
 
 impl Record {

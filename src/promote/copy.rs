@@ -2,6 +2,7 @@
 //! goes; a copy an earlier promote started is taken up again), then sharing. The plan
 //! holds each copy's request ([`CopyPlan`]); the walk sends that request.
 
+use crate::aws::calls;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -19,14 +20,16 @@ use super::target::Target;
 use super::{COPY_OF_TAG, PromoteError, PromoteRequest};
 
 /// Looking for a copy an earlier promote made (DescribeImages by the copy-of tag).
-pub(super) const FIND_CALLS: &[&str] = &["ec2:DescribeImages"];
+pub(super) const FIND_CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 /// Waiting for a copy to be available.
-pub(super) const WAIT_CALLS: &[&str] = &["ec2:DescribeImages"];
+pub(super) const WAIT_CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 /// Making a copy, and waiting for it.
-pub(super) const COPY_CALLS: &[&str] = &["ec2:CopyImage", "ec2:DescribeImages"];
+pub(super) const COPY_CALLS: &[&str] = &[calls::EC2_COPY_IMAGE, calls::EC2_DESCRIBE_IMAGES];
 /// Sharing: launch permission on the image, create-volume permission on each snapshot.
-pub(super) const SHARE_CALLS: &[&str] =
-    &["ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"];
+pub(super) const SHARE_CALLS: &[&str] = &[
+    calls::EC2_MODIFY_IMAGE_ATTRIBUTE,
+    calls::EC2_MODIFY_SNAPSHOT_ATTRIBUTE,
+];
 
 /// A copy of the home image into a region: the request CopyImage gets, or the copy an
 /// earlier promote made, which is reused.
