@@ -111,6 +111,15 @@ impl AwsError {
         }
     }
 
+    /// `None` when the error says the thing asked for is not there (one of `codes`), else
+    /// the error: for lookups where "not found" is an answer, not a failure.
+    pub fn absent_if<T>(self, codes: &[&str]) -> Result<Option<T>, AwsError> {
+        match self.code() {
+            Some(code) if codes.contains(&code) => Ok(None),
+            _ => Err(self),
+        }
+    }
+
     /// Throttling: retry after a jittered pause.
     pub fn is_throttling(&self) -> bool {
         self.code().is_some_and(|c| THROTTLING.contains(&c))

@@ -43,12 +43,7 @@ pub async fn describe_key(kms: &Client, key: &str) -> Result<Option<KeyInfo>, Aw
                 .into(),
         })),
         Err(e) => {
-            let err = AwsError::call(crate::aws::calls::KMS_DESCRIBE_KEY, e);
-            if err.code() == Some("NotFoundException") {
-                Ok(None)
-            } else {
-                Err(err)
-            }
+            AwsError::call(crate::aws::calls::KMS_DESCRIBE_KEY, e).absent_if(&["NotFoundException"])
         }
     }
 }

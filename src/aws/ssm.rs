@@ -21,10 +21,8 @@ pub const STDERR_LIMIT: usize = 8_000;
 pub async fn get_parameter(ssm: &Client, name: &str) -> Result<Option<String>, AwsError> {
     match ssm.get_parameter().name(name).send().await {
         Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
-        Err(e) => absent_when(
-            AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e),
-            "ParameterNotFound",
-        ),
+        Err(e) => AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e)
+            .absent_if(&["ParameterNotFound"]),
     }
 }
 
@@ -54,14 +52,8 @@ pub async fn get_parameter_with_metadata(
                 .last_modified_date()
                 .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         })),
-        Err(e) => {
-            let err = AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e);
-            if err.code() == Some("ParameterNotFound") {
-                Ok(None)
-            } else {
-                Err(err)
-            }
-        }
+        Err(e) => AwsError::call(crate::aws::calls::SSM_GET_PARAMETER, e)
+            .absent_if(&["ParameterNotFound"]),
     }
 }
 
@@ -107,10 +99,8 @@ pub async fn host_management_role(ssm: &Client) -> Result<Option<String>, AwsErr
             .and_then(|s| s.setting_value())
             .filter(|v| !v.is_empty() && *v != "$None")
             .map(str::to_string)),
-        Err(e) => absent_when(
-            AwsError::call(crate::aws::calls::SSM_GET_SERVICE_SETTING, e),
-            "ServiceSettingNotFound",
-        ),
+        Err(e) => AwsError::call(crate::aws::calls::SSM_GET_SERVICE_SETTING, e)
+            .absent_if(&["ServiceSettingNotFound"]),
     }
 }
 
@@ -329,13 +319,4 @@ pub async fn invocation(
             .to_string(),
         stderr: out.standard_error_content().unwrap_or_default().to_string(),
     })
-}
-
-/// `None` when the error says the thing is not there (`code`), else the error.
-fn absent_when<T>(err: AwsError, code: &str) -> Result<Option<T>, AwsError> {
-    if err.code() == Some(code) {
-        Ok(None)
-    } else {
-        Err(err)
-    }
 }

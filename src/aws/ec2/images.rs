@@ -59,18 +59,9 @@ pub(super) fn image_info(img: &aws_sdk_ec2::types::Image) -> ImageInfo {
 pub async fn describe_image(ec2: &Client, id: &str) -> Result<Option<ImageInfo>, AwsError> {
     match ec2.describe_images().image_ids(id).send().await {
         Ok(out) => Ok(out.images().first().map(image_info)),
-        Err(e) => {
-            let err = AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e);
-            // A malformed or unknown id is an answer, not a failure.
-            if matches!(
-                err.code(),
-                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Malformed")
-            ) {
-                Ok(None)
-            } else {
-                Err(err)
-            }
-        }
+        // A malformed or unknown id is an answer, not a failure.
+        Err(e) => AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e)
+            .absent_if(&["InvalidAMIID.NotFound", "InvalidAMIID.Malformed"]),
     }
 }
 
