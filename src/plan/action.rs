@@ -118,6 +118,34 @@ pub enum Action {
 }
 
 impl Action {
+    /// A name for this action, unique within its plan: what the `--json` plan calls it and
+    /// what the walk tags each AWS request made while performing it with, so that the calls
+    /// a bake makes can be checked, action by action, against the plan's lists.
+    pub fn id(&self) -> String {
+        match self {
+            Action::ResolveSource => "resolve_source".into(),
+            Action::CheckHostManagement => "check_host_management".into(),
+            Action::Preflight(_) => "preflight".into(),
+            Action::CreateSecurityGroup => "create_security_group".into(),
+            Action::Launch { role, .. } => format!("launch:{}", role.as_str()),
+            Action::WaitReady { role, .. } => format!("wait_ready:{}", role.as_str()),
+            Action::Step { index, .. } => format!("step:{index}"),
+            Action::Checks { phase, .. } => format!("checks:{}", phase.as_str()),
+            Action::Hygiene { .. } => "hygiene".into(),
+            Action::WaitForBoot { .. } => "wait_for_boot".into(),
+            Action::StopBuilder { .. } => "stop_builder".into(),
+            Action::CreateImage { .. } => "create_image".into(),
+            Action::Deprecate { .. } => "deprecate".into(),
+            Action::Terminate { role } => format!("terminate:{}", role.as_str()),
+            Action::Distribute { .. } => "distribute".into(),
+            Action::Copy { region, .. } => format!("copy:{region}"),
+            Action::Share => "share".into(),
+            Action::MarkComplete => "mark_complete".into(),
+            Action::Cleanup => "cleanup".into(),
+            Action::WriteManifest => "write_manifest".into(),
+        }
+    }
+
     /// The phase an action belongs to: its time is reported and kept in the manifest under
     /// this name. `None`: quick bookkeeping outside any phase.
     pub fn phase(&self) -> Option<&'static str> {
