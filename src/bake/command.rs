@@ -14,7 +14,7 @@ use crate::manifest::StepResult;
 use crate::script::{RenderedStep, StepCommand};
 
 use super::{Bake, BakeError, BakeEvent, State, StepEvent, last_lines};
-use crate::event::FromAws;
+use crate::error::FromAws;
 
 impl Bake<'_> {
     /// Runs one of the recipe's steps, retrying as it says.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::event::{Event, Progress};
+use crate::event::{Progress, Said};
 use crate::manifest::AmiEntry;
 
 /// An event of `bake`.
@@ -171,25 +171,6 @@ impl StepEvent {
     }
 }
 
-impl BakeEvent {
-    /// The bake's spinner follows its phases and steps.
-    pub fn progress(&self) -> Option<Progress> {
-        let message = match self {
-            BakeEvent::Phase {
-                state: State::Start,
-                text,
-                ..
-            } => text.clone(),
-            BakeEvent::Step(s) if s.state == State::Start => s.label(),
-            _ => return None,
-        };
-        Some(Progress::Show {
-            label: "bake".into(),
-            message,
-        })
-    }
-}
-
 impl fmt::Display for BakeEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -349,8 +330,21 @@ fn history_line(
     }
 }
 
-impl From<BakeEvent> for Event {
-    fn from(e: BakeEvent) -> Event {
-        Event::Bake(e)
+impl Said for BakeEvent {
+    /// The bake's spinner follows its phases and steps.
+    fn progress(&self) -> Option<Progress> {
+        let message = match self {
+            BakeEvent::Phase {
+                state: State::Start,
+                text,
+                ..
+            } => text.clone(),
+            BakeEvent::Step(s) if s.state == State::Start => s.label(),
+            _ => return None,
+        };
+        Some(Progress::Show {
+            label: "bake".into(),
+            message,
+        })
     }
 }

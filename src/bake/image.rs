@@ -9,7 +9,7 @@ use crate::manifest::AmiEntry;
 use crate::tags;
 
 use super::{Bake, BakeError, Made};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::ResourceKind;
 use crate::image::{self, NotAvailable, Polling};
 use crate::recipe::types::Region;

@@ -12,7 +12,7 @@ use crate::aws::ssm;
 
 use super::{Bake, BakeError, Made};
 use crate::aws::ec2::ImageInfo;
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::ResourceKind;
 use crate::plan::Role;
 use crate::recipe::types::InstanceType;

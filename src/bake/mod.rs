@@ -25,7 +25,7 @@ use crate::aws::ec2::ImageInfo;
 use crate::aws::history::History;
 use crate::aws::poll::Schedule;
 use crate::aws::{Aws, AwsError};
-use crate::event::{Failure, FromAws};
+use crate::error::{ExitKind, Failure, FromAws};
 use crate::image::{CopyState, ImageEvent, Resource, ResourceKind};
 use crate::journal::{Entry, Journal};
 use crate::manifest::{self, AmiEntry, CheckResult, Manifest, Timing};
@@ -161,12 +161,12 @@ fn show_failures(failures: &[CheckResult]) -> String {
 }
 
 impl Failure for BakeError {
-    fn exit_code(&self) -> u8 {
+    fn kind(&self) -> ExitKind {
         match self {
-            BakeError::Input(_) => 2,
-            BakeError::Interrupted => 130,
-            BakeError::Preflight(e) => e.exit_code(),
-            _ => 1,
+            BakeError::Input(_) => ExitKind::Usage,
+            BakeError::Interrupted => ExitKind::Interrupted,
+            BakeError::Preflight(e) => e.kind(),
+            _ => ExitKind::Failed,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::recipe::model::Source;
 use crate::tags;
 
 use super::{Bake, BakeError};
-use crate::event::FromAws;
+use crate::error::FromAws;
 
 impl Bake<'_> {
     /// `--if-changed`: the manifest of an existing image with this input hash, available

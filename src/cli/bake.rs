@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
-use super::report_recipe_error;
-use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, Signal, Signals, duration_env};
+use super::{BakeArgs, Context, Signal, Signals, duration_env, fail};
 use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
-use crate::event::{ErrorEvent, Failure};
+use crate::error::{ExitKind, Failure, Outcome, Stop};
 use crate::journal::{self, Journal};
 use crate::manifest::Manifest;
 use crate::plan::Plan;
@@ -30,14 +29,11 @@ struct Prepared {
     manifest: PathBuf,
 }
 
-pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -> u8 {
+pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -> Outcome {
     let region = cx.aws.region().to_string();
     let mut prepared = Vec::new();
     for (i, path) in args.recipes.iter().enumerate() {
-        let (loaded, plan) = match prepare(cx.global, inputs, args, &region, path).await {
-            Ok(ready) => ready,
-            Err(code) => return code,
-        };
+        let (loaded, plan) = prepare(&cx.reporter(), inputs, args, &region, path).await?;
         let manifest = if args.recipes.len() > 1 {
             numbered(&args.manifest, i + 1)
         } else {
@@ -52,8 +48,7 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
 
     for p in &prepared {
         if let Err(e) = crate::manifest::check_writable(&p.manifest).await {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Err(fail(&cx.reporter(), &Stop::new(ExitKind::Usage, e)));
         }
     }
     let top = cx.reporter();
@@ -77,13 +72,10 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let history = waits.history.clone();
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
-        match start(&cx, args, p, reporter, history.clone()).await {
-            Ok(bake) => bakes.push(bake),
-            Err(code) => return code,
-        }
+        bakes.push(start(&cx, args, p, reporter, history.clone()).await?);
     }
 
-    let outcomes: Vec<u8> = join_all(
+    let outcomes: Vec<Outcome> = join_all(
         bakes
             .iter()
             .zip(&prepared)
@@ -93,7 +85,7 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     .await;
     waits.save(&top).await;
     summarize(&cx, &top, &outcomes);
-    worst(&outcomes)
+    ExitKind::worst(&outcomes)
 }
 
 /// One reporter per bake: with several, each labels its lines (`2/3 web`) and they share
@@ -114,25 +106,25 @@ fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Rep
         .collect()
 }
 
-/// Opens a bake's journal and announces it; the exit code when the journal cannot be
-/// written (nothing was created).
+/// Opens a bake's journal and announces it; fails when the journal cannot be written
+/// (nothing was created).
 async fn start<'r>(
     cx: &Context<'_>,
     args: &BakeArgs,
     p: &Prepared,
     reporter: &'r Reporter,
     history: Arc<History>,
-) -> Result<Bake<'r>, u8> {
+) -> Result<Bake<'r>, ExitKind> {
     let region = cx.aws.region().to_string();
     let state = journal::state_dir();
     let journal = match Journal::create(&state, &p.plan.run_id, &p.plan.recipe, &region).await {
         Ok(j) => j,
         Err(e) => {
-            eprintln!(
-                "error: cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
+            let why = format!(
+                "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            return Err(1);
+            return Err(fail(reporter, &Stop::from(ExitKind::Failed, why, e)));
         }
     };
     reporter.emit(BakeEvent::Start {
@@ -163,10 +155,10 @@ async fn start<'r>(
 }
 
 /// The process's AWS traffic: a summary event after several bakes, a line with `-v`.
-fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[u8]) {
+fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[Outcome]) {
     let traffic = cx.aws.traffic();
     if outcomes.len() > 1 {
-        let succeeded = outcomes.iter().filter(|&&c| c == 0).count();
+        let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
         top.emit(BakeEvent::Summary {
             bakes: outcomes.len(),
             succeeded,
@@ -189,14 +181,14 @@ fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[u8]) {
     }
 }
 
-/// Loads and plans one recipe; the exit code when it is bad.
+/// Loads and plans one recipe; fails when it is bad.
 async fn prepare(
-    global: &GlobalArgs,
+    reporter: &Reporter,
     inputs: &VarInputs,
     args: &BakeArgs,
     region: &str,
     path: &Path,
-) -> Result<(LoadedRecipe, Plan), u8> {
+) -> Result<(LoadedRecipe, Plan), ExitKind> {
     let builtins = run::builtins(region);
     // Reading and rendering the recipe is file I/O: keep it off the async workers.
     let load = {
@@ -207,13 +199,10 @@ async fn prepare(
     };
     let loaded = match load.await {
         Ok(Ok(l)) => l,
-        Ok(Err(err)) => {
-            report_recipe_error(global, &err);
-            return Err(EXIT_USAGE);
-        }
+        Ok(Err(err)) => return Err(fail(reporter, &err)),
         Err(e) => {
-            eprintln!("error: loading the recipe failed: {e}");
-            return Err(1);
+            let why = format!("loading the recipe failed: {e}");
+            return Err(fail(reporter, &Stop::from(ExitKind::Failed, why, e)));
         }
     };
     let plan = Plan::new(
@@ -226,15 +215,19 @@ async fn prepare(
 }
 
 /// Runs one bake to its end — done, failed or stopped — cleans up after it, writes its
-/// manifest and reports; returns its exit code.
-async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals: Signals) -> u8 {
+/// manifest and reports how it ended.
+async fn finish(
+    bake: &Bake<'_>,
+    p: &Prepared,
+    reporter: &Reporter,
+    mut signals: Signals,
+) -> Outcome {
     let result = tokio::select! {
         r = bake.run_leased() => r,
         _ = signals.first() => Err(BakeError::Interrupted),
     };
     if let Err(e) = &result {
-        reporter.finish();
-        reporter.emit(e.event());
+        fail(reporter, e);
         if !matches!(e, BakeError::Input(_) | BakeError::Preflight(_)) {
             let again = match signals.got() {
                 Some(signal) => format!("{} again", signal.name()),
@@ -258,19 +251,19 @@ async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals:
     reporter.finish();
     match result {
         Ok(manifest) => report_done(&manifest, p, reporter, clean).await,
-        Err(e) => e.exit_code(),
+        Err(e) => Err(e.kind()),
     }
 }
 
-async fn report_done(manifest: &Manifest, p: &Prepared, reporter: &Reporter, clean: bool) -> u8 {
-    if let Err(e) = manifest.write(&p.manifest, &p.loaded.masker).await {
-        let error = format!("cannot write the manifest {}: {e}", p.manifest.display());
-        reporter.emit(ErrorEvent {
-            error,
-            exit_code: 1,
-            detail: Default::default(),
-        });
-        return 1;
+async fn report_done(
+    manifest: &Manifest,
+    p: &Prepared,
+    reporter: &Reporter,
+    clean: bool,
+) -> Outcome {
+    if let Err(source) = manifest.write(&p.manifest, &p.loaded.masker).await {
+        let what = format!("the manifest {}", p.manifest.display());
+        return Err(fail(reporter, &BakeError::Io { what, source }));
     }
     reporter.emit(BakeEvent::Done {
         manifest: p.manifest.clone(),
@@ -279,7 +272,7 @@ async fn report_done(manifest: &Manifest, p: &Prepared, reporter: &Reporter, cle
         reused_from_run: manifest.reused_from_run.clone(),
         seconds: manifest.duration_seconds,
     });
-    0
+    Ok(())
 }
 
 /// `amibake-manifest.json` → `amibake-manifest.3.json`.
@@ -293,16 +286,6 @@ fn numbered(path: &Path, n: usize) -> PathBuf {
         None => format!("{stem}.{n}"),
     };
     path.with_file_name(name)
-}
-
-/// The exit code of several bakes: interrupted wins, then a failed pipeline, then bad
-/// input found late (a duplicate AMI name); 0 only when all are done.
-fn worst(codes: &[u8]) -> u8 {
-    [130, 1, EXIT_USAGE]
-        .into_iter()
-        .find(|c| codes.contains(c))
-        .or_else(|| codes.iter().copied().find(|&c| c != 0))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -319,13 +302,5 @@ mod tests {
             numbered(Path::new("out/web"), 1),
             PathBuf::from("out/web.1")
         );
-    }
-
-    #[test]
-    fn the_worst_exit_code_wins() {
-        assert_eq!(worst(&[0, 0]), 0);
-        assert_eq!(worst(&[0, 2, 1]), 1);
-        assert_eq!(worst(&[1, 130, 0]), 130);
-        assert_eq!(worst(&[0, 2]), 2);
     }
 }

@@ -4,30 +4,26 @@
 
 use std::path::Path;
 
+use crate::error::{ExitKind, Outcome, Stop};
 use crate::plan::{Action, Overrides, Plan};
 use crate::recipe::{self, MissingSecrets, VarInputs};
 use crate::report::Reporter;
 use crate::run;
 
-use super::{Context, EXIT_USAGE, report_recipe_error};
+use super::{Context, fail};
 
-/// Loads the recipe as `plan` does (in the region AWS resolves), runs its preflight and
-/// returns the exit code: 0 every check passed (or only warnings), 2 a check failed.
+/// Loads the recipe as `plan` does (in the region AWS resolves) and runs its preflight:
+/// done when every check passed (or only warnings), bad input when a check failed.
 pub(super) async fn plan_check(
     cx: Context<'_>,
     inputs: &VarInputs,
     path: &Path,
     overrides: Overrides,
-) -> u8 {
+) -> Outcome {
     let region = cx.aws.region().to_string();
     let builtins = run::builtins(&region);
-    let loaded = match recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder) {
-        Ok(l) => l,
-        Err(err) => {
-            report_recipe_error(cx.global, &err);
-            return EXIT_USAGE;
-        }
-    };
+    let loaded = recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder)
+        .map_err(|err| fail(&cx.reporter(), &err))?;
     let plan = Plan::new(&loaded, &region, &builtins.run_id, &overrides);
     let reporter = Reporter::new(cx.mode, loaded.masker.clone());
     let preflight = plan.actions.iter().find_map(|a| match a {
@@ -37,18 +33,16 @@ pub(super) async fn plan_check(
     // Every plan has one (the image's name is always checked); a plan without would be
     // a bug, said as one rather than passed as "nothing to check".
     let Some(preflight) = preflight else {
-        eprintln!("error: internal: the plan has no preflight; please report this");
-        return 1;
+        let bug = "internal: the plan has no preflight; please report this";
+        return Err(fail(&reporter, &Stop::new(ExitKind::Failed, bug)));
     };
     let checks = preflight.checks.len();
     let hint = "preflight interrupted (it creates nothing)";
     let work = crate::preflight::run(&cx.aws, preflight, &reporter);
-    let code = cx.run_until_interrupted(&reporter, hint, work).await;
-    if code == 0 {
-        reporter.say(&format!(
-            "preflight passed: {checks} check(s), asked from {region} (a warning above is a check amibake could not settle)"
-        ));
-    }
+    cx.run_until_interrupted(&reporter, hint, work).await?;
+    reporter.say(&format!(
+        "preflight passed: {checks} check(s), asked from {region} (a warning above is a check amibake could not settle)"
+    ));
     reporter.finish();
-    code
+    Ok(())
 }

@@ -1,12 +1,12 @@
-//! The command line: argument parsing, dispatch and exit codes.
-//!
-//! Exit codes are part of the contract (docs/commands.md): 0 done, 1 the pipeline failed,
-//! 2 bad input or usage (nothing was created), 130 interrupted.
+//! The command line: argument parsing, dispatch, and the one place a failure is shown.
 //!
 //! Here: the arguments every command shares, the dispatch, the runtime and the
 //! [`Context`] every command that calls AWS starts from (its clients, its output mode, how
 //! it ends on a failure or an interrupt); each command runs in a module of its own
-//! (`validate` also holds `plan`, `roll` also `rollback`).
+//! (`validate` also holds `plan`, `roll` also `rollback`). Every command that calls AWS
+//! ends a failure through [`fail`]: one `error` event with `--json`, else one `error:`
+//! line, and the [`ExitKind`] whose code the process exits with
+//! ([`crate::error`] decides the codes).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,13 +34,11 @@ pub use signals::{Signal, Signals};
 
 use crate::aws::{Aws, AwsOptions};
 use crate::bake::OnError;
-use crate::event::Failure;
+use crate::error::{ExitKind, Failure, Outcome, Stop, exit_status};
+use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, RecipeName, Region};
-use crate::recipe::{RecipeErrors, VarInputs};
 use crate::report::{Mode, Reporter};
-
-/// Exit code: bad input or usage; nothing was created.
-pub const EXIT_USAGE: u8 = 2;
+use crate::secret::Masker;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -280,41 +278,40 @@ impl Context<'_> {
     /// A reporter in the command's output mode, masking nothing (a bake's reporter masks
     /// its recipe's secrets).
     pub fn reporter(&self) -> Reporter {
-        Reporter::new(self.mode, crate::secret::Masker::default())
+        Reporter::new(self.mode, Masker::default())
     }
 
-    /// Runs a command's work until it ends or the user interrupts it: 0 when it is done,
-    /// its failure's exit code (after the `error` event), or 130 after `hint` on Ctrl-C,
-    /// SIGTERM or SIGHUP.
+    /// Runs a command's work until it ends or the user interrupts it: done, failed (its
+    /// failure shown), or interrupted on Ctrl-C, SIGTERM or SIGHUP (`hint`, then the
+    /// `error` event).
     pub async fn run_until_interrupted<T, E: Failure>(
         &self,
         reporter: &Reporter,
         hint: &str,
         work: impl std::future::Future<Output = Result<T, E>>,
-    ) -> u8 {
+    ) -> Outcome {
         tokio::select! {
-            r = work => match r {
-                Ok(_) => 0,
-                Err(e) => self.fail(reporter, &e),
-            },
+            r = work => r.map(drop).map_err(|e| fail(reporter, &e)),
             () = interrupted() => {
                 reporter.say(hint);
-                130
+                Err(fail(reporter, &Stop::interrupted()))
             }
         }
     }
+}
 
-    /// Ends a command that failed: its `error` event, then its exit code.
-    pub fn fail(&self, reporter: &Reporter, failure: &dyn Failure) -> u8 {
-        reporter.finish();
-        reporter.emit(failure.event());
-        failure.exit_code()
-    }
+/// Ends a command that failed, the one way every failure is shown: its `error` event
+/// (`--json`: `error`, `exit_code` and the failure's detail), or its `error:` line;
+/// returns how the process ends.
+pub fn fail(reporter: &Reporter, failure: &dyn Failure) -> ExitKind {
+    reporter.finish();
+    reporter.emit(failure.event());
+    failure.kind()
 }
 
 /// Runs a command that calls AWS: starts the runtime, loads the AWS configuration (the
 /// region: the flag, the SDK's chain, else `fallback_region`) and hands the command its
-/// context. A configuration that does not load is bad input: exit 2, nothing called.
+/// context. A configuration that does not load is bad input, nothing called.
 fn online<'g, F, Fut>(
     global: &'g GlobalArgs,
     fallback_region: Option<String>,
@@ -322,24 +319,22 @@ fn online<'g, F, Fut>(
 ) -> ExitCode
 where
     F: FnOnce(Context<'g>) -> Fut,
-    Fut: std::future::Future<Output = u8>,
+    Fut: std::future::Future<Output = Outcome>,
 {
-    with_runtime(async move {
+    let mode = Mode::detect(global.json, global.no_progress);
+    with_runtime(mode, async move {
         let mut options = aws_options(global);
         if options.region.is_none() {
             options.region = fallback_region;
         }
-        let aws = match Aws::load(&options).await {
-            Ok(aws) => aws,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
-            }
-        };
+        let aws = Aws::load(&options).await.map_err(|e| {
+            let failure = Stop::from(ExitKind::Usage, e.to_string(), e);
+            fail(&Reporter::new(mode, Masker::default()), &failure)
+        })?;
         let cx = Context {
             global,
             aws,
-            mode: Mode::detect(global.json, global.no_progress),
+            mode,
             poll_scale: poll_scale(),
         };
         command(cx).await
@@ -348,18 +343,23 @@ where
 
 /// Runs an AWS command on a tokio runtime (offline commands never start one: `validate`
 /// stays fast).
-fn with_runtime(fut: impl std::future::Future<Output = u8>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
+fn with_runtime(mode: Mode, fut: impl std::future::Future<Output = Outcome>) -> ExitCode {
+    let outcome = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
     {
-        Ok(rt) => ExitCode::from(rt.block_on(fut)),
+        Ok(rt) => rt.block_on(fut),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::FAILURE
+            let failure = Stop::from(
+                ExitKind::Failed,
+                format!("cannot start the async runtime: {e}"),
+                e,
+            );
+            Err(fail(&Reporter::new(mode, Masker::default()), &failure))
         }
-    }
+    };
+    exit_status(outcome)
 }
 
 /// The scale of every poll interval (`AMIBAKE_POLL_SCALE`, default 1).
@@ -402,23 +402,4 @@ fn offline_region(global: &GlobalArgs) -> String {
         .clone()
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".to_string())
-}
-
-/// Prints a recipe's errors: each located on stderr, then how many there were; or one
-/// JSON event on stdout, whose `error` is the first and `errors` all that are shown.
-fn report_recipe_error(global: &GlobalArgs, errs: &RecipeErrors) {
-    if global.json {
-        let event = serde_json::json!({
-            "event": "validate", "ok": false, "error": errs.first(), "errors": errs.errors(),
-            "count": errs.count(), "truncated": errs.truncated(),
-        });
-        println!("{event}");
-    } else {
-        for err in errs.errors() {
-            eprintln!("error: {err}");
-        }
-        if let Some(summary) = errs.summary() {
-            eprintln!("{summary}");
-        }
-    }
 }

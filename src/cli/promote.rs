@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::error::Outcome;
 use crate::promote::{PromoteError, PromoteEvent, PromoteRequest};
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, Region};
 
-use super::{Context, interrupted, parse_account, parse_region};
+use super::{Context, fail, interrupted, parse_account, parse_region};
 
 /// Flags of `promote`.
 #[derive(Debug, Args)]
@@ -54,7 +55,7 @@ pub(super) fn home_region(args: &PromoteArgs) -> Option<String> {
         .filter(|r| !r.is_empty())
 }
 
-pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> u8 {
+pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> Outcome {
     let reporter = cx.reporter();
     let mut req = PromoteRequest::new(&args.manifest, &args.to);
     req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();
@@ -75,7 +76,7 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
     match result {
         Ok(outcome) => {
             reporter.emit(PromoteEvent::Done(outcome));
-            0
+            Ok(())
         }
         Err(e) => {
             if matches!(e, PromoteError::Interrupted) {
@@ -83,13 +84,13 @@ pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteA
                     "interrupted: copies already started go on in EC2; rerun the same promote to finish (it reuses them)",
                 );
             }
-            cx.fail(&reporter, &e)
+            Err(fail(&reporter, &e))
         }
     }
 }
 
-/// `--plan`: the plan the real promote would walk, as one event; 0 once it is made.
-async fn plan(cx: Context<'_>, req: &PromoteRequest) -> u8 {
+/// `--plan`: the plan the real promote would walk, as one event; done once it is made.
+async fn plan(cx: Context<'_>, req: &PromoteRequest) -> Outcome {
     let reporter = cx.reporter();
     let result = tokio::select! {
         r = crate::promote::plan(&cx.aws, req, &reporter) => r,
@@ -99,8 +100,8 @@ async fn plan(cx: Context<'_>, req: &PromoteRequest) -> u8 {
     match result {
         Ok(plan) => {
             reporter.emit(PromoteEvent::Plan(plan));
-            0
+            Ok(())
         }
-        Err(e) => cx.fail(&reporter, &e),
+        Err(e) => Err(fail(&reporter, &e)),
     }
 }

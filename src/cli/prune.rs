@@ -5,6 +5,7 @@ use clap::Args;
 use crate::recipe::types::{RecipeName, Region};
 
 use super::{Context, parse_age, parse_recipe_name, parse_region};
+use crate::error::Outcome;
 
 /// Flags of `prune`.
 #[derive(Debug, Args)]
@@ -37,7 +38,7 @@ pub(super) fn parse_keep(s: &str) -> Result<usize, String> {
     }
 }
 
-pub(super) async fn prune(cx: Context<'_>, args: &PruneArgs) -> u8 {
+pub(super) async fn prune(cx: Context<'_>, args: &PruneArgs) -> Outcome {
     let reporter = cx.reporter();
     let options = crate::prune::PruneOptions {
         recipe: args.recipe.as_str().to_string(),

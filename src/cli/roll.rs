@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use clap::Args;
 use tokio::sync::{oneshot, watch};
 
-use super::{Context, EXIT_USAGE, interrupted, parse_key_value};
+use super::{Context, fail, interrupted, parse_key_value};
+use crate::error::Outcome;
 use crate::roll::{Ask, Confirm, Roll, RollError, RollEvent, RollRequest, Target};
 
 /// Flags of `roll`.
@@ -102,9 +103,12 @@ impl RollArgs {
     }
 }
 
-pub(super) async fn roll(cx: Context<'_>, args: &RollArgs) -> u8 {
+pub(super) async fn roll(cx: Context<'_>, args: &RollArgs) -> Outcome {
     let Some(target) = args.target() else {
-        return EXIT_USAGE;
+        let usage = RollError::Usage(
+            "name the image: --ami, --manifest, or --channel with --recipe".into(),
+        );
+        return Err(fail(&cx.reporter(), &usage));
     };
     let mut req = args.change.request(&args.stack, target);
     req.template = args.template.clone();
@@ -113,13 +117,13 @@ pub(super) async fn roll(cx: Context<'_>, args: &RollArgs) -> u8 {
     run_roll(cx, req).await
 }
 
-pub(super) async fn rollback(cx: Context<'_>, args: &RollbackArgs) -> u8 {
+pub(super) async fn rollback(cx: Context<'_>, args: &RollbackArgs) -> Outcome {
     run_roll(cx, args.change.request(&args.stack, Target::Previous)).await
 }
 
 /// Runs a roll or rollback to its end, asking on the terminal when there is one; ends
 /// with `done`, or with the error and its exit code.
-async fn run_roll(cx: Context<'_>, mut req: RollRequest) -> u8 {
+async fn run_roll(cx: Context<'_>, mut req: RollRequest) -> Outcome {
     req.poll_scale = cx.poll_scale;
     let region = cx.aws.region().to_string();
     let stack = req.stack.clone();
@@ -144,16 +148,16 @@ async fn run_roll(cx: Context<'_>, mut req: RollRequest) -> u8 {
     match result {
         Ok(outcome) => {
             reporter.emit(RollEvent::Done { outcome, region });
-            0
+            Ok(())
         }
         Err(e) => {
-            let code = cx.fail(&reporter, &e);
+            let kind = fail(&reporter, &e);
             if matches!(e, RollError::Interrupted) {
                 reporter.say(&format!(
                     "if the change set was executed, the update goes on in CloudFormation; to stop it: aws cloudformation cancel-update-stack --stack-name {stack} --region {region}"
                 ));
             }
-            code
+            Err(kind)
         }
     }
 }

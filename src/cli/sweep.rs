@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use crate::error::Outcome;
 use crate::journal;
 use crate::recipe::types::Region;
 
@@ -27,7 +28,7 @@ pub struct SweepArgs {
     pub all_regions: bool,
 }
 
-pub(super) async fn sweep(cx: Context<'_>, args: &SweepArgs) -> u8 {
+pub(super) async fn sweep(cx: Context<'_>, args: &SweepArgs) -> Outcome {
     let reporter = cx.reporter();
     let options = crate::sweep::SweepOptions {
         older_than: args.older_than,

@@ -4,11 +4,38 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use serde::Serialize;
+
+use crate::error::{ExitKind, exit_status};
 use crate::plan::{Overrides, Plan};
-use crate::recipe::{self, MissingSecrets, VarInputs};
+use crate::recipe::{self, MissingSecrets, RecipeError, RecipeErrors, VarInputs};
 use crate::run;
 
-use super::{EXIT_USAGE, GlobalArgs, offline_region, report_recipe_error};
+use super::{GlobalArgs, offline_region};
+
+/// `validate --json`'s line for a good recipe.
+#[derive(Serialize)]
+#[serde(tag = "event", rename = "validate")]
+struct Valid<'a> {
+    ok: bool,
+    file: String,
+    recipe: &'a str,
+    os: crate::recipe::model::Os,
+    steps: usize,
+    checks: usize,
+    boot_test_checks: usize,
+}
+
+/// `validate --json`'s line for a bad recipe (`plan --json`'s too): `error` is the
+/// first error, then every error shown, how many and whether some are not.
+#[derive(Serialize)]
+#[serde(tag = "event", rename = "validate")]
+struct Invalid<'a> {
+    ok: bool,
+    error: &'a RecipeError,
+    #[serde(flatten)]
+    errors: &'a RecipeErrors,
+}
 
 pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathBuf]) -> ExitCode {
     let builtins = run::builtins(&offline_region(global));
@@ -27,12 +54,16 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
                     .filter(|b| b.enabled)
                     .map_or(0, |b| b.checks.len());
                 if global.json {
-                    let event = serde_json::json!({
-                        "event": "validate", "ok": true, "file": path.display().to_string(),
-                        "recipe": r.name.as_str(), "os": r.builder.os, "steps": r.steps.len(),
-                        "checks": checks, "boot_test_checks": boot,
-                    });
-                    let _ = writeln!(out, "{event}");
+                    let event = Valid {
+                        ok: true,
+                        file: path.display().to_string(),
+                        recipe: r.name.as_str(),
+                        os: r.builder.os,
+                        steps: r.steps.len(),
+                        checks,
+                        boot_test_checks: boot,
+                    };
+                    let _ = writeln!(out, "{}", json_line(&event));
                 } else {
                     let _ = writeln!(
                         out,
@@ -59,7 +90,7 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
         if !global.json && recipes.len() > 1 {
             eprintln!("{failed} of {} recipes are invalid", recipes.len());
         }
-        ExitCode::from(EXIT_USAGE)
+        exit_status(Err(ExitKind::Usage))
     } else {
         ExitCode::SUCCESS
     }
@@ -77,7 +108,7 @@ pub(super) fn plan(
         Ok(l) => l,
         Err(err) => {
             report_recipe_error(global, &err);
-            return ExitCode::from(EXIT_USAGE);
+            return exit_status(Err(ExitKind::Usage));
         }
     };
     let plan = Plan::new(&loaded, &region, &builtins.run_id, overrides);
@@ -94,4 +125,24 @@ pub(super) fn plan(
         let _ = write!(out, "{}", loaded.masker.mask(&plan.to_text()));
     }
     ExitCode::SUCCESS
+}
+
+/// Prints a recipe's errors: each located on stderr, then how many there were; or one
+/// JSON line on stdout (see [`Invalid`]).
+fn report_recipe_error(global: &GlobalArgs, errs: &RecipeErrors) {
+    if global.json {
+        let event = Invalid {
+            ok: false,
+            error: errs.first(),
+            errors: errs,
+        };
+        println!("{}", json_line(&event));
+    } else {
+        eprintln!("error: {errs}");
+    }
+}
+
+/// One JSON line, its keys in the order every amibake JSON line has them (sorted).
+fn json_line(event: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(event).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! What a command that only removes and looks up fails with (`prune`, `sweep`).
 
 use crate::aws::AwsError;
-use crate::event::{Failure, FromAws};
+use crate::error::{ExitKind, Failure, FromAws};
 
 /// An AWS call failed in a phase (exit 1). The message is the call's whole chain; the
 /// phase is in the JSON `error` event.
@@ -14,8 +14,8 @@ pub struct CallFailed {
 }
 
 impl Failure for CallFailed {
-    fn exit_code(&self) -> u8 {
-        1
+    fn kind(&self) -> ExitKind {
+        ExitKind::Failed
     }
 
     fn detail(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, Progress};
+use crate::event::{Progress, Said};
 
 /// An event of the image layer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,24 +169,6 @@ impl ImageEvent {
             note: None,
         })
     }
-
-    /// A copy's bar lives from its first event to `available` or `failed`.
-    pub fn progress(&self) -> Option<Progress> {
-        match self {
-            ImageEvent::Copy { region, state, .. } => {
-                let label = format!("copy {region}");
-                Some(if state.is_final() {
-                    Progress::Clear { label }
-                } else {
-                    Progress::Show {
-                        label,
-                        message: self.to_string(),
-                    }
-                })
-            }
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Display for ImageEvent {
@@ -240,15 +222,30 @@ impl fmt::Display for Resource {
     }
 }
 
-impl From<ImageEvent> for Event {
-    fn from(e: ImageEvent) -> Event {
-        Event::Image(e)
+impl Said for ImageEvent {
+    /// A copy's bar lives from its first event to `available` or `failed`.
+    fn progress(&self) -> Option<Progress> {
+        match self {
+            ImageEvent::Copy { region, state, .. } => {
+                let label = format!("copy {region}");
+                Some(if state.is_final() {
+                    Progress::Clear { label }
+                } else {
+                    Progress::Show {
+                        label,
+                        message: self.to_string(),
+                    }
+                })
+            }
+            _ => None,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     fn json_and_line(e: ImageEvent) -> (serde_json::Value, String) {
         let e = Event::from(e);

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::Event;
+use crate::event::Said;
 
 use super::Finding;
 
@@ -71,8 +71,4 @@ impl fmt::Display for PreflightEvent {
     }
 }
 
-impl From<PreflightEvent> for Event {
-    fn from(e: PreflightEvent) -> Event {
-        Event::Preflight(e)
-    }
-}
+impl Said for PreflightEvent {}

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::aws::kms::{self, KeyInfo};
 use crate::aws::{Aws, AwsError, ec2, poll};
-use crate::event::Failure;
+use crate::error::{ExitKind, Failure};
 use crate::report::Reporter;
 
 use super::policy::{self, Coverage, Target};
@@ -55,10 +55,10 @@ fn show(failures: &[Finding]) -> String {
 }
 
 impl Failure for PreflightError {
-    fn exit_code(&self) -> u8 {
+    fn kind(&self) -> ExitKind {
         match self {
-            PreflightError::Failed(_) => 2,
-            PreflightError::Aws(_) => 1,
+            PreflightError::Failed(_) => ExitKind::Usage,
+            PreflightError::Aws(_) => ExitKind::Failed,
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::aws::poll;
 use crate::aws::{Aws, ssm};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::report::Reporter;
 use crate::tags;
 

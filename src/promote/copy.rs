@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
 use crate::manifest::AmiEntry;
 use crate::report::Reporter;

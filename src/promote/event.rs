@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, Progress};
+use crate::event::Said;
 
 use super::{PromoteOutcome, PromotePlan, RegionChange};
 
@@ -47,13 +47,6 @@ pub enum PromoteEvent {
     Plan(PromotePlan),
 }
 
-impl PromoteEvent {
-    /// No spinner: the copies' bars are the image layer's.
-    pub fn progress(&self) -> Option<Progress> {
-        None
-    }
-}
-
 impl fmt::Display for PromoteEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -88,15 +81,13 @@ impl fmt::Display for PromoteEvent {
     }
 }
 
-impl From<PromoteEvent> for Event {
-    fn from(e: PromoteEvent) -> Event {
-        Event::Promote(e)
-    }
-}
+/// No spinner: the copies' bars are the image layer's.
+impl Said for PromoteEvent {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     #[test]
     fn a_promoted_region_keeps_its_json_fields_and_line() {

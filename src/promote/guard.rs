@@ -7,7 +7,7 @@
 use crate::aws::calls;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::{Aws, poll};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::report::Reporter;
 use crate::tags;
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::aws::poll::{PollError, Schedule};
 use crate::aws::{Aws, AwsError};
-use crate::event::{Failure, FromAws};
+use crate::error::{ExitKind, Failure, FromAws};
 use crate::recipe::VarInputs;
 use crate::report::Reporter;
 use crate::tags;
@@ -211,12 +211,12 @@ pub enum PromoteError {
 }
 
 impl Failure for PromoteError {
-    /// The contract (docs/commands.md): 2 bad input, 130 interrupted, 1 otherwise.
-    fn exit_code(&self) -> u8 {
+    /// A refusal (the order check, the guard) fails the promotion; it is not bad input.
+    fn kind(&self) -> ExitKind {
         match self {
-            PromoteError::Usage(_) => 2,
-            PromoteError::Interrupted => 130,
-            _ => 1,
+            PromoteError::Usage(_) => ExitKind::Usage,
+            PromoteError::Interrupted => ExitKind::Interrupted,
+            _ => ExitKind::Failed,
         }
     }
 
@@ -342,8 +342,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--force"), "{text}");
-        assert_eq!(e.exit_code(), 1);
-        assert_eq!(PromoteError::Usage("x".into()).exit_code(), 2);
-        assert_eq!(PromoteError::Interrupted.exit_code(), 130);
+        assert_eq!(e.kind(), ExitKind::Failed);
+        assert_eq!(PromoteError::Usage("x".into()).kind(), ExitKind::Usage);
+        assert_eq!(PromoteError::Interrupted.kind(), ExitKind::Interrupted);
     }
 }

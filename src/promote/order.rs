@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::aws::poll;
 use crate::aws::{Aws, ssm};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::manifest::Manifest;
 use crate::recipe::{self, MissingSecrets};
 use crate::report::Reporter;

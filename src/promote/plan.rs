@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::aws::ec2::ImageInfo;
-use crate::event::Failure;
+use crate::error::{ExitKind, Failure};
 use crate::report::Reporter;
 
 use super::copy::{self, CopyPlan};
@@ -113,7 +113,7 @@ impl PromotePlan {
         let refusal = self.refusal(req);
         Verdict {
             refuses: refusal.is_some(),
-            exit_code: refusal.as_ref().map(|e| e.exit_code()),
+            exit_code: refusal.as_ref().map(|e| e.kind().code()),
             reason: refusal.map(|e| e.to_string()),
         }
     }
@@ -259,7 +259,7 @@ impl fmt::Display for PromotePlan {
             Some(reason) => write!(
                 f,
                 "verdict: promote would refuse (exit {}): {reason}",
-                self.verdict.exit_code.unwrap_or(1)
+                self.verdict.exit_code.unwrap_or(ExitKind::Failed.code())
             ),
             None => f.write_str("verdict: promote would go ahead (nothing was changed)"),
         }

@@ -5,7 +5,7 @@
 use crate::aws::Aws;
 use crate::aws::calls;
 use crate::aws::ec2::ImageInfo;
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::{self, Unusable};
 use crate::manifest::Manifest;
 use crate::report::Reporter;

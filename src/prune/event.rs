@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, Progress};
+use crate::event::Said;
 
 use super::{PruneOptions, Reason, Verdict};
 
@@ -80,11 +80,6 @@ impl PruneEvent {
             dry_run: options.dry_run,
         }
     }
-
-    /// No spinner.
-    pub fn progress(&self) -> Option<Progress> {
-        None
-    }
 }
 
 impl fmt::Display for PruneEvent {
@@ -143,16 +138,14 @@ impl fmt::Display for PruneEvent {
     }
 }
 
-impl From<PruneEvent> for Event {
-    fn from(e: PruneEvent) -> Event {
-        Event::Prune(e)
-    }
-}
+/// No spinner.
+impl Said for PruneEvent {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aws::ec2::ImageInfo;
+    use crate::event::Event;
     use crate::image::ImageState;
 
     fn verdict(reasons: Vec<Reason>) -> Verdict {

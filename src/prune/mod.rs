@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::{CallFailed, ImageState, Teardown};
 use crate::report::Reporter;
 use crate::tags;

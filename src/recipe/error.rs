@@ -4,6 +4,9 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Serialize;
+use serde::ser::SerializeStruct as _;
+
+use crate::error::{ExitKind, Failure};
 
 /// A problem with a recipe (or a var file) found before anything touches AWS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -166,12 +169,13 @@ impl From<RecipeError> for RecipeErrors {
     }
 }
 
-/// Each error as [`RecipeError`] shows it, one after another, then the summary.
+/// Each error as [`RecipeError`] shows it, one after another (each after the first
+/// marked `error: ` as the first is by whoever prints it), then the summary.
 impl fmt::Display for RecipeErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, err) in self.errors.iter().enumerate() {
             if i > 0 {
-                writeln!(f)?;
+                f.write_str("\nerror: ")?;
             }
             write!(f, "{err}")?;
         }
@@ -179,6 +183,33 @@ impl fmt::Display for RecipeErrors {
             write!(f, "\n{summary}")?;
         }
         Ok(())
+    }
+}
+
+/// The JSON form a script reads (docs/commands.md, `validate`): `errors` (those
+/// reported), `count` (how many were found) and `truncated`.
+impl Serialize for RecipeErrors {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("RecipeErrors", 3)?;
+        s.serialize_field("errors", &self.errors)?;
+        s.serialize_field("count", &self.count)?;
+        s.serialize_field("truncated", &self.truncated())?;
+        s.end()
+    }
+}
+
+/// A bad recipe is bad input: nothing was created. Its `error` event carries the JSON
+/// form above.
+impl Failure for RecipeErrors {
+    fn kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+
+    fn detail(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::aws::cfn::{self, NewChangeSet, ParamValue, ResourceChange, RollbackAlarms, StackInfo};
 use crate::aws::poll;
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::tags;
 
 use super::event::SPINNER;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::aws::AwsError;
 use crate::aws::poll::PollError;
-use crate::event::{Failure, FromAws};
+use crate::error::{ExitKind, Failure, FromAws};
 use crate::tags;
 
 /// Why a roll did not end well.
@@ -93,12 +93,12 @@ fn hint_line(hint: &str) -> String {
 }
 
 impl Failure for RollError {
-    /// The contract (docs/commands.md): 2 bad input (nothing changed), 130 interrupted, 1 otherwise.
-    fn exit_code(&self) -> u8 {
+    /// Bad input when nothing changed (CloudFormation rejected the request as made).
+    fn kind(&self) -> ExitKind {
         match self {
-            RollError::Usage(_) | RollError::Rejected { .. } => 2,
-            RollError::Interrupted => 130,
-            _ => 1,
+            RollError::Usage(_) | RollError::Rejected { .. } => ExitKind::Usage,
+            RollError::Interrupted => ExitKind::Interrupted,
+            _ => ExitKind::Failed,
         }
     }
 
@@ -167,17 +167,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_codes() {
-        assert_eq!(RollError::Usage("x".into()).exit_code(), 2);
-        assert_eq!(RollError::Interrupted.exit_code(), 130);
-        assert_eq!(
-            RollError::Busy {
-                what: "busy".into()
-            }
-            .exit_code(),
-            1
-        );
-        assert_eq!(RollError::NoPrevious { stack: "s".into() }.exit_code(), 1);
+    fn exit_kinds() {
+        assert_eq!(RollError::Usage("x".into()).kind(), ExitKind::Usage);
+        assert_eq!(RollError::Interrupted.kind(), ExitKind::Interrupted);
+        let busy = RollError::Busy {
+            what: "busy".into(),
+        };
+        assert_eq!(busy.kind(), ExitKind::Failed);
+        let stack = "s".into();
+        assert_eq!(RollError::NoPrevious { stack }.kind(), ExitKind::Failed);
     }
 
     #[test]

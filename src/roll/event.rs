@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::aws::cfn::ResourceChange;
-use crate::event::{Event, Progress};
+use crate::event::{Progress, Said};
 
 use super::RollOutcome;
 use super::policy::Policy;
@@ -79,39 +79,6 @@ pub enum RollEvent {
         outcome: RollOutcome,
         region: String,
     },
-}
-
-impl RollEvent {
-    /// The roll's spinner: computing the change set (from `start` to `change_set`),
-    /// and waiting for a busy stack or group (from `waiting` to `idle`). The polls
-    /// between update it without a line of their own.
-    pub fn progress(&self) -> Option<Progress> {
-        let message = match self {
-            RollEvent::Start { .. } => "computing the change set".to_string(),
-            RollEvent::Waiting { busy, .. } => busy.clone(),
-            RollEvent::Refresh { refresh, .. } if refresh.is_over() => {
-                return Some(Progress::Clear {
-                    label: REFRESH_BAR.into(),
-                });
-            }
-            RollEvent::Refresh { refresh, .. } => {
-                return Some(Progress::Show {
-                    label: REFRESH_BAR.into(),
-                    message: super::refresh::describe(refresh),
-                });
-            }
-            RollEvent::ChangeSet { .. } | RollEvent::Idle { .. } | RollEvent::Done { .. } => {
-                return Some(Progress::Clear {
-                    label: SPINNER.into(),
-                });
-            }
-            _ => return None,
-        };
-        Some(Progress::Show {
-            label: SPINNER.into(),
-            message,
-        })
-    }
 }
 
 impl fmt::Display for RollEvent {
@@ -201,9 +168,36 @@ fn start_line(e: &RollEvent) -> String {
     }
 }
 
-impl From<RollEvent> for Event {
-    fn from(e: RollEvent) -> Event {
-        Event::Roll(e)
+impl Said for RollEvent {
+    /// The roll's spinner: computing the change set (from `start` to `change_set`),
+    /// and waiting for a busy stack or group (from `waiting` to `idle`). The polls
+    /// between update it without a line of their own.
+    fn progress(&self) -> Option<Progress> {
+        let message = match self {
+            RollEvent::Start { .. } => "computing the change set".to_string(),
+            RollEvent::Waiting { busy, .. } => busy.clone(),
+            RollEvent::Refresh { refresh, .. } if refresh.is_over() => {
+                return Some(Progress::Clear {
+                    label: REFRESH_BAR.into(),
+                });
+            }
+            RollEvent::Refresh { refresh, .. } => {
+                return Some(Progress::Show {
+                    label: REFRESH_BAR.into(),
+                    message: super::refresh::describe(refresh),
+                });
+            }
+            RollEvent::ChangeSet { .. } | RollEvent::Idle { .. } | RollEvent::Done { .. } => {
+                return Some(Progress::Clear {
+                    label: SPINNER.into(),
+                });
+            }
+            _ => return None,
+        };
+        Some(Progress::Show {
+            label: SPINNER.into(),
+            message,
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use crate::aws::cfn::{self, StackInfo};
 use crate::aws::poll;
 use crate::aws::{AwsError, asg};
-use crate::event::FromAws;
+use crate::error::FromAws;
 
 use super::event::SPINNER;
 use super::{ASG_OUTPUT, IDLE, Roll, RollError, RollEvent, gone, lock};

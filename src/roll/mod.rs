@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::aws::cfn::{self, ResourceChange, StackEvent};
 use crate::aws::poll::{self, Schedule};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::report::Reporter;
 
 mod change_set;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use crate::aws::AwsError;
 use crate::aws::asg::{self, Refresh};
 use crate::aws::cfn::StackInfo;
-use crate::event::FromAws;
+use crate::error::FromAws;
 
 use super::policy::{self, Policy};
 use super::{Roll, RollError, RollEvent, lock};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::aws::poll;
 use crate::aws::ssm;
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::manifest::Manifest;
 
 use super::{Roll, RollError, RollEvent};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::event::{Event, Progress};
+use crate::event::Said;
 use crate::image::ResourceKind;
 
 use std::collections::BTreeSet;
@@ -67,11 +67,6 @@ impl SweepEvent {
             regions,
         }
     }
-
-    /// No spinner.
-    pub fn progress(&self) -> Option<Progress> {
-        None
-    }
 }
 
 impl fmt::Display for SweepEvent {
@@ -119,15 +114,13 @@ impl fmt::Display for SweepEvent {
     }
 }
 
-impl From<SweepEvent> for Event {
-    fn from(e: SweepEvent) -> Event {
-        Event::Sweep(e)
-    }
-}
+/// No spinner.
+impl Said for SweepEvent {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     #[test]
     fn a_leftover_keeps_its_json_and_line() {

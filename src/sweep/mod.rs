@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use crate::aws::ec2::{self, ImageInfo, Tagged};
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::aws::{Aws, AwsError};
-use crate::event::FromAws;
+use crate::error::FromAws;
 use crate::image::{CallFailed, ResourceKind, Teardown};
 use crate::report::Reporter;
 use crate::{lease, run, tags};

@@ -1,6 +1,7 @@
 //! The offline commands run as a user runs them: `validate`, `plan`, and shellcheck over
-//! every script amibake renders.
+//! every script amibake renders; how the AWS commands fail before their first call.
 
+mod errors;
 mod generate;
 mod plan;
 mod shellcheck;

@@ -477,7 +477,7 @@ fn a_run_instances_whose_outcome_is_unknown_keeps_the_journal_dirty_and_names_it
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_after_the_builder_exists_is_an_error_and_cleanup_still_terminates_it() {
-    use amibake::event::Failure as _;
+    use amibake::error::{ExitKind, Failure as _};
     use aws_smithy_mocks::mock;
     let mut m = mocks::Mocks::new();
     // An unexpected panic while the builder is waited for (the wait's first SSM call).
@@ -490,7 +490,7 @@ async fn a_panic_after_the_builder_exists_is_an_error_and_cleanup_still_terminat
 
     let err = bake.run().await.expect_err("the panic fails the bake");
     assert!(err.to_string().contains("injected panic"), "{err}");
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     let clean = bake.cleanup(true).await;
     assert_eq!(m.ec2(mocks::HOME).terminate_builder.num_calls(), 1);
     assert_eq!(m.world().instances[mocks::BUILDER], "terminated");

@@ -13,7 +13,7 @@ use crate::support::bake_mocks as mocks;
 use std::time::Duration;
 
 use amibake::bake::BakeError;
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_smithy_mocks::mock;
@@ -234,7 +234,7 @@ image:
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     // Nothing but the ready poll waits before the error: 30 s of paused time.
     assert!(
         waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
@@ -306,7 +306,7 @@ fn assert_step_failed(m: &Mocks, err: &BakeError, clean: bool, status: &str, exi
         }
         other => panic!("expected StepFailed, got {other:?}"),
     }
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(

@@ -13,7 +13,7 @@ use crate::support::bake_mocks as mocks;
 use std::sync::Arc;
 
 use amibake::bake::BakeError;
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use aws_sdk_ec2::operation::copy_image::CopyImageError;
 use aws_smithy_mocks::mock;
 use mocks::*;
@@ -99,7 +99,7 @@ image:
         }
         other => panic!("expected CopiesFailed, got {other:?}"),
     }
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert_eq!(refused.num_calls(), 1, "a refusal is not retried");
     // eu-west-1 was copied to the end (polled until available) and journaled before the
     // bake failed.
@@ -233,7 +233,7 @@ async fn a_failing_boot_test_ordering_check_removes_the_ami_its_snapshots_and_th
         }
         other => panic!("expected ChecksFailed, got {other:?}"),
     }
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     let text = err.to_string();
     assert!(
         text.contains(&format!(
@@ -343,5 +343,5 @@ async fn an_interrupt_during_the_boot_test_terminates_the_test_instance() {
     assert_eq!(home.delete_snapshot.num_calls(), 1);
     assert!(m.world().images.is_empty());
     assert!(clean);
-    assert_eq!(BakeError::Interrupted.exit_code(), 130);
+    assert_eq!(BakeError::Interrupted.kind(), ExitKind::Interrupted);
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amibake::aws::Aws;
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use amibake::promote::{PromoteError, PromoteRequest, plan, promote};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
@@ -280,7 +280,7 @@ async fn a_value_ssm_never_accepts_times_out_with_exit_1_and_is_not_tagged() {
         matches!(&err, PromoteError::Timeout { hint, .. } if hint.contains("aws:ec2:image")),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert_eq!(ssm.tag.num_calls(), 0);
 }
 
@@ -299,7 +299,7 @@ async fn a_failed_copy_fails_the_promotion_before_any_channel_changes() {
         matches!(&err, PromoteError::CopiesFailed(f) if f[0].starts_with(FAR)),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert_eq!(ec2.copy.num_calls(), 1);
     assert_eq!(ssm.put.num_calls(), 0, "no channel changed");
     let events = reporter.recorded();
@@ -330,7 +330,7 @@ async fn prod_is_refused_when_dev_holds_another_image_and_nothing_is_written() {
         matches!(&err, PromoteError::Refused { previous, holds, .. } if previous == "dev" && holds.as_deref() == Some(OLD)),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert_eq!(ssm.put.num_calls(), 0);
     assert_eq!(ssm.tag.num_calls(), 0);
     assert_eq!(ec2.copy.num_calls(), 0, "refused before any write");

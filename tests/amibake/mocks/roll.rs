@@ -13,7 +13,7 @@ use crate::support::roll_mocks as rollmocks;
 
 use std::cell::RefCell;
 
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use amibake::roll::{Roll, RollError, RollOutcome, Target};
 use rollmocks::*;
 
@@ -141,7 +141,7 @@ async fn update_rollback_complete_exits_1_with_the_first_failure_reason() {
 
     let err = roll.run(None).await.expect_err("the update rolls back");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
         RollError::RolledBack { stack, ami, reason } => {
             assert_eq!(stack, STACK);
@@ -192,7 +192,7 @@ async fn update_rollback_failed_exits_1_naming_the_resources_and_the_continue_co
 
     let err = roll.run(None).await.expect_err("the rollback fails");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
         RollError::RollbackFailed {
             stack,
@@ -424,7 +424,7 @@ async fn declining_at_the_prompt_deletes_the_change_set_and_exits_1() {
 
     let err = roll.run(Some(&no)).await.expect_err("declined");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert!(matches!(err, RollError::Declined(_)), "{err:?}");
     assert_eq!(
         *asked.borrow(),

@@ -9,7 +9,7 @@
 
 use crate::support::roll_mocks as rollmocks;
 
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use amibake::roll::{Roll, RollError, RollOutcome, Target};
 use rollmocks::*;
 
@@ -80,7 +80,7 @@ async fn an_alarm_that_fails_the_refresh_rolls_the_stack_back_exit_1_naming_the_
 
     let err = roll.run(None).await.expect_err("the refresh fails");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
         RollError::RolledBack {
             ami, reason: why, ..
@@ -114,7 +114,7 @@ async fn a_floating_launch_template_version_is_refused_before_any_change_exit_2(
 
     let err = roll.run(None).await.expect_err("refused");
 
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.kind(), ExitKind::Usage);
     let text = err.to_string();
     assert!(text.contains("cannot roll back"), "{text}");
     assert!(text.contains("$Latest"), "{text}");
@@ -136,7 +136,7 @@ async fn an_image_parameter_read_from_ssm_is_refused_before_any_change_exit_2() 
 
     let err = roll.run(None).await.expect_err("refused");
 
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.kind(), ExitKind::Usage);
     let text = err.to_string();
     assert!(text.contains("read from an SSM parameter"), "{text}");
     assert!(text.contains("AWS::EC2::Image::Id"), "the fix: {text}");

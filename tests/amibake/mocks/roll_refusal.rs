@@ -10,7 +10,7 @@ use crate::support::roll_mocks as rollmocks;
 
 use std::time::Duration;
 
-use amibake::event::Failure;
+use amibake::error::{ExitKind, Failure};
 use amibake::roll::{Roll, RollError, RollOutcome, Target};
 use rollmocks::*;
 
@@ -23,7 +23,7 @@ async fn a_scaling_activity_in_progress_refuses_the_roll_with_exit_1() {
 
     let err = roll.run(None).await.expect_err("a busy group is refused");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
         RollError::Busy { what } => assert_eq!(
             what,
@@ -83,7 +83,7 @@ async fn a_stack_operation_in_progress_refuses_the_roll_with_exit_1() {
 
     let err = roll.run(None).await.expect_err("a busy stack is refused");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert!(
         matches!(&err, RollError::Busy { what } if what == "stack web is UPDATE_IN_PROGRESS"),
         "{err:?}"
@@ -104,7 +104,7 @@ async fn a_stack_whose_rollback_failed_is_refused_with_the_continue_command() {
         .await
         .expect_err("the stack cannot be updated");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert!(matches!(err, RollError::Unusable { .. }), "{err:?}");
     assert!(
         err.to_string().contains(
@@ -131,7 +131,7 @@ async fn a_failed_change_set_exits_1_with_its_status_reason_and_is_deleted() {
 
     let err = roll.run(None).await.expect_err("the change set fails");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
         RollError::ChangeSetFailed { name, reason } => {
             assert_eq!(name, TOKEN);
@@ -158,7 +158,7 @@ async fn rollback_without_a_recorded_previous_image_exits_1() {
 
     let err = roll.run(None).await.expect_err("nothing to go back to");
 
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.kind(), ExitKind::Failed);
     assert!(matches!(err, RollError::NoPrevious { ref stack } if stack == STACK));
     assert!(
         err.to_string().contains("no previous image recorded"),
@@ -177,7 +177,7 @@ async fn without_a_terminal_and_without_yes_the_roll_refuses_before_any_call_exi
 
     let err = roll.run(None).await.expect_err("cannot ask");
 
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.kind(), ExitKind::Usage);
     assert!(err.to_string().contains("pass --yes"), "{err}");
     assert_eq!(m.rules.describe_stacks.num_calls(), 0);
     assert_eq!(m.rules.describe_images.num_calls(), 0);
@@ -195,7 +195,7 @@ async fn an_unknown_ami_exits_2_before_the_stack_is_touched() {
 
     let err = roll.run(None).await.expect_err("no such AMI");
 
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.kind(), ExitKind::Usage);
     assert!(
         err.to_string()
             .contains("AMI ami-0000000000deadbee does not exist in us-east-1"),

@@ -18,6 +18,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    command(args).output().expect("amibake runs")
+}
+
+/// The command [`amibake`] runs, for a test to add to.
+pub fn command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = Command::new(BIN);
     cmd.current_dir(ROOT).args(args);
     for (key, _) in std::env::vars_os() {
@@ -25,7 +34,7 @@ where
             cmd.env_remove(&key);
         }
     }
-    cmd.output().expect("amibake runs")
+    cmd
 }
 
 pub fn stdout(out: &Output) -> String {

@@ -1,8 +1,8 @@
 //! What a test reads back: what the mocked AWS was sent, and what the roll showed its user.
 
 use amibake::aws::cfn::StackEvent;
-use amibake::event::{Event, Recorded};
-use amibake::roll::{RollError, RollEvent};
+use amibake::event::Recorded;
+use amibake::roll::RollError;
 
 use super::*;
 
@@ -23,12 +23,9 @@ pub fn ids(events: &[StackEvent]) -> Vec<String> {
 /// The ids of the `stack_event` events the roll emitted, in order.
 pub fn emitted_stack_events(recorded: &Recorded) -> Vec<String> {
     recorded
-        .events
+        .of_kind("stack_event")
         .iter()
-        .filter_map(|e| match e {
-            Event::Roll(RollEvent::StackEvent { event_id, .. }) => Some(event_id.clone()),
-            _ => None,
-        })
+        .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
