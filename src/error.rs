@@ -94,7 +94,7 @@ impl Stop {
     }
 
     /// The same, caused by `source`.
-    pub fn from(
+    pub fn with_source(
         kind: ExitKind,
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -124,7 +124,7 @@ async fn start<'r>(
                 "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            return Err(fail(reporter, &Stop::from(ExitKind::Failed, why, e)));
+            return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
         }
     };
     reporter.emit(BakeEvent::Start {
@@ -202,7 +202,7 @@ async fn prepare(
         Ok(Err(err)) => return Err(fail(reporter, &err)),
         Err(e) => {
             let why = format!("loading the recipe failed: {e}");
-            return Err(fail(reporter, &Stop::from(ExitKind::Failed, why, e)));
+            return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
         }
     };
     let plan = Plan::new(

@@ -328,7 +328,7 @@ where
             options.region = fallback_region;
         }
         let aws = Aws::load(&options).await.map_err(|e| {
-            let failure = Stop::from(ExitKind::Usage, e.to_string(), e);
+            let failure = Stop::with_source(ExitKind::Usage, e.to_string(), e);
             fail(&Reporter::new(mode, Masker::default()), &failure)
         })?;
         let cx = Context {
@@ -351,7 +351,7 @@ fn with_runtime(mode: Mode, fut: impl std::future::Future<Output = Outcome>) -> 
     {
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
-            let failure = Stop::from(
+            let failure = Stop::with_source(
                 ExitKind::Failed,
                 format!("cannot start the async runtime: {e}"),
                 e,
