@@ -138,6 +138,13 @@ async fn start<'r>(
         region,
         journal: journal.path().to_path_buf(),
     });
+    // The plan it walks, as `plan` shows it (the reporter masks the recipe's secrets).
+    if cx.global.json || cx.global.verbose > 0 {
+        reporter.emit(BakeEvent::Plan {
+            plan: p.plan.to_json(),
+            text: p.plan.to_text(),
+        });
+    }
     let options = BakeOptions {
         on_error: args.on_error,
         poll_scale: cx.poll_scale,
