@@ -2,16 +2,18 @@
 //!
 //! The order of business is the plan's ([`crate::plan::action`]): nothing here decides
 //! what comes next. Every resource is journaled before the call that creates it returns
-//! and remembered in `Created`; [`Bake::cleanup`] removes what the outcome calls for, on
-//! success, failure, timeout and interrupt alike.
+//! and remembered in `Created`; the plan's closing actions ([`Bake::close`]: cleanup,
+//! the history write, the manifest) run on success, failure, timeout, panic and
+//! interrupt alike.
 //!
 //! This module holds the bake itself and what every phase shares (the create → journal →
 //! remember → report sequence is `Bake::record`'s); `walk` performs each action, and
-//! each phase lives in a module of its own, in the order a bake reaches it: `source` (the
-//! source image, `--if-changed`), `launch` (security group, instances, the wait for SSM),
-//! `command` (steps and amibake's own scripts), `verify` (checks), `image` (image,
-//! copies, sharing, through the image layer [`crate::image`]) and `cleanup`; `event`
-//! holds what a bake tells its user ([`BakeEvent`]).
+//! each phase lives in a module of its own, in the order a bake reaches it: `history`
+//! (the wait history's parameter), `source` (the source image, the `--if-changed` reuse
+//! check), `launch` (security group, instances, the wait for SSM), `command` (steps and
+//! amibake's own scripts), `verify` (checks), `image` (image, copies, sharing, through
+//! the image layer [`crate::image`]), `cleanup`, and `close` (the closing actions);
+//! `event` holds what a bake tells its user ([`BakeEvent`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

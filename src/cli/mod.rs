@@ -100,7 +100,7 @@ pub enum Command {
     /// Print every API call and script a bake would run, offline (no AWS calls); with
     /// --check, run only the preflight (the image name, copies, shares and keys) against AWS.
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
     )]
     Plan {
         /// The recipe file.
