@@ -3,8 +3,9 @@
 //! Several bakes share the process's AWS clients, its request-rate limiter (so together
 //! they stay inside EC2's request buckets) and its wait history (so they learn from each
 //! other). Every recipe is loaded and checked before anything is created: one bad recipe
-//! stops them all with exit 2. Each bake then runs, cleans up and writes its manifest on
-//! its own; one failing does not stop the others.
+//! stops them all with exit 2. Each bake then walks its plan on its own — cleanup, the
+//! history write and the manifest are its closing actions ([`Bake::close`]); one failing
+//! does not stop the others. Here: starting the bakes, the signals, the exit codes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
 use crate::error::{ExitKind, Failure, Outcome, Stop};
 use crate::journal::{self, Journal};
-use crate::manifest::Manifest;
 use crate::plan::Plan;
 use crate::recipe::{self, LoadedRecipe, MissingSecrets, VarInputs};
 use crate::report::Reporter;
@@ -66,9 +66,7 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
         })
     };
     let reporters = reporters(&cx, &top, &prepared);
-    let recipes: Vec<&str> = prepared.iter().map(|p| p.plan.recipe.as_str()).collect();
-    let file = journal::state_dir().join("timings.json");
-    let waits = WaitHistory::open(&cx.aws, &args.history, file, &recipes, &top).await;
+    let waits = WaitHistory::open(journal::state_dir().join("timings.json"), &top);
     let history = waits.history.clone();
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
@@ -78,9 +76,8 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let outcomes: Vec<Outcome> = join_all(
         bakes
             .iter()
-            .zip(&prepared)
             .zip(&reporters)
-            .map(|((bake, p), reporter)| finish(bake, p, reporter, signals.clone())),
+            .map(|(bake, reporter)| finish(bake, reporter, signals.clone())),
     )
     .await;
     waits.save(&top).await;
@@ -133,10 +130,16 @@ async fn start<'r>(
         region,
         journal: journal.path().to_path_buf(),
     });
+    // The plan it walks, as `plan` shows it (the reporter masks the recipe's secrets).
+    if cx.global.json || cx.global.verbose > 0 {
+        reporter.emit(BakeEvent::Plan {
+            plan: p.plan.to_json(),
+            text: p.plan.to_text(),
+        });
+    }
     let options = BakeOptions {
         on_error: args.on_error,
         poll_scale: cx.poll_scale,
-        if_changed: args.if_changed && !args.force,
         verbose: cx.global.verbose > 0,
         history,
     };
@@ -147,7 +150,8 @@ async fn start<'r>(
         reporter,
         journal,
         options,
-    );
+    )
+    .writing_manifest(p.manifest.clone(), p.loaded.masker.clone());
     Ok(match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
         Some(budget) => bake.with_cleanup_budget(budget),
         None => bake,
@@ -214,14 +218,10 @@ async fn prepare(
     Ok((loaded, plan))
 }
 
-/// Runs one bake to its end — done, failed or stopped — cleans up after it, writes its
-/// manifest and reports how it ended.
-async fn finish(
-    bake: &Bake<'_>,
-    p: &Prepared,
-    reporter: &Reporter,
-    mut signals: Signals,
-) -> Outcome {
+/// Runs one bake to its end — done, failed or stopped — then its closing actions
+/// (cleanup, history, manifest); reports how it ended. The first signal stops the walk
+/// and starts the cleanup; the same signal again abandons the cleanup.
+async fn finish(bake: &Bake<'_>, reporter: &Reporter, mut signals: Signals) -> Outcome {
     let result = tokio::select! {
         r = bake.run_leased() => r,
         _ = signals.first() => Err(BakeError::Interrupted),
@@ -238,41 +238,22 @@ async fn finish(
             ));
         }
     }
-    let failed = result.is_err();
-    let clean = tokio::select! {
-        c = bake.cleanup(failed) => c,
-        () = signals.repeated() => {
-            reporter.finish();
-            reporter.say("cleanup abandoned: the same signal came again");
-            bake.report_left(failed);
-            false
-        }
+    let failed = result.as_ref().err().map(|e| e.kind());
+    let abandon = async {
+        signals.repeated().await;
+        reporter.finish();
+        reporter.say("cleanup abandoned: the same signal came again");
     };
-    reporter.finish();
-    match result {
-        Ok(manifest) => report_done(&manifest, p, reporter, clean).await,
-        Err(e) => Err(e.kind()),
+    // One error event per bake: a closing failure after the bake failed is only a line.
+    match (failed, bake.close(result.ok(), abandon).await) {
+        (None, Ok(())) => Ok(()),
+        (None, Err(e)) => Err(fail(reporter, &e)),
+        (Some(kind), Ok(())) => Err(kind),
+        (Some(kind), Err(e)) => {
+            reporter.say(&format!("closing the failed bake failed too: {e}"));
+            Err(kind)
+        }
     }
-}
-
-async fn report_done(
-    manifest: &Manifest,
-    p: &Prepared,
-    reporter: &Reporter,
-    clean: bool,
-) -> Outcome {
-    if let Err(source) = manifest.write(&p.manifest, &p.loaded.masker).await {
-        let what = format!("the manifest {}", p.manifest.display());
-        return Err(fail(reporter, &BakeError::Io { what, source }));
-    }
-    reporter.emit(BakeEvent::Done {
-        manifest: p.manifest.clone(),
-        amis: manifest.amis.clone(),
-        clean,
-        reused_from_run: manifest.reused_from_run.clone(),
-        seconds: manifest.duration_seconds,
-    });
-    Ok(())
 }
 
 /// `amibake-manifest.json` → `amibake-manifest.3.json`.

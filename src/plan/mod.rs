@@ -17,9 +17,11 @@ use crate::script::{self, RenderedStep, Script};
 use crate::tags;
 
 pub mod action;
+mod calls;
 mod text;
 
 pub use action::{Action, CheckPhase, Role};
+pub use calls::Calls;
 
 /// The whole bake, in order.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +51,14 @@ pub struct Overrides {
     pub copy_to: Vec<Region>,
     /// `--share-with`: more accounts to share the image with.
     pub share_with: Vec<AccountId>,
+    /// `--if-changed` without `--force`: first look for an image baked from the same
+    /// inputs ([`Action::ReuseCheck`]).
+    pub reuse: bool,
+    /// `--history ssm` or `ssm:/PATH`: the path under which each recipe's wait history is
+    /// kept in SSM ([`Action::ReadHistory`], [`Action::WriteHistory`]); `None` for
+    /// `local` (the state directory's file, which the process reads and writes once for
+    /// all its bakes: no call, no action).
+    pub history_prefix: Option<String>,
 }
 
 /// A var and where its value came from (secrets shown as `***`).
@@ -245,13 +255,18 @@ impl Plan {
             boot_test: boot_test_plan(r),
             actions: Vec::new(),
         };
-        plan.actions = action::actions(&plan);
+        plan.actions = action::actions(&plan, overrides);
         plan
     }
 
-    /// The plan as one JSON document.
+    /// The plan as one JSON document: every action (those nested in `distribute` too)
+    /// with its `id` and its `calls` and `always` ([`Action::calls`]).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        let mut doc = serde_json::to_value(self).unwrap_or_default();
+        if let Some(list) = doc.get_mut("actions").and_then(|a| a.as_array_mut()) {
+            calls::annotate(self, &self.actions, list);
+        }
+        doc
     }
 }
 
