@@ -2,6 +2,7 @@
 //! the emulator's control knobs, and AWS queries that check what a run left behind.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -98,13 +99,27 @@ pub fn configure(region: &str, knobs: serde_json::Value) {
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
-    let (status, text) = http("GET", "/_amibake/stats", "");
-    assert_eq!(status, 200, "emulator stats: {text}");
-    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats are JSON");
-    stats["throttled"][region]
+    stats()["throttled"][region]
         .as_object()
         .cloned()
         .unwrap_or_default()
+}
+
+/// Requests the emulator counted in `region` since the calling test claimed it: by the
+/// plan action they named (amibake's `x-amibake-action` header; `-` when none), then by
+/// `service:Action`.
+pub fn calls_by_plan_action(region: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+    claim(region);
+    let by_action = &stats()["by_plan_action"][region];
+    serde_json::from_value(by_action.clone())
+        .unwrap_or_else(|e| panic!("by_plan_action[{region}] is action -> call -> count: {e}"))
+}
+
+/// `GET /_amibake/stats`.
+fn stats() -> serde_json::Value {
+    let (status, text) = http("GET", "/_amibake/stats", "");
+    assert_eq!(status, 200, "emulator stats: {text}");
+    serde_json::from_str(&text).expect("stats are JSON")
 }
 
 /// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
@@ -389,10 +404,14 @@ pub fn claim(region: &str) {
     claimed.push(region.to_string());
     drop(claimed);
     HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
-    // Knobs outlive the test that set them: the region starts from the defaults.
+    // Knobs and counts outlive the test that set them: the region starts from the defaults
+    // and from no requests.
     let body = serde_json::json!({ "region": region, "reset": true });
     let (status, text) = http("POST", "/_amibake/config", &body.to_string());
     assert_eq!(status, 200, "emulator config reset rejected: {text}");
+    let body = serde_json::json!({ "region": region });
+    let (status, text) = http("POST", "/_amibake/stats/reset", &body.to_string());
+    assert_eq!(status, 200, "emulator stats reset rejected: {text}");
 }
 
 /// Held by a test that runs alone against the emulator; wanted by one waiting to.
