@@ -201,6 +201,47 @@ pub fn asg(region: &str) -> aws_sdk_autoscaling::Client {
     emulator_client!(aws_sdk_autoscaling, region)
 }
 
+pub fn kms(region: &str) -> aws_sdk_kms::Client {
+    emulator_client!(aws_sdk_kms, region)
+}
+
+/// A customer managed key in `region` with the default policy (only this account) and
+/// `alias`; its id.
+pub async fn key_with_alias(region: &str, alias: &str) -> String {
+    let kms = kms(region);
+    let key = kms.create_key().send().await.expect("CreateKey");
+    let id = key
+        .key_metadata()
+        .expect("key metadata")
+        .key_id()
+        .to_string();
+    let create = kms.create_alias().alias_name(alias).target_key_id(&id);
+    create.send().await.expect("CreateAlias");
+    id
+}
+
+/// Adds to the policy of the key `key_id` in `region` the statement that lets `account`
+/// use it, as a shared image's key must (the one a failed preflight prints).
+pub async fn allow_account(region: &str, key_id: &str, account: &str) {
+    let kms = kms(region);
+    let policy = kms.get_key_policy().key_id(key_id).policy_name("default");
+    let policy = policy.send().await.expect("GetKeyPolicy");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(policy.policy().expect("a policy")).expect("a JSON policy");
+    let statements = doc["Statement"].as_array_mut().expect("statements");
+    statements.push(serde_json::json!({
+        "Effect": "Allow",
+        "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }));
+    let put = kms.put_key_policy().key_id(key_id).policy_name("default");
+    put.policy(doc.to_string())
+        .send()
+        .await
+        .expect("PutKeyPolicy");
+}
+
 /// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
 pub async fn two_amis(region: &str) -> (String, String) {
     let a = ssm(region)
@@ -409,6 +450,13 @@ pub fn claim(region: &str) {
     let body = serde_json::json!({ "region": region, "reset": true });
     let (status, text) = http("POST", "/_amibake/config", &body.to_string());
     assert_eq!(status, 200, "emulator config reset rejected: {text}");
+    reset_stats(region);
+}
+
+/// Zeroes the emulator's counts of `region` (which the calling test claims): what it
+/// counts from now on is the test's.
+pub fn reset_stats(region: &str) {
+    claim(region);
     let body = serde_json::json!({ "region": region });
     let (status, text) = http("POST", "/_amibake/stats/reset", &body.to_string());
     assert_eq!(status, 200, "emulator stats reset rejected: {text}");
