@@ -17,9 +17,11 @@ use crate::script::{self, RenderedStep, Script};
 use crate::tags;
 
 pub mod action;
+mod calls;
 mod text;
 
 pub use action::{Action, CheckPhase, Role};
+pub use calls::Calls;
 
 /// The whole bake, in order.
 #[derive(Debug, Clone, Serialize)]
@@ -249,9 +251,14 @@ impl Plan {
         plan
     }
 
-    /// The plan as one JSON document.
+    /// The plan as one JSON document: every action (those nested in `distribute` too)
+    /// with its `id` and its `calls` and `always` ([`Action::calls`]).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        let mut doc = serde_json::to_value(self).unwrap_or_default();
+        if let Some(list) = doc.get_mut("actions").and_then(|a| a.as_array_mut()) {
+            calls::annotate(self, &self.actions, list);
+        }
+        doc
     }
 }
 

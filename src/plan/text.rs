@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
-use crate::aws::calls;
 use crate::recipe::model::Source;
 use crate::script::{RenderedStep, Script, StepCommand};
 
@@ -37,20 +36,14 @@ impl Out {
     }
 
     /// One of amibake's own scripts, with its timeout.
-    fn script(&mut self, title: &str, timeout: &dyn Display, script: &Script) {
-        self.action(
-            title,
-            "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
-        );
+    fn script(&mut self, title: &str, api: &str, timeout: &dyn Display, script: &Script) {
+        self.action(title, api);
         self.detail("timeout", timeout);
         self.block(&script.display);
     }
 
-    fn check(&mut self, title: &str, check: &PlannedCheck) {
-        self.action(
-            title,
-            "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
-        );
+    fn check(&mut self, title: &str, api: &str, check: &PlannedCheck) {
+        self.action(title, api);
         if let Some(expect) = &check.expect_stdout {
             self.detail("expect stdout to contain", expect);
         }
@@ -90,112 +83,108 @@ impl Plan {
         out.text
     }
 
+    /// The `api:` line of an action: its calls ([`Action::calls`]), then `note`.
+    fn api(&self, action: &Action, note: &str) -> String {
+        let calls = action.calls(self).calls.join(", ");
+        if note.is_empty() || calls.is_empty() {
+            calls
+        } else {
+            format!("{calls} ({note})")
+        }
+    }
+
     fn render(&self, out: &mut Out, action: &Action) {
-        if let Some((title, api)) = one_line(action) {
-            out.action(&title, api);
+        if let Some(title) = one_line(action) {
+            let note = match action {
+                Action::CheckHostManagement => crate::aws::ssm::HOST_MANAGEMENT_SETTING,
+                _ => "",
+            };
+            out.action(&title, &self.api(action, note));
             return;
         }
+        let api = self.api(action, "");
         match action {
-            Action::ResolveSource => self.render_source(out),
+            Action::ResolveSource => self.render_source(out, &api),
             Action::Launch {
                 role: Role::Builder,
                 instance_type,
-            } => self.render_builder(out, instance_type),
+            } => self.render_builder(out, action, instance_type),
             Action::Launch {
                 role: Role::BootTest,
                 instance_type,
             } => {
                 out.action(
                     "boot test: launch an instance from the new AMI (IMDSv2, no inbound rule)",
-                    "ec2:RunInstances (idempotent ClientToken)",
+                    &self.api(action, "idempotent ClientToken"),
                 );
                 out.detail("instance type", instance_type);
             }
-            Action::Step { index, total, step } => render_step(out, *index, *total, step),
+            Action::Step { index, total, step } => {
+                render_step(
+                    out,
+                    &self.api(action, &document(step)),
+                    *index,
+                    *total,
+                    step,
+                );
+            }
             Action::Checks { phase, checks } => {
+                let api = self.api(action, "document AWS-RunShellScript");
                 for check in checks {
                     let title = match phase {
                         CheckPhase::Validate => format!("validate on the builder: {}", check.name),
                         CheckPhase::BootTest => format!("boot test check: {}", check.name),
                     };
-                    out.check(&title, check);
+                    out.check(&title, &api, check);
                 }
             }
             Action::Hygiene { script, timeout } => out.script(
                 "image hygiene on the builder (the last command before it stops)",
+                &self.api(action, "document AWS-RunShellScript"),
                 timeout,
                 script,
             ),
             Action::WaitForBoot { script, timeout } => out.script(
                 "boot test: wait for cloud-init and the boot to finish",
+                &self.api(action, "document AWS-RunShellScript"),
                 timeout,
                 script,
             ),
             Action::StopBuilder { timeout } => {
-                out.action(
-                    "stop the builder",
-                    "ec2:StopInstances, ec2:DescribeInstances",
-                );
+                out.action("stop the builder", &api);
                 out.detail("timeout", timeout);
             }
-            Action::CreateImage { timeout } => self.render_image(out, timeout),
+            Action::CreateImage { timeout } => self.render_image(out, &api, timeout),
             Action::Distribute { copies, boot_test } => {
                 for a in copies.iter().chain(boot_test) {
                     self.render(out, a);
                 }
             }
             Action::Copy { region, timeout } => {
-                // The copy is tagged at creation (TagSpecifications): no CreateTags.
-                let mut api = vec![calls::EC2_COPY_IMAGE, calls::EC2_DESCRIBE_IMAGES];
-                if self.image.deprecate_after.is_some() {
-                    api.push(calls::EC2_ENABLE_IMAGE_DEPRECATION);
-                }
                 out.action(
                     &format!("copy the image to {region} (in parallel with the boot test)"),
-                    &api.join(", "),
+                    &self.api(action, "tagged at creation; idempotent ClientToken"),
                 );
                 out.detail("timeout", timeout);
             }
-            Action::Share => self.render_share(out),
-            Action::CreateSecurityGroup => self.render_security_group(out),
-            Action::Cleanup => render_cleanup(out),
-            Action::Preflight(p) => render_preflight(out, p),
+            Action::Share => self.render_share(out, &api),
+            Action::Preflight(p) => render_preflight(out, &api, p),
             _ => {}
         }
     }
 
-    fn render_security_group(&self, out: &mut Out) {
-        let mut api = vec![calls::EC2_CREATE_SECURITY_GROUP];
-        if self.builder.subnet_id.is_some() {
-            api.insert(0, calls::EC2_DESCRIBE_SUBNETS);
-        }
-        out.action(
-            "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)",
-            &api.join(", "),
-        );
-    }
-
-    fn render_source(&self, out: &mut Out) {
+    fn render_source(&self, out: &mut Out, api: &str) {
         match &self.source {
             Source::SsmParameter(p) => {
-                out.action(
-                    "resolve the source AMI from an SSM parameter",
-                    "ssm:GetParameter, ec2:DescribeImages",
-                );
+                out.action("resolve the source AMI from an SSM parameter", api);
                 out.detail("parameter", p);
             }
             Source::Ami(id) => {
-                out.action(
-                    "check the source AMI exists and is available",
-                    "ec2:DescribeImages",
-                );
+                out.action("check the source AMI exists and is available", api);
                 out.detail("ami", id);
             }
             Source::Filter(f) => {
-                out.action(
-                    "find the newest AMI matching the filter",
-                    "ec2:DescribeImages",
-                );
+                out.action("find the newest AMI matching the filter", api);
                 out.detail("owners", &f.owners.join(", "));
                 out.detail("name", &f.name);
                 out.detail("architecture", &f.architecture);
@@ -203,11 +192,11 @@ impl Plan {
         }
     }
 
-    fn render_builder(&self, out: &mut Out, instance_type: &dyn Display) {
+    fn render_builder(&self, out: &mut Out, action: &Action, instance_type: &dyn Display) {
         let b = &self.builder;
         out.action(
             "launch the builder",
-            "ec2:RunInstances (idempotent ClientToken)",
+            &self.api(action, "idempotent ClientToken"),
         );
         out.detail("instance type", instance_type);
         let profile = b.iam_instance_profile.as_deref().unwrap_or(
@@ -240,12 +229,9 @@ impl Plan {
         out.detail("tags (instance, volumes)", &show_tags(&b.tags));
     }
 
-    fn render_image(&self, out: &mut Out, timeout: &dyn Display) {
+    fn render_image(&self, out: &mut Out, api: &str, timeout: &dyn Display) {
         let img = &self.image;
-        out.action(
-            "create the image and wait until it is available",
-            "ec2:CreateImage, ec2:DescribeImages",
-        );
+        out.action("create the image and wait until it is available", api);
         out.detail("name", &img.name);
         out.detail("description", &img.description);
         out.detail("encrypted", &img.encrypted);
@@ -259,11 +245,11 @@ impl Plan {
         );
     }
 
-    fn render_share(&self, out: &mut Out) {
+    fn render_share(&self, out: &mut Out, api: &str) {
         let img = &self.image;
         out.action(
             "share the image (launch permission and snapshot create-volume permission)",
-            "ec2:ModifyImageAttribute, ec2:ModifySnapshotAttribute",
+            api,
         );
         for a in &img.share_accounts {
             out.detail("account", a);
@@ -278,53 +264,40 @@ impl Plan {
     }
 }
 
-/// Cleanup's calls: all of them, for what a failure may leave.
-fn render_cleanup(out: &mut Out) {
-    out.action(
-        "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images",
-        &[
-            calls::EC2_DELETE_SECURITY_GROUP,
-            calls::EC2_TERMINATE_INSTANCES,
-            calls::EC2_DESCRIBE_INSTANCES,
-            calls::EC2_DESCRIBE_IMAGES,
-            calls::EC2_DEREGISTER_IMAGE,
-            calls::EC2_DELETE_SNAPSHOT,
-        ]
-        .join(", "),
-    );
-}
-
-fn render_preflight(out: &mut Out, preflight: &crate::preflight::Preflight) {
+fn render_preflight(out: &mut Out, api: &str, preflight: &crate::preflight::Preflight) {
     out.action(
         "preflight: the image name, copies, shares and keys, before anything is created (amibake plan --check runs only this)",
-        &preflight.calls(),
+        api,
     );
     for check in &preflight.checks {
         out.detail("check", &check.describe());
     }
 }
 
-fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
+/// The SSM document a step's command runs.
+fn document(step: &RenderedStep) -> String {
+    match &step.command {
+        StepCommand::Document { document, .. } => format!("document {document}"),
+        StepCommand::Shell { .. } | StepCommand::Reboot { .. } => {
+            "document AWS-RunShellScript".into()
+        }
+    }
+}
+
+fn render_step(out: &mut Out, api: &str, index: usize, total: usize, step: &RenderedStep) {
     let title = format!("step {index}/{total}: {} [{}]", step.name, step.kind);
+    out.action(&title, api);
     match &step.command {
         StepCommand::Shell { script } => {
-            out.action(
-                &title,
-                "ssm:SendCommand AWS-RunShellScript, ssm:GetCommandInvocation",
-            );
             out.detail("timeout", &step.timeout);
             out.detail("retries", &step.retries);
             out.block(&script.display);
         }
         StepCommand::Document {
-            document,
             document_version,
             parameters,
+            ..
         } => {
-            out.action(
-                &title,
-                &format!("ssm:SendCommand {document}, ssm:GetCommandInvocation"),
-            );
             if let Some(v) = document_version {
                 out.detail("document version", v);
             }
@@ -335,10 +308,6 @@ fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
             }
         }
         StepCommand::Reboot { then } => {
-            out.action(
-                &title,
-                "ec2:RebootInstances, ssm:DescribeInstanceInformation",
-            );
             out.detail(
                 "then",
                 &"wait until the SSM agent pings again after the reboot, then run",
@@ -349,33 +318,22 @@ fn render_step(out: &mut Out, index: usize, total: usize, step: &RenderedStep) {
     }
 }
 
-/// The title and API calls of an action that needs no details.
-fn one_line(action: &Action) -> Option<(String, &'static str)> {
+/// The title of an action that needs no details.
+fn one_line(action: &Action) -> Option<String> {
     Some(match action {
-        Action::CheckHostManagement => (
-            "check the account's Default Host Management Configuration gives the builder SSM access (no instance profile is named)".into(),
-            "ssm:GetServiceSetting /ssm/managed-instance/default-ec2-instance-management-role",
+        Action::CheckHostManagement => "check the account's Default Host Management Configuration gives the builder SSM access (no instance profile is named)".into(),
+        Action::WaitReady { role, timeout } => format!(
+            "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
+            role_title(*role)
         ),
-        Action::WaitReady { role, timeout } => (
-            format!(
-                "{}: wait until it is running and its SSM agent is Online (up to {timeout})",
-                role_title(*role)
-            ),
-            "ec2:DescribeInstances, ssm:DescribeInstanceInformation",
-        ),
-        Action::Deprecate { after } => (
-            format!("deprecate the image after {after}"),
-            "ec2:EnableImageDeprecation",
-        ),
-        Action::Terminate { role } => (
-            format!("terminate the {} instance", role.as_str()),
-            "ec2:TerminateInstances",
-        ),
-        Action::MarkComplete => (
-            "tag every image amibake:complete=true (sweep leaves complete images alone)".into(),
-            "ec2:CreateTags",
-        ),
-        Action::WriteManifest => ("write the manifest".into(), ""),
+        Action::Deprecate { after } => format!("deprecate the image after {after}"),
+        Action::Terminate { role } => format!("terminate the {} instance", role.as_str()),
+        Action::MarkComplete => {
+            "tag every image amibake:complete=true (sweep leaves complete images alone)".into()
+        }
+        Action::CreateSecurityGroup => "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)".into(),
+        Action::Cleanup => "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images with their snapshots".into(),
+        Action::WriteManifest => "write the manifest".into(),
         _ => return None,
     })
 }

@@ -182,9 +182,12 @@ impl Preflight {
         }
     }
 
-    /// The calls the checks make, as `plan` lists them ("none" when every check is
-    /// decided offline).
-    pub fn calls(&self) -> String {
+    /// The calls the checks make, each with whether the preflight always makes it
+    /// (`false`: only for some keys: none for the AWS managed key `aws/ebs`, the key
+    /// policy and grants only for a customer managed key of a shared image). The plan
+    /// lists them ([`crate::plan::Calls`]).
+    pub fn calls(&self) -> Vec<(&'static str, bool)> {
+        use crate::aws::calls;
         let opt_in = |c: &Check| {
             matches!(
                 c,
@@ -198,28 +201,20 @@ impl Preflight {
         let default_key = |c: &Check| matches!(c, Check::Key { key: None, .. });
         let shared = |c: &Check| matches!(c, Check::Key { shared: true, .. });
         let name = |c: &Check| matches!(c, Check::AmiNameFree { .. });
-        let calls: Vec<&str> = [
-            (
-                name as fn(&Check) -> bool,
-                crate::aws::calls::EC2_DESCRIBE_IMAGES,
-            ),
-            (opt_in, crate::aws::calls::EC2_DESCRIBE_REGIONS),
-            (
-                default_key,
-                crate::aws::calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID,
-            ),
-            (key, crate::aws::calls::KMS_DESCRIBE_KEY),
-            (shared, "kms:GetKeyPolicy, kms:ListGrants"),
-        ]
-        .into_iter()
-        .filter(|(needs, _)| self.checks.iter().any(needs))
-        .map(|(_, call)| call)
-        .collect();
-        if calls.is_empty() {
-            "none: every check is decided without a call".into()
-        } else {
-            calls.join(", ")
-        }
+        type Needs = fn(&Check) -> bool;
+        let table: [(Needs, &'static str, bool); 6] = [
+            (name, calls::EC2_DESCRIBE_IMAGES, true),
+            (opt_in, calls::EC2_DESCRIBE_REGIONS, true),
+            (default_key, calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID, true),
+            (key, calls::KMS_DESCRIBE_KEY, false),
+            (shared, calls::KMS_GET_KEY_POLICY, false),
+            (shared, calls::KMS_LIST_GRANTS, false),
+        ];
+        table
+            .into_iter()
+            .filter(|(needs, _, _)| self.checks.iter().any(needs))
+            .map(|(_, call, always)| (call, always))
+            .collect()
     }
 
     /// The share targets, as the policy reader names them.

@@ -311,6 +311,64 @@ fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_w
 }
 
 #[test]
+fn every_action_of_the_json_plan_has_its_id_and_the_calls_the_text_lists() {
+    let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
+    let out = amibake(["plan", "--json", AL2023].iter().chain(&flags));
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+    let mut all = Vec::new();
+    for action in doc["actions"].as_array().expect("`actions` is an array") {
+        all.push(action);
+        for nested in ["copies", "boot_test"] {
+            all.extend(action[nested].as_array().into_iter().flatten());
+        }
+    }
+    let list = |a: &Value, key: &str| -> Vec<String> {
+        let list = a[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key} in {a}"));
+        list.iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
+    let text = String::from_utf8_lossy(&amibake(["plan", AL2023].iter().chain(&flags)).stdout)
+        .into_owned();
+    for action in all {
+        assert!(action["id"].is_string(), "no id in {action}");
+        let calls = list(action, "calls");
+        let mut sorted = calls.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(calls, sorted, "calls sorted and unique in {action}");
+        for always in list(action, "always") {
+            assert!(
+                calls.contains(&always),
+                "{always} of `always` not in `calls`"
+            );
+        }
+        if !calls.is_empty() && action["action"] != "distribute" {
+            let api = format!("api: {}", calls.join(", "));
+            assert!(text.contains(&api), "no {api:?} in the text plan:\n{text}");
+        }
+    }
+    let copy = &doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "distribute");
+    let copy = &copy.expect("a distribute action")["copies"][0];
+    assert_eq!(copy["id"], "copy:us-west-2");
+    assert_eq!(
+        list(copy, "calls"),
+        [
+            "ec2:CopyImage",
+            "ec2:DescribeImages",
+            "ec2:EnableImageDeprecation"
+        ]
+    );
+}
+
+#[test]
 fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
     let tmp = tempfile::tempdir().unwrap();
     let recipe = write_file(
