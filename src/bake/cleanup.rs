@@ -10,10 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
-use crate::aws::acting::acting;
 use crate::aws::poll::Schedule;
 use crate::image::{ImageEvent, ResourceKind, Teardown};
-use crate::plan::Action;
 
 use super::{Bake, BakeEvent, Created, LeftResource, OnError};
 
@@ -61,16 +59,14 @@ impl Bake<'_> {
     /// security group. After a failure: every instance and image of the run too — unless
     /// `--on-error keep`, which leaves them and says how to get in. Returns whether the
     /// run left nothing behind that it should not have; when it may have, says exactly
-    /// what and how to remove it. The journal ends `clean` only then. Its requests name the
-    /// plan's `Cleanup` action ([`acting`]), which the caller runs after the walk.
+    /// what and how to remove it. The journal ends `clean` only then.
     pub async fn cleanup(&self, failed: bool) -> bool {
-        let action = Action::Cleanup.id();
         if failed && self.options.on_error == OnError::Keep {
-            acting(action, self.keep()).await;
+            self.keep().await;
             return false;
         }
         let budget = self.cleanup_budget;
-        let removal = super::guard::unwinding(acting(action, self.remove(failed)));
+        let removal = super::guard::unwinding(self.remove(failed));
         let removed = match tokio::time::timeout(budget, removal).await {
             Ok(Ok(removed)) => removed,
             Ok(Err(panic)) => {

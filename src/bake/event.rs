@@ -19,6 +19,13 @@ pub enum BakeEvent {
         region: String,
         journal: PathBuf,
     },
+    /// The plan the bake walks, before its first call (with `--json`, or `-v`): `plan` is
+    /// the document `amibake plan --json` prints, the line its numbered text.
+    Plan {
+        plan: serde_json::Value,
+        #[serde(skip)]
+        text: String,
+    },
     /// A phase started or finished (`seconds` on finishing).
     Phase {
         phase: String,
@@ -205,6 +212,7 @@ impl fmt::Display for BakeEvent {
                 ..
             } => write!(f, "{text} ({s:.1}s)"),
             BakeEvent::Phase { text, .. } => write!(f, "{text} …"),
+            BakeEvent::Plan { text, .. } => f.write_str(text.trim_end()),
             BakeEvent::Step(s) => match s.seconds {
                 Some(secs) => write!(f, "{} done ({secs:.1}s)", s.label()),
                 None => write!(f, "{} …", s.label()),

@@ -1,50 +1,38 @@
-//! The wait history of a bake process: the state directory's file, and with
-//! `--history ssm` each recipe's parameter in the account.
+//! The wait history: the state directory's file, which the bakes of one process share,
+//! and with `--history ssm` each bake's own recipe parameter in the account.
 //!
-//! Opened once before the bakes start and saved once after they end, so every bake of the
-//! process waits on what the others (and earlier runners) learned. The account's windows
-//! win over the file's: they are the most recent any runner saved. Neither store can fail
-//! a bake: a read that fails means cold waits, a write that fails is a warning.
+//! The process opens the file once before its bakes start and saves it once after they
+//! end ([`WaitHistory`]). Each bake reads its recipe's parameter as the first action of
+//! its plan ([`crate::plan::Action::ReadHistory`]) and writes it back as one of its
+//! closing actions ([`crate::plan::Action::WriteHistory`], after a failure too): the
+//! windows merge into the process's history, so every bake waits on what the others (and
+//! earlier runners) learned; the account's windows win over the file's, being the most
+//! recent any runner saved. Two bakes of one recipe in one process each read and write
+//! the same parameter (the later write wins, and holds what both learned). Neither store
+//! can fail a bake: a read that fails means cold waits (and no write), a write that fails
+//! is a warning.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures_util::future::join_all;
-
-use super::{BakeEvent, HistoryAction};
+use super::{Bake, BakeEvent, HistoryAction};
 use crate::aws::Aws;
-use crate::aws::history::account::{self, Location, Stored, Written};
+use crate::aws::history::account::{self, Stored, Written};
 use crate::aws::history::{History, Window};
 use crate::report::Reporter;
 use crate::tags;
 
-/// The history the bakes of one process share, and where it is saved at the end.
+/// The history the bakes of one process share, and the file it is saved to at the end.
 pub struct WaitHistory {
     pub history: Arc<History>,
     /// The state directory's file.
     file: PathBuf,
-    account: Option<InAccount>,
-}
-
-/// The account's side: the SSM client of the bakes' region and each recipe's parameter as
-/// it was read (those that could not be read are not written either).
-struct InAccount {
-    ssm: aws_sdk_ssm::Client,
-    parameters: Vec<(String, Stored)>,
 }
 
 impl WaitHistory {
-    /// Reads the history `file` (the state directory's `timings.json`) and, for
-    /// `Location::Ssm`, the parameter of each of `recipes` (once per name) in the region
-    /// the bakes run in.
-    pub async fn open(
-        aws: &Aws,
-        location: &Location,
-        file: PathBuf,
-        recipes: &[&str],
-        reporter: &Reporter,
-    ) -> WaitHistory {
+    /// Reads the history `file` (the state directory's `timings.json`).
+    pub fn open(file: PathBuf, reporter: &Reporter) -> WaitHistory {
         let history = Arc::new(History::load(file.clone()));
         if let Some(ignored) = history.ignored() {
             reporter.say(&format!(
@@ -52,59 +40,10 @@ impl WaitHistory {
                 file.display()
             ));
         }
-        let local = |history| WaitHistory {
-            history,
-            file: file.clone(),
-            account: None,
-        };
-        let Location::Ssm { prefix } = location else {
-            return local(history);
-        };
-        let ssm = match aws.ssm(aws.region()) {
-            Ok(ssm) => ssm,
-            Err(e) => {
-                let names = recipes.iter().map(|r| account::parameter_name(prefix, r));
-                for name in names {
-                    report_read_failure(reporter, &name, &e.chain());
-                }
-                return local(history);
-            }
-        };
-        let mut names: Vec<&str> = recipes.to_vec();
-        names.sort_unstable();
-        names.dedup();
-        let reads = join_all(names.iter().map(|recipe| {
-            let name = account::parameter_name(prefix, recipe);
-            let ssm = &ssm;
-            async move { (recipe.to_string(), account::read(ssm, &name).await, name) }
-        }))
-        .await;
-        let mut parameters = Vec::new();
-        for (recipe, read, name) in reads {
-            match read {
-                Ok(stored) => {
-                    if let Some(ignored) = crate::aws::history::ignored_windows(&stored.ignored) {
-                        reporter.say(&format!(
-                            "warning: wait history: SSM parameter {name}: {ignored}; those \
-                             waits start cold, and saving drops them"
-                        ));
-                    }
-                    history.merge(&stored.waits);
-                    reporter.emit(read_event(&stored));
-                    parameters.push((recipe, stored));
-                }
-                Err(e) => report_read_failure(reporter, &name, &e.chain()),
-            }
-        }
-        WaitHistory {
-            history,
-            file,
-            account: Some(InAccount { ssm, parameters }),
-        }
+        WaitHistory { history, file }
     }
 
-    /// Writes what the process learned back: to the file, and to each parameter that was
-    /// read.
+    /// Writes what the process learned back to the file.
     pub async fn save(&self, reporter: &Reporter) {
         if let Err(e) = self.history.save().await {
             reporter.say(&format!(
@@ -112,39 +51,121 @@ impl WaitHistory {
                 self.file.display()
             ));
         }
-        let Some(account) = &self.account else {
+    }
+}
+
+/// One recipe's wait history in the account: its SSM parameter as it was read (`None`
+/// when it could not be read: then it is not written either).
+pub struct InAccount {
+    ssm: Option<aws_sdk_ssm::Client>,
+    recipe: String,
+    stored: Option<Stored>,
+}
+
+impl InAccount {
+    /// Reads `recipe`'s `parameter` in `region` and merges its windows into `history`;
+    /// reports what it found.
+    pub async fn read(
+        aws: &Aws,
+        region: &str,
+        parameter: &str,
+        recipe: &str,
+        history: &History,
+        reporter: &Reporter,
+    ) -> InAccount {
+        let ssm = aws.ssm(region).map_err(|e| e.chain());
+        let read = match &ssm {
+            Ok(ssm) => account::read(ssm, parameter).await.map_err(|e| e.chain()),
+            Err(e) => Err(e.clone()),
+        };
+        let stored = match read {
+            Ok(stored) => {
+                if let Some(ignored) = crate::aws::history::ignored_windows(&stored.ignored) {
+                    reporter.say(&format!(
+                        "warning: wait history: SSM parameter {parameter}: {ignored}; those \
+                         waits start cold, and saving drops them"
+                    ));
+                }
+                history.merge(&stored.waits);
+                reporter.emit(read_event(&stored));
+                Some(stored)
+            }
+            Err(error) => {
+                reporter.emit(BakeEvent::History {
+                    action: HistoryAction::ReadFailed,
+                    parameter: parameter.to_string(),
+                    waits: 0,
+                    error: Some(error),
+                });
+                None
+            }
+        };
+        InAccount {
+            ssm: ssm.ok(),
+            recipe: recipe.to_string(),
+            stored,
+        }
+    }
+
+    /// Writes what `history` learned of this recipe's waits over what was read; reports
+    /// what it did. Nothing when the read failed.
+    pub async fn write(&self, history: &History, reporter: &Reporter) {
+        let (Some(ssm), Some(stored)) = (&self.ssm, &self.stored) else {
             return;
         };
-        let learned = self.history.learned();
-        let writes = join_all(account.parameters.iter().map(|(recipe, stored)| {
-            let learned = of_recipe(&learned, recipe);
-            async move {
-                let description = format!(
-                    "amibake: how long {recipe}'s waits took (a hint for the next bake; safe to delete)"
-                );
-                let tags = BTreeMap::from([
-                    (tags::CREATED_BY.to_string(), tags::CREATED_BY_VALUE.to_string()),
-                    (tags::RECIPE.to_string(), recipe.clone()),
-                ]);
-                let written =
-                    account::write(&account.ssm, stored, &learned, &description, &tags).await;
-                (stored.name.clone(), written)
-            }
-        }))
+        let recipe = &self.recipe;
+        let learned = of_recipe(&history.learned(), recipe);
+        let description = format!(
+            "amibake: how long {recipe}'s waits took (a hint for the next bake; safe to delete)"
+        );
+        let tags = BTreeMap::from([
+            (
+                tags::CREATED_BY.to_string(),
+                tags::CREATED_BY_VALUE.to_string(),
+            ),
+            (tags::RECIPE.to_string(), recipe.clone()),
+        ]);
+        let written = account::write(ssm, stored, &learned, &description, &tags).await;
+        let (action, waits, error) = match written {
+            Ok((Written::Created, n)) => (HistoryAction::Created, n, None),
+            Ok((Written::Updated, n)) => (HistoryAction::Updated, n, None),
+            Ok((Written::Unchanged, n)) => (HistoryAction::Unchanged, n, None),
+            Err(e) => (HistoryAction::SaveFailed, 0, Some(e.chain())),
+        };
+        reporter.emit(BakeEvent::History {
+            action,
+            parameter: stored.name.clone(),
+            waits,
+            error,
+        });
+    }
+}
+
+impl Bake<'_> {
+    /// [`crate::plan::Action::ReadHistory`]: reads this recipe's parameter.
+    pub(super) async fn read_history(&self, parameter: &str) {
+        let (recipe, history) = (&self.plan.recipe, &self.options.history);
+        let read = InAccount::read(
+            &self.aws,
+            self.region(),
+            parameter,
+            recipe,
+            history,
+            self.reporter,
+        )
         .await;
-        for (parameter, written) in writes {
-            let (action, waits, error) = match written {
-                Ok((Written::Created, n)) => (HistoryAction::Created, n, None),
-                Ok((Written::Updated, n)) => (HistoryAction::Updated, n, None),
-                Ok((Written::Unchanged, n)) => (HistoryAction::Unchanged, n, None),
-                Err(e) => (HistoryAction::SaveFailed, 0, Some(e.chain())),
-            };
-            reporter.emit(BakeEvent::History {
-                action,
-                parameter,
-                waits,
-                error,
-            });
+        *self.account.lock().unwrap_or_else(|e| e.into_inner()) = Some(read);
+    }
+
+    /// [`crate::plan::Action::WriteHistory`]: writes the parameter read at the start.
+    pub(super) async fn write_history(&self) {
+        let read = self
+            .account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(account) = read {
+            account.write(&self.options.history, self.reporter).await;
         }
     }
 }
@@ -183,15 +204,6 @@ fn read_event(stored: &Stored) -> BakeEvent {
         waits: stored.waits.len(),
         error: None,
     }
-}
-
-fn report_read_failure(reporter: &Reporter, parameter: &str, error: &str) {
-    reporter.emit(BakeEvent::History {
-        action: HistoryAction::ReadFailed,
-        parameter: parameter.to_string(),
-        waits: 0,
-        error: Some(error.to_string()),
-    });
 }
 
 #[cfg(test)]

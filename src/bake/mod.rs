@@ -2,17 +2,20 @@
 //!
 //! The order of business is the plan's ([`crate::plan::action`]): nothing here decides
 //! what comes next. Every resource is journaled before the call that creates it returns
-//! and remembered in `Created`; [`Bake::cleanup`] removes what the outcome calls for, on
-//! success, failure, timeout and interrupt alike.
+//! and remembered in `Created`; the plan's closing actions ([`Bake::close`]: cleanup,
+//! the history write, the manifest) run on success, failure, timeout, panic and
+//! interrupt alike.
 //!
 //! This module holds the bake itself and what every phase shares (the create → journal →
 //! remember → report sequence is `Bake::record`'s); `walk` performs each action, and
-//! each phase lives in a module of its own, in the order a bake reaches it: `source` (the
-//! source image, `--if-changed`), `launch` (security group, instances, the wait for SSM),
-//! `command` (steps and amibake's own scripts), `verify` (checks), `image` (image,
-//! copies, sharing, through the image layer [`crate::image`]) and `cleanup`; `event`
-//! holds what a bake tells its user ([`BakeEvent`]).
+//! each phase lives in a module of its own, in the order a bake reaches it: `history`
+//! (the wait history's parameter), `source` (the source image, the `--if-changed` reuse
+//! check), `launch` (security group, instances, the wait for SSM), `command` (steps and
+//! amibake's own scripts), `verify` (checks), `image` (image, copies, sharing, through
+//! the image layer [`crate::image`]), `cleanup`, and `close` (the closing actions);
+//! `event` holds what a bake tells its user ([`BakeEvent`]).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -31,8 +34,10 @@ use crate::journal::{Entry, Journal};
 use crate::manifest::{self, AmiEntry, CheckResult, Manifest, Timing};
 use crate::plan::{Plan, Role};
 use crate::report::Reporter;
+use crate::secret::Masker;
 
 mod cleanup;
+mod close;
 mod command;
 mod event;
 mod guard;
@@ -44,7 +49,7 @@ mod verify;
 mod walk;
 
 pub use event::{BakeEvent, HistoryAction, LeftResource, State, StepEvent};
-pub use history::WaitHistory;
+pub use history::{InAccount, WaitHistory};
 
 use source::describe_source;
 
@@ -64,9 +69,6 @@ pub struct BakeOptions {
     /// Multiplies every poll interval: 1.0 against AWS; an emulator that answers at
     /// once needs no multi-second pauses (`AMIBAKE_POLL_SCALE`).
     pub poll_scale: f64,
-    /// `--if-changed`: when an available image of this recipe with the same input hash
-    /// exists in every region, reuse it instead of baking.
-    pub if_changed: bool,
     /// `-v`: also stream the output of checks and of the boot test's cloud-init wait
     /// (steps always stream).
     pub verbose: bool,
@@ -221,6 +223,11 @@ pub struct Bake<'a> {
     phases: Mutex<Vec<Timing>>,
     /// How long the whole cleanup may take ([`CLEANUP_BUDGET`] unless set).
     cleanup_budget: Duration,
+    /// This recipe's wait history in the account, once read (`--history ssm`).
+    account: Mutex<Option<history::InAccount>>,
+    /// Where `WriteManifest` writes, and what it masks (unset: the manifest is returned
+    /// only).
+    manifest_to: Option<(PathBuf, Masker)>,
 }
 
 impl<'a> Bake<'a> {
@@ -244,7 +251,16 @@ impl<'a> Bake<'a> {
             started_at: SystemTime::now(),
             phases: Mutex::default(),
             cleanup_budget: CLEANUP_BUDGET,
+            account: Mutex::default(),
+            manifest_to: None,
         }
+    }
+
+    /// Has the plan's `WriteManifest` write the manifest to `path`, masking `masker`'s
+    /// secrets.
+    pub fn writing_manifest(mut self, path: PathBuf, masker: Masker) -> Bake<'a> {
+        self.manifest_to = Some((path, masker));
+        self
     }
 
     /// Gives the cleanup `budget` in all instead of [`CLEANUP_BUDGET`].

@@ -12,21 +12,21 @@ use crate::event::FromAws;
 
 impl Bake<'_> {
     /// `--if-changed`: the manifest of an existing image with this input hash, available
-    /// in the home region and every copy region; `None` when any is missing.
+    /// in each of `regions` (the home region, then every copy region); `None` when any is
+    /// missing.
     pub(super) async fn existing(
         &self,
         source: &ImageInfo,
         hash: &str,
+        regions: &[String],
     ) -> Result<Option<Manifest>, BakeError> {
         let t = self.phase_start(
             "if-changed",
             "looking for an image with the same inputs".to_string(),
         );
-        let mut regions = vec![self.region().to_string()];
-        regions.extend(self.plan.image.copy_to.iter().map(|r| r.to_string()));
         let mut amis = Vec::new();
         let mut baked_by = None;
-        for region in &regions {
+        for region in regions {
             let ec2 = self.ec2(region)?;
             let wanted = [
                 (tags::RECIPE, self.plan.recipe.as_str()),

@@ -12,7 +12,7 @@ use super::{Bake, BakeError, input_hash};
 
 /// What the walk has made so far: each action reads what earlier ones made.
 #[derive(Debug, Default, Clone)]
-struct Walk {
+pub(super) struct Walk {
     source: Option<ImageInfo>,
     input_hash: String,
     /// The security groups the instances get: the recipe's, or the temporary one.
@@ -25,16 +25,42 @@ struct Walk {
     boot_checks: Vec<CheckResult>,
     copies: Vec<AmiEntry>,
     boot_test_result: Option<BootTestResult>,
+    /// For the closing actions: whether the walk failed (or was interrupted) …
+    failed: bool,
+    /// … the manifest of the bake when it did not (`WriteManifest` writes it) …
+    manifest: Option<Manifest>,
+    /// … and whether the cleanup left nothing behind.
+    clean: bool,
 }
 
 /// What an action leaves the walk to do.
-enum Next {
+pub(super) enum Next {
     Go,
     /// `--if-changed` found the image already baked: this manifest, nothing launched.
     Reused(Box<Manifest>),
 }
 
 impl Walk {
+    /// What the closing actions start from: the manifest of a bake that succeeded, none
+    /// after a failure.
+    pub(super) fn closing(manifest: Option<Manifest>) -> Walk {
+        Walk {
+            failed: manifest.is_none(),
+            manifest,
+            ..Walk::default()
+        }
+    }
+
+    /// The cleanup was abandoned: it may have left something.
+    pub(super) fn abandoned(&mut self) -> bool {
+        self.clean = false;
+        self.failed
+    }
+
+    /// The manifest to write (only after success), and whether the cleanup left nothing.
+    pub(super) fn take_manifest(&mut self) -> Option<(Manifest, bool)> {
+        self.manifest.take().map(|m| (m, self.clean))
+    }
     fn instance(&self, role: Role) -> Result<&str, BakeError> {
         let id = match role {
             Role::Builder => &self.builder,
@@ -60,10 +86,10 @@ fn out_of_order(what: &str) -> BakeError {
 }
 
 impl Bake<'_> {
-    /// Runs the whole bake: every action of the plan, in order. On error the caller runs
-    /// [`Bake::cleanup`] (the plan's `Cleanup`) and writes nothing (`WriteManifest`). A
-    /// panic (a bug) is such an error too ([`BakeError::Panicked`]): what exists by then
-    /// is recorded, so the cleanup still removes it.
+    /// Walks the plan's actions in order up to its closing ones (cleanup, the history
+    /// write, the manifest), which [`Bake::close`] performs on every path after this. A
+    /// panic (a bug) is an error too ([`BakeError::Panicked`]): what exists by then is
+    /// recorded, so the cleanup still removes it.
     pub async fn run(&self) -> Result<Manifest, BakeError> {
         super::guard::unwinding(self.walk_plan())
             .await
@@ -76,7 +102,7 @@ impl Bake<'_> {
             ..Walk::default()
         };
         let mut phase: Option<(&'static str, Instant)> = None;
-        for action in &self.plan.actions {
+        for action in self.plan.actions.iter().take_while(|a| !a.closes()) {
             let next = action.phase();
             if phase.map(|(name, _)| name) != next {
                 if let Some((name, since)) = phase.take() {
@@ -102,13 +128,23 @@ impl Bake<'_> {
     }
 
     /// Performs one action; every AWS request it sends names it ([`acting`]).
-    async fn perform(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
+    pub(super) async fn perform(
+        &self,
+        action: &Action,
+        walk: &mut Walk,
+    ) -> Result<Next, BakeError> {
         acting(action.id(), self.act(action, walk)).await
     }
 
     async fn act(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
         match action {
-            Action::ResolveSource => return self.resolve(walk).await,
+            Action::ReadHistory { parameter } => self.read_history(parameter).await,
+            Action::ResolveSource => {
+                let source = self.resolve_source().await?;
+                walk.input_hash = input_hash(&self.stable_recipe, &source.id);
+                walk.source = Some(source);
+            }
+            Action::ReuseCheck { regions } => return self.reuse(regions, walk).await,
             Action::CheckHostManagement => self.check_host_management().await?,
             Action::Preflight(preflight) => {
                 crate::preflight::run(&self.aws, preflight, self.reporter).await?;
@@ -117,20 +153,14 @@ impl Bake<'_> {
             Action::Launch {
                 role,
                 instance_type,
-            } => {
-                let id = self.launch_role(*role, instance_type, walk).await?;
-                match role {
-                    Role::Builder => walk.builder = Some(id),
-                    Role::BootTest => walk.boot_test = Some(id),
-                }
-            }
+            } => self.launch_role(*role, instance_type, walk).await?,
             Action::WaitReady { role, timeout } => {
                 let spinner = match role {
                     Role::Builder => "bake",
                     Role::BootTest => "boot test",
                 };
-                let instance = walk.instance(*role)?;
-                self.wait_ready(spinner, instance, timeout.get()).await?;
+                self.wait_ready(spinner, walk.instance(*role)?, timeout.get())
+                    .await?;
             }
             Action::Step { index, total, step } => {
                 let result = self
@@ -145,9 +175,8 @@ impl Bake<'_> {
                     .await?;
             }
             Action::WaitForBoot { script, timeout } => {
-                let instance = walk.instance(Role::BootTest)?;
                 let label = "boot test: wait for the boot to finish";
-                let verbose = self.options.verbose;
+                let (instance, verbose) = (walk.instance(Role::BootTest)?, self.options.verbose);
                 self.run_script(instance, label, &script.text, timeout.get(), verbose)
                     .await?;
             }
@@ -164,7 +193,7 @@ impl Bake<'_> {
             }
             Action::Deprecate { after } => self.deprecate(&walk.image()?.id, after.get()).await?,
             Action::Terminate { role } => {
-                self.terminate(self.region(), walk.instance(*role)?).await;
+                self.terminate(self.region(), walk.instance(*role)?).await
             }
             Action::Distribute { copies, boot_test } => {
                 Box::pin(self.distribute(copies, boot_test, walk)).await?;
@@ -176,8 +205,9 @@ impl Bake<'_> {
             }
             Action::Share => self.share_all(&self.amis(walk)?).await?,
             Action::MarkComplete => self.mark_complete(&self.amis(walk)?).await?,
-            // Both run after the walk, on every path: the caller cleans up and writes.
-            Action::Cleanup | Action::WriteManifest => {}
+            Action::Cleanup => walk.clean = self.cleanup(walk.failed).await,
+            Action::WriteHistory { .. } => self.write_history().await,
+            Action::WriteManifest => self.write_manifest(walk).await?,
         }
         Ok(Next::Go)
     }
@@ -203,20 +233,16 @@ impl Bake<'_> {
         Ok(())
     }
 
-    /// The source image, its input hash, and with `--if-changed` the bake it repeats.
-    async fn resolve(&self, walk: &mut Walk) -> Result<Next, BakeError> {
-        let source = self.resolve_source().await?;
-        walk.input_hash = input_hash(&self.stable_recipe, &source.id);
-        if self.options.if_changed {
-            if let Some(manifest) = self.existing(&source, &walk.input_hash).await? {
-                return Ok(Next::Reused(Box::new(manifest)));
-            }
-            self.reporter.say(&format!(
-                "no image with input hash {} yet: baking",
-                &walk.input_hash[..12]
-            ));
+    /// `--if-changed`: the bake this one would repeat, if every region has its image.
+    async fn reuse(&self, regions: &[String], walk: &Walk) -> Result<Next, BakeError> {
+        let source = walk.source()?;
+        if let Some(manifest) = self.existing(source, &walk.input_hash, regions).await? {
+            return Ok(Next::Reused(Box::new(manifest)));
         }
-        walk.source = Some(source);
+        self.reporter.say(&format!(
+            "no image with input hash {} yet: baking",
+            &walk.input_hash[..12]
+        ));
         Ok(Next::Go)
     }
 
@@ -225,8 +251,8 @@ impl Bake<'_> {
         &self,
         role: Role,
         instance_type: &crate::recipe::types::InstanceType,
-        walk: &Walk,
-    ) -> Result<String, BakeError> {
+        walk: &mut Walk,
+    ) -> Result<(), BakeError> {
         let mut tags = self.plan.builder.tags.clone();
         let from = match role {
             Role::Builder => walk.source()?,
@@ -237,8 +263,12 @@ impl Bake<'_> {
             }
         };
         let token = format!("{}-{}", self.plan.run_id, role.as_str());
-        self.launch(role, instance_type, from, &walk.groups, &tags, &token)
-            .await
+        let id = (self.launch(role, instance_type, from, &walk.groups, &tags, &token)).await?;
+        match role {
+            Role::Builder => walk.builder = Some(id),
+            Role::BootTest => walk.boot_test = Some(id),
+        }
+        Ok(())
     }
 
     /// The copies and the boot test, side by side: either failing fails the bake at once

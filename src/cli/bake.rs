@@ -3,8 +3,9 @@
 //! Several bakes share the process's AWS clients, its request-rate limiter (so together
 //! they stay inside EC2's request buckets) and its wait history (so they learn from each
 //! other). Every recipe is loaded and checked before anything is created: one bad recipe
-//! stops them all with exit 2. Each bake then runs, cleans up and writes its manifest on
-//! its own; one failing does not stop the others.
+//! stops them all with exit 2. Each bake then walks its plan on its own — cleanup, the
+//! history write and the manifest are its closing actions ([`Bake::close`]); one failing
+//! does not stop the others. Here: starting the bakes, the signals, the exit codes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,9 +16,8 @@ use super::report_recipe_error;
 use super::{BakeArgs, Context, EXIT_USAGE, GlobalArgs, Signal, Signals, duration_env};
 use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
-use crate::event::{ErrorEvent, Failure};
+use crate::event::Failure;
 use crate::journal::{self, Journal};
-use crate::manifest::Manifest;
 use crate::plan::Plan;
 use crate::recipe::{self, LoadedRecipe, MissingSecrets, VarInputs};
 use crate::report::Reporter;
@@ -71,9 +71,7 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
         })
     };
     let reporters = reporters(&cx, &top, &prepared);
-    let recipes: Vec<&str> = prepared.iter().map(|p| p.plan.recipe.as_str()).collect();
-    let file = journal::state_dir().join("timings.json");
-    let waits = WaitHistory::open(&cx.aws, &args.history, file, &recipes, &top).await;
+    let waits = WaitHistory::open(journal::state_dir().join("timings.json"), &top);
     let history = waits.history.clone();
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
@@ -86,9 +84,8 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let outcomes: Vec<u8> = join_all(
         bakes
             .iter()
-            .zip(&prepared)
             .zip(&reporters)
-            .map(|((bake, p), reporter)| finish(bake, p, reporter, signals.clone())),
+            .map(|(bake, reporter)| finish(bake, reporter, signals.clone())),
     )
     .await;
     waits.save(&top).await;
@@ -141,10 +138,16 @@ async fn start<'r>(
         region,
         journal: journal.path().to_path_buf(),
     });
+    // The plan it walks, as `plan` shows it (the reporter masks the recipe's secrets).
+    if cx.global.json || cx.global.verbose > 0 {
+        reporter.emit(BakeEvent::Plan {
+            plan: p.plan.to_json(),
+            text: p.plan.to_text(),
+        });
+    }
     let options = BakeOptions {
         on_error: args.on_error,
         poll_scale: cx.poll_scale,
-        if_changed: args.if_changed && !args.force,
         verbose: cx.global.verbose > 0,
         history,
     };
@@ -155,7 +158,8 @@ async fn start<'r>(
         reporter,
         journal,
         options,
-    );
+    )
+    .writing_manifest(p.manifest.clone(), p.loaded.masker.clone());
     Ok(match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
         Some(budget) => bake.with_cleanup_budget(budget),
         None => bake,
@@ -225,9 +229,10 @@ async fn prepare(
     Ok((loaded, plan))
 }
 
-/// Runs one bake to its end — done, failed or stopped — cleans up after it, writes its
-/// manifest and reports; returns its exit code.
-async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals: Signals) -> u8 {
+/// Runs one bake to its end — done, failed or stopped — then its closing actions
+/// (cleanup, history, manifest); returns its exit code. The first signal stops the walk
+/// and starts the cleanup; the same signal again abandons the cleanup.
+async fn finish(bake: &Bake<'_>, reporter: &Reporter, mut signals: Signals) -> u8 {
     let result = tokio::select! {
         r = bake.run_leased() => r,
         _ = signals.first() => Err(BakeError::Interrupted),
@@ -245,41 +250,20 @@ async fn finish(bake: &Bake<'_>, p: &Prepared, reporter: &Reporter, mut signals:
             ));
         }
     }
-    let failed = result.is_err();
-    let clean = tokio::select! {
-        c = bake.cleanup(failed) => c,
-        () = signals.repeated() => {
-            reporter.finish();
-            reporter.say("cleanup abandoned: the same signal came again");
-            bake.report_left(failed);
-            false
-        }
+    let code = result.as_ref().err().map(|e| e.exit_code());
+    let abandon = async {
+        signals.repeated().await;
+        reporter.finish();
+        reporter.say("cleanup abandoned: the same signal came again");
     };
-    reporter.finish();
-    match result {
-        Ok(manifest) => report_done(&manifest, p, reporter, clean).await,
-        Err(e) => e.exit_code(),
+    match bake.close(result.ok(), abandon).await {
+        Ok(()) => code.unwrap_or(0),
+        Err(e) => {
+            reporter.finish();
+            reporter.emit(e.event());
+            e.exit_code()
+        }
     }
-}
-
-async fn report_done(manifest: &Manifest, p: &Prepared, reporter: &Reporter, clean: bool) -> u8 {
-    if let Err(e) = manifest.write(&p.manifest, &p.loaded.masker).await {
-        let error = format!("cannot write the manifest {}: {e}", p.manifest.display());
-        reporter.emit(ErrorEvent {
-            error,
-            exit_code: 1,
-            detail: Default::default(),
-        });
-        return 1;
-    }
-    reporter.emit(BakeEvent::Done {
-        manifest: p.manifest.clone(),
-        amis: manifest.amis.clone(),
-        clean,
-        reused_from_run: manifest.reused_from_run.clone(),
-        seconds: manifest.duration_seconds,
-    });
-    0
 }
 
 /// `amibake-manifest.json` → `amibake-manifest.3.json`.

@@ -100,7 +100,7 @@ pub enum Command {
     /// Print every API call and script a bake would run, offline (no AWS calls); with
     /// --check, run only the preflight (the image name, copies, shares and keys) against AWS.
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
     )]
     Plan {
         /// The recipe file.
@@ -178,6 +178,18 @@ pub struct BakeArgs {
     pub on_error: OnError,
     #[command(flatten)]
     pub overrides: OverrideArgs,
+}
+
+/// What `plan` and `bake` add to a recipe from the command line: `plan` takes the same
+/// flags as `bake` and prints the actions they add.
+#[derive(Debug, Clone, Args)]
+pub struct OverrideArgs {
+    /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
+    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
+    pub copy_to: Vec<Region>,
+    /// Also share the image with this account (repeatable; adds to the recipe's share_with).
+    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
+    pub share_with: Vec<AccountId>,
     /// Bake only when the inputs changed: when an available image of this recipe with the
     /// same input hash (rendered recipe, resolved source AMI, amibake major version) exists
     /// in every region, write its manifest and exit 0 without launching anything.
@@ -198,22 +210,17 @@ pub struct BakeArgs {
     pub history: crate::aws::history::account::Location,
 }
 
-/// What `plan` and `bake` add to a recipe from the command line.
-#[derive(Debug, Clone, Args)]
-pub struct OverrideArgs {
-    /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
-    #[arg(long = "copy-to", value_name = "REGION", value_parser = parse_region)]
-    pub copy_to: Vec<Region>,
-    /// Also share the image with this account (repeatable; adds to the recipe's share_with).
-    #[arg(long = "share-with", value_name = "ACCOUNT", value_parser = parse_account)]
-    pub share_with: Vec<AccountId>,
-}
-
 impl OverrideArgs {
     fn overrides(&self) -> crate::plan::Overrides {
+        use crate::aws::history::account::Location;
         crate::plan::Overrides {
             copy_to: self.copy_to.clone(),
             share_with: self.share_with.clone(),
+            reuse: self.if_changed && !self.force,
+            history_prefix: match &self.history {
+                Location::Local => None,
+                Location::Ssm { prefix } => Some(prefix.clone()),
+            },
         }
     }
 }

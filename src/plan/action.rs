@@ -10,7 +10,7 @@ use crate::preflight::Preflight;
 use crate::recipe::types::{Duration, InstanceType, Region};
 use crate::script::{RenderedStep, Script};
 
-use super::{BootTestPlan, Plan, PlannedCheck};
+use super::{BootTestPlan, Overrides, Plan, PlannedCheck};
 
 /// How long the builder may take to stop before the image is made.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -59,8 +59,15 @@ impl CheckPhase {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
+    /// `--history ssm`: read how long this recipe's waits took from its SSM parameter
+    /// (a read that fails only means cold waits).
+    ReadHistory { parameter: String },
     /// Find the source AMI (the plan's `source`) and check it is available.
     ResolveSource,
+    /// `--if-changed`: look in each region for an available image of this recipe with the
+    /// same input hash. When every region has one the bake ends here, writing that
+    /// image's manifest, and launches nothing.
+    ReuseCheck { regions: Vec<String> },
     /// No instance profile named: check the account's Default Host Management
     /// Configuration gives the instances SSM access, before anything is created.
     CheckHostManagement,
@@ -112,8 +119,12 @@ pub enum Action {
     /// Tag every image `amibake:complete=true`: from now on `sweep` leaves it alone.
     MarkComplete,
     /// Delete the temporary security group (and, after a failure, what the bake left).
+    /// Performed on every path, after a failure or an interrupt too.
     Cleanup,
-    /// Write the manifest.
+    /// `--history ssm`: write what the waits took back to the parameter read (on every
+    /// path; nothing when nothing changed).
+    WriteHistory { parameter: String },
+    /// Write the manifest (only after success).
     WriteManifest,
 }
 
@@ -123,7 +134,9 @@ impl Action {
     /// a bake makes can be checked, action by action, against the plan's lists.
     pub fn id(&self) -> String {
         match self {
+            Action::ReadHistory { .. } => "read_history".into(),
             Action::ResolveSource => "resolve_source".into(),
+            Action::ReuseCheck { .. } => "reuse_check".into(),
             Action::CheckHostManagement => "check_host_management".into(),
             Action::Preflight(_) => "preflight".into(),
             Action::CreateSecurityGroup => "create_security_group".into(),
@@ -142,8 +155,19 @@ impl Action {
             Action::Share => "share".into(),
             Action::MarkComplete => "mark_complete".into(),
             Action::Cleanup => "cleanup".into(),
+            Action::WriteHistory { .. } => "write_history".into(),
             Action::WriteManifest => "write_manifest".into(),
         }
+    }
+
+    /// Whether the action closes the bake: performed on every path once the walk has
+    /// ended (the cleanup and the history write after a failure too; the manifest only
+    /// after success).
+    pub fn closes(&self) -> bool {
+        matches!(
+            self,
+            Action::Cleanup | Action::WriteHistory { .. } | Action::WriteManifest
+        )
     }
 
     /// The phase an action belongs to: its time is reported and kept in the manifest under
@@ -178,8 +202,35 @@ impl Action {
 }
 
 /// The actions of a plan, in order.
-pub(super) fn actions(plan: &Plan) -> Vec<Action> {
-    let mut list = vec![Action::ResolveSource];
+pub(super) fn actions(plan: &Plan, overrides: &Overrides) -> Vec<Action> {
+    let history = overrides
+        .history_prefix
+        .as_deref()
+        .map(|prefix| crate::aws::history::account::parameter_name(prefix, &plan.recipe));
+    let mut list: Vec<Action> = history
+        .iter()
+        .map(|parameter| Action::ReadHistory {
+            parameter: parameter.clone(),
+        })
+        .collect();
+    list.push(Action::ResolveSource);
+    if overrides.reuse {
+        let copies = plan.image.copy_to.iter().map(|r| r.to_string());
+        list.push(Action::ReuseCheck {
+            regions: std::iter::once(plan.region.clone()).chain(copies).collect(),
+        });
+    }
+    list.extend(builder_actions(plan));
+    list.extend(image_actions(plan));
+    list.extend([Action::MarkComplete, Action::Cleanup]);
+    list.extend(history.map(|parameter| Action::WriteHistory { parameter }));
+    list.push(Action::WriteManifest);
+    list
+}
+
+/// From the checks before anything is created to the builder ready for its image.
+fn builder_actions(plan: &Plan) -> Vec<Action> {
+    let mut list = Vec::new();
     if plan.builder.iam_instance_profile.is_none() {
         list.push(Action::CheckHostManagement);
     }
@@ -217,12 +268,19 @@ pub(super) fn actions(plan: &Plan) -> Vec<Action> {
             timeout: HYGIENE_TIMEOUT,
         });
     }
-    list.push(Action::StopBuilder {
-        timeout: STOP_TIMEOUT,
-    });
-    list.push(Action::CreateImage {
-        timeout: IMAGE_TIMEOUT,
-    });
+    list
+}
+
+/// The image: made, deprecated, copied and boot-tested side by side, shared.
+fn image_actions(plan: &Plan) -> Vec<Action> {
+    let mut list = vec![
+        Action::StopBuilder {
+            timeout: STOP_TIMEOUT,
+        },
+        Action::CreateImage {
+            timeout: IMAGE_TIMEOUT,
+        },
+    ];
     if let Some(after) = plan.image.deprecate_after {
         list.push(Action::Deprecate { after });
     }
@@ -249,7 +307,6 @@ pub(super) fn actions(plan: &Plan) -> Vec<Action> {
     if plan.image.shares() {
         list.push(Action::Share);
     }
-    list.extend([Action::MarkComplete, Action::Cleanup, Action::WriteManifest]);
     list
 }
 

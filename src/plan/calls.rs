@@ -64,6 +64,11 @@ impl Action {
     pub fn calls(&self, plan: &Plan) -> Calls {
         let none = Calls::default();
         match self {
+            Action::ReadHistory { .. } => none.always(&[SSM_GET_PARAMETER]),
+            // A new parameter is created with its tags (PutParameter's Tags); an unchanged
+            // history is not written at all.
+            Action::WriteHistory { .. } => none.may(&[SSM_PUT_PARAMETER]),
+            Action::ReuseCheck { .. } => none.always(&[EC2_DESCRIBE_IMAGES]),
             Action::ResolveSource => match &plan.source {
                 Source::SsmParameter(_) => none.always(&[SSM_GET_PARAMETER, EC2_DESCRIBE_IMAGES]),
                 Source::Ami(_) | Source::Filter(_) => none.always(&[EC2_DESCRIBE_IMAGES]),

@@ -51,6 +51,14 @@ pub struct Overrides {
     pub copy_to: Vec<Region>,
     /// `--share-with`: more accounts to share the image with.
     pub share_with: Vec<AccountId>,
+    /// `--if-changed` without `--force`: first look for an image baked from the same
+    /// inputs ([`Action::ReuseCheck`]).
+    pub reuse: bool,
+    /// `--history ssm` or `ssm:/PATH`: the path under which each recipe's wait history is
+    /// kept in SSM ([`Action::ReadHistory`], [`Action::WriteHistory`]); `None` for
+    /// `local` (the state directory's file, which the process reads and writes once for
+    /// all its bakes: no call, no action).
+    pub history_prefix: Option<String>,
 }
 
 /// A var and where its value came from (secrets shown as `***`).
@@ -247,7 +255,7 @@ impl Plan {
             boot_test: boot_test_plan(r),
             actions: Vec::new(),
         };
-        plan.actions = action::actions(&plan);
+        plan.actions = action::actions(&plan, overrides);
         plan
     }
 

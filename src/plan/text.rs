@@ -97,6 +97,7 @@ impl Plan {
         if let Some(title) = one_line(action) {
             let note = match action {
                 Action::CheckHostManagement => crate::aws::ssm::HOST_MANAGEMENT_SETTING,
+                Action::WriteHistory { .. } => "a new parameter is created with its tags",
                 _ => "",
             };
             out.action(&title, &self.api(action, note));
@@ -334,6 +335,16 @@ fn one_line(action: &Action) -> Option<String> {
         Action::CreateSecurityGroup => "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)".into(),
         Action::Cleanup => "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images with their snapshots".into(),
         Action::WriteManifest => "write the manifest".into(),
+        Action::ReadHistory { parameter } => {
+            format!("read how long this recipe's waits took from the SSM parameter {parameter} (--history)")
+        }
+        Action::WriteHistory { parameter } => format!(
+            "write how long the waits took to the SSM parameter {parameter}, after a failure too (nothing when unchanged)"
+        ),
+        Action::ReuseCheck { regions } => format!(
+            "--if-changed: look for an available image of this recipe with the same input hash in {}; when every region has one, write its manifest and stop here (nothing is launched)",
+            regions.join(", ")
+        ),
         _ => return None,
     })
 }

@@ -369,6 +369,35 @@ fn every_action_of_the_json_plan_has_its_id_and_the_calls_the_text_lists() {
 }
 
 #[test]
+fn plan_takes_if_changed_and_history_like_bake_and_lists_the_reuse_check_and_the_history() {
+    let ids = |flags: &[&str]| -> Vec<String> {
+        let out = amibake(["plan", "--json", AL2023].iter().chain(flags));
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+        let actions = doc["actions"].as_array().expect("`actions` is an array");
+        actions
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = ids(&["--if-changed", "--history", "ssm:/ci/waits"]);
+    assert_eq!(all[..3], ["read_history", "resolve_source", "reuse_check"]);
+    let tail = &all[all.len() - 3..];
+    assert_eq!(tail, ["cleanup", "write_history", "write_manifest"]);
+
+    let forced = ids(&["--if-changed", "--force", "--history", "local"]);
+    assert!(!forced.contains(&"reuse_check".to_string()), "{forced:?}");
+    assert!(!forced.contains(&"read_history".to_string()), "{forced:?}");
+
+    let text = amibake(["plan", AL2023, "--history", "ssm:/ci/waits"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("SSM parameter /ci/waits/al2023-tomcat-codedeploy"),
+        "{text}"
+    );
+}
+
+#[test]
 fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
     let tmp = tempfile::tempdir().unwrap();
     let recipe = write_file(

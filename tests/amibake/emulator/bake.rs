@@ -32,6 +32,13 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
     );
     let events = events(&out);
     let run_id = run_id(&events);
+    // The bake prints the plan it walks: the document `plan --json` prints, same run.
+    let plans: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "plan").collect();
+    assert_eq!(plans.len(), 1, "one plan event: {plans:?}");
+    assert_eq!(plans[0]["plan"]["run_id"], run_id.as_str());
+    let walked = plans[0]["plan"]["actions"].as_array().unwrap();
+    assert_eq!(walked[0]["id"], "resolve_source");
+    assert_eq!(walked.last().unwrap()["id"], "write_manifest");
 
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();

@@ -7,10 +7,12 @@
 //! request that names no action (`-`), or a name that is no action of the plan, fails the
 //! test as surely as a call the plan does not list.
 //!
-//! The recipe exercises as many actions as one bake can: an SSM-parameter source, no
-//! instance profile (the Default Host Management check), a subnet (DescribeSubnets), a
-//! customer managed key in both regions (the preflight's key checks), a copy, a share,
-//! deprecation, steps of every command kind with a reboot, validation and the boot test. The two regions are this test's alone: no other test
+//! The recipe and flags exercise as many actions as one bake can: the wait history in SSM
+//! (read and write), an SSM-parameter source, the reuse check of `--if-changed` (nothing to
+//! reuse: it bakes), no instance profile (the Default Host Management check), a subnet
+//! (DescribeSubnets), a customer managed key in both regions (the preflight's key checks),
+//! a copy, a share, deprecation, steps of every command kind with a reboot, validation,
+//! the boot test and the closing cleanup. The two regions are this test's alone: no other test
 //! bakes or copies there while it runs (the realos tests that bake in them claim them).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +26,7 @@ const FAR: &str = "ap-northeast-2";
 const ACCOUNT: &str = "444455556666";
 
 /// One action's lists in the plan.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Listed {
     /// Every call the action may make.
     calls: BTreeSet<String>,
@@ -48,7 +50,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
     claim(FAR);
     let state = tempfile::tempdir().unwrap();
     let recipe = write_recipe(state.path());
-    let flags = ["--share-with", ACCOUNT];
+    let flags = ["--share-with", ACCOUNT, "--if-changed", "--history", "ssm"];
 
     let out = amibake(HOME, state.path())
         .args(["--json", "plan"])
@@ -58,9 +60,11 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
-    let listed = listed(&plan);
+    let lists = listed(&plan);
     let exercised = [
+        "read_history",
         "resolve_source",
+        "reuse_check",
         "check_host_management",
         "preflight",
         "create_security_group",
@@ -71,11 +75,12 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
         "checks:boot-test",
         "share",
         "cleanup",
+        "write_history",
     ];
     for id in exercised {
         assert!(
-            listed.contains_key(id),
-            "the recipe should exercise {id}: {listed:?}"
+            lists.contains_key(id),
+            "the recipe should exercise {id}: {lists:?}"
         );
     }
 
@@ -84,6 +89,11 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
     reset_stats(FAR);
     let out = bake_json(HOME, state.path(), &recipe, &flags);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let walked = listed(&last(&events(&out), "plan")["plan"]);
+    assert_eq!(
+        walked, lists,
+        "the plan bake walked is the one `plan` printed"
+    );
     let mut seen = calls_by_plan_action(HOME);
     for (id, calls) in calls_by_plan_action(FAR) {
         let into = seen.entry(id).or_default();
@@ -92,7 +102,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
         }
     }
 
-    let wrong = mismatches(&listed, &seen);
+    let wrong = mismatches(&lists, &seen);
     assert!(
         wrong.is_empty(),
         "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",

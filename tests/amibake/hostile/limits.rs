@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use amibake::aws::history::account::{DEFAULT_PREFIX, Location};
-use amibake::bake::{Bake, BakeOptions, OnError, WaitHistory};
+use amibake::aws::history::account::DEFAULT_PREFIX;
+use amibake::bake::{Bake, BakeOptions, InAccount, OnError, WaitHistory};
 use amibake::journal::Journal;
 use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
@@ -208,7 +208,6 @@ async fn bake_with<'a>(
     let options = BakeOptions {
         on_error: OnError::Cleanup,
         poll_scale: 1.0,
-        if_changed: false,
         verbose: false,
         history,
     };
@@ -267,14 +266,7 @@ async fn a_poisoned_timings_json_is_ignored_with_a_warning_and_the_bake_succeeds
         let file = write_file(dir.path(), "timings.json", poisoned_history(&keys, window));
         let mocks = Mocks::new();
         let reporter = mocks::reporter();
-        let waits = WaitHistory::open(
-            &mocks.aws(),
-            &Location::Local,
-            file,
-            &["mock-bake"],
-            &reporter,
-        )
-        .await;
+        let waits = WaitHistory::open(file, &reporter);
         let said = warnings(&reporter);
         assert!(
             said.iter()
@@ -303,14 +295,15 @@ async fn a_poisoned_history_parameter_is_ignored_with_a_warning_and_the_bake_suc
         let mut mocks = Mocks::new();
         mocks.override_ssm(&get);
         let reporter = mocks::reporter();
-        let location = Location::Ssm {
-            prefix: DEFAULT_PREFIX.into(),
-        };
-        let waits = WaitHistory::open(
-            &mocks.aws(),
-            &location,
-            dir.path().join("timings.json"),
-            &["mock-bake"],
+        let waits = WaitHistory::open(dir.path().join("timings.json"), &reporter);
+        let (aws, parameter) = (mocks.aws(), format!("{DEFAULT_PREFIX}/mock-bake"));
+        let history = &waits.history;
+        InAccount::read(
+            &aws,
+            aws.region(),
+            &parameter,
+            "mock-bake",
+            history,
             &reporter,
         )
         .await;
@@ -339,16 +332,8 @@ async fn an_oversized_timings_json_is_ignored_with_a_warning() {
         "timings.json",
         format!(r#"{{"version": 1, "waits": {{{}}}}}"#, waits.join(", ")),
     );
-    let mocks = Mocks::new();
     let reporter = mocks::reporter();
-    let opened = WaitHistory::open(
-        &mocks.aws(),
-        &Location::Local,
-        file,
-        &["mock-bake"],
-        &reporter,
-    )
-    .await;
+    let opened = WaitHistory::open(file, &reporter);
     assert_eq!(
         opened
             .history

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 
 use amibake::aws::Aws;
 use amibake::aws::history::Window;
-use amibake::aws::history::account::Location;
 use amibake::aws::history::account::{self, Stored, Written};
-use amibake::bake::WaitHistory;
+use amibake::bake::{InAccount, WaitHistory};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
 use aws_smithy_mocks::{Rule, mock};
@@ -187,30 +186,16 @@ async fn a_bake_that_cannot_read_the_history_goes_on_cold_and_does_not_write_it(
     );
     let reporter = Reporter::memory(Masker::default());
     let dir = tempfile::tempdir().unwrap();
-    let location = Location::Ssm {
-        prefix: account::DEFAULT_PREFIX.into(),
-    };
-
-    let waits = WaitHistory::open(
-        &aws,
-        &location,
-        dir.path().join("timings.json"),
-        &["web", "web"],
-        &reporter,
-    )
-    .await;
-    waits
-        .history
-        .put("image:us-east-1", Window { lo: 5.9, hi: 6.0 });
+    let waits = WaitHistory::open(dir.path().join("timings.json"), &reporter);
+    let history = &waits.history;
+    let web = InAccount::read(&aws, "us-east-1", PARAM, "web", history, &reporter).await;
+    history.put("image:us-east-1", Window { lo: 5.9, hi: 6.0 });
+    web.write(history, &reporter).await;
     waits.save(&reporter).await;
 
     let seen = reporter.recorded();
     let history = seen.of_kind("history");
-    assert_eq!(
-        history.len(),
-        1,
-        "one read per recipe name, no save: {history:?}"
-    );
+    assert_eq!(history.len(), 1, "one failed read, no save: {history:?}");
     assert_eq!(history[0]["action"], "read_failed");
     assert_eq!(history[0]["parameter"], PARAM);
     assert!(

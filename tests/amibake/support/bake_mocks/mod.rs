@@ -248,7 +248,6 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
     let options = BakeOptions {
         on_error: OnError::Cleanup,
         poll_scale: 1.0,
-        if_changed: false,
         verbose: false,
         history: std::sync::Arc::new(amibake::aws::history::History::in_memory()),
     };
