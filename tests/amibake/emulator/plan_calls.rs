@@ -12,11 +12,18 @@
 //! reuse: it bakes), no instance profile (the Default Host Management check), a subnet
 //! (DescribeSubnets), a customer managed key in both regions (the preflight's key checks),
 //! a copy, a share, deprecation, steps of every command kind with a reboot, validation,
-//! the boot test and the closing cleanup. The two regions are this test's alone: no other test
-//! bakes or copies there while it runs (the realos tests that bake in them claim them).
+//! the boot test and the closing cleanup; a second bake fails at its boot test, so the
+//! cleanup's failure path runs too. The two regions are these tests' alone: no other test
+//! bakes or copies there while one runs (the realos tests that bake in them claim them).
+//!
+//! `always` (the reverse direction) is what the plan says a successful run of an action
+//! makes at least once; calls an action makes only sometimes (a poll's EC2 look at the
+//! instance, a retry, the cleanup's failure path) are in `calls` only, and a failed bake
+//! is held to the one direction.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use crate::support::emulator::*;
 
@@ -24,6 +31,9 @@ const HOME: &str = "us-west-1";
 const FAR: &str = "ap-northeast-2";
 /// The account the image is shared with (by flag, on `plan` and `bake` alike).
 const ACCOUNT: &str = "444455556666";
+/// What only the boot test's check runs: `fail_command_matching` on it fails the bake
+/// after the image and its copy exist.
+const BOOT_ONLY: &str = "boot-only-check";
 
 /// One action's lists in the plan.
 #[derive(Debug, Default, PartialEq)]
@@ -40,27 +50,18 @@ struct Listed {
 /// Calls the emulator counted: plan action id → `service:Action` → count.
 type Seen = BTreeMap<String, BTreeMap<String, u64>>;
 
+/// A plan's lists and the calls its bake made, with the bake's output.
+struct Baked {
+    lists: BTreeMap<String, Listed>,
+    seen: Seen,
+    out: Output,
+}
+
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
-    // No instance profile: the account's Default Host Management Configuration lets the
-    // agents register, and the plan checks it first.
-    let role = "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole";
-    configure(HOME, serde_json::json!({ "default_host_management": role }));
-    claim(FAR);
-    let state = tempfile::tempdir().unwrap();
-    let recipe = write_recipe(state.path());
-    let flags = ["--share-with", ACCOUNT, "--if-changed", "--history", "ssm"];
-
-    let out = amibake(HOME, state.path())
-        .args(["--json", "plan"])
-        .arg(&recipe)
-        .args(flags)
-        .output()
-        .unwrap();
+    let Baked { lists, seen, out } = plan_and_bake(serde_json::json!({}));
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
-    let lists = listed(&plan);
     let exercised = [
         "read_history",
         "resolve_source",
@@ -83,12 +84,70 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
             "the recipe should exercise {id}: {lists:?}"
         );
     }
+    let wrong = mismatches(&lists, &seen, true);
+    assert!(
+        wrong.is_empty(),
+        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
+        wrong.join("\n  ")
+    );
+    let run_id = run_id(&events(&out));
+    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+}
+
+/// A bake that fails at its boot test takes the cleanup's failure path (terminate,
+/// deregister the images and copies, delete their snapshots): those calls too are the
+/// cleanup's. Only the one direction holds here: actions after the failure never ran.
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_failed_bake_makes_only_calls_its_plan_lists_cleanup_included() {
+    let knobs = serde_json::json!({ "fail_command_matching": BOOT_ONLY });
+    let Baked { lists, seen, out } = plan_and_bake(knobs);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let wrong = mismatches(&lists, &seen, false);
+    assert!(
+        wrong.is_empty(),
+        "the failed bake made calls its plan does not list:\n  {}\nseen: {seen:#?}",
+        wrong.join("\n  ")
+    );
+    let cleanup = seen.get("cleanup").cloned().unwrap_or_default();
+    for call in ["ec2:DeregisterImage", "ec2:DeleteSnapshot"] {
+        assert!(
+            cleanup.contains_key(call),
+            "the cleanup after the failure made no {call}: {seen:#?}"
+        );
+    }
+    let run_id = run_id(&events(&out));
+    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, false));
+}
+
+/// Plans the test's recipe with the test's flags, then bakes it with the same flags, the
+/// emulator's `knobs` set in the home region; asserts that the bake walked the plan
+/// `plan` printed.
+fn plan_and_bake(mut knobs: serde_json::Value) -> Baked {
+    // No instance profile: the account's Default Host Management Configuration lets the
+    // agents register, and the plan checks it first.
+    let role = "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole";
+    knobs["default_host_management"] = role.into();
+    configure(HOME, knobs);
+    claim(FAR);
+    let state = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(state.path());
+    let flags = ["--share-with", ACCOUNT, "--if-changed", "--history", "ssm"];
+
+    let out = amibake(HOME, state.path())
+        .args(["--json", "plan"])
+        .arg(&recipe)
+        .args(flags)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan --json");
+    let lists = listed(&plan);
 
     // From here on, what the emulator counts in both regions is the bake's.
     reset_stats(HOME);
     reset_stats(FAR);
     let out = bake_json(HOME, state.path(), &recipe, &flags);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let walked = listed(&last(&events(&out), "plan")["plan"]);
     assert_eq!(
         walked, lists,
@@ -101,15 +160,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
             *into.entry(call).or_default() += n;
         }
     }
-
-    let wrong = mismatches(&lists, &seen);
-    assert!(
-        wrong.is_empty(),
-        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
-        wrong.join("\n  ")
-    );
-    let run_id = run_id(&events(&out));
-    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+    Baked { lists, seen, out }
 }
 
 /// The plan's actions by id, those nested in `distribute` too.
@@ -153,9 +204,9 @@ fn listed(plan: &serde_json::Value) -> BTreeMap<String, Listed> {
 }
 
 /// Each difference between what the plan lists and what the emulator saw, as a line:
-/// a call made under an action that does not list it (or under no action at all), and a
-/// call an action always makes that it did not make.
-fn mismatches(listed: &BTreeMap<String, Listed>, seen: &Seen) -> Vec<String> {
+/// a call made under an action that does not list it (or under no action at all), and,
+/// when every action ran (`all_ran`), a call an action always makes that it did not make.
+fn mismatches(listed: &BTreeMap<String, Listed>, seen: &Seen, all_ran: bool) -> Vec<String> {
     let mut wrong = Vec::new();
     for (id, calls) in seen {
         let Some(action) = listed.get(id) else {
@@ -175,7 +226,8 @@ fn mismatches(listed: &BTreeMap<String, Listed>, seen: &Seen) -> Vec<String> {
             }
         }
     }
-    for (id, action) in listed.iter().filter(|(_, a)| !a.holds_others) {
+    let ran = listed.iter().filter(|(_, a)| all_ran && !a.holds_others);
+    for (id, action) in ran {
         let made = seen.get(id);
         for call in &action.always {
             if !made.is_some_and(|m| m.contains_key(call)) {
@@ -223,6 +275,7 @@ validate:
 boot_test:
   checks:
     - {{ name: java, run: "java -version 2>&1", expect_stdout: "17" }}
+    - {{ name: marker, run: "echo {BOOT_ONLY}", expect_stdout: "{BOOT_ONLY}" }}
 image:
   name: "{{{{ recipe }}}}-{{{{ run_id }}}}"
   kms_key_id: {alias}
