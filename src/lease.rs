@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use crate::aws::acting::acting;
 use crate::aws::{Aws, ec2};
 use crate::report::Reporter;
 use crate::tags;
@@ -47,6 +48,10 @@ pub fn holds(until: SystemTime, now: SystemTime) -> bool {
     until + CLOCK_SKEW > now
 }
 
+/// What a renewal's requests name instead of a plan action (it runs beside the walk, in
+/// no action; see [`crate::aws::acting`]).
+pub const RENEWAL: &str = "lease-renewal";
+
 /// Runs `work` while renewing the lease on `held()` — (region, id) pairs of what the run
 /// still holds — every third of [`PERIOD`]; returns what `work` returns. The first
 /// renewal comes a third of the period in: a short bake makes no renewal call.
@@ -59,7 +64,7 @@ pub async fn renewing<T>(
     let renew = async {
         loop {
             tokio::time::sleep(PERIOD / 3).await;
-            renew(aws, &held(), reporter).await;
+            acting(RENEWAL.into(), renew(aws, &held(), reporter)).await;
         }
     };
     tokio::select! {

@@ -12,7 +12,8 @@ changed by --config. Tests isolate themselves by region, so knobs cannot leak.
 Endpoints (see emulator/README.md, "Control endpoint"):
   GET/POST /_amibake/config    the knobs (POST: {"region": R|"*", "reset": bool, knob: value})
   GET      /_amibake/facts     facts remembered per instance and image
-  GET      /_amibake/stats     requests by region and action; POST /_amibake/stats/reset
+  GET      /_amibake/stats     requests by region and action (and by amibake's plan action);
+                               POST /_amibake/stats/reset (body {"region": R}: only R's)
   GET      /_amibake/realos    the real-OS containers this emulator booted
   GET      /_amibake/health    {"ok": true, "moto": version, "outputs": path, ...}
 """
@@ -170,6 +171,15 @@ def respond(start_response: Any, status: str, body: Any) -> list[bytes]:
     return [data]
 
 
+def read_json(environ: dict[str, Any]) -> dict[str, Any]:
+    """A control POST's body: a JSON object (none: {}); ValueError otherwise."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
 def control(world: World, environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """Answers a request under /_amibake/ (WSGI)."""
     from moto import __version__ as moto_version
@@ -188,7 +198,11 @@ def control(world: World, environ: dict[str, Any], start_response: Any) -> list[
         if path == "/_amibake/stats" and method == "GET":
             return respond(start_response, "200 OK", world.traffic.snapshot())
         if path == "/_amibake/stats/reset" and method == "POST":
-            world.traffic.reset()
+            try:
+                body = read_json(environ)
+            except ValueError as e:
+                return respond(start_response, "400 Bad Request", {"error": str(e)})
+            world.traffic.reset(body.get("region"))
             return respond(start_response, "200 OK", world.traffic.snapshot())
         if path == "/_amibake/facts" and method == "GET":
             return respond(start_response, "200 OK", world.facts_report())
@@ -200,10 +214,7 @@ def control(world: World, environ: dict[str, Any], start_response: Any) -> list[
             return respond(start_response, "200 OK", world.knobs.snapshot())
         if path == "/_amibake/config" and method == "POST":
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("body must be a JSON object")
+                body = read_json(environ)
                 result = world.knobs.update(body)
             except (ValueError, re.error) as e:
                 return respond(start_response, "400 Bad Request", {"error": str(e)})

@@ -5,8 +5,9 @@ One WSGI app (werkzeug, threaded) answers everything:
   * first guard.py refuses what a web page sent (Origin, Sec-Fetch-*), a foreign Host
     (DNS rebinding) and a control POST that is not JSON; no response carries CORS headers;
   * /_amibake/*  the control endpoint (config.control), never counted or throttled;
-  * any AWS request is first classified (region, service, action) and counted, and with
-    `throttle_ec2` may be answered RequestLimitExceeded (traffic.py);
+  * any AWS request is first classified (region, service, action, and the plan action
+    amibake names in `x-amibake-action`) and counted, and with `throttle_ec2` may be
+    answered RequestLimitExceeded (traffic.py);
   * then it runs in moto under `world.lock`, after `world.tick()` applied the scheduled
     transitions that are due: requests are serialized, and delays are lazy.
     POST /moto-api/reset also resets the World (facts, invocations, transitions).

@@ -2,7 +2,9 @@
 injected faults of a dead or flaky network (what tests/hostile/bounded.rs rides out).
 
 Every AWS request is counted by region and `service:Action` (from its SigV4 credential
-scope and its `Action` parameter or `X-Amz-Target` header), for GET /_amibake/stats. With
+scope and its `Action` parameter or `X-Amz-Target` header), for GET /_amibake/stats, and
+again under the plan action amibake names in its `x-amibake-action` header ("-" when it
+names none), so a test can hold a bake's calls against its plan action by action. With
 the `throttle_ec2` knob, EC2 requests also draw from EC2's documented token buckets (per
 region, per category or per action) and are answered HTTP 503 RequestLimitExceeded when
 theirs is empty, as EC2 does; moto never throttles, so without this amibake's retries
@@ -104,9 +106,19 @@ class Traffic:
         self.lock = threading.Lock()
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, region: str | None = None) -> None:
+        """Zeroes the counts and refills the buckets: of one region (a test that claims
+        it starts from nothing while others run on), or of all."""
+        if region is not None:
+            with self.lock:
+                for per_region in (self.calls, self.by_plan_action, self.throttled, self.faulted, self.storms, self.bursts):
+                    per_region.pop(region, None)
+                self.buckets = {k: v for k, v in self.buckets.items() if k[0] != region}
+            return
         self.since = time.time()
         self.calls: dict[str, dict[str, int]] = {}
+        # region -> plan action ("-": none named) -> service:Action -> count
+        self.by_plan_action: dict[str, dict[str, dict[str, int]]] = {}
         self.throttled: dict[str, dict[str, int]] = {}
         self.buckets: dict[tuple[str, str], list[float]] = {}  # -> [tokens, at]
         self.faulted: dict[str, dict[str, int]] = {}
@@ -115,14 +127,17 @@ class Traffic:
         # region -> (the knobs it started from, errors still to answer)
         self.bursts: dict[str, tuple[Any, int]] = {}
 
-    def admit(self, region: str, service: str, action: str, params: dict[str, list[str]]) -> bool:
-        """Counts the request, applies the fault knobs (a stall waits here, outside every
-        lock); False when the request is to be refused (`throttled_response` answers)."""
+    def admit(self, region: str, service: str, action: str, params: dict[str, list[str]], plan_action: str | None = None) -> bool:
+        """Counts the request (also under the plan action it names), applies the fault knobs
+        (a stall waits here, outside every lock); False when the request is to be refused
+        (`throttled_response` answers)."""
         name = f"{service}:{action}"
         _verdict.kind = "throttle"
         with self.lock:
             by_region = self.calls.setdefault(region, {})
             by_region[name] = by_region.get(name, 0) + 1
+            by_action = self.by_plan_action.setdefault(region, {}).setdefault(plan_action or "-", {})
+            by_action[name] = by_action.get(name, 0) + 1
             fault = self.fault(region, service, action)
         if fault == "stall" and not self.stall(region, service, action):
             fault = "reset"
@@ -205,6 +220,9 @@ class Traffic:
             return {
                 "seconds": round(time.time() - self.since, 3),
                 "calls": {r: dict(sorted(c.items())) for r, c in sorted(self.calls.items())},
+                "by_plan_action": {
+                    r: {a: dict(sorted(c.items())) for a, c in sorted(by_action.items())} for r, by_action in sorted(self.by_plan_action.items())
+                },
                 "throttled": {r: dict(sorted(c.items())) for r, c in sorted(self.throttled.items())},
                 "faults": {r: dict(sorted(c.items())) for r, c in sorted(self.faulted.items())},
             }
@@ -213,9 +231,10 @@ class Traffic:
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
-def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str]]] | None:
-    """(region, service, action, query parameters) of an AWS request, from its SigV4
-    scope and its `Action` parameter or `X-Amz-Target` header. Leaves the body readable."""
+def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str]], str | None] | None:
+    """(region, service, action, query parameters, plan action) of an AWS request, from
+    its SigV4 scope, its `Action` parameter or `X-Amz-Target` header, and amibake's
+    `x-amibake-action` header (None without one). Leaves the body readable."""
     scope = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if scope is None:
         return None
@@ -232,7 +251,7 @@ def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str
         if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
             params.update(parse_qs(body.decode("utf-8", "replace")))
         action = params.get("Action", ["?"])[-1]
-    return scope["region"], scope["service"], action, params
+    return scope["region"], scope["service"], action, params, environ.get("HTTP_X_AMIBAKE_ACTION")
 
 
 QUERY_SERVICES = {"cloudformation", "autoscaling", "iam", "sts"}

@@ -80,3 +80,33 @@ def test_regions_not_opted_in_show_in_describe_regions(emu, ec2):
     emu.config(regions_not_opted_in=["ap-east-1"])
     regions = {r["RegionName"]: r["OptInStatus"] for r in ec2.describe_regions(AllRegions=True)["Regions"]}
     assert regions["ap-east-1"] == "not-opted-in"
+
+
+def acting_as(client, action):
+    """Makes `client` name `action` in amibake's `x-amibake-action` header, as amibake's
+    requests do while it performs a plan action."""
+    def tag(request, **_):
+        request.headers["x-amibake-action"] = action
+    client.meta.events.register("before-send", tag)
+    return client
+
+
+def test_stats_count_calls_by_the_plan_action_they_name_and_reset_per_region(emu, ec2):
+    emu.post("/_amibake/stats/reset", {})
+    other = acting_as(emu.client("ec2", region=COPY_REGION), "copy:" + COPY_REGION)
+    other.describe_regions()
+    tagged = acting_as(emu.client("ec2"), "resolve_source")
+    tagged.describe_regions()
+    tagged.describe_images(Owners=["self"])
+    ec2.describe_regions()
+    stats = emu.get("/_amibake/stats")
+    assert stats["by_plan_action"][REGION] == {
+        "-": {"ec2:DescribeRegions": 1},
+        "resolve_source": {"ec2:DescribeImages": 1, "ec2:DescribeRegions": 1},
+    }
+    assert stats["calls"][REGION] == {"ec2:DescribeImages": 1, "ec2:DescribeRegions": 2}
+
+    emu.post("/_amibake/stats/reset", {"region": REGION})
+    stats = emu.get("/_amibake/stats")
+    assert REGION not in stats["by_plan_action"] and REGION not in stats["calls"]
+    assert stats["by_plan_action"][COPY_REGION] == {"copy:" + COPY_REGION: {"ec2:DescribeRegions": 1}}

@@ -13,7 +13,8 @@
 //! including the SDK's own retries and paginated calls, just as AWS counts them. The
 //! region and service come from the request's SigV4 credential scope, the action from its
 //! `Action` parameter (EC2, CloudFormation, Auto Scaling) or `X-Amz-Target` header (SSM).
-//! Requests that are not signed (IMDS, SSO token exchange) pass untouched.
+//! Requests that are not signed (IMDS, SSO token exchange) pass untouched; signed ones
+//! also get the header that names the plan action they serve ([`super::acting`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -233,6 +234,17 @@ fn signed(request: &HttpRequest) -> Option<Signed> {
     })
 }
 
+/// Names the plan action this request serves ([`super::acting`]), after signing: the
+/// header is not part of the signature, so AWS neither checks nor needs it. An id that is no
+/// valid header value (none is: ids are ASCII) goes untagged rather than failing the call.
+fn tag(request: &mut HttpRequest) {
+    if let Some(action) = super::acting::current().filter(|a| !a.is_empty()) {
+        let _ = request
+            .headers_mut()
+            .try_insert(super::acting::HEADER, action);
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -270,10 +282,11 @@ struct LimitedConnector {
 }
 
 impl HttpConnector for LimitedConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
         let Some(s) = signed(&request) else {
             return self.inner.call(request);
         };
+        tag(&mut request);
         let wait = self
             .limiter
             .reserve(&s.region, &s.service, &s.action, s.filtered_or_paged);
@@ -338,6 +351,25 @@ mod tests {
         let traffic = limiter.traffic();
         assert_eq!(traffic.calls["ec2:RunInstances"], 10);
         assert!((traffic.waited.as_secs_f64() - 6.0 * pace).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn a_request_names_the_action_it_is_sent_in_and_none_outside() {
+        let header = |req: &HttpRequest| {
+            req.headers()
+                .get(crate::aws::acting::HEADER)
+                .map(str::to_string)
+        };
+        let mut outside = HttpRequest::new(SdkBody::empty());
+        tag(&mut outside);
+        assert_eq!(header(&outside), None);
+        let inside = crate::aws::acting::acting("copy:us-west-2".into(), async {
+            let mut req = HttpRequest::new(SdkBody::empty());
+            tag(&mut req);
+            req
+        })
+        .await;
+        assert_eq!(header(&inside).as_deref(), Some("copy:us-west-2"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Every call is bounded ([`CallTimeouts`]): behind a connection that stops answering a
 //! call fails, it never hangs; the waits of `poll` bound themselves by their deadlines.
 
+pub mod acting;
 pub mod asg;
 pub mod calls;
 pub mod cfn;

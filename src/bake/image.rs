@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::aws::acting::acting;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::poll::{self, Schedule};
 use crate::manifest::AmiEntry;
@@ -131,20 +132,28 @@ impl Bake<'_> {
 
     /// Copies the image to every `copy_to` region, the waits in parallel (the rate limiter
     /// paces CopyImage to its bucket). Every region is reported; any failure fails the bake
-    /// after all have finished.
+    /// after all have finished. Each copy's requests name its plan action (the third
+    /// element, [`crate::aws::acting`]), though the copies run together.
     pub(super) async fn copy_all(
         &self,
         image: &ImageInfo,
-        copies: &[(Region, Duration)],
+        copies: &[(Region, Duration, String)],
     ) -> Result<Vec<AmiEntry>, BakeError> {
         let targets: Vec<(String, Duration)> =
-            copies.iter().map(|(r, t)| (r.to_string(), *t)).collect();
+            copies.iter().map(|(r, t, _)| (r.to_string(), *t)).collect();
+        // Every target is one of `copies`: the id is always found.
+        let action = |region: &str| {
+            let copy = copies.iter().find(|(r, _, _)| r.as_str() == region);
+            copy.map(|(_, _, id)| id.clone()).unwrap_or_default()
+        };
         image::copy_all(
             &targets,
             Duration::ZERO,
             self.reporter,
-            async |region| self.start_copy(image, region).await,
-            async |region, id, timeout| self.finish_copy(region, id, timeout).await,
+            async |region| acting(action(region), self.start_copy(image, region)).await,
+            async |region, id, timeout| {
+                acting(action(region), self.finish_copy(region, id, timeout)).await
+            },
         )
         .await
         .map_err(BakeError::CopiesFailed)

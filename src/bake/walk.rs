@@ -3,6 +3,7 @@
 
 use tokio::time::Instant;
 
+use crate::aws::acting::acting;
 use crate::aws::ec2::ImageInfo;
 use crate::manifest::{AmiEntry, BootTestResult, CheckResult, Manifest, StepResult};
 use crate::plan::{Action, CheckPhase, Role};
@@ -126,12 +127,16 @@ impl Bake<'_> {
         })
     }
 
-    /// Performs one action.
+    /// Performs one action; every AWS request it sends names it ([`acting`]).
     pub(super) async fn perform(
         &self,
         action: &Action,
         walk: &mut Walk,
     ) -> Result<Next, BakeError> {
+        acting(action.id(), self.act(action, walk)).await
+    }
+
+    async fn act(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
         match action {
             Action::ReadHistory { parameter } => self.read_history(parameter).await,
             Action::ResolveSource => {
@@ -194,7 +199,7 @@ impl Bake<'_> {
                 Box::pin(self.distribute(copies, boot_test, walk)).await?;
             }
             Action::Copy { region, timeout } => {
-                let copy = [(region.clone(), timeout.get())];
+                let copy = [(region.clone(), timeout.get(), action.id())];
                 let made = self.copy_all(walk.image()?, &copy).await?;
                 walk.copies.extend(made);
             }
@@ -307,7 +312,7 @@ impl Bake<'_> {
         let regions: Vec<_> = copies
             .iter()
             .filter_map(|a| match a {
-                Action::Copy { region, timeout } => Some((region.clone(), timeout.get())),
+                Action::Copy { region, timeout } => Some((region.clone(), timeout.get(), a.id())),
                 _ => None,
             })
             .collect();

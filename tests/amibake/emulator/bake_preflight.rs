@@ -35,31 +35,6 @@ fn plan_check(region: &str, state: &Path, recipe: &Path, json: bool) -> Output {
     cmd.args(["plan", "--check"]).arg(recipe).output().unwrap()
 }
 
-fn kms(region: &str) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-            .region(aws_sdk_kms::config::Region::new(region.to_string()))
-            .endpoint_url(endpoint())
-            .credentials_provider(creds())
-            .build(),
-    )
-}
-
-/// A customer managed key with the default policy (only this account) and an alias.
-async fn key_with_alias(region: &str, alias: &str) -> String {
-    let kms = kms(region);
-    let key = kms.create_key().send().await.expect("CreateKey");
-    let id = key.key_metadata().unwrap().key_id().to_string();
-    kms.create_alias()
-        .alias_name(alias)
-        .target_key_id(&id)
-        .send()
-        .await
-        .expect("CreateAlias");
-    id
-}
-
 /// The `error` event's text, after asserting the exit code.
 fn error_text(out: &Output, code: i32) -> String {
     expect_error(out, code)["error"]
@@ -132,31 +107,7 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     assert_eq!(last(&events(&out), "error")["failures"][0]["check"], "key");
 
     // The fix: the statement the failure printed, added to the key policy.
-    rt().block_on(async {
-        let kms = kms(region);
-        let policy = kms
-            .get_key_policy()
-            .key_id(&key_id)
-            .policy_name("default")
-            .send()
-            .await
-            .unwrap();
-        let mut doc: serde_json::Value =
-            serde_json::from_str(policy.policy().unwrap()).unwrap();
-        doc["Statement"].as_array_mut().unwrap().push(serde_json::json!({
-            "Effect": "Allow",
-            "Principal": { "AWS": format!("arn:aws:iam::{OTHER_ACCOUNT}:root") },
-            "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
-            "Resource": "*",
-        }));
-        kms.put_key_policy()
-            .key_id(&key_id)
-            .policy_name("default")
-            .policy(doc.to_string())
-            .send()
-            .await
-            .expect("PutKeyPolicy");
-    });
+    rt().block_on(allow_account(region, &key_id, OTHER_ACCOUNT));
     let out = plan_check(region, state.path(), &recipe, true);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let checks = preflight_events(&out);

@@ -6,6 +6,7 @@ mod bake_history;
 mod bake_many;
 mod bake_preflight;
 mod bake_profile;
+mod plan_calls;
 mod promote;
 mod promote_plan;
 mod prune;

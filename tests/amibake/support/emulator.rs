@@ -2,6 +2,7 @@
 //! the emulator's control knobs, and AWS queries that check what a run left behind.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -98,13 +99,27 @@ pub fn configure(region: &str, knobs: serde_json::Value) {
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
-    let (status, text) = http("GET", "/_amibake/stats", "");
-    assert_eq!(status, 200, "emulator stats: {text}");
-    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats are JSON");
-    stats["throttled"][region]
+    stats()["throttled"][region]
         .as_object()
         .cloned()
         .unwrap_or_default()
+}
+
+/// Requests the emulator counted in `region` since the calling test claimed it: by the
+/// plan action they named (amibake's `x-amibake-action` header; `-` when none), then by
+/// `service:Action`.
+pub fn calls_by_plan_action(region: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+    claim(region);
+    let by_action = &stats()["by_plan_action"][region];
+    serde_json::from_value(by_action.clone())
+        .unwrap_or_else(|e| panic!("by_plan_action[{region}] is action -> call -> count: {e}"))
+}
+
+/// `GET /_amibake/stats`.
+fn stats() -> serde_json::Value {
+    let (status, text) = http("GET", "/_amibake/stats", "");
+    assert_eq!(status, 200, "emulator stats: {text}");
+    serde_json::from_str(&text).expect("stats are JSON")
 }
 
 /// A bare HTTP/1.1 request to the emulator (no HTTP client crate needed for two calls).
@@ -184,6 +199,47 @@ pub fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
 
 pub fn asg(region: &str) -> aws_sdk_autoscaling::Client {
     emulator_client!(aws_sdk_autoscaling, region)
+}
+
+pub fn kms(region: &str) -> aws_sdk_kms::Client {
+    emulator_client!(aws_sdk_kms, region)
+}
+
+/// A customer managed key in `region` with the default policy (only this account) and
+/// `alias`; its id.
+pub async fn key_with_alias(region: &str, alias: &str) -> String {
+    let kms = kms(region);
+    let key = kms.create_key().send().await.expect("CreateKey");
+    let id = key
+        .key_metadata()
+        .expect("key metadata")
+        .key_id()
+        .to_string();
+    let create = kms.create_alias().alias_name(alias).target_key_id(&id);
+    create.send().await.expect("CreateAlias");
+    id
+}
+
+/// Adds to the policy of the key `key_id` in `region` the statement that lets `account`
+/// use it, as a shared image's key must (the one a failed preflight prints).
+pub async fn allow_account(region: &str, key_id: &str, account: &str) {
+    let kms = kms(region);
+    let policy = kms.get_key_policy().key_id(key_id).policy_name("default");
+    let policy = policy.send().await.expect("GetKeyPolicy");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(policy.policy().expect("a policy")).expect("a JSON policy");
+    let statements = doc["Statement"].as_array_mut().expect("statements");
+    statements.push(serde_json::json!({
+        "Effect": "Allow",
+        "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }));
+    let put = kms.put_key_policy().key_id(key_id).policy_name("default");
+    put.policy(doc.to_string())
+        .send()
+        .await
+        .expect("PutKeyPolicy");
 }
 
 /// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
@@ -389,10 +445,21 @@ pub fn claim(region: &str) {
     claimed.push(region.to_string());
     drop(claimed);
     HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
-    // Knobs outlive the test that set them: the region starts from the defaults.
+    // Knobs and counts outlive the test that set them: the region starts from the defaults
+    // and from no requests.
     let body = serde_json::json!({ "region": region, "reset": true });
     let (status, text) = http("POST", "/_amibake/config", &body.to_string());
     assert_eq!(status, 200, "emulator config reset rejected: {text}");
+    reset_stats(region);
+}
+
+/// Zeroes the emulator's counts of `region` (which the calling test claims): what it
+/// counts from now on is the test's.
+pub fn reset_stats(region: &str) {
+    claim(region);
+    let body = serde_json::json!({ "region": region });
+    let (status, text) = http("POST", "/_amibake/stats/reset", &body.to_string());
+    assert_eq!(status, 200, "emulator stats reset rejected: {text}");
 }
 
 /// Held by a test that runs alone against the emulator; wanted by one waiting to.
