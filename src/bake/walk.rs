@@ -127,13 +127,15 @@ impl Bake<'_> {
         })
     }
 
-    /// Performs one action; every AWS request it sends names it ([`acting`]).
+    /// Performs one action; every AWS request it sends names it ([`acting`]). The action's
+    /// future lives on the heap: the walk's own future stays small whatever the actions
+    /// hold, so no thread's stack (a test's, a tokio worker's) overflows.
     pub(super) async fn perform(
         &self,
         action: &Action,
         walk: &mut Walk,
     ) -> Result<Next, BakeError> {
-        acting(action.id(), self.act(action, walk)).await
+        acting(action.id(), Box::pin(self.act(action, walk))).await
     }
 
     async fn act(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
@@ -196,7 +198,7 @@ impl Bake<'_> {
                 self.terminate(self.region(), walk.instance(*role)?).await
             }
             Action::Distribute { copies, boot_test } => {
-                Box::pin(self.distribute(copies, boot_test, walk)).await?;
+                self.distribute(copies, boot_test, walk).await?;
             }
             Action::Copy { region, timeout } => {
                 let copy = [(region.clone(), timeout.get(), action.id())];
