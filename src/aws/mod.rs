@@ -147,7 +147,7 @@ impl<C: Clone> Clients<C> {
     }
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the
+/// The HTTPS client (hyper 1, rustls with ring, proxies from the
 /// environment), wrapped by the request-rate limiter.
 fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
     let https =
@@ -159,7 +159,7 @@ fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
             }
             connector.set_proxy_config(Some(ProxyConfig::from_env()));
             connector
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                 .build()
         });
     SharedHttpClient::new(Limited::new(https, limiter))
