@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::bake_mocks as mocks;
 use crate::support::emulator::{
-    AL2023, amibake, assert_nothing_left, bake_command, configure, http, rt, show, unique,
+    AL2023, amibake, assert_nothing_left, bake_command, configure, fresh_state, http, rt, show,
+    unique,
 };
 
 /// How long after its deadline a wait may end (README, "Timeouts"), plus slack for a
@@ -208,11 +209,10 @@ fn a_stalled_describe_instances_fails_the_ready_wait_at_its_deadline_plus_the_ma
     let region = "ap-southeast-5";
     // The agent never comes online, and the wait's every-third look at the instance
     // (DescribeInstances) is accepted and never answered: a dead connection.
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "agent_online_seconds": 3600, "stall_actions": { "DescribeInstances": null } }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "stalled-ready", "8s");
     let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let ready = bake.wait_for(Duration::from_secs(60), |e| {
@@ -245,14 +245,13 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     let region = "ap-south-2";
     // The step fails; then every TerminateInstances hangs: cleanup cannot remove the
     // builder (nor, while it runs, its security group).
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({
             "fail_command_matching": "provisioning",
             "stall_actions": { "TerminateInstances": null },
         }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "stalled-cleanup", "60s");
     let mut cmd = bake_command(region, state.path(), &recipe, &[]);
     cmd.env("AMIBAKE_CLEANUP_TIMEOUT", "15s");
@@ -268,12 +267,7 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     );
     let evs = bake.events();
     let left = left(&evs);
-    let builder = evs
-        .iter()
-        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
-        .and_then(|e| e["id"].as_str())
-        .expect("the builder's resource event")
-        .to_string();
+    let builder = builder(&evs);
     let listed = left["resources"].to_string();
     assert!(listed.contains(&builder), "{left}");
     assert!(listed.contains("security_group"), "{left}");
@@ -282,6 +276,32 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     // The command it printed removes the rest once the network is back.
     configure(region, serde_json::json!({}));
     sweep_as_printed(region, state.path(), &left, &run_id);
+}
+
+/// A bake of a one-step recipe in `region` (its knobs set), asserted to succeed within
+/// four minutes; its state directory lives as long as the test keeps it.
+fn bake_succeeds(region: &str, label: &str) -> (Running, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let recipe = recipe(state.path(), label, "60s");
+    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
+    let code = bake.finish(Duration::from_secs(240));
+    assert_eq!(
+        code,
+        Some(0),
+        "{}\n{}",
+        messages(&bake.events()),
+        bake.stderr()
+    );
+    (bake, state)
+}
+
+/// The builder instance's id, from its `resource` event.
+fn builder(evs: &[serde_json::Value]) -> String {
+    evs.iter()
+        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
+        .and_then(|e| e["id"].as_str())
+        .expect("the builder's resource event")
+        .to_string()
 }
 
 #[test]
@@ -298,17 +318,7 @@ fn a_throttling_storm_is_ridden_out_and_the_bake_succeeds() {
             "throttle_storm_seconds": 6,
         }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "storm", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    let code = bake.finish(Duration::from_secs(240));
-    assert_eq!(
-        code,
-        Some(0),
-        "{}\n{}",
-        messages(&bake.events()),
-        bake.stderr()
-    );
+    let (bake, _state) = bake_succeeds(region, "storm");
     assert!(
         faults(region).keys().any(|k| k.starts_with("throttle ")),
         "the storm throttled nothing: {:?}",
@@ -331,17 +341,7 @@ fn a_burst_of_5xx_answers_is_ridden_out_and_the_bake_succeeds() {
             "error_burst_count": 4,
         }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "burst", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    let code = bake.finish(Duration::from_secs(240));
-    assert_eq!(
-        code,
-        Some(0),
-        "{}\n{}",
-        messages(&bake.events()),
-        bake.stderr()
-    );
+    let (bake, state) = bake_succeeds(region, "burst");
     assert!(
         faults(region).keys().any(|k| k.starts_with("error ")),
         "the burst answered nothing: {:?}",
@@ -355,14 +355,13 @@ fn a_burst_of_5xx_answers_is_ridden_out_and_the_bake_succeeds() {
 /// A bake interrupted by `first` while its step runs, then by `second` while its cleanup
 /// waits for a TerminateInstances that takes 8 s.
 fn interrupted_twice(region: &str, first: &str, second: &str) -> (Running, tempfile::TempDir) {
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({
             "command_in_progress_seconds": 600,
             "stall_actions": { "TerminateInstances": 8 },
         }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "twice", "60s");
     let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     bake.wait_for(Duration::from_secs(90), |e| {
@@ -389,12 +388,7 @@ fn sigterm_then_sigterm_during_cleanup_abandons_it_and_prints_what_is_left_and_t
     assert_eq!(code, Some(130), "{}", bake.stderr());
     let evs = bake.events();
     let left = left(&evs);
-    let builder = evs
-        .iter()
-        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
-        .and_then(|e| e["id"].as_str())
-        .expect("the builder")
-        .to_string();
+    let builder = builder(&evs);
     assert!(left["resources"].to_string().contains(&builder), "{left}");
     let run_id = bake.run_id();
     assert!(!journal_ends_clean(state.path(), &run_id));
@@ -421,11 +415,10 @@ fn sigterm_then_sigint_during_cleanup_is_ignored_and_the_cleanup_goes_on() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sighup_cleans_up_and_exits_130() {
     let region = "eu-central-2";
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "command_in_progress_seconds": 600 }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "sighup", "60s");
     let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     bake.wait_for(Duration::from_secs(90), |e| {
@@ -444,11 +437,10 @@ fn sighup_cleans_up_and_exits_130() {
 fn a_run_instances_whose_outcome_is_unknown_keeps_the_journal_dirty_and_names_it() {
     let region = "me-central-1";
     // Every RunInstances loses its connection: AWS may or may not have launched it.
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "reset_actions": ["RunInstances"] }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "unknown-launch", "60s");
     let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let code = bake.finish(Duration::from_secs(240));

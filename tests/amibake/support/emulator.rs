@@ -95,6 +95,12 @@ pub fn configure(region: &str, knobs: serde_json::Value) {
     assert_eq!(status, 200, "emulator config rejected: {text}");
 }
 
+/// Sets `region`'s knobs (see [`configure`]) and makes the calling test's state directory.
+pub fn fresh_state(region: &str, knobs: serde_json::Value) -> tempfile::TempDir {
+    configure(region, knobs);
+    tempfile::tempdir().expect("a state directory")
+}
+
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
@@ -186,9 +192,9 @@ pub fn asg(region: &str) -> aws_sdk_autoscaling::Client {
     emulator_client!(aws_sdk_autoscaling, region)
 }
 
-/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
-pub async fn two_amis(region: &str) -> (String, String) {
-    let a = ssm(region)
+/// The image the AL2023 parameter names in `region`.
+pub async fn al2023_image(region: &str) -> String {
+    ssm(region)
         .get_parameter()
         .name(AL2023)
         .send()
@@ -197,7 +203,12 @@ pub async fn two_amis(region: &str) -> (String, String) {
         .parameter()
         .and_then(|p| p.value())
         .expect("a value")
-        .to_string();
+        .to_string()
+}
+
+/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
+pub async fn two_amis(region: &str) -> (String, String) {
+    let a = al2023_image(region).await;
     let b = ec2(region)
         .await
         .describe_images()
@@ -215,19 +226,60 @@ pub async fn two_amis(region: &str) -> (String, String) {
     (a, b)
 }
 
-/// A command's outcome, for assertion messages.
-pub fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+pub use super::cli::{expect_exit, show};
+
+/// A copy in `region` of its image `source`, named `name`, with these tags given at
+/// creation (the IAM policy the emulator enforces allows `amibake:created-by` no other
+/// way).
+pub async fn tagged_copy(region: &str, source: &str, name: &str, tags: &[(&str, &str)]) -> String {
+    let mut copy = ec2(region)
+        .await
+        .copy_image()
+        .source_region(region)
+        .source_image_id(source)
+        .name(name);
+    if !tags.is_empty() {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        copy = copy.tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+                .set_tags(Some(tags.collect()))
+                .build(),
+        );
+    }
+    copy.send()
+        .await
+        .expect("CopyImage")
+        .image_id()
+        .expect("an image id")
+        .to_string()
+}
+
+/// The tags a bake gives a complete image of `recipe`.
+pub fn complete_tags(recipe: &str) -> [(&str, &str); 3] {
+    [
+        ("amibake:created-by", "amibake"),
+        ("amibake:recipe", recipe),
+        ("amibake:complete", "true"),
+    ]
+}
+
+/// `amibake ARGS…` in `region` (state directory `state`), asserted to end with exit
+/// `code`; what it printed, for the test's own checks.
+pub fn run_expect(region: &str, state: &Path, args: &[&str], code: i32) -> Output {
+    let out = amibake(region, state)
+        .args(args)
+        .output()
+        .expect("run amibake");
+    expect_exit(&out, code);
+    out
 }
 
 /// Asserts that the run ended with exit `code`, and returns its (last) `error` event.
 pub fn expect_error(out: &Output, code: i32) -> serde_json::Value {
-    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    expect_exit(out, code);
     last(&events(out), "error")
 }
 
@@ -320,11 +372,14 @@ pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed:
     }
 }
 
+/// The recipe whose bake runs a boot test (and copies its image to us-west-2).
+pub const BOOT_TEST_RECIPE: &str = "tests/fixtures/boot-test.yaml";
+
 /// tests/fixtures/boot-test.yaml under a recipe name of its own, its images named by run
 /// id: bakes in parallel tests (and their copies, all to us-west-2) never collide on an
 /// AMI name, and an image another run baked never counts as "unchanged".
 pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
-    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).expect("fixture");
+    let fixture = std::fs::read_to_string(repo(BOOT_TEST_RECIPE)).expect("fixture");
     let text = fixture
         .replace(
             "name: boot-test-fixture",

@@ -124,6 +124,52 @@ pub async fn change_sets(region: &str, name: &str) -> Vec<String> {
         .filter_map(|c| c.change_set_name().map(str::to_string))
         .collect()
 }
+/// A region made ready for a roll test (its knobs set): the default network to create a
+/// stack in and two Amazon images to roll between, a state directory and a runtime.
+pub struct RollRegion {
+    pub state: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub a: String,
+    pub b: String,
+}
+
+impl RollRegion {
+    pub fn new(region: &str, knobs: serde_json::Value) -> RollRegion {
+        configure(region, knobs);
+        let rt = rt();
+        let (vpc, subnets) = rt.block_on(default_network(region));
+        let (a, b) = rt.block_on(two_amis(region));
+        let state = tempfile::tempdir().unwrap();
+        RollRegion {
+            state,
+            rt,
+            vpc,
+            subnets,
+            a,
+            b,
+        }
+    }
+}
+
+/// `amibake --json ARGS… --yes`, ARGS those of [`create_args`]: creates the stack and
+/// asserts it succeeded; what it printed.
+pub fn create_stack(
+    region: &str,
+    state: &std::path::Path,
+    args: &[String],
+) -> std::process::Output {
+    let out = amibake(region, state)
+        .arg("--json")
+        .args(args)
+        .arg("--yes")
+        .output()
+        .expect("run amibake");
+    expect_exit(&out, 0);
+    out
+}
+
 /// `roll --stack NAME --ami AMI` creating the stack from `template`.
 pub fn create_args(
     template: &str,
