@@ -11,9 +11,9 @@ use crate::support::emulator;
 use crate::support::promotion::{self, Manifest};
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use emulator::events as events_of;
+use emulator::promote_json as promote;
 use emulator::*;
 use serde_json::Value;
 
@@ -113,27 +113,26 @@ fn write_manifest(
     manifest.write(dir.join(file))
 }
 
-fn promote(region: &str, state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
-    amibake(region, state)
-        .args(["--json", "promote", "--manifest"])
-        .arg(manifest)
-        .args(["--to", env])
-        .args(extra)
-        .output()
-        .unwrap()
+/// A recipe of its own (named after `label`, its file in `dir`) promoted through dev,
+/// staging and prod, and two complete bakes of it in `region`, each with its manifest:
+/// the recipe's name, and each image with its manifest.
+fn baked_recipe(region: &str, dir: &Path, label: &str) -> (String, [(String, PathBuf); 2]) {
+    let name = unique(label);
+    let recipe = write_recipe(dir, &name);
+    let (a, b) = rt().block_on(baked_pair(region, &name));
+    let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
+    let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
+    (name, [(a, manifest_a), (b, manifest_b)])
 }
+
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_overrides() {
     let region = "eu-south-1";
     let state = fresh_state(region, serde_json::json!({}));
     let dir = state.path();
-    let name = unique("promo");
-    let recipe = write_recipe(dir, &name);
+    let (name, [(a, manifest_a), (b, manifest_b)]) = baked_recipe(region, dir, "promo");
     let rt = rt();
-    let (a, b) = rt.block_on(baked_pair(region, &name));
-    let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
-    let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
 
     // dev, the first environment, has no predecessor. Text mode prints old → new.
     let out = amibake(region, dir)
@@ -235,10 +234,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
     let region = "eu-south-1";
     let state = tempfile::tempdir().unwrap();
     let dir = state.path();
-    let name = unique("promo-bad");
-    let recipe = write_recipe(dir, &name);
-    let (a, _) = rt().block_on(baked_pair(region, &name));
-    let manifest = write_manifest(dir, "m.json", &name, &recipe, region, &a);
+    let (name, [(_, manifest), _]) = baked_recipe(region, dir, "promo-bad");
 
     let out = promote(region, dir, &manifest, "qa", &[]);
     let err = expect_error(&out, 2);
@@ -276,11 +272,8 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
     configure(home, serde_json::json!({}));
     let state = fresh_state(far, serde_json::json!({}));
     let dir = state.path();
-    let name = unique("promo-copy");
-    let recipe = write_recipe(dir, &name);
+    let (name, [(a, manifest), _]) = baked_recipe(home, dir, "promo-copy");
     let rt = rt();
-    let (a, _) = rt.block_on(baked_pair(home, &name));
-    let manifest = write_manifest(dir, "m.json", &name, &recipe, home, &a);
 
     let out = promote(
         home,

@@ -56,14 +56,9 @@ fn files(dir: &Path, name: &str, ami: &str) -> PathBuf {
     manifest.write(dir.join("m.json"))
 }
 
+/// `amibake --json promote` in HOME.
 fn promote(state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
-    amibake(HOME, state)
-        .args(["--json", "promote", "--manifest"])
-        .arg(manifest)
-        .args(["--to", env])
-        .args(extra)
-        .output()
-        .unwrap()
+    promote_json(HOME, state, manifest, env, extra)
 }
 
 /// The calls the emulator has counted, by region then `service:Action`.

@@ -277,6 +277,24 @@ pub fn run_expect(region: &str, state: &Path, args: &[&str], code: i32) -> Outpu
     out
 }
 
+/// What `amibake --json promote --manifest MANIFEST --to ENV EXTRA…` in `region` printed,
+/// once it ended.
+pub fn promote_json(
+    region: &str,
+    state: &Path,
+    manifest: &Path,
+    env: &str,
+    extra: &[&str],
+) -> Output {
+    amibake(region, state)
+        .args(["--json", "promote", "--manifest"])
+        .arg(manifest)
+        .args(["--to", env])
+        .args(extra)
+        .output()
+        .expect("run amibake")
+}
+
 /// Asserts that the run ended with exit `code`, and returns its (last) `error` event.
 pub fn expect_error(out: &Output, code: i32) -> serde_json::Value {
     expect_exit(out, code);

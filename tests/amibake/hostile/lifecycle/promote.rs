@@ -28,12 +28,7 @@ fn promote_files(dir: &Path, name: &str, region: &str, ami: &str) -> PathBuf {
 
 fn promote_to_dev(region: &str, manifest: &Path, extra: &[&str]) -> std::process::Output {
     let state = tempfile::tempdir().unwrap();
-    amibake(region, state.path())
-        .args(["--json", "promote", "--to", "dev", "--manifest"])
-        .arg(manifest)
-        .args(extra)
-        .output()
-        .unwrap()
+    promote_json(region, state.path(), manifest, "dev", extra)
 }
 
 async fn channel_value(region: &str, recipe: &str) -> Option<String> {

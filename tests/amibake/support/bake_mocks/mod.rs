@@ -143,12 +143,6 @@ pub struct Mocks {
     ssm_overrides: Vec<Rule>,
 }
 
-impl Default for Mocks {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Mocks {
     pub fn new() -> Mocks {
         let world = Shared::default();
