@@ -354,24 +354,8 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
             .all(|e| e["changed"] == false),
         "{evs:?}"
     );
-    let copies = rt.block_on(async {
-        ec2(far)
-            .await
-            .describe_images()
-            .owners("self")
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:amibake:copy-of")
-                    .values(&a)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeImages")
-            .images()
-            .len()
-    });
-    assert_eq!(copies, 1);
+    let copies = rt.block_on(copies_of(far, &a));
+    assert_eq!(copies.len(), 1, "{copies:?}");
 
     // roll --channel dev in the far region takes the copy (--plan: nothing is created).
     let stack = unique("promo-stack");
@@ -407,21 +391,12 @@ fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
     let region = "il-central-1";
     let state = tempfile::tempdir().unwrap();
     let name = unique("promo-none");
-    let out = run_expect(
-        region,
-        state.path(),
-        &[
-            "roll",
-            "--stack",
-            "web",
-            "--channel",
-            "staging",
-            "--recipe",
-            &name,
-            "--plan",
-        ],
-        2,
-    );
+    // `roll --stack web --channel …` with `more`, which must exit 2.
+    let refused = |more: &[&str]| {
+        let args = [&["roll", "--stack", "web", "--channel"], more].concat();
+        run_expect(region, state.path(), &args, 2)
+    };
+    let out = refused(&["staging", "--recipe", &name, "--plan"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("/amibake/{name}/staging")) && stderr.contains("promote"),
@@ -430,27 +405,13 @@ fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
     );
 
     // --channel needs --recipe, and excludes --ami: usage errors (exit 2).
-    run_expect(
-        region,
-        state.path(),
-        &["roll", "--stack", "web", "--channel", "dev", "--plan"],
-        2,
-    );
-    run_expect(
-        region,
-        state.path(),
-        &[
-            "roll",
-            "--stack",
-            "web",
-            "--channel",
-            "dev",
-            "--recipe",
-            &name,
-            "--ami",
-            "ami-0123456789abcdef0",
-            "--plan",
-        ],
-        2,
-    );
+    refused(&["dev", "--plan"]);
+    refused(&[
+        "dev",
+        "--recipe",
+        &name,
+        "--ami",
+        "ami-0123456789abcdef0",
+        "--plan",
+    ]);
 }

@@ -130,23 +130,7 @@ fn world(name: &str, env: &str, ami: &str) -> Value {
                     .and_then(|p| p.parameter()?.value().map(str::to_string)),
             );
         }
-        let copies = ec2(FAR)
-            .await
-            .describe_images()
-            .owners("self")
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:amibake:copy-of")
-                    .values(ami)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeImages")
-            .images()
-            .iter()
-            .filter_map(|i| i.image_id().map(str::to_string))
-            .collect::<Vec<_>>();
+        let copies = copies_of(FAR, ami).await;
         let launch = ec2(HOME)
             .await
             .describe_image_attribute()

@@ -191,6 +191,40 @@ fn journal_ends_clean(state: &Path, run_id: &str) -> bool {
     text.lines().last().is_some_and(|l| l.contains("\"clean\""))
 }
 
+/// The run left nothing in `region` (but its images, if `images_allowed`) and its journal
+/// ends clean.
+fn assert_cleaned_up(region: &str, state: &Path, run_id: &str, images_allowed: bool) {
+    rt().block_on(assert_nothing_left(&[region], run_id, images_allowed));
+    assert!(
+        journal_ends_clean(state, run_id),
+        "the journal of {run_id} is dirty"
+    );
+}
+
+/// A bake of a one-step recipe (its builder ready within `ready_timeout`) started in the
+/// background in `region`, in a state directory of its own.
+fn start(region: &str, label: &str, ready_timeout: &str) -> (Running, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let recipe = recipe(state.path(), label, ready_timeout);
+    let bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
+    (bake, state)
+}
+
+/// [`start`] once `region`'s knobs are set.
+fn start_bake(
+    region: &str,
+    knobs: serde_json::Value,
+    label: &str,
+    ready_timeout: &str,
+) -> (Running, tempfile::TempDir) {
+    configure(region, knobs);
+    start(region, label, ready_timeout)
+}
+
+fn step_started(e: &serde_json::Value) -> bool {
+    e["event"] == "step" && e["state"] == "start"
+}
+
 /// The emulator's fault counts in `region` (`GET /_amibake/stats`).
 fn faults(region: &str) -> serde_json::Map<String, serde_json::Value> {
     let (status, text) = http("GET", "/_amibake/stats", "");
@@ -209,12 +243,12 @@ fn a_stalled_describe_instances_fails_the_ready_wait_at_its_deadline_plus_the_ma
     let region = "ap-southeast-5";
     // The agent never comes online, and the wait's every-third look at the instance
     // (DescribeInstances) is accepted and never answered: a dead connection.
-    let state = fresh_state(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "agent_online_seconds": 3600, "stall_actions": { "DescribeInstances": null } }),
+        "stalled-ready",
+        "8s",
     );
-    let recipe = recipe(state.path(), "stalled-ready", "8s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let ready = bake.wait_for(Duration::from_secs(60), |e| {
         e["event"] == "phase" && e["phase"] == "ready" && e["state"] == "start"
     });
@@ -234,8 +268,7 @@ fn a_stalled_describe_instances_fails_the_ready_wait_at_its_deadline_plus_the_ma
     // the test's own look at what is left too, until the knob changes.
     configure(region, serde_json::json!({}));
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
@@ -281,9 +314,7 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
 /// A bake of a one-step recipe in `region` (its knobs set), asserted to succeed within
 /// four minutes; its state directory lives as long as the test keeps it.
 fn bake_succeeds(region: &str, label: &str) -> (Running, tempfile::TempDir) {
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), label, "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
+    let (mut bake, state) = start(region, label, "60s");
     let code = bake.finish(Duration::from_secs(240));
     assert_eq!(
         code,
@@ -348,25 +379,22 @@ fn a_burst_of_5xx_answers_is_ridden_out_and_the_bake_succeeds() {
         faults(region)
     );
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, true));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, true);
 }
 
 /// A bake interrupted by `first` while its step runs, then by `second` while its cleanup
 /// waits for a TerminateInstances that takes 8 s.
 fn interrupted_twice(region: &str, first: &str, second: &str) -> (Running, tempfile::TempDir) {
-    let state = fresh_state(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({
             "command_in_progress_seconds": 600,
             "stall_actions": { "TerminateInstances": 8 },
         }),
+        "twice",
+        "60s",
     );
-    let recipe = recipe(state.path(), "twice", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    bake.wait_for(Duration::from_secs(90), |e| {
-        e["event"] == "step" && e["state"] == "start"
-    });
+    bake.wait_for(Duration::from_secs(90), step_started);
     bake.signal(first);
     bake.wait_for(Duration::from_secs(30), |e| {
         e["event"] == "message"
@@ -407,29 +435,25 @@ fn sigterm_then_sigint_during_cleanup_is_ignored_and_the_cleanup_goes_on() {
     assert!(said.contains("cleanup goes on"), "{said}");
     assert!(evs.iter().all(|e| e["event"] != "left"), "{said}");
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sighup_cleans_up_and_exits_130() {
     let region = "eu-central-2";
-    let state = fresh_state(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "command_in_progress_seconds": 600 }),
+        "sighup",
+        "60s",
     );
-    let recipe = recipe(state.path(), "sighup", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    bake.wait_for(Duration::from_secs(90), |e| {
-        e["event"] == "step" && e["state"] == "start"
-    });
+    bake.wait_for(Duration::from_secs(90), step_started);
     bake.signal("HUP");
     let code = bake.finish(Duration::from_secs(120));
     assert_eq!(code, Some(130), "{}", bake.stderr());
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
@@ -437,12 +461,12 @@ fn sighup_cleans_up_and_exits_130() {
 fn a_run_instances_whose_outcome_is_unknown_keeps_the_journal_dirty_and_names_it() {
     let region = "me-central-1";
     // Every RunInstances loses its connection: AWS may or may not have launched it.
-    let state = fresh_state(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "reset_actions": ["RunInstances"] }),
+        "unknown-launch",
+        "60s",
     );
-    let recipe = recipe(state.path(), "unknown-launch", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let code = bake.finish(Duration::from_secs(240));
     assert_eq!(code, Some(1), "{}", bake.stderr());
     let evs = bake.events();

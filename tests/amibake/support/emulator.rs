@@ -348,6 +348,27 @@ pub async fn images(region: &str, run_id: &str) -> Vec<aws_sdk_ec2::types::Image
         .to_vec()
 }
 
+/// This account's copies of `ami` in `region` (tagged `amibake:copy-of`), by image id.
+pub async fn copies_of(region: &str, ami: &str) -> Vec<String> {
+    ec2(region)
+        .await
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:amibake:copy-of")
+                .values(ami)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect()
+}
+
 /// Security groups of the run.
 pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
     ec2(region)
