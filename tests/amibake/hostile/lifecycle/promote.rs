@@ -26,9 +26,11 @@ fn promote_files(dir: &Path, name: &str, region: &str, ami: &str) -> PathBuf {
     manifest.write(dir.join(format!("{name}.json")))
 }
 
-fn promote_to_dev(region: &str, manifest: &Path, extra: &[&str]) -> std::process::Output {
-    let state = tempfile::tempdir().unwrap();
-    promote_json(region, state.path(), manifest, "dev", extra)
+/// `promote --to dev EXTRA…` of `ami` as recipe `name`'s bake, in [`PROMOTE_REGION`].
+fn promote_to_dev(name: &str, ami: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = promote_files(dir.path(), name, PROMOTE_REGION, ami);
+    promote_json(PROMOTE_REGION, dir.path(), &manifest, "dev", extra)
 }
 
 async fn channel_value(region: &str, recipe: &str) -> Option<String> {
@@ -51,11 +53,9 @@ const PROMOTE_REGION: &str = "ap-south-1";
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_a_public_image_of_another_account() {
-    let dir = tempfile::tempdir().unwrap();
     let name = unique("foreign");
     let (amazon, _) = rt().block_on(two_amis(PROMOTE_REGION));
-    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &amazon);
-    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    let out = promote_to_dev(&name, &amazon, &[]);
     assert_refused(
         PROMOTE_REGION,
         &name,
@@ -68,21 +68,18 @@ fn promote_refuses_a_public_image_of_another_account() {
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_an_image_whose_bake_did_not_complete() {
-    let dir = tempfile::tempdir().unwrap();
     let name = unique("incomplete");
     let ami = rt().block_on(own_image(
         PROMOTE_REGION,
         &[("amibake:created-by", "amibake"), ("amibake:recipe", &name)],
     ));
-    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &ami);
-    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    let out = promote_to_dev(&name, &ami, &[]);
     assert_refused(PROMOTE_REGION, &name, &ami, &out, "amibake:complete=true");
 }
 
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_refuses_an_image_of_another_recipe() {
-    let dir = tempfile::tempdir().unwrap();
     let name = unique("mine");
     let ami = rt().block_on(own_image(
         PROMOTE_REGION,
@@ -92,19 +89,16 @@ fn promote_refuses_an_image_of_another_recipe() {
             ("amibake:complete", "true"),
         ],
     ));
-    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &ami);
-    let out = promote_to_dev(PROMOTE_REGION, &manifest, &[]);
+    let out = promote_to_dev(&name, &ami, &[]);
     assert_refused(PROMOTE_REGION, &name, &ami, &out, "someone-elses");
 }
 
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn allow_foreign_image_promotes_it_loudly_and_records_it_on_the_channel() {
-    let dir = tempfile::tempdir().unwrap();
     let name = unique("allowed");
     let (amazon, _) = rt().block_on(two_amis(PROMOTE_REGION));
-    let manifest = promote_files(dir.path(), &name, PROMOTE_REGION, &amazon);
-    let out = promote_to_dev(PROMOTE_REGION, &manifest, &["--allow-foreign-image"]);
+    let out = promote_to_dev(&name, &amazon, &["--allow-foreign-image"]);
     expect_exit(&out, 0);
     let text = show(&out);
     assert!(text.contains("WARNING") && text.contains(&amazon), "{text}");
