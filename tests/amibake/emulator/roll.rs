@@ -20,14 +20,7 @@ const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
 fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     let region = "us-east-2";
     let name = &unique("web-roll");
-    let RollRegion {
-        state,
-        rt,
-        vpc,
-        subnets,
-        a,
-        b,
-    } = RollRegion::new(region, serde_json::json!({}));
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, serde_json::json!({}));
 
     // Not a terminal and no --yes: refused before anything is created (exit 2).
     let out = amibake(region, state.path())
@@ -200,14 +193,7 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
 fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
     let region = "ap-northeast-1";
     let name = &unique("web-fail");
-    let RollRegion {
-        state,
-        rt,
-        vpc,
-        subnets,
-        a,
-        b,
-    } = RollRegion::new(region, serde_json::json!({}));
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, serde_json::json!({}));
     create_stack(
         region,
         state.path(),

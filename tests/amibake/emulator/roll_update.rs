@@ -39,14 +39,7 @@ fn the_instance_refresh_is_watched_while_it_takes_time() {
 fn updates_over_time(template: &str, region: &str, refresh: bool) {
     let name = &unique("web-slow");
     let timing = serde_json::json!({ "stack_update_seconds": UPDATE_SECONDS });
-    let RollRegion {
-        state,
-        rt,
-        vpc,
-        subnets,
-        a,
-        b,
-    } = RollRegion::new(region, timing.clone());
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, timing.clone());
     let roll = |args: &[&str]| {
         amibake(region, state.path())
             .arg("--json")

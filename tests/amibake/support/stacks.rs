@@ -124,34 +124,24 @@ pub async fn change_sets(region: &str, name: &str) -> Vec<String> {
         .filter_map(|c| c.change_set_name().map(str::to_string))
         .collect()
 }
-/// A region made ready for a roll test (its knobs set): the default network to create a
-/// stack in and two Amazon images to roll between, a state directory and a runtime.
-pub struct RollRegion {
-    pub state: tempfile::TempDir,
-    pub rt: tokio::runtime::Runtime,
-    pub vpc: String,
-    pub subnets: Vec<String>,
-    pub a: String,
-    pub b: String,
+/// A region made ready for a roll test (its knobs set): a state directory, a runtime, the
+/// default network to create a stack in (VPC, subnets) and two Amazon images to roll
+/// between.
+pub fn roll_region(region: &str, knobs: serde_json::Value) -> RollRegion {
+    configure(region, knobs);
+    let rt = rt();
+    let network = rt.block_on(default_network(region));
+    let images = rt.block_on(two_amis(region));
+    (tempfile::tempdir().unwrap(), rt, network, images)
 }
 
-impl RollRegion {
-    pub fn new(region: &str, knobs: serde_json::Value) -> RollRegion {
-        configure(region, knobs);
-        let rt = rt();
-        let (vpc, subnets) = rt.block_on(default_network(region));
-        let (a, b) = rt.block_on(two_amis(region));
-        let state = tempfile::tempdir().unwrap();
-        RollRegion {
-            state,
-            rt,
-            vpc,
-            subnets,
-            a,
-            b,
-        }
-    }
-}
+/// What [`roll_region`] makes ready.
+pub type RollRegion = (
+    tempfile::TempDir,
+    tokio::runtime::Runtime,
+    (String, Vec<String>),
+    (String, String),
+);
 
 /// `amibake --json ARGS… --yes`, ARGS those of [`create_args`]: creates the stack and
 /// asserts it succeeded; what it printed.

@@ -47,6 +47,23 @@ fn start_bake(
     panic!("the bake ended before the awaited event");
 }
 
+/// A bake in `region` whose step runs for `seconds`, read up to the step's start; its
+/// state directory, and another runner's.
+fn mid_step(
+    region: &str,
+    label: &str,
+    seconds: u64,
+) -> (Running, tempfile::TempDir, tempfile::TempDir) {
+    let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let recipe = recipe(state.path(), label, &[]);
+    configure(
+        region,
+        serde_json::json!({ "command_in_progress_seconds": seconds }),
+    );
+    let bake = start_bake(region, state.path(), &recipe, step_started);
+    (bake, state, other_runner)
+}
+
 fn step_started(e: &serde_json::Value) -> bool {
     e["event"] == "step" && e["state"] == "start"
 }
@@ -129,13 +146,7 @@ async fn expire_lease(region: &str, run_id: &str) {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone() {
     let region = "eu-west-3";
-    let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let recipe = recipe(state.path(), "lease-live", &[]);
-    configure(
-        region,
-        serde_json::json!({ "command_in_progress_seconds": 20 }),
-    );
-    let mut bake = start_bake(region, state.path(), &recipe, step_started);
+    let (mut bake, _state, other_runner) = mid_step(region, "lease-live", 20);
 
     let out = sweep(region, other_runner.path(), &["--older-than", "1s"]);
     configure(region, serde_json::json!({}));
@@ -168,13 +179,8 @@ fn a_sweep_with_a_short_older_than_from_another_runner_leaves_a_live_bake_alone(
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_run_whose_lease_ran_out_is_swept() {
     let region = "ca-central-1";
-    let (state, other_runner) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let recipe = recipe(state.path(), "lease-out", &[]);
-    configure(
-        region,
-        serde_json::json!({ "command_in_progress_seconds": 60 }),
-    );
-    let run_id = kill(start_bake(region, state.path(), &recipe, step_started));
+    let (bake, _state, other_runner) = mid_step(region, "lease-out", 60);
+    let run_id = kill(bake);
     configure(region, serde_json::json!({}));
 
     // Killed a moment ago: its lease still runs, and another runner cannot tell it is dead.
