@@ -147,22 +147,26 @@ impl<C: Clone> Clients<C> {
     }
 }
 
-/// The HTTPS client (hyper 1, rustls with ring, proxies from the
-/// environment), wrapped by the request-rate limiter.
+/// The HTTPS client (hyper 1, rustls with ring, proxies from the environment): every AWS
+/// client amibake makes sends through it, wrapped by the request-rate limiter. Public so
+/// that the tests' own clients (the emulator checks) send the same way.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::Connector::builder();
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build()
+    })
+}
+
+/// [`https_client`], wrapped by the request-rate limiter.
 fn limited_https_client(limiter: Arc<Limiter>) -> SharedHttpClient {
-    let https =
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-            let mut connector = aws_smithy_http_client::Connector::builder();
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .build()
-        });
-    SharedHttpClient::new(Limited::new(https, limiter))
+    SharedHttpClient::new(Limited::new(https_client(), limiter))
 }
 
 impl Aws {

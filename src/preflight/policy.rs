@@ -334,6 +334,17 @@ pub fn statement_for(targets: &[Target]) -> Vec<Value> {
             _ => None,
         })
         .collect();
+    // Any principal of the organization, or of one of the OUs: a condition says which.
+    let anyone_where = |sid: &str, condition: Value| {
+        serde_json::json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": { "AWS": "*" },
+            "Action": actions,
+            "Resource": "*",
+            "Condition": condition,
+        })
+    };
     let mut out = Vec::new();
     if !accounts.is_empty() {
         out.push(serde_json::json!({
@@ -350,14 +361,10 @@ pub fn statement_for(targets: &[Target]) -> Vec<Value> {
         .map(Target::id)
         .collect();
     if !orgs.is_empty() {
-        out.push(serde_json::json!({
-            "Sid": "AllowAmibakeSharedImageUseByOrganization",
-            "Effect": "Allow",
-            "Principal": { "AWS": "*" },
-            "Action": actions,
-            "Resource": "*",
-            "Condition": { "StringEquals": { "aws:PrincipalOrgID": orgs } },
-        }));
+        out.push(anyone_where(
+            "AllowAmibakeSharedImageUseByOrganization",
+            serde_json::json!({ "StringEquals": { "aws:PrincipalOrgID": orgs } }),
+        ));
     }
     let ous: Vec<String> = targets
         .iter()
@@ -365,14 +372,10 @@ pub fn statement_for(targets: &[Target]) -> Vec<Value> {
         .map(|t| format!("{}/*/{}/*", t.org_id().unwrap_or("o-*"), t.id()))
         .collect();
     if !ous.is_empty() {
-        out.push(serde_json::json!({
-            "Sid": "AllowAmibakeSharedImageUseByOrganizationalUnit",
-            "Effect": "Allow",
-            "Principal": { "AWS": "*" },
-            "Action": actions,
-            "Resource": "*",
-            "Condition": { "ForAnyValue:StringLike": { "aws:PrincipalOrgPaths": ous } },
-        }));
+        out.push(anyone_where(
+            "AllowAmibakeSharedImageUseByOrganizationalUnit",
+            serde_json::json!({ "ForAnyValue:StringLike": { "aws:PrincipalOrgPaths": ous } }),
+        ));
     }
     out
 }

@@ -63,15 +63,20 @@ pub(super) fn violation(
     None
 }
 
-/// The fields that become shell text.
-fn is_shell(path: &[Seg]) -> bool {
-    let keys: Vec<Option<&str>> = path
-        .iter()
+/// A value's path as its keys, `None` standing for a list index: what the field matches
+/// below look at.
+fn keys(path: &[Seg]) -> Vec<Option<&str>> {
+    path.iter()
         .map(|s| match s {
             Seg::Key(k) => Some(k.as_str()),
             Seg::Index(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The fields that become shell text.
+fn is_shell(path: &[Seg]) -> bool {
+    let keys = keys(path);
     matches!(
         keys.as_slice(),
         [Some("steps"), None, Some("shell")]
@@ -90,13 +95,7 @@ fn is_shell(path: &[Seg]) -> bool {
 
 /// The fields stored in the clear, by what an error calls them.
 fn stored_in_the_clear(path: &[Seg]) -> Option<&'static str> {
-    let keys: Vec<Option<&str>> = path
-        .iter()
-        .map(|s| match s {
-            Seg::Key(k) => Some(k.as_str()),
-            Seg::Index(_) => None,
-        })
-        .collect();
+    let keys = keys(path);
     Some(match keys.as_slice() {
         [Some("name")] => "recipe name",
         [Some("steps"), None, Some("name")] => "step name",

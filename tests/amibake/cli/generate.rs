@@ -116,7 +116,7 @@ fn man_page_starts_with_th_and_has_a_section_per_subcommand() {
 #[test]
 fn unknown_artifact_is_a_usage_error() {
     let out = amibake(["generate", "complete-powershell"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    expect_exit(&out, 2);
     assert!(stderr(&out).contains("complete-bash"), "{}", stderr(&out));
 }
 

@@ -10,6 +10,29 @@ use serde_json::Value;
 
 // --- plan -------------------------------------------------------------------------------
 
+/// `amibake plan --json ARGS…`, which must exit 0: the one JSON document it prints.
+fn plan_json<I, S>(args: I) -> Value
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut all: Vec<OsString> = vec!["plan".into(), "--json".into()];
+    all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+    let out = amibake(&all);
+    expect_exit(&out, 0);
+    serde_json::from_slice(&out.stdout).expect("plan --json prints one JSON document")
+}
+
+/// The names of a JSON plan's actions, in the order `bake` walks them.
+fn action_names(doc: &Value) -> Vec<&str> {
+    doc["actions"]
+        .as_array()
+        .expect("`actions` is an array")
+        .iter()
+        .map(|a| a["action"].as_str().expect("an action name"))
+        .collect()
+}
+
 /// The script lines of a text plan (printed as `    | LINE`), without the prefix.
 fn script_lines(plan: &str) -> Vec<&str> {
     plan.lines()
@@ -22,7 +45,7 @@ fn script_lines(plan: &str) -> Vec<&str> {
 fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_install() {
     let out = amibake(["plan", AL2023]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    expect_exit(&out, 0);
     let lines = script_lines(&text);
     let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
         lines
@@ -89,9 +112,7 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
 #[test]
 fn plan_json_of_the_al2023_recipe_is_one_document_with_5_steps_and_an_image_named_after_the_recipe()
 {
-    let out = amibake(["plan", "--json", AL2023]);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let doc = plan_json([AL2023]);
     let steps = doc["steps"].as_array().expect("`steps` is an array");
     assert_eq!(steps.len(), 5, "{doc:#}");
     let name = doc["image"]["name"]
@@ -189,7 +210,7 @@ fn plan_never_prints_a_secret_var_and_lists_it_as_stars() {
 fn var_flag_for_an_undeclared_var_exits_2_naming_it() {
     let out = amibake(["validate", AL2023, "--var", "no_such_var=1"]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    expect_exit(&out, 2);
     assert!(
         err.contains("no_such_var"),
         "the error should name the var:\n{err}"
@@ -223,18 +244,13 @@ image:
         "values.yaml",
         "from_file: f\nfrom_flag: f\nof_another_recipe: x\n",
     );
-    let args: Vec<OsString> = vec![
-        "plan".into(),
-        "--json".into(),
-        recipe.clone().into(),
-        "--var-file".into(),
-        var_file.clone().into(),
-        "--var".into(),
-        "from_flag=cli".into(),
-    ];
-    let out = amibake(&args);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
+    let doc = plan_json([
+        recipe.as_os_str(),
+        OsStr::new("--var-file"),
+        var_file.as_os_str(),
+        OsStr::new("--var"),
+        OsStr::new("from_flag=cli"),
+    ]);
     let vars = doc["vars"].as_array().expect("`vars` is an array");
     let var = |name: &str| {
         vars.iter()
@@ -272,7 +288,7 @@ image:
 fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_walks() {
     let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
     let out = amibake(["plan", AL2023].iter().chain(&flags));
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
+    expect_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
     for action in [
         "copy the image to us-west-2",
@@ -285,15 +301,8 @@ fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_w
         assert!(text.contains(action), "no {action:?} in the plan:\n{text}");
     }
 
-    let out = amibake(["plan", "--json", AL2023].iter().chain(&flags));
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
-    let actions: Vec<&str> = doc["actions"]
-        .as_array()
-        .expect("`actions` is an array")
-        .iter()
-        .map(|a| a["action"].as_str().unwrap_or_default())
-        .collect();
+    let doc = plan_json([AL2023].iter().chain(&flags));
+    let actions = action_names(&doc);
     assert_eq!(actions.first(), Some(&"resolve_source"));
     assert_eq!(actions.last(), Some(&"write_manifest"));
     let at = |name: &str| {
@@ -405,15 +414,8 @@ fn without_an_instance_profile_the_plan_checks_default_host_management_first() {
         "no-profile.yaml",
         "name: no-profile\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { instance_type: t3.small }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n",
     );
-    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
-    let actions: Vec<&str> = doc["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    let doc = plan_json([&recipe]);
+    let actions = action_names(&doc);
     assert_eq!(
         &actions[..4],
         [
@@ -443,17 +445,12 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
         "name: preflight\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder, kms_key_id: alias/golden }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n  kms_key_id: alias/golden\n",
     );
     let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
-    let mut args = vec![OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()];
-    args.extend(flags.iter().map(OsStr::new));
-    let out = amibake(args);
-    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("plan --json is JSON");
-    let actions: Vec<&str> = doc["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    let doc = plan_json(
+        [recipe.as_os_str()]
+            .into_iter()
+            .chain(flags.map(OsStr::new)),
+    );
+    let actions = action_names(&doc);
     assert_eq!(
         &actions[..3],
         ["resolve_source", "preflight", "create_security_group"]
@@ -500,12 +497,7 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
         "keyless.yaml",
         "name: keyless\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n  copy_to: [us-west-2, me-south-1]\n",
     );
-    let out = amibake([
-        OsStr::new("plan"),
-        OsStr::new("--json"),
-        keyless.as_os_str(),
-    ]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = plan_json([&keyless]);
     let checks: Vec<(&str, bool)> = doc["actions"][1]["checks"]
         .as_array()
         .unwrap()
@@ -516,8 +508,7 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
     assert_eq!(checks, [("us-west-2", true), ("me-south-1", false)]);
 
     // Without copies or shares, the builder's key is still checked at home...
-    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = plan_json([&recipe]);
     let checks: Vec<&Value> = doc["actions"][1]["checks"]
         .as_array()
         .unwrap()
@@ -536,8 +527,7 @@ fn with_copies_shares_or_keys_the_plan_runs_the_preflight_before_the_builder_lau
         "plain.yaml",
         "name: plain\nsource: { ami: ami-0123456789abcdef0 }\nbuilder: { iam_instance_profile: amibake-builder }\nsteps:\n  - shell: echo hi\nimage:\n  name: \"{{ recipe }}-{{ timestamp }}\"\n",
     );
-    let out = amibake([OsStr::new("plan"), OsStr::new("--json"), plain.as_os_str()]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = plan_json([&plain]);
     let checks = doc["actions"][1]["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 1, "{checks:?}");
     assert_eq!(checks[0]["check"], "ami_name_free");

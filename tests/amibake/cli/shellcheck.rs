@@ -85,6 +85,25 @@ fn scripts(file: &str, vars: &[(&str, &str)]) -> Vec<(String, String)> {
     out
 }
 
+/// What shellcheck says of each of `rendered` that it complains about, with the script
+/// (its name followed by `suffix`).
+fn complaints(bin: &Path, rendered: &[(String, String)], suffix: &str) -> Vec<String> {
+    rendered
+        .iter()
+        .filter_map(|(what, script)| {
+            check(bin, script).map(|complaint| format!("--- {what}{suffix}\n{script}\n{complaint}"))
+        })
+        .collect()
+}
+
+fn assert_clean(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "shellcheck failed:\n{}",
+        failures.join("\n")
+    );
+}
+
 #[test]
 #[ignore = "needs shellcheck: scripts/test.sh installs it (AMIBAKE_SHELLCHECK, --include-ignored)"]
 fn every_step_kind_renders_shellcheck_clean_scripts_on_every_os() {
@@ -92,22 +111,15 @@ fn every_step_kind_renders_shellcheck_clean_scripts_on_every_os() {
     let mut failures = Vec::new();
     let mut count = 0;
     for os in ["al2023", "al2", "ubuntu", "debian"] {
-        for (what, script) in scripts("tests/fixtures/every-step.yaml", &[("os", os)]) {
-            count += 1;
-            if let Some(complaint) = check(&bin, &script) {
-                failures.push(format!("--- {what} ({os})\n{script}\n{complaint}"));
-            }
-        }
+        let rendered = scripts("tests/fixtures/every-step.yaml", &[("os", os)]);
+        count += rendered.len();
+        failures.extend(complaints(&bin, &rendered, &format!(" ({os})")));
     }
     assert!(
         count >= 4 * 10,
         "expected every step kind on every OS, rendered {count}"
     );
-    assert!(
-        failures.is_empty(),
-        "shellcheck failed:\n{}",
-        failures.join("\n")
-    );
+    assert_clean(&failures);
 }
 
 #[test]
@@ -119,17 +131,9 @@ fn shipped_recipes_render_shellcheck_clean_scripts() {
         "recipes/al2023-tomcat-codedeploy.yaml",
         "recipes/ubuntu-2404-codedeploy.yaml",
     ] {
-        for (what, script) in scripts(file, &[]) {
-            if let Some(complaint) = check(&bin, &script) {
-                failures.push(format!("--- {what}\n{script}\n{complaint}"));
-            }
-        }
+        failures.extend(complaints(&bin, &scripts(file, &[]), ""));
     }
-    assert!(
-        failures.is_empty(),
-        "shellcheck failed:\n{}",
-        failures.join("\n")
-    );
+    assert_clean(&failures);
 }
 
 #[test]

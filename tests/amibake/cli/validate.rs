@@ -131,12 +131,7 @@ fn shipped_recipes_validate_together_with_one_ok_line_each() {
 
     let out = amibake(std::iter::once("validate").chain(recipes.iter().map(String::as_str)));
     let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{text}\nstderr:\n{}",
-        stderr(&out)
-    );
+    expect_exit(&out, 0);
     let oks: Vec<&str> = text.lines().filter(|l| l.starts_with("ok:")).collect();
     assert_eq!(
         oks.len(),
@@ -163,11 +158,7 @@ fn one_broken_recipe_among_good_ones_exits_2_and_the_good_ones_are_still_ok() {
         OsStr::new(UBUNTU),
     ]);
     let (text, err) = (stdout(&out), stderr(&out));
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout:\n{text}\nstderr:\n{err}"
-    );
+    expect_exit(&out, 2);
     for good in [AL2023, UBUNTU] {
         assert!(
             text.lines()
@@ -185,6 +176,14 @@ fn one_broken_recipe_among_good_ones_exits_2_and_the_good_ones_are_still_ok() {
     );
 }
 
+/// The one JSON line `validate --json` printed for its one recipe.
+fn the_json_line(out: &std::process::Output) -> Value {
+    let text = stdout(out);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one JSON line expected:\n{text}");
+    serde_json::from_str(lines[0]).expect("stdout line is JSON")
+}
+
 #[test]
 fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_location() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -195,16 +194,8 @@ fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_
         OsStr::new("--json"),
         broken.as_os_str(),
     ]);
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout:\n{text}\nstderr:\n{}",
-        stderr(&out)
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one JSON line expected:\n{text}");
-    let event: Value = serde_json::from_str(lines[0]).expect("stdout line is JSON");
+    expect_exit(&out, 2);
+    let event = the_json_line(&out);
     assert_eq!(event["ok"], Value::Bool(false), "{event}");
     assert_eq!(
         event["error"]["file"],
@@ -218,16 +209,8 @@ fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_
 #[test]
 fn validate_json_of_a_good_recipe_prints_one_line_with_ok_true() {
     let out = amibake(["validate", "--json", AL2023]);
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{text}\nstderr:\n{}",
-        stderr(&out)
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one JSON line expected:\n{text}");
-    let event: Value = serde_json::from_str(lines[0]).expect("stdout line is JSON");
+    expect_exit(&out, 0);
+    let event = the_json_line(&out);
     assert_eq!(event["ok"], Value::Bool(true), "{event}");
 }
 

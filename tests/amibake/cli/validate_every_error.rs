@@ -65,7 +65,7 @@ fn event(out: &std::process::Output) -> Value {
 fn assert_text_reports(text: &str, expected: &[(u64, u64, &str)]) {
     let (out, file) = validate(text, false);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    expect_exit(&out, 2);
     let lines = error_lines(&err);
     assert_eq!(lines.len(), expected.len(), "stderr:\n{err}");
     for (line, (l, c, piece)) in lines.iter().zip(expected) {
@@ -89,7 +89,7 @@ fn three_mistakes_in_three_sections_are_all_reported_at_their_places_in_one_text
 #[test]
 fn three_mistakes_in_three_sections_are_all_in_the_json_event_with_count_3() {
     let (out, file) = validate(THREE_MISTAKES, true);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", stderr(&out));
+    expect_exit(&out, 2);
     let event = event(&out);
     assert_eq!(event["ok"], Value::Bool(false), "{event}");
     assert_eq!(event["count"], Value::from(3), "{event}");
@@ -150,7 +150,7 @@ steps:
 
     let (out, file) = validate(&recipe, false);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    expect_exit(&out, 2);
     let lines = error_lines(&err);
     assert_eq!(lines.len(), 20, "the first 20 are shown:\n{err}");
     assert!(
@@ -189,7 +189,7 @@ image: { name: \"{{ recipe }}-{{ timestamp }}\" }
 ";
     let (out, file) = validate(recipe, false);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    expect_exit(&out, 2);
     let lines = error_lines(&err);
     assert_eq!(lines.len(), 1, "exactly one error:\n{err}");
     assert!(lines[0].starts_with(&format!("error: {file}:")), "{err}");
@@ -211,7 +211,7 @@ fn plan_reports_every_error_too() {
     let path = write_file(tmp.path(), "recipe.yaml", THREE_MISTAKES);
     let out = amibake([OsStr::new("plan"), path.as_os_str()]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    expect_exit(&out, 2);
     assert_eq!(error_lines(&err).len(), 3, "stderr:\n{err}");
     assert!(stdout(&out).is_empty(), "no plan is printed");
 }

@@ -15,8 +15,7 @@ const RECIPE: &str = "recipes/al2023-tomcat-codedeploy.yaml";
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
     let region = "eu-west-1";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let manifest_path = state.path().join("manifest.json");
     let out = amibake(region, state.path())
         .args(["--json", "bake", RECIPE, "--manifest"])
@@ -145,16 +144,11 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_failing_step_exits_1_names_the_step_and_removes_everything() {
     let region = "eu-central-1";
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "fail_command_matching": "systemctl enable tomcat9" }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let out = amibake(region, state.path())
-        .args(["--json", "bake", RECIPE, "--manifest"])
-        .arg(state.path().join("m.json"))
-        .output()
-        .unwrap();
+    let out = bake_json(region, state.path(), &repo(RECIPE), &[]);
     let error = expect_error(&out, 1);
     let events = events(&out);
     let text = error["error"].as_str().unwrap();
@@ -177,8 +171,7 @@ fn a_failing_step_exits_1_names_the_step_and_removes_everything() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_missing_source_ami_exits_2_before_anything_is_created() {
     let region = "eu-north-1";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let recipe = state.path().join("missing-ami.yaml");
     std::fs::write(
         &recipe,
@@ -214,27 +207,12 @@ fn a_missing_source_ami_exits_2_before_anything_is_created() {
 fn a_failed_boot_test_removes_the_ami_its_snapshots_and_the_copies() {
     let region = "ap-southeast-2";
     // Bad only where the boot test looks: the agent started before cloud-final.
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "bad_image": ["systemd:codedeploy-agent.service"] }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let out = amibake(region, state.path())
-        .args([
-            "--json",
-            "bake",
-            "tests/fixtures/boot-test.yaml",
-            "--manifest",
-        ])
-        .arg(state.path().join("m.json"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bake_json(region, state.path(), &repo(BOOT_TEST_RECIPE), &[]);
+    expect_exit(&out, 1);
     let events = events(&out);
     let failed: Vec<_> = events
         .iter()
@@ -286,11 +264,10 @@ fn a_failed_boot_test_removes_the_ami_its_snapshots_and_the_copies() {
 fn ctrl_c_during_a_step_cleans_up_and_exits_130() {
     let region = "ca-central-1";
     // Every command runs for a minute: the interrupt lands while a step runs.
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "command_in_progress_seconds": 60 }),
     );
-    let state = tempfile::tempdir().unwrap();
     let mut child = amibake(region, state.path())
         .args(["--json", "bake", RECIPE])
         .stdout(Stdio::piped())
@@ -351,8 +328,7 @@ async fn all_instances(region: &str) -> usize {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
     let region = "eu-west-2";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let recipe = unique_boot_test_recipe(state.path(), "if-changed");
     let bake = |extra: &[&str], manifest: &str| {
         amibake(region, state.path())
@@ -365,12 +341,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
             .unwrap()
     };
     let first = bake(&[], "first.json");
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    expect_exit(&first, 0);
     let first_run = run_id(&events(&first));
     let first_manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.path().join("first.json")).unwrap())
@@ -382,12 +353,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
 
     let before = rt().block_on(all_instances(region));
     let second = bake(&[], "second.json");
-    assert_eq!(
-        second.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    expect_exit(&second, 0);
     let after = rt().block_on(all_instances(region));
     assert_eq!(before, after, "the second run called RunInstances");
     let second_events = events(&second);
@@ -422,12 +388,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
         .arg(&changed)
         .output()
         .unwrap();
-    assert_eq!(
-        third.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
-    );
+    expect_exit(&third, 0);
     assert!(
         events(&third).iter().any(|e| e["event"] == "resource"),
         "a changed recipe bakes"
@@ -436,12 +397,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
     // --force bakes although nothing changed.
     let before = rt().block_on(all_instances(region));
     let forced = bake(&["--force"], "forced.json");
-    assert_eq!(
-        forced.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&forced.stderr)
-    );
+    expect_exit(&forced, 0);
     assert!(
         rt().block_on(all_instances(region)) > before,
         "--force launched a builder"
@@ -452,11 +408,7 @@ fn if_changed_reuses_an_image_with_the_same_inputs_and_launches_nothing() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn force_without_if_changed_is_a_usage_error() {
     let state = tempfile::tempdir().unwrap();
-    let out = amibake("eu-west-2", state.path())
-        .args(["bake", RECIPE, "--force"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = run_expect("eu-west-2", state.path(), &["bake", RECIPE, "--force"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--if-changed"));
 }
 
@@ -487,12 +439,7 @@ fn verbose_streams_the_output_of_checks_too() {
             .arg(state.path().join("m.json"))
             .output()
             .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_exit(&out, 0);
         events(&out)
             .into_iter()
             .filter(|e| e["event"] == "output")

@@ -70,7 +70,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
 
     let first_runner = tempfile::tempdir().unwrap();
     let out = bake_json(region, first_runner.path(), &recipe, HISTORY);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let first = history_events(&events(&out));
     assert_eq!(first[0], ("not_found".to_string(), 0), "{first:?}");
     assert_eq!(first[1].0, "created", "{first:?}");
@@ -98,7 +98,7 @@ fn a_fresh_runner_reads_the_history_the_last_runner_saved_in_the_account() {
     let fresh_runner = tempfile::tempdir().unwrap();
     assert!(!fresh_runner.path().join("timings.json").exists());
     let out = bake_json(region, fresh_runner.path(), &recipe, HISTORY);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let second = history_events(&events(&out));
     assert_eq!(second[0], ("read".to_string(), saved), "{second:?}");
     assert!(
@@ -127,7 +127,7 @@ fn runners_saving_at_once_all_succeed_and_leave_a_readable_history() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        expect_exit(&out, 0);
         let saved = history_events(&events(&out));
         assert!(
             ["created", "updated", "unchanged"].contains(&saved[1].0.as_str()),
@@ -163,7 +163,7 @@ fn a_parameter_that_holds_no_history_is_read_as_none_and_rewritten() {
     let state = tempfile::tempdir().unwrap();
     let out = bake_json(region, state.path(), &recipe, HISTORY);
 
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let seen = history_events(&events(&out));
     assert_eq!(seen[0], ("unreadable".to_string(), 0), "{seen:?}");
     assert_eq!(seen[1].0, "updated", "{seen:?}");
@@ -180,7 +180,7 @@ fn an_unknown_history_location_is_refused_before_anything_starts() {
         .arg(repo("bench/recipe.yaml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("expected `local`, `ssm`"), "{stderr}");
     assert!(!state.path().join("runs").exists());
@@ -202,7 +202,7 @@ fn a_bake_stopped_by_its_preflight_leaves_no_history_parameter() {
     let state = tempfile::tempdir().unwrap();
     let out = bake_json(region, state.path(), &recipe, HISTORY);
 
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     let seen = history_events(&events(&out));
     assert_eq!(
         seen,

@@ -14,8 +14,7 @@ fn six_bakes_at_once_share_the_rate_limits_and_each_writes_its_own_manifest() {
     // the emulator out of order and bend the bucket's arithmetic.
     claim_alone();
     let region = "sa-east-1";
-    configure(region, serde_json::json!({ "throttle_ec2": true }));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({ "throttle_ec2": true }));
     let recipe = unique_boot_test_recipe(state.path(), "many");
     let manifest = state.path().join("m.json");
     let out = amibake(region, state.path())
@@ -25,7 +24,7 @@ fn six_bakes_at_once_share_the_rate_limits_and_each_writes_its_own_manifest() {
         .arg(&manifest)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let events = events(&out);
 
     // Each bake's events carry its label; each wrote manifest.N.json with its own AMI.
@@ -92,7 +91,7 @@ fn one_bad_recipe_among_several_stops_them_all_before_anything_is_created() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     let events = events(&out);
     assert!(
         !events.iter().any(|e| e["event"] == "start"),
@@ -121,6 +120,7 @@ fn without_pacing_the_emulator_throttles_like_ec2() {
                 .endpoint_url(endpoint())
                 .credentials_provider(creds())
                 .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+                .http_client(amibake::aws::https_client())
                 .build(),
         );
         let calls = (0..70).map(|_| ec2.describe_instances().send());

@@ -75,8 +75,7 @@ fn preflight_events(out: &Output) -> Vec<serde_json::Value> {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the_account() {
     let region = "ap-southeast-6";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let alias = format!("alias/{}", unique("pf-share"));
     let key_id = rt().block_on(key_with_alias(region, &alias));
     let builder = format!("  kms_key_id: {alias}\n");
@@ -95,7 +94,7 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     nothing_created(region, state.path(), &out);
 
     let out = plan_check(region, state.path(), &recipe, true);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     let checks = preflight_events(&out);
     let key = checks
         .iter()
@@ -109,12 +108,12 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
     // The fix: the statement the failure printed, added to the key policy.
     rt().block_on(allow_account(region, &key_id, OTHER_ACCOUNT));
     let out = plan_check(region, state.path(), &recipe, true);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let checks = preflight_events(&out);
     assert!(checks.iter().all(|e| e["state"] == "pass"), "{checks:?}");
 
     let out = bake_json(region, state.path(), &recipe, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     assert!(events(&out).iter().any(|e| e["event"] == "share"));
 }
 
@@ -122,11 +121,10 @@ fn a_share_the_key_does_not_allow_stops_the_bake_until_the_key_policy_allows_the
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_copy_to_a_region_not_opted_in_stops_the_bake_before_anything_is_created() {
     let region = "ap-southeast-7";
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "regions_not_opted_in": ["me-south-1"] }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = write_recipe(state.path(), "opt-in", "", "  copy_to: [me-south-1]\n");
 
     let out = bake_json(region, state.path(), &recipe, &[]);
@@ -140,7 +138,7 @@ fn a_copy_to_a_region_not_opted_in_stops_the_bake_before_anything_is_created() {
     nothing_created(region, state.path(), &out);
 
     let out = plan_check(region, state.path(), &recipe, false);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     let text =
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -153,8 +151,7 @@ fn a_copy_to_a_region_not_opted_in_stops_the_bake_before_anything_is_created() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_copy_key_alias_missing_in_the_destination_stops_the_bake() {
     let region = "mx-central-1";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     // The alias exists at home only.
     let alias = format!("alias/{}", unique("pf-copy"));
     rt().block_on(key_with_alias(region, &alias));
@@ -177,8 +174,7 @@ fn a_copy_key_alias_missing_in_the_destination_stops_the_bake() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn plan_check_runs_only_the_preflight() {
     let region = "ap-east-2";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let recipe = write_recipe(
         state.path(),
         "check",
@@ -190,7 +186,7 @@ fn plan_check_runs_only_the_preflight() {
     // while it runs): what counts is that plan --check adds none.
     let before = reservations(region);
     let out = plan_check(region, state.path(), &recipe, true);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events(&out);
     let checks = preflight_events(&out);
     let names: Vec<(&str, &str)> = checks
@@ -226,7 +222,7 @@ fn plan_check_runs_only_the_preflight() {
     // A recipe that neither copies nor shares has only its AMI name to check, at home.
     let plain = write_recipe(state.path(), "plain", "", "");
     let out = plan_check(region, state.path(), &plain, true);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let checks = preflight_events(&out);
     assert_eq!(checks.len(), 1, "{}", show(&out));
     assert_eq!(checks[0]["check"], "ami_name_free");

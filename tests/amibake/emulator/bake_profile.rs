@@ -23,11 +23,10 @@ fn recipe_without_profile(dir: &std::path::Path, label: &str) -> std::path::Path
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn without_a_profile_or_default_host_management_the_bake_stops_before_creating_anything() {
     let region = "eu-central-1";
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({ "require_instance_profile": true }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe_without_profile(state.path(), "no-profile");
 
     let out = bake_json(region, state.path(), &recipe, &[]);
@@ -51,19 +50,18 @@ fn without_a_profile_or_default_host_management_the_bake_stops_before_creating_a
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn with_default_host_management_the_builder_runs_without_a_profile() {
     let region = "eu-north-1";
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({
             "require_instance_profile": true,
             "default_host_management": "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole",
         }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe_without_profile(state.path(), "dhmc");
 
     let out = bake_json(region, state.path(), &recipe, &[]);
 
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events(&out);
     let builder = evs
         .iter()

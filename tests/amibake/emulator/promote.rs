@@ -8,11 +8,12 @@
 //! parameters).
 
 use crate::support::emulator;
+use crate::support::promotion::{self, Manifest};
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use emulator::events as events_of;
+use emulator::promote_json as promote;
 use emulator::*;
 use serde_json::Value;
 
@@ -74,49 +75,22 @@ async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
 /// the emulator enforces allows `amibake:created-by` nowhere else).
 async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
     let (a, b) = two_amis(region).await;
-    let ec2 = ec2(region).await;
-    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
-    let baked_tags = aws_sdk_ec2::types::TagSpecification::builder()
-        .resource_type(aws_sdk_ec2::types::ResourceType::Image)
-        .tags(tag("amibake:created-by", "amibake"))
-        .tags(tag("amibake:recipe", recipe))
-        .tags(tag("amibake:complete", "true"))
-        .build();
-    let mut baked = Vec::new();
-    for source in [a, b] {
-        let id = ec2
-            .copy_image()
-            .source_region(region)
-            .source_image_id(source)
-            .name(unique(recipe))
-            .tag_specifications(baked_tags.clone())
-            .send()
-            .await
-            .expect("CopyImage")
-            .image_id()
-            .expect("an image id")
-            .to_string();
-        baked.push(id);
-    }
-    (baked.remove(0), baked.remove(0))
+    let tags = complete_tags(recipe);
+    (
+        tagged_copy(region, &a, &unique(recipe), &tags).await,
+        tagged_copy(region, &b, &unique(recipe), &tags).await,
+    )
 }
 
 /// A recipe file with `promotion: [dev, staging, prod]`.
 fn write_recipe(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &path,
-        format!(
-            "name: {name}\n\
-             source:\n  ssm_parameter: {AL2023}\n\
-             builder: {{ iam_instance_profile: amibake-builder }}\n\
-             steps:\n  - shell: \"true\"\n\
-             image:\n  name: \"{{{{ recipe }}}}-{{{{ timestamp }}}}\"\n\
-             promotion: [dev, staging, prod]\n"
-        ),
+    promotion::write_recipe(
+        dir,
+        name,
+        &format!("{{ ssm_parameter: {AL2023} }}"),
+        "{{ recipe }}-{{ timestamp }}",
+        "[dev, staging, prod]",
     )
-    .unwrap();
-    path
 }
 
 /// A manifest by hand: `ami` in `region`, of recipe `name` from `recipe_file`.
@@ -128,46 +102,37 @@ fn write_manifest(
     region: &str,
     ami: &str,
 ) -> PathBuf {
-    let path = dir.join(file);
-    std::fs::write(
-        &path,
-        serde_json::json!({
-            "tool": { "name": "amibake", "version": "0.1.0" },
-            "recipe": name, "recipe_file": recipe_file.display().to_string(),
-            "run_id": RUN_ID, "region": region, "input_hash": "h",
-            "source_ami": { "id": ami, "name": "al2023", "resolved_from": "ami" },
-            "amis": [ { "region": region, "ami_id": ami, "name": "x", "snapshot_ids": [] } ],
-            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
-            "phases": [], "steps": [], "validation": []
-        })
-        .to_string(),
-    )
-    .unwrap();
-    path
+    let manifest = Manifest {
+        recipe: name,
+        recipe_file,
+        run_id: RUN_ID,
+        region,
+        ami,
+        name: "x",
+    };
+    manifest.write(dir.join(file))
 }
 
-fn promote(region: &str, state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
-    amibake(region, state)
-        .args(["--json", "promote", "--manifest"])
-        .arg(manifest)
-        .args(["--to", env])
-        .args(extra)
-        .output()
-        .unwrap()
+/// A recipe of its own (named after `label`, its file in `dir`) promoted through dev,
+/// staging and prod, and two complete bakes of it in `region`, each with its manifest:
+/// the recipe's name, and each image with its manifest.
+fn baked_recipe(region: &str, dir: &Path, label: &str) -> (String, [(String, PathBuf); 2]) {
+    let name = unique(label);
+    let recipe = write_recipe(dir, &name);
+    let (a, b) = rt().block_on(baked_pair(region, &name));
+    let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
+    let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
+    (name, [(a, manifest_a), (b, manifest_b)])
 }
+
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_overrides() {
     let region = "eu-south-1";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(region, serde_json::json!({}));
     let dir = state.path();
-    let name = unique("promo");
-    let recipe = write_recipe(dir, &name);
+    let (name, [(a, manifest_a), (b, manifest_b)]) = baked_recipe(region, dir, "promo");
     let rt = rt();
-    let (a, b) = rt.block_on(baked_pair(region, &name));
-    let manifest_a = write_manifest(dir, "a.json", &name, &recipe, region, &a);
-    let manifest_b = write_manifest(dir, "b.json", &name, &recipe, region, &b);
 
     // dev, the first environment, has no predecessor. Text mode prints old → new.
     let out = amibake(region, dir)
@@ -178,7 +143,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
         .env_remove("GITHUB_ACTOR")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("dev: (new) → {a} in {region}")),
@@ -201,7 +166,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // staging follows dev, which holds A.
     let out = promote(region, dir, &manifest_a, "staging", &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events_of(&out);
     let promoted = last(&evs, "promoted");
     assert_eq!(promoted["old"], Value::Null);
@@ -227,7 +192,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // B to staging while dev holds A: refused too.
     let out = promote(region, dir, &manifest_b, "staging", &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    expect_exit(&out, 1);
     assert_eq!(
         rt.block_on(channel(region, &name, "staging"))
             .unwrap()
@@ -237,7 +202,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // --force: B goes to prod, and the record says it was forced.
     let out = promote(region, dir, &manifest_b, "prod", &["--force"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events_of(&out);
     assert!(evs.iter().any(|e| e["event"] == "forced"), "{evs:?}");
     assert_eq!(last(&evs, "done")["forced"], true);
@@ -247,7 +212,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // A to prod in order now: old → new names both.
     let out = promote(region, dir, &manifest_a, "prod", &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let promoted = last(&events_of(&out), "promoted");
     assert_eq!(promoted["old"], b.as_str());
     assert_eq!(promoted["new"], a.as_str());
@@ -259,7 +224,7 @@ fn promote_writes_channels_in_order_refuses_to_skip_an_environment_and_force_ove
 
     // Again: already there, nothing written, still exit 0.
     let out = promote(region, dir, &manifest_a, "prod", &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     assert_eq!(last(&events_of(&out), "promoted")["changed"], false);
 }
 
@@ -269,10 +234,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
     let region = "eu-south-1";
     let state = tempfile::tempdir().unwrap();
     let dir = state.path();
-    let name = unique("promo-bad");
-    let recipe = write_recipe(dir, &name);
-    let (a, _) = rt().block_on(baked_pair(region, &name));
-    let manifest = write_manifest(dir, "m.json", &name, &recipe, region, &a);
+    let (name, [(_, manifest), _]) = baked_recipe(region, dir, "promo-bad");
 
     let out = promote(region, dir, &manifest, "qa", &[]);
     let err = expect_error(&out, 2);
@@ -287,7 +249,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
 
     // A manifest that does not exist: exit 2 as well.
     let out = promote(region, dir, &dir.join("missing.json"), "dev", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
 
     // A recipe file named explicitly that is of another recipe: exit 2.
     let other = write_recipe(dir, "some-other-recipe");
@@ -298,7 +260,7 @@ fn promote_to_an_environment_not_in_the_promotion_list_exits_2_and_writes_nothin
         "dev",
         &["--recipe-file", other.to_str().unwrap()],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     assert!(rt().block_on(channel(region, &name, "dev")).is_none());
 }
 
@@ -308,14 +270,10 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
     let home = "eu-south-2";
     let far = "il-central-1";
     configure(home, serde_json::json!({}));
-    configure(far, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(far, serde_json::json!({}));
     let dir = state.path();
-    let name = unique("promo-copy");
-    let recipe = write_recipe(dir, &name);
+    let (name, [(a, manifest), _]) = baked_recipe(home, dir, "promo-copy");
     let rt = rt();
-    let (a, _) = rt.block_on(baked_pair(home, &name));
-    let manifest = write_manifest(dir, "m.json", &name, &recipe, home, &a);
 
     let out = promote(
         home,
@@ -324,7 +282,7 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
         "dev",
         &["--copy-to", far, "--share-with", "111122223333"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events_of(&out);
     let copy = evs
         .iter()
@@ -382,7 +340,7 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
 
     // The same promote again reuses the copy: one copy only, nothing changed.
     let out = promote(home, dir, &manifest, "dev", &["--copy-to", far]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events_of(&out);
     assert!(
         evs.iter().any(|e| e["event"] == "copy"
@@ -396,29 +354,15 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
             .all(|e| e["changed"] == false),
         "{evs:?}"
     );
-    let copies = rt.block_on(async {
-        ec2(far)
-            .await
-            .describe_images()
-            .owners("self")
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:amibake:copy-of")
-                    .values(&a)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeImages")
-            .images()
-            .len()
-    });
-    assert_eq!(copies, 1);
+    let copies = rt.block_on(copies_of(far, &a));
+    assert_eq!(copies.len(), 1, "{copies:?}");
 
     // roll --channel dev in the far region takes the copy (--plan: nothing is created).
     let stack = unique("promo-stack");
-    let out = amibake(far, dir)
-        .args([
+    let out = run_expect(
+        far,
+        dir,
+        &[
             "--json",
             "roll",
             "--stack",
@@ -428,10 +372,9 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
             "--recipe",
             &name,
             "--plan",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        ],
+        0,
+    );
     let evs = events_of(&out);
     assert_eq!(
         last(&evs, "resolved")["parameter"],
@@ -448,20 +391,12 @@ fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
     let region = "il-central-1";
     let state = tempfile::tempdir().unwrap();
     let name = unique("promo-none");
-    let out = amibake(region, state.path())
-        .args([
-            "roll",
-            "--stack",
-            "web",
-            "--channel",
-            "staging",
-            "--recipe",
-            &name,
-            "--plan",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    // `roll --stack web --channel …` with `more`, which must exit 2.
+    let refused = |more: &[&str]| {
+        let args = [&["roll", "--stack", "web", "--channel"], more].concat();
+        run_expect(region, state.path(), &args, 2)
+    };
+    let out = refused(&["staging", "--recipe", &name, "--plan"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("/amibake/{name}/staging")) && stderr.contains("promote"),
@@ -470,25 +405,13 @@ fn roll_channel_that_was_never_promoted_exits_2_naming_the_parameter() {
     );
 
     // --channel needs --recipe, and excludes --ami: usage errors (exit 2).
-    let out = amibake(region, state.path())
-        .args(["roll", "--stack", "web", "--channel", "dev", "--plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let out = amibake(region, state.path())
-        .args([
-            "roll",
-            "--stack",
-            "web",
-            "--channel",
-            "dev",
-            "--recipe",
-            &name,
-            "--ami",
-            "ami-0123456789abcdef0",
-            "--plan",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    refused(&["dev", "--plan"]);
+    refused(&[
+        "dev",
+        "--recipe",
+        &name,
+        "--ami",
+        "ami-0123456789abcdef0",
+        "--plan",
+    ]);
 }

@@ -5,6 +5,7 @@
 //! other test uses them, so the emulator's per-region counts are this test's).
 
 use crate::support::emulator;
+use crate::support::promotion::{self, Manifest};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ const ACCOUNT: &str = "111122223333";
 /// An image of this account in HOME that looks like a complete bake of `recipe` (a copy
 /// of an Amazon image, tagged at creation as a bake tags it).
 async fn baked(recipe: &str) -> String {
-    let ec2 = ec2(HOME).await;
-    let amazon = ec2
+    let amazon = ec2(HOME)
+        .await
         .describe_images()
         .owners("amazon")
         .send()
@@ -32,65 +33,32 @@ async fn baked(recipe: &str) -> String {
         .iter()
         .find_map(|i| i.image_id().map(str::to_string))
         .expect("an Amazon image");
-    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
-    let tags = aws_sdk_ec2::types::TagSpecification::builder()
-        .resource_type(aws_sdk_ec2::types::ResourceType::Image)
-        .tags(tag("amibake:created-by", "amibake"))
-        .tags(tag("amibake:recipe", recipe))
-        .tags(tag("amibake:complete", "true"))
-        .build();
-    ec2.copy_image()
-        .source_region(HOME)
-        .source_image_id(amazon)
-        .name(unique(recipe))
-        .tag_specifications(tags)
-        .send()
-        .await
-        .expect("CopyImage")
-        .image_id()
-        .expect("an image id")
-        .to_string()
+    tagged_copy(HOME, &amazon, &unique(recipe), &complete_tags(recipe)).await
 }
 
 /// A recipe with `promotion: [dev, staging]` and a manifest of `ami` in HOME.
 fn files(dir: &Path, name: &str, ami: &str) -> PathBuf {
-    let recipe = dir.join(format!("{name}.yaml"));
-    std::fs::write(
-        &recipe,
-        format!(
-            "name: {name}\nsource:\n  ami: ami-0123456789abcdef0\n\
-             builder: {{ iam_instance_profile: amibake-builder }}\n\
-             steps:\n  - shell: \"true\"\nimage:\n  name: \"x-{{{{ timestamp }}}}\"\n\
-             promotion: [dev, staging]\n"
-        ),
-    )
-    .unwrap();
-    let manifest = dir.join("m.json");
-    std::fs::write(
-        &manifest,
-        serde_json::json!({
-            "tool": { "name": "amibake", "version": "0.1.0" },
-            "recipe": name, "recipe_file": recipe.display().to_string(),
-            "run_id": "run-plan", "region": HOME, "input_hash": "h",
-            "source_ami": { "id": ami, "name": "al2023", "resolved_from": "ami" },
-            "amis": [ { "region": HOME, "ami_id": ami, "name": "x", "snapshot_ids": [] } ],
-            "started_at": "", "finished_at": "", "duration_seconds": 0.0,
-            "phases": [], "steps": [], "validation": []
-        })
-        .to_string(),
-    )
-    .unwrap();
-    manifest
+    let recipe = promotion::write_recipe(
+        dir,
+        name,
+        "{ ami: ami-0123456789abcdef0 }",
+        "x-{{ timestamp }}",
+        "[dev, staging]",
+    );
+    let manifest = Manifest {
+        recipe: name,
+        recipe_file: &recipe,
+        run_id: "run-plan",
+        region: HOME,
+        ami,
+        name: "x",
+    };
+    manifest.write(dir.join("m.json"))
 }
 
+/// `amibake --json promote` in HOME.
 fn promote(state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
-    amibake(HOME, state)
-        .args(["--json", "promote", "--manifest"])
-        .arg(manifest)
-        .args(["--to", env])
-        .args(extra)
-        .output()
-        .unwrap()
+    promote_json(HOME, state, manifest, env, extra)
 }
 
 /// The calls the emulator has counted, by region then `service:Action`.
@@ -162,23 +130,7 @@ fn world(name: &str, env: &str, ami: &str) -> Value {
                     .and_then(|p| p.parameter()?.value().map(str::to_string)),
             );
         }
-        let copies = ec2(FAR)
-            .await
-            .describe_images()
-            .owners("self")
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag:amibake:copy-of")
-                    .values(ami)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("DescribeImages")
-            .images()
-            .iter()
-            .filter_map(|i| i.image_id().map(str::to_string))
-            .collect::<Vec<_>>();
+        let copies = copies_of(FAR, ami).await;
         let launch = ec2(HOME)
             .await
             .describe_image_attribute()
@@ -197,7 +149,7 @@ fn world(name: &str, env: &str, ami: &str) -> Value {
 
 /// The one `plan` event of a `--plan` run that exited 0.
 fn plan_of(out: &Output) -> Value {
-    assert_eq!(out.status.code(), Some(0), "{}", show(out));
+    expect_exit(out, 0);
     let evs = events_of(out);
     let plans: Vec<&Value> = evs.iter().filter(|e| e["event"] == "plan").collect();
     assert_eq!(plans.len(), 1, "{evs:?}");
@@ -208,8 +160,7 @@ fn plan_of(out: &Output) -> Value {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn the_plan_changes_nothing_and_promote_then_does_what_it_said() {
     configure(HOME, serde_json::json!({}));
-    configure(FAR, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
+    let state = fresh_state(FAR, serde_json::json!({}));
     let dir = state.path();
     let name = unique("promo-plan");
     let ami = rt().block_on(baked(&name));
@@ -249,7 +200,7 @@ fn the_plan_changes_nothing_and_promote_then_does_what_it_said() {
     // The real promote does what the plan said, with no call outside the plan's steps.
     let before = calls();
     let out = promote(dir, &manifest, "dev", &args);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let seen = made(&before, &calls());
     for region in [HOME, FAR] {
         let all = planned(&plan, region, true);

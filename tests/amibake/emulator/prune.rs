@@ -13,20 +13,6 @@ use aws_sdk_ec2::types::{
 };
 use emulator::*;
 
-/// The emulator's Amazon Linux 2023 image in `region`.
-async fn base_ami(region: &str) -> String {
-    ssm(region)
-        .get_parameter()
-        .name(AL2023)
-        .send()
-        .await
-        .expect("GetParameter")
-        .parameter()
-        .and_then(|p| p.value())
-        .expect("a base AMI")
-        .to_string()
-}
-
 /// Launches an instance of `image` (a builder, or a "running instance" of an image).
 async fn launch(region: &str, image: &str) -> String {
     ec2(region)
@@ -97,7 +83,7 @@ async fn bake_like_image(
 /// whole seconds (`…:05.000Z`), so the images are made a little over a second apart: their
 /// order is their creation date, as on AWS.
 async fn images_of(region: &str, recipe: &str, count: usize) -> Vec<String> {
-    let builder = launch(region, &base_ami(region).await).await;
+    let builder = launch(region, &al2023_image(region).await).await;
     let mut ids = Vec::new();
     for n in 0..count {
         if n > 0 {
@@ -159,19 +145,18 @@ async fn snapshot_exists(region: &str, snapshot: &str) -> bool {
         .any(|s| s.snapshot_id() == Some(snapshot))
 }
 
-fn run(region: &str, args: &[&str]) -> std::process::Output {
+/// `amibake ARGS…` in `region` with a state directory of its own, asserted to exit `code`.
+fn run(region: &str, args: &[&str], code: i32) -> std::process::Output {
     let state = tempfile::tempdir().unwrap();
-    amibake(region, state.path()).args(args).output().unwrap()
+    run_expect(region, state.path(), args, code)
 }
 
-fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The events of `amibake --json prune --recipe RECIPE --keep KEEP EXTRA…`, which must
+/// exit 0.
+fn prune_json(region: &str, recipe: &str, keep: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["--json", "prune", "--recipe", recipe, "--keep", keep];
+    args.extend(extra);
+    events(&run(region, &args, 0))
 }
 
 /// The `kept` event of an image, with the kinds of its reasons.
@@ -188,12 +173,20 @@ fn kept_kinds(events: &[serde_json::Value], ami: &str) -> Vec<String> {
         .collect()
 }
 
+/// The images the `remove` events name, sorted.
 fn removed(events: &[serde_json::Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["event"] == "remove")
-        .map(|e| e["ami"].as_str().unwrap().to_string())
-        .collect()
+    sorted(
+        events
+            .iter()
+            .filter(|e| e["event"] == "remove")
+            .map(|e| e["ami"].as_str().unwrap().to_string())
+            .collect(),
+    )
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
 }
 
 #[test]
@@ -208,7 +201,7 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
         // Oldest first: a goes, b is the prod channel, c is an ASG's launch template,
         // d runs an instance, e goes, f and g are the newest two.
         let ids = images_of(region, recipe, 7).await;
-        let builder = launch(region, &base_ami(region).await).await;
+        let builder = launch(region, &al2023_image(region).await).await;
         let other = bake_like_image(
             region,
             &builder,
@@ -243,7 +236,7 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
             .launch_template_name(format!("{recipe}-lt"))
             .launch_template_data(
                 RequestLaunchTemplateData::builder()
-                    .image_id(base_ami(region).await)
+                    .image_id(al2023_image(region).await)
                     .instance_type("t3.small".into())
                     .build(),
             )
@@ -299,24 +292,9 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
     );
 
     // A dry run says what would go and removes nothing.
-    let dry = run(
-        region,
-        &[
-            "--json",
-            "prune",
-            "--recipe",
-            recipe,
-            "--keep",
-            "2",
-            "--dry-run",
-        ],
-    );
-    assert_exit(&dry, 0);
-    let dry_events = events(&dry);
-    let mut would = removed(&dry_events);
-    would.sort();
-    let mut expected = vec![ids[0].clone(), ids[4].clone()];
-    expected.sort();
+    let dry_events = prune_json(region, recipe, "2", &["--dry-run"]);
+    let would = removed(&dry_events);
+    let expected = sorted(vec![ids[0].clone(), ids[4].clone()]);
     assert_eq!(would, expected, "{dry_events:#?}");
     assert!(
         dry_events
@@ -330,14 +308,8 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
         }
     });
 
-    let out = run(
-        region,
-        &["--json", "prune", "--recipe", recipe, "--keep", "2"],
-    );
-    assert_exit(&out, 0);
-    let ev = events(&out);
-    let mut gone = removed(&ev);
-    gone.sort();
+    let ev = prune_json(region, recipe, "2", &[]);
+    let gone = removed(&ev);
     assert_eq!(gone, expected, "{ev:#?}");
     assert_eq!(kept_kinds(&ev, &ids[1]), ["channel"]);
     assert_eq!(kept_kinds(&ev, &ids[2]), ["asg"]);
@@ -388,8 +360,8 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
     let again = run(
         region,
         &["--no-progress", "prune", "--recipe", recipe, "--keep", "2"],
+        0,
     );
-    assert_exit(&again, 0);
     let text = String::from_utf8_lossy(&again.stderr);
     for expected in [
         format!("kept {} in {region} (channel prod)", ids[1]),
@@ -405,6 +377,9 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn prune_refuses_keep_zero_and_prunes_extra_regions() {
+    // `--all-regions` reads every region: alone, so that it neither meets other tests'
+    // resources nor adds its requests to the counts of their regions.
+    crate::support::emulator::claim_alone();
     let home = "ap-northeast-3";
     let extra = "ap-southeast-3";
     let recipe = &unique("prune-api");
@@ -418,15 +393,13 @@ fn prune_refuses_keep_zero_and_prunes_extra_regions() {
         )
     });
 
-    let zero = run(home, &["prune", "--recipe", recipe, "--keep", "0"]);
-    assert_exit(&zero, 2);
+    let zero = run(home, &["prune", "--recipe", recipe, "--keep", "0"], 2);
     assert!(
         String::from_utf8_lossy(&zero.stderr).contains("--keep must be at least 1"),
         "{}",
         String::from_utf8_lossy(&zero.stderr)
     );
-    let bad_name = run(home, &["prune", "--recipe", "Web_API", "--keep", "1"]);
-    assert_exit(&bad_name, 2);
+    run(home, &["prune", "--recipe", "Web_API", "--keep", "1"], 2);
     rt.block_on(async {
         for id in home_ids.iter().chain(&extra_ids) {
             assert!(
@@ -437,12 +410,10 @@ fn prune_refuses_keep_zero_and_prunes_extra_regions() {
     });
 
     // Without --also-region only the home region is pruned.
-    let out = run(
-        home,
-        &["--json", "prune", "--recipe", recipe, "--keep", "1"],
+    assert_eq!(
+        removed(&prune_json(home, recipe, "1", &[])),
+        [home_ids[0].clone()]
     );
-    assert_exit(&out, 0);
-    assert_eq!(removed(&events(&out)), [home_ids[0].clone()]);
     rt.block_on(async {
         assert!(!exists(home, &home_ids[0]).await);
         assert!(exists(home, &home_ids[1]).await);
@@ -452,51 +423,19 @@ fn prune_refuses_keep_zero_and_prunes_extra_regions() {
     });
 
     // --also-region names the extra region (dry run: what would go)...
-    let dry = run(
-        home,
-        &[
-            "--json",
-            "prune",
-            "--recipe",
-            recipe,
-            "--keep",
-            "1",
-            "--also-region",
-            extra,
-            "--dry-run",
-        ],
+    let dry = prune_json(home, recipe, "1", &["--also-region", extra, "--dry-run"]);
+    let would = sorted(
+        dry.iter()
+            .filter(|e| e["event"] == "remove" && e["region"] == extra)
+            .filter_map(|e| e["ami"].as_str().map(str::to_string))
+            .collect(),
     );
-    assert_exit(&dry, 0);
-    let mut would: Vec<String> = events(&dry)
-        .iter()
-        .filter(|e| e["event"] == "remove" && e["region"] == extra)
-        .filter_map(|e| e["ami"].as_str().map(str::to_string))
-        .collect();
-    would.sort();
-    let mut older = vec![extra_ids[0].clone(), extra_ids[1].clone()];
-    older.sort();
+    let older = sorted(vec![extra_ids[0].clone(), extra_ids[1].clone()]);
     assert_eq!(would, older, "--also-region sees the extra region");
 
     // ... and --all-regions finds it by itself.
-    let out = run(
-        home,
-        &[
-            "--json",
-            "prune",
-            "--recipe",
-            recipe,
-            "--keep",
-            "1",
-            "--all-regions",
-        ],
-    );
-    assert_exit(&out, 0);
-    let ev = events(&out);
-    let mut gone = removed(&ev);
-    gone.sort();
-    let mut expected = vec![extra_ids[0].clone(), extra_ids[1].clone()];
-    expected.sort();
-    assert_eq!(gone, expected, "{ev:#?}");
+    let ev = prune_json(home, recipe, "1", &["--all-regions"]);
+    assert_eq!(removed(&ev), older, "{ev:#?}");
     assert!(
         ev.iter()
             .filter(|e| e["event"] == "remove")

@@ -20,18 +20,14 @@ const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
 fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     let region = "us-east-2";
     let name = &unique("web-roll");
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let (vpc, subnets) = rt.block_on(default_network(region));
-    let (a, b) = rt.block_on(two_amis(region));
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, serde_json::json!({}));
 
     // Not a terminal and no --yes: refused before anything is created (exit 2).
     let out = amibake(region, state.path())
         .args(create_args(TEMPLATE, name, AL2023, &vpc, &subnets))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    expect_exit(&out, 2);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("pass --yes"),
         "{}",
@@ -43,13 +39,8 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     );
 
     // Create on A, named by the AL2023 SSM parameter (resolved to the concrete id).
-    let out = amibake(region, state.path())
-        .arg("--json")
-        .args(create_args(TEMPLATE, name, AL2023, &vpc, &subnets))
-        .arg("--yes")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let args = create_args(TEMPLATE, name, AL2023, &vpc, &subnets);
+    let out = create_stack(region, state.path(), &args);
     let evs = events_of(&out);
     let done = last(&evs, "done");
     assert_eq!(done["outcome"], "created", "{done}");
@@ -100,7 +91,7 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     let evs = events_of(&out);
     let done = last(&evs, "done");
     assert_eq!(done["outcome"], "rolled", "{done}");
@@ -136,11 +127,12 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     assert_eq!(rt.block_on(launch_template_image(region, &lt, "2")), b);
 
     // B again: nothing to do.
-    let out = amibake(region, state.path())
-        .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run_expect(
+        region,
+        state.path(),
+        &["--json", "roll", "--stack", name, "--ami", &b, "--yes"],
+        0,
+    );
     let done = last(&events_of(&out), "done");
     assert_eq!(done["outcome"], "already_on", "{done}");
     assert_eq!(done["ami"], b.as_str());
@@ -149,11 +141,12 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     assert_eq!(s.tags["amibake:previous-image-id"], a, "the record is kept");
 
     // --plan back to A: the changes, nothing executed, no change set left.
-    let out = amibake(region, state.path())
-        .args(["--json", "roll", "--stack", name, "--ami", &a, "--plan"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run_expect(
+        region,
+        state.path(),
+        &["--json", "roll", "--stack", name, "--ami", &a, "--plan"],
+        0,
+    );
     let evs = events_of(&out);
     let done = last(&evs, "done");
     assert_eq!(done["outcome"], "planned", "{done}");
@@ -172,11 +165,12 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
     );
 
     // rollback: back to A (in plain text this time), the record turned around.
-    let out = amibake(region, state.path())
-        .args(["--no-progress", "rollback", "--stack", name, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run_expect(
+        region,
+        state.path(),
+        &["--no-progress", "rollback", "--stack", name, "--yes"],
+        0,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
@@ -199,18 +193,12 @@ fn create_roll_no_op_plan_and_rollback_move_the_group_between_images() {
 fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
     let region = "ap-northeast-1";
     let name = &unique("web-fail");
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let (vpc, subnets) = rt.block_on(default_network(region));
-    let (a, b) = rt.block_on(two_amis(region));
-    let out = amibake(region, state.path())
-        .arg("--json")
-        .args(create_args(TEMPLATE, name, &a, &vpc, &subnets))
-        .arg("--yes")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, serde_json::json!({}));
+    create_stack(
+        region,
+        state.path(),
+        &create_args(TEMPLATE, name, &a, &vpc, &subnets),
+    );
     let group = rt.block_on(stack(region, name)).unwrap().outputs["AsgName"].clone();
 
     // A fresh stack has no previous image: rollback refuses (exit 1).
@@ -263,11 +251,12 @@ fn a_failing_update_rolls_back_by_itself_and_exits_1_with_the_reason() {
 
     // Once the cause is gone, the same roll goes through.
     configure(region, serde_json::json!({}));
-    let out = amibake(region, state.path())
-        .args(["--json", "roll", "--stack", name, "--ami", &b, "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = run_expect(
+        region,
+        state.path(),
+        &["--json", "roll", "--stack", name, "--ami", &b, "--yes"],
+        0,
+    );
     let done = last(&events_of(&out), "done");
     assert_eq!(done["outcome"], "rolled");
     assert_eq!(done["to_ami"], b.as_str());

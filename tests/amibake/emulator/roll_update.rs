@@ -39,11 +39,7 @@ fn the_instance_refresh_is_watched_while_it_takes_time() {
 fn updates_over_time(template: &str, region: &str, refresh: bool) {
     let name = &unique("web-slow");
     let timing = serde_json::json!({ "stack_update_seconds": UPDATE_SECONDS });
-    configure(region, timing.clone());
-    let state = tempfile::tempdir().unwrap();
-    let rt = rt();
-    let (vpc, subnets) = rt.block_on(default_network(region));
-    let (a, b) = rt.block_on(two_amis(region));
+    let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, timing.clone());
     let roll = |args: &[&str]| {
         amibake(region, state.path())
             .arg("--json")
@@ -53,18 +49,16 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
     };
 
     // Create on A.
-    let out = amibake(region, state.path())
-        .arg("--json")
-        .args(create_args(template, name, &a, &vpc, &subnets))
-        .arg("--yes")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    create_stack(
+        region,
+        state.path(),
+        &create_args(template, name, &a, &vpc, &subnets),
+    );
 
     // A → B: the update takes its time, and the roll shows it happening.
     let started = Instant::now();
     let out = roll(&["roll", "--stack", name, "--ami", &b, "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     assert!(started.elapsed() >= Duration::from_secs(UPDATE_SECONDS));
     let evs = events_of(&out);
     let policy = if refresh {
@@ -96,7 +90,7 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
 
     // B again: nothing to do.
     let out = roll(&["roll", "--stack", name, "--ami", &b, "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     assert_eq!(last(&events_of(&out), "done")["outcome"], "already_on");
 
     // B → A fails and rolls back over time: exit 1, still on B.
@@ -108,7 +102,7 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
     }
     configure(region, failing);
     let out = roll(&["roll", "--stack", name, "--ami", &a, "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    expect_exit(&out, 1);
     let evs = events_of(&out);
     let statuses = stack_statuses(&evs);
     assert!(
@@ -132,7 +126,7 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
 
     // rollback: back to A, the image B replaced.
     let out = roll(&["rollback", "--stack", name, "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    expect_exit(&out, 0);
     assert_eq!(last(&events_of(&out), "done")["to_ami"], a.as_str());
 
     // While an update (and its refresh) runs, another roll is refused.
@@ -168,7 +162,7 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
     // What it prints after the interrupt, read to its end.
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    expect_exit(&out, 130);
     let all = format!(
         "{}\n{}",
         rest.join("\n"),

@@ -55,15 +55,11 @@ fn sweep_removes_everything_a_killed_bake_left() {
         assert_eq!(security_groups(region, &run_id).await.len(), 1);
     });
 
-    let dry = amibake(region, state.path())
-        .args(["--json", "sweep", "--older-than", "0s", "--dry-run"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        dry.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dry.stderr)
+    let dry = run_expect(
+        region,
+        state.path(),
+        &["--json", "sweep", "--older-than", "0s", "--dry-run"],
+        0,
     );
     let listed: Vec<_> = events(&dry)
         .into_iter()
@@ -83,15 +79,11 @@ fn sweep_removes_everything_a_killed_bake_left() {
         );
     });
 
-    let out = amibake(region, state.path())
-        .args(["--json", "sweep", "--older-than", "0s"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_expect(
+        region,
+        state.path(),
+        &["--json", "sweep", "--older-than", "0s"],
+        0,
     );
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
@@ -100,33 +92,14 @@ fn sweep_removes_everything_a_killed_bake_left() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
     let region = "me-central-1";
-    configure(region, serde_json::json!({}));
-    let state = tempfile::tempdir().unwrap();
-    let ok = amibake(region, state.path())
-        .args([
-            "--json",
-            "bake",
-            "tests/fixtures/boot-test.yaml",
-            "--manifest",
-        ])
-        .arg(state.path().join("m.json"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let state = fresh_state(region, serde_json::json!({}));
+    let ok = bake_json(region, state.path(), &repo(BOOT_TEST_RECIPE), &[]);
+    expect_exit(&ok, 0);
     let baked = run_id(&events(&ok));
     let killed = kill_a_bake_mid_step(region, state.path());
 
     // Too young: the killed run is not an hour old.
-    let young = amibake(region, state.path())
-        .args(["--json", "sweep"])
-        .output()
-        .unwrap();
-    assert_eq!(young.status.code(), Some(0));
+    let young = run_expect(region, state.path(), &["--json", "sweep"], 0);
     assert!(
         events(&young).iter().all(|e| e["event"] != "leftover"),
         "nothing is an hour old"
@@ -135,15 +108,11 @@ fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
     // A fresh state directory: no journals, so only the complete tag protects the image,
     // and the killed run's lease (it died a moment ago) keeps it from another runner.
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = amibake(region, elsewhere.path())
-        .args(["--json", "sweep", "--older-than", "0s"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_expect(
+        region,
+        elsewhere.path(),
+        &["--json", "sweep", "--older-than", "0s"],
+        0,
     );
     let swept: Vec<String> = events(&out)
         .iter()
@@ -160,15 +129,11 @@ fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
     );
 
     // Here its journal shows the process is gone: the lease does not keep it.
-    let here = amibake(region, state.path())
-        .args(["--json", "sweep", "--older-than", "0s"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        here.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&here.stderr)
+    run_expect(
+        region,
+        state.path(),
+        &["--json", "sweep", "--older-than", "0s"],
+        0,
     );
     rt().block_on(async {
         assert_eq!(
@@ -185,10 +150,11 @@ fn sweep_leaves_young_runs_clean_runs_and_complete_images_alone() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sweep_rejects_a_bad_age_before_calling_aws() {
     let state = tempfile::tempdir().unwrap();
-    let out = amibake("eu-west-1", state.path())
-        .args(["sweep", "--older-than", "ten minutes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let out = run_expect(
+        "eu-west-1",
+        state.path(),
+        &["sweep", "--older-than", "ten minutes"],
+        2,
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
 }

@@ -7,16 +7,17 @@
 //! The emulator's fault knobs (emulator/README.md, "Faults") stall, reset, throttle or
 //! fail chosen actions; each test bakes in a region of its own with small timeouts.
 
-use std::io::{BufRead as _, BufReader};
+mod running;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::bake_mocks as mocks;
 use crate::support::emulator::{
-    AL2023, amibake, assert_nothing_left, bake_command, configure, http, rt, show, unique,
+    AL2023, amibake, assert_nothing_left, bake_command, configure, fresh_state, http, rt, show,
+    unique,
 };
+use running::Running;
 
 /// How long after its deadline a wait may end (README, "Timeouts"), plus slack for a
 /// loaded 2-core machine.
@@ -31,125 +32,6 @@ fn recipe(dir: &Path, label: &str, ready_timeout: &str) -> PathBuf {
     let path = dir.join(format!("{label}.yaml"));
     std::fs::write(&path, text).expect("write the recipe");
     path
-}
-
-/// A bake running in the background: its JSON events as they arrive, each with the
-/// moment the test read it, and its stderr.
-struct Running {
-    child: Child,
-    events: Arc<Mutex<Vec<(Instant, serde_json::Value)>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Running {
-    fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start amibake");
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let sink = events.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    sink.lock().unwrap().push((Instant::now(), v));
-                }
-            }
-        });
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Running {
-            child,
-            events,
-            stderr,
-        }
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// When the first event `matching` arrived (waits up to `within` for it).
-    fn wait_for(
-        &mut self,
-        within: Duration,
-        matching: impl Fn(&serde_json::Value) -> bool,
-    ) -> Instant {
-        let end = Instant::now() + within;
-        loop {
-            if let Some((at, _)) = self
-                .events
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(_, e)| matching(e))
-            {
-                return *at;
-            }
-            if Instant::now() > end || self.child.try_wait().unwrap().is_some() {
-                let code = self.finish(Duration::from_secs(5));
-                panic!(
-                    "no such event within {within:?} (exit {code:?}); events: {:?}\nstderr:\n{}",
-                    self.events(),
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name}");
-    }
-
-    /// The exit code once amibake ended; fails the test (after killing it) when it is
-    /// still running after `within`.
-    fn finish(&mut self, within: Duration) -> Option<i32> {
-        let end = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the readers drain the pipes.
-                std::thread::sleep(Duration::from_millis(300));
-                return status.code();
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "amibake was still running {within:?} later (killed); events: {:?}\nstderr:\n{}",
-                    self.events(),
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn run_id(&self) -> String {
-        crate::support::emulator::run_id(&self.events())
-    }
 }
 
 /// Every `message` event's text, one per line, and the `left` events' lines.
@@ -190,6 +72,40 @@ fn journal_ends_clean(state: &Path, run_id: &str) -> bool {
     text.lines().last().is_some_and(|l| l.contains("\"clean\""))
 }
 
+/// The run left nothing in `region` (but its images, if `images_allowed`) and its journal
+/// ends clean.
+fn assert_cleaned_up(region: &str, state: &Path, run_id: &str, images_allowed: bool) {
+    rt().block_on(assert_nothing_left(&[region], run_id, images_allowed));
+    assert!(
+        journal_ends_clean(state, run_id),
+        "the journal of {run_id} is dirty"
+    );
+}
+
+/// A bake of a one-step recipe (its builder ready within `ready_timeout`) started in the
+/// background in `region`, in a state directory of its own.
+fn start(region: &str, label: &str, ready_timeout: &str) -> (Running, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let recipe = recipe(state.path(), label, ready_timeout);
+    let bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
+    (bake, state)
+}
+
+/// [`start`] once `region`'s knobs are set.
+fn start_bake(
+    region: &str,
+    knobs: serde_json::Value,
+    label: &str,
+    ready_timeout: &str,
+) -> (Running, tempfile::TempDir) {
+    configure(region, knobs);
+    start(region, label, ready_timeout)
+}
+
+fn step_started(e: &serde_json::Value) -> bool {
+    e["event"] == "step" && e["state"] == "start"
+}
+
 /// The emulator's fault counts in `region` (`GET /_amibake/stats`).
 fn faults(region: &str) -> serde_json::Map<String, serde_json::Value> {
     let (status, text) = http("GET", "/_amibake/stats", "");
@@ -208,13 +124,12 @@ fn a_stalled_describe_instances_fails_the_ready_wait_at_its_deadline_plus_the_ma
     let region = "ap-southeast-5";
     // The agent never comes online, and the wait's every-third look at the instance
     // (DescribeInstances) is accepted and never answered: a dead connection.
-    configure(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "agent_online_seconds": 3600, "stall_actions": { "DescribeInstances": null } }),
+        "stalled-ready",
+        "8s",
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "stalled-ready", "8s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let ready = bake.wait_for(Duration::from_secs(60), |e| {
         e["event"] == "phase" && e["phase"] == "ready" && e["state"] == "start"
     });
@@ -234,8 +149,7 @@ fn a_stalled_describe_instances_fails_the_ready_wait_at_its_deadline_plus_the_ma
     // the test's own look at what is left too, until the knob changes.
     configure(region, serde_json::json!({}));
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
@@ -245,14 +159,13 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     let region = "ap-south-2";
     // The step fails; then every TerminateInstances hangs: cleanup cannot remove the
     // builder (nor, while it runs, its security group).
-    configure(
+    let state = fresh_state(
         region,
         serde_json::json!({
             "fail_command_matching": "provisioning",
             "stall_actions": { "TerminateInstances": null },
         }),
     );
-    let state = tempfile::tempdir().unwrap();
     let recipe = recipe(state.path(), "stalled-cleanup", "60s");
     let mut cmd = bake_command(region, state.path(), &recipe, &[]);
     cmd.env("AMIBAKE_CLEANUP_TIMEOUT", "15s");
@@ -268,12 +181,7 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     );
     let evs = bake.events();
     let left = left(&evs);
-    let builder = evs
-        .iter()
-        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
-        .and_then(|e| e["id"].as_str())
-        .expect("the builder's resource event")
-        .to_string();
+    let builder = builder(&evs);
     let listed = left["resources"].to_string();
     assert!(listed.contains(&builder), "{left}");
     assert!(listed.contains("security_group"), "{left}");
@@ -282,6 +190,30 @@ fn a_stall_during_cleanup_ends_within_the_cleanup_budget_and_prints_what_is_left
     // The command it printed removes the rest once the network is back.
     configure(region, serde_json::json!({}));
     sweep_as_printed(region, state.path(), &left, &run_id);
+}
+
+/// A bake of a one-step recipe in `region` (its knobs set), asserted to succeed within
+/// four minutes; its state directory lives as long as the test keeps it.
+fn bake_succeeds(region: &str, label: &str) -> (Running, tempfile::TempDir) {
+    let (mut bake, state) = start(region, label, "60s");
+    let code = bake.finish(Duration::from_secs(240));
+    assert_eq!(
+        code,
+        Some(0),
+        "{}\n{}",
+        messages(&bake.events()),
+        bake.stderr()
+    );
+    (bake, state)
+}
+
+/// The builder instance's id, from its `resource` event.
+fn builder(evs: &[serde_json::Value]) -> String {
+    evs.iter()
+        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
+        .and_then(|e| e["id"].as_str())
+        .expect("the builder's resource event")
+        .to_string()
 }
 
 #[test]
@@ -298,17 +230,7 @@ fn a_throttling_storm_is_ridden_out_and_the_bake_succeeds() {
             "throttle_storm_seconds": 6,
         }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "storm", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    let code = bake.finish(Duration::from_secs(240));
-    assert_eq!(
-        code,
-        Some(0),
-        "{}\n{}",
-        messages(&bake.events()),
-        bake.stderr()
-    );
+    let (bake, _state) = bake_succeeds(region, "storm");
     assert!(
         faults(region).keys().any(|k| k.starts_with("throttle ")),
         "the storm throttled nothing: {:?}",
@@ -331,43 +253,29 @@ fn a_burst_of_5xx_answers_is_ridden_out_and_the_bake_succeeds() {
             "error_burst_count": 4,
         }),
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "burst", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    let code = bake.finish(Duration::from_secs(240));
-    assert_eq!(
-        code,
-        Some(0),
-        "{}\n{}",
-        messages(&bake.events()),
-        bake.stderr()
-    );
+    let (bake, state) = bake_succeeds(region, "burst");
     assert!(
         faults(region).keys().any(|k| k.starts_with("error ")),
         "the burst answered nothing: {:?}",
         faults(region)
     );
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, true));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, true);
 }
 
 /// A bake interrupted by `first` while its step runs, then by `second` while its cleanup
 /// waits for a TerminateInstances that takes 8 s.
 fn interrupted_twice(region: &str, first: &str, second: &str) -> (Running, tempfile::TempDir) {
-    configure(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({
             "command_in_progress_seconds": 600,
             "stall_actions": { "TerminateInstances": 8 },
         }),
+        "twice",
+        "60s",
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "twice", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    bake.wait_for(Duration::from_secs(90), |e| {
-        e["event"] == "step" && e["state"] == "start"
-    });
+    bake.wait_for(Duration::from_secs(90), step_started);
     bake.signal(first);
     bake.wait_for(Duration::from_secs(30), |e| {
         e["event"] == "message"
@@ -389,12 +297,7 @@ fn sigterm_then_sigterm_during_cleanup_abandons_it_and_prints_what_is_left_and_t
     assert_eq!(code, Some(130), "{}", bake.stderr());
     let evs = bake.events();
     let left = left(&evs);
-    let builder = evs
-        .iter()
-        .find(|e| e["event"] == "resource" && e["kind"] == "instance")
-        .and_then(|e| e["id"].as_str())
-        .expect("the builder")
-        .to_string();
+    let builder = builder(&evs);
     assert!(left["resources"].to_string().contains(&builder), "{left}");
     let run_id = bake.run_id();
     assert!(!journal_ends_clean(state.path(), &run_id));
@@ -413,30 +316,25 @@ fn sigterm_then_sigint_during_cleanup_is_ignored_and_the_cleanup_goes_on() {
     assert!(said.contains("cleanup goes on"), "{said}");
     assert!(evs.iter().all(|e| e["event"] != "left"), "{said}");
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn sighup_cleans_up_and_exits_130() {
     let region = "eu-central-2";
-    configure(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "command_in_progress_seconds": 600 }),
+        "sighup",
+        "60s",
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "sighup", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
-    bake.wait_for(Duration::from_secs(90), |e| {
-        e["event"] == "step" && e["state"] == "start"
-    });
+    bake.wait_for(Duration::from_secs(90), step_started);
     bake.signal("HUP");
     let code = bake.finish(Duration::from_secs(120));
     assert_eq!(code, Some(130), "{}", bake.stderr());
     let run_id = bake.run_id();
-    rt().block_on(assert_nothing_left(&[region], &run_id, false));
-    assert!(journal_ends_clean(state.path(), &run_id));
+    assert_cleaned_up(region, state.path(), &run_id, false);
 }
 
 #[test]
@@ -444,13 +342,12 @@ fn sighup_cleans_up_and_exits_130() {
 fn a_run_instances_whose_outcome_is_unknown_keeps_the_journal_dirty_and_names_it() {
     let region = "me-central-1";
     // Every RunInstances loses its connection: AWS may or may not have launched it.
-    configure(
+    let (mut bake, state) = start_bake(
         region,
         serde_json::json!({ "reset_actions": ["RunInstances"] }),
+        "unknown-launch",
+        "60s",
     );
-    let state = tempfile::tempdir().unwrap();
-    let recipe = recipe(state.path(), "unknown-launch", "60s");
-    let mut bake = Running::spawn(bake_command(region, state.path(), &recipe, &[]));
     let code = bake.finish(Duration::from_secs(240));
     assert_eq!(code, Some(1), "{}", bake.stderr());
     let evs = bake.events();

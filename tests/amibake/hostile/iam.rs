@@ -2,7 +2,12 @@
 //! the IAM policy of `cfn-templates/amibake-iam.yaml`: it grants exactly the calls the
 //! code makes.
 
+mod code;
+mod policy;
+
 use crate::support::emulator;
+use code::code_calls;
+use policy::{IAM_TEMPLATE, allowed_actions, granted, policy_statements};
 
 // --- IAM: the policy grants exactly what the code calls ----------------------------------
 //
@@ -11,16 +16,6 @@ use crate::support::emulator;
 // `aws.ec2(region)`), named as IAM names it (the operation's own name in the SDK crate,
 // e.g. `GetEbsDefaultKmsKeyId`). The grants come from the template: every action of an
 // `Effect: Allow` statement of its managed policies.
-
-/// The SDK crates amibake may call: crate, IAM prefix, how a file gets its client.
-const SERVICES: &[(&str, &str, &str)] = &[
-    ("aws-sdk-ec2", "ec2", ".ec2("),
-    ("aws-sdk-ssm", "ssm", ".ssm("),
-    ("aws-sdk-cloudformation", "cloudformation", ".cfn("),
-    ("aws-sdk-autoscaling", "autoscaling", ".asg("),
-    ("aws-sdk-kms", "kms", ".kms("),
-    ("aws-sdk-sts", "sts", ".sts("),
-];
 
 /// IAM actions one call needs besides its own: the only grants no `.operation(` names.
 const ALSO_NEEDED: &[(&str, &[&str])] = &[
@@ -70,269 +65,8 @@ const NO_RESOURCE_LEVEL: &[&str] = &[
     "cloudformation:DescribeStacks",
 ];
 
-const IAM_TEMPLATE: &str = "cfn-templates/amibake-iam.yaml";
-
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// The SDK crate's source directory, from Cargo.lock's version and cargo's registry.
-fn sdk_crate_dir(krate: &str) -> std::path::PathBuf {
-    let lock = read(&emulator::repo("Cargo.lock"));
-    let name_line = format!("name = \"{krate}\"");
-    let version = lock
-        .split("[[package]]")
-        .find(|p| p.lines().any(|l| l.trim() == name_line))
-        .and_then(|p| p.lines().find_map(|l| l.trim().strip_prefix("version = ")))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| panic!("{krate} is not in Cargo.lock"));
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
-        .expect("CARGO_HOME or HOME set");
-    let registry = home.join("registry").join("src");
-    let dir = std::fs::read_dir(&registry)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|index| index.path().join(format!("{krate}-{version}")))
-        .find(|d| d.join("src").join("operation").is_dir());
-    dir.unwrap_or_else(|| {
-        panic!(
-            "{krate} {version} sources not found under {}: run `cargo fetch --locked` (the IAM test reads the SDK's operation names)",
-            registry.display()
-        )
-    })
-}
-
-/// The SDK crate's operations: method name (`describe_images`) → IAM name
-/// (`DescribeImages`, the operation struct of `src/operation/describe_images.rs`).
-fn sdk_operations(krate: &str) -> std::collections::BTreeMap<String, String> {
-    let ops = sdk_crate_dir(krate).join("src").join("operation");
-    let mut found = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(&ops).expect("operation dir").flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let method = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let text = read(&path);
-        let name = text
-            .split("pub struct ")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_alphanumeric()).next())
-            .unwrap_or_else(|| panic!("no operation struct in {}", path.display()));
-        found.insert(method, name.to_string());
-    }
-    assert!(!found.is_empty(), "no operations in {}", ops.display());
-    found
-}
-
-/// Every Rust file under `dir`, recursively.
-fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("src dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// A source file's non-test code without `//` comments.
-fn code_of(text: &str) -> String {
-    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-    code.lines()
-        .map(|l| l.split("//").next().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The method names called in `code` (`.name(`).
-fn method_calls(code: &str) -> std::collections::BTreeSet<String> {
-    let mut calls = std::collections::BTreeSet::new();
-    for (i, _) in code.match_indices('.') {
-        let rest = &code[i + 1..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
-            .collect();
-        if !name.is_empty() && rest[name.len()..].starts_with('(') {
-            calls.insert(name);
-        }
-    }
-    calls
-}
-
-/// Every AWS call in src/, as `prefix:Operation`, with the files that make it.
-fn code_calls() -> std::collections::BTreeMap<String, Vec<String>> {
-    let services: Vec<_> = SERVICES
-        .iter()
-        .filter(|(krate, ..)| {
-            read(&emulator::repo("Cargo.lock")).contains(&format!("name = \"{krate}\""))
-        })
-        .map(|(krate, prefix, accessor)| {
-            (
-                krate.replace('-', "_"),
-                *prefix,
-                *accessor,
-                sdk_operations(krate),
-            )
-        })
-        .collect();
-    let mut files = Vec::new();
-    rust_files(&emulator::repo("src"), &mut files);
-    files.sort();
-    let mut calls: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for file in files {
-        if file
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with("_tests.rs"))
-        {
-            continue;
-        }
-        let code = code_of(&read(&file));
-        let shown = file
-            .strip_prefix(emulator::repo(""))
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        for (krate, prefix, accessor, ops) in &services {
-            if !code.contains(krate.as_str()) && !code.contains(accessor) {
-                continue;
-            }
-            for method in method_calls(&code) {
-                if let Some(op) = ops.get(&method) {
-                    calls
-                        .entry(format!("{prefix}:{op}"))
-                        .or_default()
-                        .push(shown.clone());
-                }
-            }
-        }
-    }
-    calls
-}
-
-/// One statement of the template's managed policies.
-#[derive(Debug)]
-struct Statement {
-    policy: String,
-    sid: String,
-    allow: bool,
-    actions: Vec<String>,
-    text: String,
-}
-
-impl Statement {
-    fn on_any_resource(&self) -> bool {
-        self.text.lines().any(|l| {
-            matches!(
-                l.trim(),
-                "Resource: \"*\"" | "Resource: '*'" | "Resource: *"
-            )
-        })
-    }
-}
-
-/// The statements of every `AWS::IAM::ManagedPolicy` of the IAM template (each statement
-/// starts with its `- Sid:`), comments left out.
-fn policy_statements() -> Vec<Statement> {
-    let text = read(&emulator::repo(IAM_TEMPLATE));
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect();
-    // Resources: two-space-indented keys under `Resources:`.
-    let mut blocks: Vec<(String, Vec<&str>)> = Vec::new();
-    let mut in_resources = false;
-    for line in &lines {
-        if !line.starts_with(' ') && !line.is_empty() {
-            in_resources = line.trim_end() == "Resources:";
-            continue;
-        }
-        if !in_resources {
-            continue;
-        }
-        if line.starts_with("  ") && !line.starts_with("   ") {
-            blocks.push((line.trim().trim_end_matches(':').to_string(), Vec::new()));
-        } else if let Some((_, body)) = blocks.last_mut() {
-            body.push(line);
-        }
-    }
-    let mut statements = Vec::new();
-    for (name, body) in blocks {
-        if !body
-            .iter()
-            .any(|l| l.trim() == "Type: AWS::IAM::ManagedPolicy")
-        {
-            continue;
-        }
-        let mut current: Option<Vec<&str>> = None;
-        let mut all = Vec::new();
-        for line in body {
-            if line.trim_start().starts_with("- Sid:") {
-                all.extend(current.take());
-                current = Some(vec![line]);
-            } else if let Some(c) = current.as_mut() {
-                c.push(line);
-            }
-        }
-        all.extend(current);
-        for lines in all {
-            let sid = lines[0]
-                .trim()
-                .trim_start_matches("- Sid:")
-                .trim()
-                .to_string();
-            let mut actions = Vec::new();
-            let mut in_actions = false;
-            for line in &lines[1..] {
-                let t = line.trim();
-                assert!(
-                    !t.starts_with("NotAction") && !t.starts_with("NotResource"),
-                    "{name}/{sid}: NotAction/NotResource grant more than they name"
-                );
-                if let Some(v) = t.strip_prefix("Action:") {
-                    let v = v.trim();
-                    in_actions = v.is_empty();
-                    if !v.is_empty() {
-                        actions.push(v.trim_matches('"').to_string());
-                    }
-                } else if in_actions && t.starts_with("- ") {
-                    actions.push(t[2..].trim().trim_matches('"').to_string());
-                } else {
-                    in_actions = false;
-                }
-            }
-            statements.push(Statement {
-                policy: name.clone(),
-                allow: lines.iter().any(|l| l.trim() == "Effect: Allow"),
-                sid,
-                actions,
-                text: lines.join("\n"),
-            });
-        }
-    }
-    assert!(
-        statements.len() > 5,
-        "found only {} statements in {IAM_TEMPLATE}'s managed policies (each starts with `- Sid:`)",
-        statements.len()
-    );
-    statements
-}
-
-fn granted() -> std::collections::BTreeSet<String> {
-    policy_statements()
-        .into_iter()
-        .filter(|s| s.allow)
-        .flat_map(|s| s.actions)
-        .collect()
 }
 
 #[test]
@@ -370,13 +104,8 @@ fn iam_policy_grants_nothing_the_code_never_calls() {
                 .flat_map(|(_, also)| also.iter().copied()),
         )
         .collect();
-    let extra: Vec<String> = policy_statements()
+    let extra: Vec<String> = allowed_actions(|_| true)
         .into_iter()
-        .filter(|s| s.allow)
-        .flat_map(|s| {
-            let at = format!("{}/{}", s.policy, s.sid);
-            s.actions.into_iter().map(move |a| (a, at.clone()))
-        })
         .filter(|(action, _)| action.contains('*') || !needed.contains(action.as_str()))
         .map(|(action, at)| format!("{action} ({at})"))
         .collect();
@@ -390,13 +119,8 @@ fn iam_policy_grants_nothing_the_code_never_calls() {
 
 #[test]
 fn iam_allows_on_any_resource_only_calls_without_resource_level_permissions() {
-    let wide: Vec<String> = policy_statements()
+    let wide: Vec<String> = allowed_actions(|s| s.on_any_resource())
         .into_iter()
-        .filter(|s| s.allow && s.on_any_resource())
-        .flat_map(|s| {
-            let at = format!("{}/{}", s.policy, s.sid);
-            s.actions.into_iter().map(move |a| (a, at.clone()))
-        })
         .filter(|(action, _)| !NO_RESOURCE_LEVEL.contains(&action.as_str()))
         .map(|(action, at)| format!("{action} ({at})"))
         .collect();

@@ -304,7 +304,7 @@ fn an_output_bomb_is_a_clear_error_not_an_abort() {
     let big = "y".repeat(100_000);
     let (_dir, file) = recipe_file(&text);
     let out = run("validate", &file, &[("branch", &big)], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", cli::stderr(&out));
+    cli::expect_exit(&out, 2);
     assert!(
         cli::stderr(&out).contains("too large"),
         "{}",

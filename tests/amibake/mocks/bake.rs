@@ -16,7 +16,7 @@ use amibake::bake::BakeError;
 use amibake::error::{ExitKind, Failure};
 use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
-use aws_smithy_mocks::mock;
+use aws_smithy_mocks::{Rule, mock};
 use mocks::*;
 
 /// Matches the GetCommandInvocation of the `provision` step (see `mocks::command_id`).
@@ -29,6 +29,15 @@ fn provision_step(
             .is_some_and(|c| c.starts_with("step ") && c.ends_with(" provision"))
 }
 
+/// Puts `step` (answers to the provision step's GetCommandInvocation) in front of the
+/// defaults, and a rule counting the step's SendCommand, which it returns.
+fn answer_provision(m: &mut Mocks, step: &Rule) -> Rule {
+    m.override_ssm(step);
+    let sends = sends_of(" provision");
+    m.override_ssm(&sends);
+    sends
+}
+
 #[tokio::test(start_paused = true)]
 async fn invocation_does_not_exist_then_in_progress_then_success_passes_the_step() {
     let mut m = Mocks::new();
@@ -39,9 +48,7 @@ async fn invocation_does_not_exist_then_in_progress_then_success_passes_the_step
         .output(|| invocation("InProgress", -1, "provisioning\n", ""))
         .output(|| invocation("Success", 0, "provisioning\ndone\n", ""))
         .build();
-    m.override_ssm(&step);
-    let sends = sends_of(" provision");
-    m.override_ssm(&sends);
+    let sends = answer_provision(&mut m, &step);
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter();
     let bake = bake(m.aws(), ONE_STEP, &reporter, dir.path()).await;
@@ -126,19 +133,7 @@ async fn a_cancelled_invocation_fails_the_step_and_cleanup_terminates_the_builde
 
 #[tokio::test(start_paused = true)]
 async fn throttling_on_describe_images_and_create_tags_is_retried_and_the_bake_goes_on() {
-    const RECIPE: &str = r#"
-name: mock-bake
-source: { ami: ami-0123456789abcdef0 }
-builder:
-  iam_instance_profile: amibake-builder
-  security_group_ids: [sg-0123456789abcdef0]
-steps:
-  - name: provision
-    shell: "echo provisioning"
-image:
-  name: "mock-bake-{{ timestamp }}"
-  copy_to: [us-west-2]
-"#;
+    let recipe = one_step_copied_to("[us-west-2]");
     const THROTTLES: usize = 4;
     let mut m = Mocks::new();
     // Source resolution: throttled four times (more than the SDK's own three attempts,
@@ -169,7 +164,7 @@ image:
     m.override_ec2("us-west-2", &tags);
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter();
-    let bake = bake(m.aws(), RECIPE, &reporter, dir.path()).await;
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
 
     let manifest = bake.run().await.expect("throttling does not fail the bake");
     let clean = bake.cleanup(false).await;
@@ -200,23 +195,12 @@ image:
 #[tokio::test(start_paused = true)]
 async fn an_instance_stuck_pending_times_out_the_ready_phase_and_cleanup_terminates_it() {
     // No security group: a temporary one is made, and must go at the end.
-    const RECIPE: &str = r#"
-name: mock-bake
-source: { ami: ami-0123456789abcdef0 }
-builder:
-  iam_instance_profile: amibake-builder
-  ready_timeout: 30s
-steps:
-  - name: provision
-    shell: "echo provisioning"
-image:
-  name: "mock-bake-{{ timestamp }}"
-"#;
+    let recipe = ONE_STEP.replace("  security_group_ids: [sg-0123456789abcdef0]\n", "");
     let m = Mocks::new();
     m.world().stuck_pending.insert(BUILDER.into());
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter();
-    let bake = bake(m.aws(), RECIPE, &reporter, dir.path()).await;
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
 
     let started = tokio::time::Instant::now();
     let err = bake.run().await.expect_err("the ready phase times out");
@@ -269,9 +253,7 @@ async fn bake_with_failing_step(status: &'static str, exit_code: i32) -> (Mocks,
         .output(|| invocation("InProgress", -1, "provisioning\n", "stderr line 1\n"))
         .output(move || invocation(status, exit_code, "provisioning\n", &stderr_lines()))
         .build();
-    m.override_ssm(&step);
-    let sends = sends_of(" provision");
-    m.override_ssm(&sends);
+    let sends = answer_provision(&mut m, &step);
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter();
     let bake = bake(m.aws(), ONE_STEP, &reporter, dir.path()).await;

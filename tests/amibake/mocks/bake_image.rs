@@ -56,19 +56,7 @@ async fn the_boot_test_launches_the_instance_type_the_plan_shows() {
 #[tokio::test(start_paused = true)]
 async fn copy_image_failing_in_one_region_fails_the_bake_after_the_other_copies_and_cleanup_removes_all_images()
  {
-    const RECIPE: &str = r#"
-name: mock-bake
-source: { ami: ami-0123456789abcdef0 }
-builder:
-  iam_instance_profile: amibake-builder
-  security_group_ids: [sg-0123456789abcdef0]
-steps:
-  - name: provision
-    shell: "echo provisioning"
-image:
-  name: "mock-bake-{{ timestamp }}"
-  copy_to: [us-west-2, eu-west-1]
-"#;
+    let recipe = one_step_copied_to("[us-west-2, eu-west-1]");
     let mut m = Mocks::new();
     // The first copy region refuses (an SCP denying the region, say); eu-west-1 is fine.
     let refused = mock!(aws_sdk_ec2::Client::copy_image).then_error(|| {
@@ -80,7 +68,7 @@ image:
     m.override_ec2("us-west-2", &refused);
     let dir = tempfile::tempdir().unwrap();
     let reporter = reporter();
-    let bake = bake(m.aws(), RECIPE, &reporter, dir.path()).await;
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
 
     let err = bake.run().await.expect_err("a failed copy fails the bake");
     // The eu-west-1 copy was polled until available (pending once, then available).
@@ -121,17 +109,7 @@ image:
 
     // Cleanup: the home AMI and the eu-west-1 copy, with their snapshots.
     for region in [HOME, "eu-west-1"] {
-        let ec2 = m.ec2(region);
-        assert_eq!(
-            ec2.deregister_image.num_calls(),
-            1,
-            "DeregisterImage in {region}"
-        );
-        assert_eq!(
-            ec2.delete_snapshot.num_calls(),
-            1,
-            "DeleteSnapshot in {region}"
-        );
+        assert_image_removed_in(&m, region);
     }
     assert_eq!(m.ec2("us-west-2").deregister_image.num_calls(), 0);
     assert_eq!(m.ec2("us-west-2").delete_snapshot.num_calls(), 0);
@@ -260,17 +238,8 @@ async fn a_failing_boot_test_ordering_check_removes_the_ami_its_snapshots_and_th
     // The copy overlapped the boot test; both it and the home AMI go, with their snapshots.
     assert_eq!(m.ec2("us-west-2").copy_image.num_calls(), 1);
     for region in [HOME, "us-west-2"] {
+        assert_image_removed_in(&m, region);
         let ec2 = m.ec2(region);
-        assert_eq!(
-            ec2.deregister_image.num_calls(),
-            1,
-            "DeregisterImage in {region}"
-        );
-        assert_eq!(
-            ec2.delete_snapshot.num_calls(),
-            1,
-            "DeleteSnapshot in {region}"
-        );
         // Sharing waits for the boot test: nothing was shared.
         assert_eq!(
             ec2.modify_image_attribute.num_calls(),

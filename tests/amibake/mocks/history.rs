@@ -42,6 +42,24 @@ fn stored(exists: bool, items: &[(&str, f64, f64)]) -> Stored {
     }
 }
 
+/// PutParameter's answer: the parameter now at `version`.
+fn put_answer(version: i64) -> aws_sdk_ssm::operation::put_parameter::PutParameterOutput {
+    aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
+        .version(version)
+        .build()
+}
+
+/// Writes `learned` over what `there` holds (described "d", tagged as the recipe's).
+async fn write(
+    ssm: &aws_sdk_ssm::Client,
+    there: &Stored,
+    learned: &BTreeMap<String, Window>,
+) -> (Written, usize) {
+    account::write(ssm, there, learned, "d", &tags())
+        .await
+        .expect("the history is written")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_parameter_another_runner_created_since_the_read_is_overwritten() {
     let create = mock!(aws_sdk_ssm::Client::put_parameter)
@@ -54,17 +72,11 @@ async fn a_parameter_another_runner_created_since_the_read_is_overwritten() {
         });
     let overwrite = mock!(aws_sdk_ssm::Client::put_parameter)
         .match_requests(|r| r.overwrite() == Some(true) && r.tags().is_empty())
-        .then_output(|| {
-            aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
-                .version(2)
-                .build()
-        });
+        .then_output(|| put_answer(2));
     let ssm = client(&[&create, &overwrite]);
 
     let learned = waits(&[("image:us-east-1", 5.9, 6.0)]);
-    let written = account::write(&ssm, &stored(false, &[]), &learned, "d", &tags())
-        .await
-        .unwrap();
+    let written = write(&ssm, &stored(false, &[]), &learned).await;
 
     assert_eq!(written, (Written::Updated, 1));
     assert_eq!(create.num_calls(), 1, "created with its tags first");
@@ -77,25 +89,17 @@ async fn a_parameter_another_runner_created_since_the_read_is_overwritten() {
 
 #[tokio::test(start_paused = true)]
 async fn nothing_new_learned_is_not_written() {
-    let put = mock!(aws_sdk_ssm::Client::put_parameter).then_output(|| {
-        aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
-            .version(2)
-            .build()
-    });
+    let put = mock!(aws_sdk_ssm::Client::put_parameter).then_output(|| put_answer(2));
     let ssm = client(&[&put]);
     let there = stored(true, &[("image:us-east-1", 5.9, 6.0), ("ready", 4.0, 5.0)]);
 
     let same = waits(&[("image:us-east-1", 5.88, 6.05)]);
-    let written = account::write(&ssm, &there, &same, "d", &tags())
-        .await
-        .unwrap();
+    let written = write(&ssm, &there, &same).await;
     assert_eq!(written, (Written::Unchanged, 2));
     assert_eq!(put.num_calls(), 0);
 
     let slower = waits(&[("image:us-east-1", 6.5, 7.0)]);
-    let written = account::write(&ssm, &there, &slower, "d", &tags())
-        .await
-        .unwrap();
+    let written = write(&ssm, &there, &slower).await;
     assert_eq!(written, (Written::Updated, 2));
     assert_eq!(put.num_calls(), 1);
 }
@@ -104,11 +108,7 @@ async fn nothing_new_learned_is_not_written() {
 async fn a_parameter_holding_implausible_windows_is_rewritten_without_them() {
     let put = mock!(aws_sdk_ssm::Client::put_parameter)
         .match_requests(|r| !r.value().unwrap_or_default().contains("1e300"))
-        .then_output(|| {
-            aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
-                .version(2)
-                .build()
-        });
+        .then_output(|| put_answer(2));
     let ssm = client(&[&put]);
     let mut there = stored(true, &[("image:us-east-1", 5.9, 6.0)]);
     there.ignored = vec!["ready:us-east-1:t3.small:al2023".into()];
@@ -116,9 +116,7 @@ async fn a_parameter_holding_implausible_windows_is_rewritten_without_them() {
     // Nothing the next bake could tell apart was learned, but the parameter holds a
     // window no wait could take: it is written again, without it.
     let same = waits(&[("image:us-east-1", 5.9, 6.0)]);
-    let written = account::write(&ssm, &there, &same, "d", &tags())
-        .await
-        .unwrap();
+    let written = write(&ssm, &there, &same).await;
     assert_eq!(written, (Written::Updated, 1));
     assert_eq!(put.num_calls(), 1);
 }
@@ -174,11 +172,7 @@ async fn a_bake_that_cannot_read_the_history_goes_on_cold_and_does_not_write_it(
             "not authorized to perform: ssm:GetParameter",
         ))
     });
-    let put = mock!(aws_sdk_ssm::Client::put_parameter).then_output(|| {
-        aws_sdk_ssm::operation::put_parameter::PutParameterOutput::builder()
-            .version(1)
-            .build()
-    });
+    let put = mock!(aws_sdk_ssm::Client::put_parameter).then_output(|| put_answer(1));
     let aws = Aws::from_clients(
         "us-east-1",
         [],

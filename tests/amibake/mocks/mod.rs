@@ -8,5 +8,6 @@ mod history;
 mod preflight;
 mod promote;
 mod roll;
+mod roll_create;
 mod roll_refresh;
 mod roll_refusal;

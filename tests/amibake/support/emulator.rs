@@ -96,6 +96,12 @@ pub fn configure(region: &str, knobs: serde_json::Value) {
     assert_eq!(status, 200, "emulator config rejected: {text}");
 }
 
+/// Sets `region`'s knobs (see [`configure`]) and makes the calling test's state directory.
+pub fn fresh_state(region: &str, knobs: serde_json::Value) -> tempfile::TempDir {
+    configure(region, knobs);
+    tempfile::tempdir().expect("a state directory")
+}
+
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
@@ -179,6 +185,7 @@ macro_rules! emulator_client {
                 .region($krate::config::Region::new($region.to_string()))
                 .endpoint_url(endpoint())
                 .credentials_provider(creds())
+                .http_client(amibake::aws::https_client())
                 .build(),
         )
     };
@@ -242,9 +249,9 @@ pub async fn allow_account(region: &str, key_id: &str, account: &str) {
         .expect("PutKeyPolicy");
 }
 
-/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
-pub async fn two_amis(region: &str) -> (String, String) {
-    let a = ssm(region)
+/// The image the AL2023 parameter names in `region`.
+pub async fn al2023_image(region: &str) -> String {
+    ssm(region)
         .get_parameter()
         .name(AL2023)
         .send()
@@ -253,7 +260,12 @@ pub async fn two_amis(region: &str) -> (String, String) {
         .parameter()
         .and_then(|p| p.value())
         .expect("a value")
-        .to_string();
+        .to_string()
+}
+
+/// Two distinct available Amazon images: A is what the AL2023 parameter names, B another.
+pub async fn two_amis(region: &str) -> (String, String) {
+    let a = al2023_image(region).await;
     let b = ec2(region)
         .await
         .describe_images()
@@ -271,19 +283,79 @@ pub async fn two_amis(region: &str) -> (String, String) {
     (a, b)
 }
 
-/// A command's outcome, for assertion messages.
-pub fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+pub use super::claims::{claim, claim_alone, reset_stats};
+pub use super::cli::{expect_exit, show};
+
+/// A copy in `region` of its image `source`, named `name`, with these tags given at
+/// creation (the IAM policy the emulator enforces allows `amibake:created-by` no other
+/// way).
+pub async fn tagged_copy(region: &str, source: &str, name: &str, tags: &[(&str, &str)]) -> String {
+    let mut copy = ec2(region)
+        .await
+        .copy_image()
+        .source_region(region)
+        .source_image_id(source)
+        .name(name);
+    if !tags.is_empty() {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        copy = copy.tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Image)
+                .set_tags(Some(tags.collect()))
+                .build(),
+        );
+    }
+    copy.send()
+        .await
+        .expect("CopyImage")
+        .image_id()
+        .expect("an image id")
+        .to_string()
+}
+
+/// The tags a bake gives a complete image of `recipe`.
+pub fn complete_tags(recipe: &str) -> [(&str, &str); 3] {
+    [
+        ("amibake:created-by", "amibake"),
+        ("amibake:recipe", recipe),
+        ("amibake:complete", "true"),
+    ]
+}
+
+/// `amibake ARGS…` in `region` (state directory `state`), asserted to end with exit
+/// `code`; what it printed, for the test's own checks.
+pub fn run_expect(region: &str, state: &Path, args: &[&str], code: i32) -> Output {
+    let out = amibake(region, state)
+        .args(args)
+        .output()
+        .expect("run amibake");
+    expect_exit(&out, code);
+    out
+}
+
+/// What `amibake --json promote --manifest MANIFEST --to ENV EXTRA…` in `region` printed,
+/// once it ended.
+pub fn promote_json(
+    region: &str,
+    state: &Path,
+    manifest: &Path,
+    env: &str,
+    extra: &[&str],
+) -> Output {
+    amibake(region, state)
+        .args(["--json", "promote", "--manifest"])
+        .arg(manifest)
+        .args(["--to", env])
+        .args(extra)
+        .output()
+        .expect("run amibake")
 }
 
 /// Asserts that the run ended with exit `code`, and returns its (last) `error` event.
 pub fn expect_error(out: &Output, code: i32) -> serde_json::Value {
-    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    expect_exit(out, code);
     last(&events(out), "error")
 }
 
@@ -334,6 +406,27 @@ pub async fn images(region: &str, run_id: &str) -> Vec<aws_sdk_ec2::types::Image
         .to_vec()
 }
 
+/// This account's copies of `ami` in `region` (tagged `amibake:copy-of`), by image id.
+pub async fn copies_of(region: &str, ami: &str) -> Vec<String> {
+    ec2(region)
+        .await
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:amibake:copy-of")
+                .values(ami)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect()
+}
+
 /// Security groups of the run.
 pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
     ec2(region)
@@ -376,11 +469,14 @@ pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed:
     }
 }
 
+/// The recipe whose bake runs a boot test (and copies its image to us-west-2).
+pub const BOOT_TEST_RECIPE: &str = "tests/fixtures/boot-test.yaml";
+
 /// tests/fixtures/boot-test.yaml under a recipe name of its own, its images named by run
 /// id: bakes in parallel tests (and their copies, all to us-west-2) never collide on an
 /// AMI name, and an image another run baked never counts as "unchanged".
 pub fn unique_boot_test_recipe(dir: &Path, label: &str) -> PathBuf {
-    let fixture = std::fs::read_to_string(repo("tests/fixtures/boot-test.yaml")).expect("fixture");
+    let fixture = std::fs::read_to_string(repo(BOOT_TEST_RECIPE)).expect("fixture");
     let text = fixture
         .replace(
             "name: boot-test-fixture",
@@ -400,108 +496,4 @@ pub fn boot_check_names(manifest: &serde_json::Value) -> Vec<&str> {
         .iter()
         .map(|c| c["name"].as_str().expect("a check name"))
         .collect()
-}
-
-/// Regions claimed by running tests: a test that sets a region's knobs holds it until
-/// the test's thread ends (libtest runs each test on a thread of its own).
-static CLAIMED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
-
-/// The regions this test's thread holds; dropped (released) when the thread ends.
-struct Held(std::cell::RefCell<Vec<String>>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
-        claimed.retain(|r| !self.0.borrow().contains(r));
-        RELEASED.notify_all();
-    }
-}
-
-thread_local! {
-    static HELD: Held = const { Held(std::cell::RefCell::new(Vec::new())) };
-}
-
-/// Claims `region` for the calling test until it ends, waiting while another test holds
-/// it. Tests that claim two regions must take them in the same order as any other test
-/// that claims both; a cycle fails the waiting test after 15 minutes, naming the region.
-pub fn claim(region: &str) {
-    if HELD.with(|h| h.0.borrow().iter().any(|r| r == region)) {
-        return;
-    }
-    let (alone, holds_any) = HELD.with(|h| {
-        let held = h.0.borrow();
-        (held.iter().any(|r| r == ALONE), !held.is_empty())
-    });
-    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
-    // A test waiting to run alone holds back new tests, not the next region of one that
-    // already runs (which would wait for it in turn).
-    claimed = wait_while(claimed, region, |claimed| {
-        !alone
-            && claimed
-                .iter()
-                .any(|r| r == region || r == ALONE || (r == WANTS_ALONE && !holds_any))
-    });
-    claimed.push(region.to_string());
-    drop(claimed);
-    HELD.with(|h| h.0.borrow_mut().push(region.to_string()));
-    // Knobs and counts outlive the test that set them: the region starts from the defaults
-    // and from no requests.
-    let body = serde_json::json!({ "region": region, "reset": true });
-    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
-    assert_eq!(status, 200, "emulator config reset rejected: {text}");
-    reset_stats(region);
-}
-
-/// Zeroes the emulator's counts of `region` (which the calling test claims): what it
-/// counts from now on is the test's.
-pub fn reset_stats(region: &str) {
-    claim(region);
-    let body = serde_json::json!({ "region": region });
-    let (status, text) = http("POST", "/_amibake/stats/reset", &body.to_string());
-    assert_eq!(status, 200, "emulator stats reset rejected: {text}");
-}
-
-/// Held by a test that runs alone against the emulator; wanted by one waiting to.
-const ALONE: &str = "*";
-const WANTS_ALONE: &str = "*wanted";
-
-/// Claims the whole emulator for the calling test until it ends: new claims wait, then
-/// this waits for the running ones to end. For a test whose assertion timing under load
-/// would bend (request pacing measured against the emulator's buckets). Call it first,
-/// before any other claim.
-pub fn claim_alone() {
-    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
-    claimed.push(WANTS_ALONE.to_string());
-    claimed = wait_while(claimed, "every region", |claimed| {
-        claimed.iter().any(|r| r != WANTS_ALONE)
-    });
-    if let Some(i) = claimed.iter().position(|r| r == WANTS_ALONE) {
-        claimed.remove(i);
-    }
-    claimed.push(ALONE.to_string());
-    drop(claimed);
-    HELD.with(|h| h.0.borrow_mut().push(ALONE.to_string()));
-}
-
-/// Waits (at most 15 minutes, then fails naming `what`) while `busy` holds.
-fn wait_while<'a>(
-    mut claimed: std::sync::MutexGuard<'a, Vec<String>>,
-    what: &str,
-    busy: impl Fn(&[String]) -> bool,
-) -> std::sync::MutexGuard<'a, Vec<String>> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
-    while busy(&claimed) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(
-            !left.is_zero(),
-            "{what} held by another test for 15 minutes: two tests claim the same \
-             regions in opposite orders"
-        );
-        claimed = RELEASED
-            .wait_timeout(claimed, left)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    }
-    claimed
 }

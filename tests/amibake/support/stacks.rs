@@ -124,6 +124,42 @@ pub async fn change_sets(region: &str, name: &str) -> Vec<String> {
         .filter_map(|c| c.change_set_name().map(str::to_string))
         .collect()
 }
+/// A region made ready for a roll test (its knobs set): a state directory, a runtime, the
+/// default network to create a stack in (VPC, subnets) and two Amazon images to roll
+/// between.
+pub fn roll_region(region: &str, knobs: serde_json::Value) -> RollRegion {
+    configure(region, knobs);
+    let rt = rt();
+    let network = rt.block_on(default_network(region));
+    let images = rt.block_on(two_amis(region));
+    (tempfile::tempdir().unwrap(), rt, network, images)
+}
+
+/// What [`roll_region`] makes ready.
+pub type RollRegion = (
+    tempfile::TempDir,
+    tokio::runtime::Runtime,
+    (String, Vec<String>),
+    (String, String),
+);
+
+/// `amibake --json ARGS… --yes`, ARGS those of [`create_args`]: creates the stack and
+/// asserts it succeeded; what it printed.
+pub fn create_stack(
+    region: &str,
+    state: &std::path::Path,
+    args: &[String],
+) -> std::process::Output {
+    let out = amibake(region, state)
+        .arg("--json")
+        .args(args)
+        .arg("--yes")
+        .output()
+        .expect("run amibake");
+    expect_exit(&out, 0);
+    out
+}
+
 /// `roll --stack NAME --ami AMI` creating the stack from `template`.
 pub fn create_args(
     template: &str,

@@ -75,6 +75,28 @@ image:
   name: "mock-bake-{{ timestamp }}"
 "#;
 
+/// [`ONE_STEP`] with no ready timeout of its own, its image copied to `copy_to` (a YAML
+/// list of regions).
+pub fn one_step_copied_to(copy_to: &str) -> String {
+    let recipe = ONE_STEP.replace("  ready_timeout: 30s\n", "");
+    format!("{recipe}  copy_to: {copy_to}\n")
+}
+
+/// Asserts that cleanup removed this run's image in `region` and its snapshot, once each.
+pub fn assert_image_removed_in(m: &Mocks, region: &str) {
+    let ec2 = m.ec2(region);
+    assert_eq!(
+        ec2.deregister_image.num_calls(),
+        1,
+        "DeregisterImage in {region}"
+    );
+    assert_eq!(
+        ec2.delete_snapshot.num_calls(),
+        1,
+        "DeleteSnapshot in {region}"
+    );
+}
+
 /// The AMI this run makes in `region`: the baked image at home, a copy elsewhere.
 pub fn ami_in(region: &str) -> String {
     if region == HOME {
@@ -119,12 +141,6 @@ pub struct Mocks {
     pub ssm: SsmRules,
     ec2_overrides: BTreeMap<&'static str, Vec<Rule>>,
     ssm_overrides: Vec<Rule>,
-}
-
-impl Default for Mocks {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Mocks {

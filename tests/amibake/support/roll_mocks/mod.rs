@@ -63,12 +63,6 @@ pub struct Mocks {
     pub rules: Rules,
 }
 
-impl Default for Mocks {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Mocks {
     pub fn new() -> Mocks {
         let world = Shared::default();

@@ -227,22 +227,30 @@ pub fn lock(world: &Shared) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The update's first events: the launch template's new version, then the group's update
+/// starting with `asg_reason`.
+fn update_started(asg_reason: &'static str) -> Step {
+    step(
+        "UPDATE_IN_PROGRESS",
+        vec![
+            ("LaunchTemplate", LT_TYPE, "UPDATE_IN_PROGRESS", ""),
+            ("LaunchTemplate", LT_TYPE, "UPDATE_COMPLETE", ""),
+            (
+                "AutoScalingGroup",
+                ASG_TYPE,
+                "UPDATE_IN_PROGRESS",
+                asg_reason,
+            ),
+        ],
+    )
+}
+
 /// What the stack's events look like when the new instances never signal: the ASG
 /// update fails, then CloudFormation rolls back.
 pub fn rollback_script(rollback_ok: bool) -> Vec<Step> {
     let mut steps = vec![
-        step(
-            "UPDATE_IN_PROGRESS",
-            vec![
-                ("LaunchTemplate", LT_TYPE, "UPDATE_IN_PROGRESS", ""),
-                ("LaunchTemplate", LT_TYPE, "UPDATE_COMPLETE", ""),
-                (
-                    "AutoScalingGroup",
-                    ASG_TYPE,
-                    "UPDATE_IN_PROGRESS",
-                    "Rolling update initiated. Terminating 1 obsolete instance(s) in batches of 1",
-                ),
-            ],
+        update_started(
+            "Rolling update initiated. Terminating 1 obsolete instance(s) in batches of 1",
         ),
         step(
             "UPDATE_ROLLBACK_IN_PROGRESS",
@@ -303,19 +311,7 @@ pub fn rollback_script(rollback_ok: bool) -> Vec<Step> {
 /// A roll that goes well.
 pub fn success_script() -> Vec<Step> {
     vec![
-        step(
-            "UPDATE_IN_PROGRESS",
-            vec![
-                ("LaunchTemplate", LT_TYPE, "UPDATE_IN_PROGRESS", ""),
-                ("LaunchTemplate", LT_TYPE, "UPDATE_COMPLETE", ""),
-                (
-                    "AutoScalingGroup",
-                    ASG_TYPE,
-                    "UPDATE_IN_PROGRESS",
-                    "Rolling update initiated",
-                ),
-            ],
-        ),
+        update_started("Rolling update initiated"),
         step(
             "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
             vec![
