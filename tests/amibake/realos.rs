@@ -60,9 +60,48 @@ fn serve_standin_agent(dir: &Path) -> String {
     )
 }
 
-/// Turns the real-OS backend on for `region` with a unit layout ("debian" or "amazon").
+/// Turns the real-OS backend on for `region` with a unit layout ("debian" or "amazon"),
+/// once the test holds one of the [`BOOTING_AT_ONCE`] boot slots. Called first, before
+/// any claim: a test waiting for a slot holds nothing another test waits for.
 fn real_os(region: &str, flavour: &str) {
+    take_boot_slot();
     configure(region, json!({ "real_os": flavour }));
+}
+
+/// Real-OS tests boot containers (systemd, cloud-init): this many at once whatever
+/// `--test-threads` says, so that on a two-core machine each boot stays well inside its
+/// timeouts while the other tests (which mostly wait on the emulator) run beside them.
+const BOOTING_AT_ONCE: usize = 2;
+static BOOTING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static SLOT_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Whether this test's thread holds a boot slot; given back when the thread ends (libtest
+/// runs each test on a thread of its own).
+struct BootSlot(std::cell::Cell<bool>);
+
+impl Drop for BootSlot {
+    fn drop(&mut self) {
+        if self.0.get() {
+            *BOOTING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+            SLOT_FREED.notify_one();
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: BootSlot = const { BootSlot(std::cell::Cell::new(false)) };
+}
+
+fn take_boot_slot() {
+    if SLOT.with(|s| s.0.get()) {
+        return;
+    }
+    let mut booting = BOOTING.lock().unwrap_or_else(|e| e.into_inner());
+    while *booting >= BOOTING_AT_ONCE {
+        booting = SLOT_FREED.wait(booting).unwrap_or_else(|e| e.into_inner());
+    }
+    *booting += 1;
+    SLOT.with(|s| s.0.set(true));
 }
 
 /// The emulator's account of the containers it booted (`GET /_amibake/realos`).
