@@ -150,6 +150,26 @@ fn cleanup(plan: &Plan) -> Calls {
     }
 }
 
+/// What runs beside the walk rather than in it: the lease renewal ([`crate::lease`]), a
+/// third of the lease's period apart, on what the bake holds then (a short bake makes
+/// none). Its requests name [`crate::lease::RENEWAL`] where an action's name its id.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alongside {
+    pub id: &'static str,
+    pub every_seconds: u64,
+    #[serde(flatten)]
+    pub calls: Calls,
+}
+
+/// The plan's [`Alongside`] list.
+pub fn alongside() -> Vec<Alongside> {
+    vec![Alongside {
+        id: crate::lease::RENEWAL,
+        every_seconds: (crate::lease::PERIOD / 3).as_secs(),
+        calls: Calls::default().may(&[EC2_CREATE_TAGS]).sorted(),
+    }]
+}
+
 /// Adds to each action's JSON object (and those of the actions nested in it) its `id`,
 /// `calls` and `always`.
 pub(super) fn annotate(plan: &Plan, actions: &[Action], json: &mut [serde_json::Value]) {

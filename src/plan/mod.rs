@@ -266,6 +266,10 @@ impl Plan {
         if let Some(list) = doc.get_mut("actions").and_then(|a| a.as_array_mut()) {
             calls::annotate(self, &self.actions, list);
         }
+        if let Some(doc) = doc.as_object_mut() {
+            let alongside = serde_json::to_value(calls::alongside()).unwrap_or_default();
+            doc.insert("alongside".into(), alongside);
+        }
         doc
     }
 }

@@ -80,6 +80,14 @@ impl Plan {
         for action in &self.actions {
             self.render(&mut out, action);
         }
+        for beside in super::calls::alongside() {
+            let every = crate::recipe::types::Duration::from_secs(beside.every_seconds);
+            let _ = writeln!(
+                out.text,
+                "\nalongside, while the bake runs: renew the lease (amibake:lease-until) on what it holds, every {every} (`sweep` leaves a live bake alone)\n    api: {}",
+                beside.calls.calls.join(", ")
+            );
+        }
         out.text
     }
 

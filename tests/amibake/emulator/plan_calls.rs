@@ -166,10 +166,16 @@ fn plan_and_bake(mut knobs: serde_json::Value) -> Baked {
 /// The plan's actions by id, those nested in `distribute` too.
 fn listed(plan: &serde_json::Value) -> BTreeMap<String, Listed> {
     let mut listed = BTreeMap::new();
+    // What runs beside the walk (the lease renewal) names itself like an action does.
     let mut todo: Vec<&serde_json::Value> = plan["actions"]
         .as_array()
         .expect("the plan's `actions`")
         .iter()
+        .chain(
+            plan["alongside"]
+                .as_array()
+                .expect("the plan's `alongside`"),
+        )
         .collect();
     while let Some(action) = todo.pop() {
         let mut holds_others = false;
