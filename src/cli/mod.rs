@@ -106,8 +106,9 @@ pub enum Command {
         recipe: PathBuf,
         #[command(flatten)]
         overrides: OverrideArgs,
-        /// Online: run only the preflight (copy regions enabled, keys usable in each
-        /// region, share targets allowed by the key policy or grants); creates nothing.
+        /// Online: run only the preflight (the image name free in each region, copy regions
+        /// enabled, keys usable in each region, share targets allowed by the key policy or
+        /// grants); creates nothing.
         #[arg(long)]
         check: bool,
     },
