@@ -3,10 +3,10 @@
 //! Here: the arguments every command shares, the dispatch, the runtime and the
 //! [`Context`] every command that calls AWS starts from (its clients, its output mode, how
 //! it ends on a failure or an interrupt); each command runs in a module of its own
-//! (`validate` also holds `plan`, `roll` also `rollback`). Every command that calls AWS
-//! ends a failure through [`fail`]: one `error` event with `--json`, else one `error:`
-//! line, and the [`ExitKind`] whose code the process exits with
-//! ([`crate::error`] decides the codes).
+//! (`validate` also holds `plan`, `roll` also `rollback`). Every command ends a failure
+//! through [`fail`]: one `error` event with `--json`, else one `error:` line, and the
+//! [`ExitKind`] whose code the process exits with ([`crate::error`] decides the codes);
+//! so does a command line clap refuses, under `--json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
