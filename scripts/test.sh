@@ -19,7 +19,7 @@ phase() { echo "test.sh: +${SECONDS}s $*"; }
 # for before the tests, and stopped if the script ends first.
 mkdir -p target/realos
 echo "test.sh: building the tests in the background (target/build.log)"
-cargo test --locked --all-targets --no-run >target/build.log 2>&1 &
+cargo test --locked --tests --no-run >target/build.log 2>&1 &
 build=$!
 bash scripts/realos-rootfs.sh >/dev/null 2>target/realos/build.log &
 rootfs=$!
@@ -94,5 +94,5 @@ export AMIBAKE_TEST_ENDPOINT
 # shell linter, all provided above). Most tests wait on the emulator, not the CPU: eight
 # at once (the real-OS ones boot two at a time, tests/amibake/realos.rs; tests that share
 # a region take turns, tests/amibake/support/claims.rs).
-cargo test --locked --all-targets -- --include-ignored --test-threads=8
+cargo test --locked --tests -- --include-ignored --test-threads=8
 phase "every test passed"
