@@ -17,37 +17,32 @@ use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
 use crate::error::{ExitKind, Failure, Outcome, Stop};
 use crate::journal::{self, Journal};
-use crate::plan::Plan;
+use crate::plan::{Overrides, Plan};
 use crate::recipe::{self, LoadedRecipe, MissingSecrets, VarInputs};
 use crate::report::Reporter;
 use crate::run;
 
-/// A recipe loaded and planned, not yet started.
+/// A recipe loaded and planned, not yet started: the plan holds everything the bake
+/// does, down to where it writes its manifest.
 struct Prepared {
     loaded: LoadedRecipe,
     plan: Plan,
-    manifest: PathBuf,
 }
 
 pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -> Outcome {
     let region = cx.aws.region().to_string();
     let mut prepared = Vec::new();
     for (i, path) in args.recipes.iter().enumerate() {
-        let (loaded, plan) = prepare(&cx.reporter(), inputs, args, &region, path).await?;
-        let manifest = if args.recipes.len() > 1 {
-            numbered(&args.manifest, i + 1)
-        } else {
-            args.manifest.clone()
-        };
-        prepared.push(Prepared {
-            loaded,
-            plan,
-            manifest,
-        });
+        let mut overrides = args.overrides.overrides();
+        if args.recipes.len() > 1 {
+            overrides.manifest = numbered(&overrides.manifest, i + 1);
+        }
+        let (loaded, plan) = prepare(&cx.reporter(), inputs, &overrides, &region, path).await?;
+        prepared.push(Prepared { loaded, plan });
     }
 
-    for p in &prepared {
-        if let Err(e) = crate::manifest::check_writable(&p.manifest).await {
+    for manifest in prepared.iter().filter_map(|p| p.plan.manifest()) {
+        if let Err(e) = crate::manifest::check_writable(manifest).await {
             return Err(fail(&cx.reporter(), &Stop::new(ExitKind::Usage, e)));
         }
     }
@@ -70,7 +65,8 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let history = waits.history.clone();
     let mut bakes = Vec::new();
     for (p, reporter) in prepared.iter().zip(&reporters) {
-        bakes.push(start(&cx, args, p, reporter, history.clone()).await?);
+        let journal = open_journal(&cx, p, reporter).await?;
+        bakes.push(start(&cx, p, reporter, journal, history.clone()));
     }
 
     let outcomes: Vec<Outcome> = join_all(
@@ -103,27 +99,35 @@ fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Rep
         .collect()
 }
 
-/// Opens a bake's journal and announces it; fails when the journal cannot be written
-/// (nothing was created).
-async fn start<'r>(
+/// Opens a bake's journal; fails when it cannot be written (nothing was created).
+async fn open_journal(
     cx: &Context<'_>,
-    args: &BakeArgs,
     p: &Prepared,
-    reporter: &'r Reporter,
-    history: Arc<History>,
-) -> Result<Bake<'r>, ExitKind> {
-    let region = cx.aws.region().to_string();
+    reporter: &Reporter,
+) -> Result<Journal, ExitKind> {
     let state = journal::state_dir();
-    let journal = match Journal::create(&state, &p.plan.run_id, &p.plan.recipe, &region).await {
-        Ok(j) => j,
-        Err(e) => {
+    let region = cx.aws.region();
+    Journal::create(&state, &p.plan.run_id, &p.plan.recipe, region)
+        .await
+        .map_err(|e| {
             let why = format!(
                 "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
-        }
-    };
+            fail(reporter, &Stop::with_source(ExitKind::Failed, why, e))
+        })
+}
+
+/// Announces a bake (its `start` event, and its plan with `--json` or `-v`) and readies it
+/// to walk that plan.
+fn start<'r>(
+    cx: &Context<'_>,
+    p: &Prepared,
+    reporter: &'r Reporter,
+    journal: Journal,
+    history: Arc<History>,
+) -> Bake<'r> {
+    let region = cx.aws.region().to_string();
     reporter.emit(BakeEvent::Start {
         recipe: p.plan.recipe.clone(),
         run_id: p.plan.run_id.clone(),
@@ -138,7 +142,6 @@ async fn start<'r>(
         });
     }
     let options = BakeOptions {
-        on_error: args.on_error,
         poll_scale: cx.poll_scale,
         verbose: cx.global.verbose > 0,
         history,
@@ -151,11 +154,11 @@ async fn start<'r>(
         journal,
         options,
     )
-    .writing_manifest(p.manifest.clone(), p.loaded.masker.clone());
-    Ok(match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
+    .writing_manifest(p.loaded.masker.clone());
+    match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
         Some(budget) => bake.with_cleanup_budget(budget),
         None => bake,
-    })
+    }
 }
 
 /// The process's AWS traffic: a summary event after several bakes, a line with `-v`.
@@ -189,7 +192,7 @@ fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[Outcome]) {
 async fn prepare(
     reporter: &Reporter,
     inputs: &VarInputs,
-    args: &BakeArgs,
+    overrides: &Overrides,
     region: &str,
     path: &Path,
 ) -> Result<(LoadedRecipe, Plan), ExitKind> {
@@ -209,12 +212,7 @@ async fn prepare(
             return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
         }
     };
-    let plan = Plan::new(
-        &loaded,
-        region,
-        &builtins.run_id,
-        &args.overrides.overrides(),
-    );
+    let plan = Plan::new(&loaded, region, &builtins.run_id, overrides);
     Ok((loaded, plan))
 }
 

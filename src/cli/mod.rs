@@ -33,8 +33,8 @@ use signals::interrupted;
 pub use signals::{Signal, Signals};
 
 use crate::aws::{Aws, AwsOptions};
-use crate::bake::OnError;
 use crate::error::{ExitKind, Failure, Outcome, Stop, exit_status};
+use crate::plan::OnError;
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, RecipeName, Region};
 use crate::report::{Mode, Reporter};
@@ -167,13 +167,6 @@ pub struct BakeArgs {
     /// clients and request-rate limits.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Where to write the manifest. With several recipes, the Nth bake writes it with `.N`
-    /// before the extension (amibake-manifest.1.json, amibake-manifest.2.json, …).
-    #[arg(long, value_name = "PATH", default_value = "amibake-manifest.json")]
-    pub manifest: PathBuf,
-    /// What to do with the builder and a half-made image when the bake fails.
-    #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
-    pub on_error: OnError,
     #[command(flatten)]
     pub overrides: OverrideArgs,
 }
@@ -206,6 +199,13 @@ pub struct OverrideArgs {
         default_value = "local"
     )]
     pub history: crate::aws::history::account::Location,
+    /// Where to write the manifest. With several recipes, the Nth bake writes it with `.N`
+    /// before the extension (amibake-manifest.1.json, amibake-manifest.2.json, …).
+    #[arg(long, value_name = "PATH", default_value = crate::plan::DEFAULT_MANIFEST)]
+    pub manifest: PathBuf,
+    /// What to do with the builder and a half-made image when the bake fails.
+    #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
+    pub on_error: OnError,
 }
 
 impl OverrideArgs {
@@ -219,6 +219,8 @@ impl OverrideArgs {
                 Location::Local => None,
                 Location::Ssm { prefix } => Some(prefix.clone()),
             },
+            on_error: self.on_error,
+            manifest: self.manifest.clone(),
         }
     }
 }

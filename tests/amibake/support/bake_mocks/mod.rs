@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use amibake::aws::Aws;
-use amibake::bake::{Bake, BakeOptions, OnError};
+use amibake::bake::{Bake, BakeOptions};
 use amibake::journal::Journal;
 use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
@@ -262,7 +262,6 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
         .await
         .expect("create the journal");
     let options = BakeOptions {
-        on_error: OnError::Cleanup,
         poll_scale: 1.0,
         verbose: false,
         history: std::sync::Arc::new(amibake::aws::history::History::in_memory()),
