@@ -63,11 +63,13 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let reporters = reporters(&cx, &top, &prepared);
     let waits = WaitHistory::open(journal::state_dir().join("timings.json"), &top);
     let history = waits.history.clone();
-    let mut bakes = Vec::new();
-    for (p, reporter) in prepared.iter().zip(&reporters) {
-        let journal = open_journal(&cx, p, reporter).await?;
-        bakes.push(start(&cx, p, reporter, journal, history.clone()));
-    }
+    let journals = open_journals(&cx, &prepared, &reporters).await?;
+    let bakes: Vec<Bake<'_>> = prepared
+        .iter()
+        .zip(&reporters)
+        .zip(journals)
+        .map(|((p, reporter), journal)| start(&cx, p, reporter, journal, history.clone()))
+        .collect();
 
     let outcomes: Vec<Outcome> = join_all(
         bakes
@@ -99,23 +101,50 @@ fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Rep
         .collect()
 }
 
-/// Opens a bake's journal; fails when it cannot be written (nothing was created).
-async fn open_journal(
+/// Opens every bake's journal before any bake is announced: when one cannot be written,
+/// nothing starts (nothing was created).
+async fn open_journals(
     cx: &Context<'_>,
-    p: &Prepared,
-    reporter: &Reporter,
-) -> Result<Journal, ExitKind> {
+    prepared: &[Prepared],
+    reporters: &[Reporter],
+) -> Result<Vec<Journal>, ExitKind> {
     let state = journal::state_dir();
-    let region = cx.aws.region();
-    Journal::create(&state, &p.plan.run_id, &p.plan.recipe, region)
+    let runs: Vec<(&str, &str)> = prepared
+        .iter()
+        .map(|p| (p.plan.run_id.as_str(), p.plan.recipe.as_str()))
+        .collect();
+    create_journals(&state, cx.aws.region(), &runs)
         .await
-        .map_err(|e| {
+        .map_err(|(n, e)| {
             let why = format!(
                 "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            fail(reporter, &Stop::with_source(ExitKind::Failed, why, e))
+            fail(&reporters[n], &Stop::with_source(ExitKind::Failed, why, e))
         })
+}
+
+/// Creates the journal of each `(run id, recipe)` under `state`, all or none: when the
+/// Nth cannot be written, those before it are closed clean (their bakes never ran, so
+/// `sweep` leaves their region alone) and the error comes back with N.
+async fn create_journals(
+    state: &Path,
+    region: &str,
+    runs: &[(&str, &str)],
+) -> Result<Vec<Journal>, (usize, std::io::Error)> {
+    let mut journals = Vec::new();
+    for (n, (run_id, recipe)) in runs.iter().enumerate() {
+        match Journal::create(state, run_id, recipe, region).await {
+            Ok(j) => journals.push(j),
+            Err(e) => {
+                for opened in &journals {
+                    let _ = opened.mark_clean().await;
+                }
+                return Err((n, e));
+            }
+        }
+    }
+    Ok(journals)
 }
 
 /// Announces a bake (its `start` event, and its plan with `--json` or `-v`) and readies it
@@ -270,6 +299,19 @@ fn numbered(path: &Path, n: usize) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn when_a_journal_cannot_be_written_those_before_it_end_clean() {
+        let state = tempfile::tempdir().expect("tempdir");
+        // The second run's journal path is a directory: it cannot be opened as a file.
+        let blocked = journal::path(state.path(), "run-b");
+        std::fs::create_dir_all(&blocked).expect("a directory where the journal goes");
+        let runs = [("run-a", "web"), ("run-b", "worker"), ("run-c", "batch")];
+        let err = create_journals(state.path(), "eu-west-1", &runs).await;
+        assert_eq!(err.map(|_| ()).map_err(|(n, _)| n), Err(1));
+        assert!(journal::ends_clean(state.path(), "run-a").await);
+        assert!(!journal::path(state.path(), "run-c").exists());
+    }
 
     #[test]
     fn several_manifests_are_numbered_before_the_extension() {
