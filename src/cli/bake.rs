@@ -102,7 +102,8 @@ fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Rep
 }
 
 /// Opens every bake's journal before any bake is announced: when one cannot be written,
-/// nothing starts (nothing was created).
+/// nothing starts — bad input found before anything was created, like a manifest that
+/// cannot be written ([`ExitKind::Usage`]).
 async fn open_journals(
     cx: &Context<'_>,
     prepared: &[Prepared],
@@ -120,7 +121,7 @@ async fn open_journals(
                 "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            fail(&reporters[n], &Stop::with_source(ExitKind::Failed, why, e))
+            fail(&reporters[n], &Stop::with_source(ExitKind::Usage, why, e))
         })
 }
 
