@@ -30,19 +30,21 @@ fn text(extra: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Asserts the text plan says `what`.
+fn expect_says(plan: &str, what: &str) {
+    assert!(plan.contains(what), "the plan should say {what:?}:\n{plan}");
+}
+
 #[test]
 fn by_default_the_plan_cleans_up_after_a_failure_and_writes_amibake_manifest_json() {
     assert_eq!(action(&[], "cleanup")["on_error"], "cleanup");
     let write = action(&[], "write_manifest");
     assert_eq!(write["manifest"], "amibake-manifest.json");
     let plan = text(&[]);
-    assert!(
-        plan.contains("write the manifest to amibake-manifest.json"),
-        "{plan}"
-    );
-    assert!(
-        plan.contains("after a failure, terminate the instances and deregister the images"),
-        "{plan}"
+    expect_says(&plan, "write the manifest to amibake-manifest.json");
+    expect_says(
+        &plan,
+        "after a failure, terminate the instances and deregister the images",
     );
 }
 
@@ -51,10 +53,7 @@ fn manifest_is_where_the_plan_writes_the_manifest() {
     let write = action(&["--manifest", "out/web.json"], "write_manifest");
     assert_eq!(write["manifest"], "out/web.json");
     let plan = text(&["--manifest", "out/web.json"]);
-    assert!(
-        plan.contains("write the manifest to out/web.json"),
-        "{plan}"
-    );
+    expect_says(&plan, "write the manifest to out/web.json");
 }
 
 #[test]
@@ -72,8 +71,8 @@ fn on_error_keep_is_what_the_plans_cleanup_does_after_a_failure() {
         assert!(!calls.contains(&kept), "{kept} in {calls:?}");
     }
     let plan = text(&["--on-error", "keep"]);
-    assert!(
-        plan.contains("after a failure (--on-error keep), keep the instances, the images and the temporary security group"),
-        "{plan}"
+    expect_says(
+        &plan,
+        "after a failure (--on-error keep), keep the instances, the images and the temporary security group",
     );
 }
