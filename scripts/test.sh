@@ -3,14 +3,28 @@
 # and the moto emulator, pinned, into target/venv; checkov into target/checkov-venv; debootstrap and systemd-nspawn from Debian's
 # packages when missing), builds the real-OS root once (target/realos), lints the
 # CloudFormation templates (cfn-lint, checkov) and the CI examples (zizmor), lints and tests
-# the emulator (ruff, pytest), then builds once and runs every test. Needs Rust, Python 3 and
-# root on a Debian-based machine.
+# the emulator (ruff, pytest), and runs every test; the one build and the real-OS root start
+# first, in the background, while the tools install and the linters run. Needs Rust,
+# Python 3 and root on a Debian-based machine.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 # Each phase's elapsed time, so a slow run shows where its minutes went.
 phase() { echo "test.sh: +${SECONDS}s $*"; }
+
+# Started first, in the background: the one build of the tests (compiling the AWS SDK is
+# most of a fresh run) and the root filesystem the real-OS tests boot (debootstrap, cached
+# under target/realos). The tools install and the linters run meanwhile; both are waited
+# for before the tests, and stopped if the script ends first.
+mkdir -p target/realos
+echo "test.sh: building the tests in the background (target/build.log)"
+cargo test --locked --all-targets --no-run >target/build.log 2>&1 &
+build=$!
+bash scripts/realos-rootfs.sh >/dev/null 2>target/realos/build.log &
+rootfs=$!
+trap 'kill "$build" "$rootfs" 2>/dev/null || true' EXIT
+
 bin=$(bash scripts/venv.sh)
 phase "tools ready (target/venv)"
 export AMIBAKE_SHELLCHECK="$bin/shellcheck"
@@ -55,16 +69,15 @@ echo "zizmor: .github/workflows/ and examples/ci/ clean"
 }
 echo "emulator: ruff clean, $(grep -Eo '[0-9]+ passed' target/emulator-tests.log | tail -1)"
 
-# The root filesystem the real-OS tests boot (debootstrap, cached under target/realos),
-# built while cargo compiles; on a machine that cannot run containers the test command
-# stops before the tests with one line saying why.
-mkdir -p target/realos
-bash scripts/realos-rootfs.sh >/dev/null 2>target/realos/build.log &
-rootfs=$!
-
-phase "linters done; building the tests"
-cargo test --locked --all-targets --no-run
+phase "linters done; waiting for the build"
+if ! wait "$build"; then
+  cat target/build.log >&2
+  echo "test.sh: the build failed (above; target/build.log)" >&2
+  exit 1
+fi
 phase "tests built"
+# On a machine that cannot run containers the real-OS root cannot be built: the test
+# command stops here with one line saying why.
 if ! wait "$rootfs"; then
   cat target/realos/build.log >&2
   exit 1

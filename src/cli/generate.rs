@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, ValueEnum};
 use clap_complete::Shell;
 
-use super::Cli;
+use super::{Cli, GlobalArgs, fail};
+use crate::error::{ExitKind, Stop, exit_status};
+use crate::report::{Mode, Reporter};
+use crate::secret::Masker;
 
 /// What `amibake generate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,16 +28,25 @@ pub enum Artifact {
     Man,
 }
 
-/// Prints `artifact` to stdout; exit 1 when stdout cannot be written (a closed pipe aside).
-pub fn generate(artifact: Artifact) -> ExitCode {
-    let mut out = io::stdout().lock();
-    match write(artifact, &mut out).and_then(|()| out.flush()) {
+/// Prints `artifact` to stdout; fails (exit 1, through [`fail`]) when stdout cannot be
+/// written, a closed pipe aside.
+pub fn generate(global: &GlobalArgs, artifact: Artifact) -> ExitCode {
+    let written = {
+        let mut out = io::stdout().lock();
+        write(artifact, &mut out).and_then(|()| out.flush())
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         // `amibake generate man | head`: the reader has all it wanted.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("amibake generate: cannot write to stdout: {e}");
-            ExitCode::FAILURE
+            let why = format!("cannot write to stdout: {e}");
+            let failure = Stop::with_source(ExitKind::Failed, why, e);
+            let reporter = Reporter::new(
+                Mode::detect(global.json, global.no_progress),
+                Masker::default(),
+            );
+            exit_status(Err(fail(&reporter, &failure)))
         }
     }
 }

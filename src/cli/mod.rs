@@ -3,10 +3,10 @@
 //! Here: the arguments every command shares, the dispatch, the runtime and the
 //! [`Context`] every command that calls AWS starts from (its clients, its output mode, how
 //! it ends on a failure or an interrupt); each command runs in a module of its own
-//! (`validate` also holds `plan`, `roll` also `rollback`). Every command that calls AWS
-//! ends a failure through [`fail`]: one `error` event with `--json`, else one `error:`
-//! line, and the [`ExitKind`] whose code the process exits with
-//! ([`crate::error`] decides the codes).
+//! (`validate` also holds `plan`, `roll` also `rollback`). Every command ends a failure
+//! through [`fail`]: one `error` event with `--json`, else one `error:` line, and the
+//! [`ExitKind`] whose code the process exits with ([`crate::error`] decides the codes);
+//! so does a command line clap refuses, under `--json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,8 +106,9 @@ pub enum Command {
         recipe: PathBuf,
         #[command(flatten)]
         overrides: OverrideArgs,
-        /// Online: run only the preflight (copy regions enabled, keys usable in each
-        /// region, share targets allowed by the key policy or grants); creates nothing.
+        /// Online: run only the preflight (the image name free in each region, copy regions
+        /// enabled, keys usable in each region, share targets allowed by the key policy or
+        /// grants); creates nothing.
         #[arg(long)]
         check: bool,
     },
@@ -242,7 +243,10 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return refused(e),
+    };
     let inputs = VarInputs {
         var_files: cli.global.var_files.clone(),
         vars: cli.global.vars.clone(),
@@ -269,8 +273,40 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => online(&cli.global, promote::home_region(args), |cx| {
             promote(cx, &inputs, args)
         }),
-        Command::Generate { artifact } => generate::generate(*artifact),
+        Command::Generate { artifact } => generate::generate(&cli.global, *artifact),
     }
+}
+
+/// A command line clap does not run. `--help` and `--version` (and the help shown when
+/// nothing is asked) print as clap prints them; any other refusal is bad usage, said as
+/// clap says it on stderr, or with `--json` among the arguments as an `error` event
+/// through [`fail`] (clap's message without its usage: that is for `--help`).
+fn refused(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let shown_as_is = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json");
+    if shown_as_is || !json {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let said: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    let said = said.join("\n");
+    let message = said.trim();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let failure = Stop::with_source(ExitKind::Usage, message, e);
+    let reporter = Reporter::new(Mode::Json, Masker::default());
+    exit_status(Err(fail(&reporter, &failure)))
 }
 
 /// What every command that calls AWS starts from, built once: its flags, the AWS clients

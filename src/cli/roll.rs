@@ -151,13 +151,13 @@ async fn run_roll(cx: Context<'_>, mut req: RollRequest) -> Outcome {
             Ok(())
         }
         Err(e) => {
-            let kind = fail(&reporter, &e);
+            // The hint first: the `error` event is the last line of a failed run.
             if matches!(e, RollError::Interrupted) {
                 reporter.say(&format!(
                     "if the change set was executed, the update goes on in CloudFormation; to stop it: aws cloudformation cancel-update-stack --stack-name {stack} --region {region}"
                 ));
             }
-            Err(kind)
+            Err(fail(&reporter, &e))
         }
     }
 }

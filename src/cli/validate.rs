@@ -1,4 +1,9 @@
 //! `amibake validate` and `amibake plan`: the offline commands, on recipes alone.
+//!
+//! A bad recipe is shown where it is found: every error on stderr, or with `--json` the
+//! recipe's `validate` event (`ok: false`, every error). The run then ends as every
+//! failing command does: with `--json` one `error` event (through [`fail`]) that counts
+//! the errors without repeating them.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,12 +11,14 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::error::{ExitKind, exit_status};
+use crate::error::{ExitKind, Failure, exit_status};
 use crate::plan::{Overrides, Plan};
 use crate::recipe::{self, MissingSecrets, RecipeError, RecipeErrors, VarInputs};
+use crate::report::{Mode, Reporter};
 use crate::run;
+use crate::secret::Masker;
 
-use super::{GlobalArgs, offline_region};
+use super::{GlobalArgs, fail, offline_region};
 
 /// `validate --json`'s line for a good recipe.
 #[derive(Serialize)]
@@ -37,9 +44,80 @@ struct Invalid<'a> {
     errors: &'a RecipeErrors,
 }
 
+/// How `validate` or `plan` ends when recipes are bad, once their errors are shown: bad
+/// input, saying how many recipes and errors (the errors themselves are not repeated).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.summary())]
+struct BadRecipes {
+    /// The recipes given.
+    recipes: usize,
+    /// Those with errors.
+    invalid: usize,
+    /// The errors found in them, all told.
+    count: usize,
+    /// Whether the search for errors stopped early in one of them: there may be more.
+    stopped: bool,
+}
+
+impl BadRecipes {
+    fn new(recipes: usize) -> BadRecipes {
+        BadRecipes {
+            recipes,
+            invalid: 0,
+            count: 0,
+            stopped: false,
+        }
+    }
+
+    fn add(&mut self, errs: &RecipeErrors) {
+        self.invalid += 1;
+        self.count += errs.count();
+        self.stopped |= !errs.complete();
+    }
+
+    /// "the recipe has 3 errors" for one recipe, "2 of 5 recipes are invalid" for several.
+    fn summary(&self) -> String {
+        if self.recipes > 1 {
+            let verb = if self.invalid == 1 { "is" } else { "are" };
+            return format!(
+                "{} of {} recipes {verb} invalid",
+                self.invalid, self.recipes
+            );
+        }
+        let errors = if self.count == 1 { "error" } else { "errors" };
+        let least = if self.stopped { "at least " } else { "" };
+        format!("the recipe has {least}{} {errors}", self.count)
+    }
+
+    /// Ends the run: with `--json` the `error` event, after the `validate` events; in text
+    /// the errors said it all (with several recipes, a line counting the bad ones).
+    fn end(self, global: &GlobalArgs) -> ExitCode {
+        if global.json {
+            let reporter = Reporter::new(Mode::Json, Masker::default());
+            return exit_status(Err(fail(&reporter, &self)));
+        }
+        if self.recipes > 1 {
+            eprintln!("{self}");
+        }
+        exit_status(Err(self.kind()))
+    }
+}
+
+/// Bad input; its `error` event counts the errors (`count`), which the `validate` events
+/// before it list.
+impl Failure for BadRecipes {
+    fn kind(&self) -> ExitKind {
+        ExitKind::Usage
+    }
+
+    fn detail(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::from_iter([("count".to_string(), self.count.into())])
+    }
+}
+
 pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathBuf]) -> ExitCode {
     let builtins = run::builtins(&offline_region(global));
-    let mut failed = 0usize;
+    let mut bad = BadRecipes::new(recipes.len());
     let stdout = std::io::stdout();
     for path in recipes {
         let outcome = recipe::load(path, inputs, &builtins, MissingSecrets::Placeholder);
@@ -81,16 +159,13 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
                 }
             }
             Err(err) => {
-                failed += 1;
+                bad.add(&err);
                 report_recipe_error(global, &err);
             }
         }
     }
-    if failed > 0 {
-        if !global.json && recipes.len() > 1 {
-            eprintln!("{failed} of {} recipes are invalid", recipes.len());
-        }
-        exit_status(Err(ExitKind::Usage))
+    if bad.invalid > 0 {
+        bad.end(global)
     } else {
         ExitCode::SUCCESS
     }
@@ -108,7 +183,9 @@ pub(super) fn plan(
         Ok(l) => l,
         Err(err) => {
             report_recipe_error(global, &err);
-            return exit_status(Err(ExitKind::Usage));
+            let mut bad = BadRecipes::new(1);
+            bad.add(&err);
+            return bad.end(global);
         }
     };
     let plan = Plan::new(&loaded, &region, &builtins.run_id, overrides);

@@ -84,9 +84,9 @@ pub enum Action {
     /// No instance profile named: check the account's Default Host Management
     /// Configuration gives the instances SSM access, before anything is created.
     CheckHostManagement,
-    /// The recipe copies or shares the image: before anything is created, check that
-    /// every copy region is enabled, every key is usable where it encrypts, and every
-    /// share target may use it ([`crate::preflight`]).
+    /// Before anything is created, check that the image's name is free in every region it
+    /// goes to (always), every copy region is enabled, every key is usable where it
+    /// encrypts, and every share target may use it ([`crate::preflight`]).
     Preflight(Preflight),
     /// A security group with no inbound rule, for the builder and the boot test.
     CreateSecurityGroup,

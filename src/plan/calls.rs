@@ -7,7 +7,9 @@
 //! The list is what the code of the action may call: retries, polls (the waits ask
 //! again and again) and the calls a failure path makes (cleanup deletes snapshots only
 //! after a failure) included. `always` is what a successful run of the action calls at
-//! least once. An action's lists include those of the actions nested in it
+//! least once, in a bake that walks every action: when a bake ends early (`--if-changed`
+//! reusing an image), the cleanup has no security group to delete and makes none of its
+//! calls. An action's lists include those of the actions nested in it
 //! ([`Action::Distribute`]).
 
 use serde::Serialize;
@@ -24,7 +26,8 @@ use super::action::{Action, OnError};
 pub struct Calls {
     /// Every call the action may make.
     pub calls: Vec<&'static str>,
-    /// The calls a successful run of the action always makes (a subset of `calls`).
+    /// The calls a successful run of the action always makes (a subset of `calls`), in a
+    /// bake that walks every action (a reused image's cleanup makes none).
     pub always: Vec<&'static str>,
 }
 

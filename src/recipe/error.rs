@@ -133,6 +133,12 @@ impl RecipeErrors {
         self.count > self.errors.len() || self.stopped
     }
 
+    /// Whether the search went to the end of the recipe: [`count`](Self::count) is then
+    /// every error it has.
+    pub fn complete(&self) -> bool {
+        !self.stopped
+    }
+
     /// "3 errors in web.yaml" after more than one error; `None` after one.
     pub fn summary(&self) -> Option<String> {
         let file = &self.first().file;

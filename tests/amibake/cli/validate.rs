@@ -176,16 +176,8 @@ fn one_broken_recipe_among_good_ones_exits_2_and_the_good_ones_are_still_ok() {
     );
 }
 
-/// The one JSON line `validate --json` printed for its one recipe.
-fn the_json_line(out: &std::process::Output) -> Value {
-    let text = stdout(out);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one JSON line expected:\n{text}");
-    serde_json::from_str(lines[0]).expect("stdout line is JSON")
-}
-
 #[test]
-fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_location() {
+fn validate_json_of_a_broken_recipe_prints_its_event_with_ok_false_and_the_error_location() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let broken = write_file(tmp.path(), "broken.yaml", BROKEN_RECIPE);
 
@@ -195,7 +187,7 @@ fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_
         broken.as_os_str(),
     ]);
     expect_exit(&out, 2);
-    let event = the_json_line(&out);
+    let event = validate_event(&out);
     assert_eq!(event["ok"], Value::Bool(false), "{event}");
     assert_eq!(
         event["error"]["file"],
@@ -210,7 +202,7 @@ fn validate_json_of_a_broken_recipe_prints_one_line_with_ok_false_and_the_error_
 fn validate_json_of_a_good_recipe_prints_one_line_with_ok_true() {
     let out = amibake(["validate", "--json", AL2023]);
     expect_exit(&out, 0);
-    let event = the_json_line(&out);
+    let event = validate_event(&out);
     assert_eq!(event["ok"], Value::Bool(true), "{event}");
 }
 

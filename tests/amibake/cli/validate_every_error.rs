@@ -53,14 +53,6 @@ fn error_lines(err: &str) -> Vec<&str> {
     err.lines().filter(|l| l.starts_with("error: ")).collect()
 }
 
-/// The one JSON event of a `--json` run.
-fn event(out: &std::process::Output) -> Value {
-    let text = stdout(out);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one JSON line expected:\n{text}");
-    serde_json::from_str(lines[0]).expect("stdout line is JSON")
-}
-
 /// Asserts the text run reported exactly `expected`, in that order, then the summary.
 fn assert_text_reports(text: &str, expected: &[(u64, u64, &str)]) {
     let (out, file) = validate(text, false);
@@ -90,7 +82,7 @@ fn three_mistakes_in_three_sections_are_all_reported_at_their_places_in_one_text
 fn three_mistakes_in_three_sections_are_all_in_the_json_event_with_count_3() {
     let (out, file) = validate(THREE_MISTAKES, true);
     expect_exit(&out, 2);
-    let event = event(&out);
+    let event = validate_event(&out);
     assert_eq!(event["ok"], Value::Bool(false), "{event}");
     assert_eq!(event["count"], Value::from(3), "{event}");
     assert_eq!(event["truncated"], Value::Bool(false), "{event}");
@@ -164,7 +156,7 @@ steps:
     );
 
     let (out, _) = validate(&recipe, true);
-    let event = event(&out);
+    let event = validate_event(&out);
     assert_eq!(event["count"], Value::from(25), "{event}");
     assert_eq!(event["truncated"], Value::Bool(true), "{event}");
     assert_eq!(
@@ -200,7 +192,7 @@ image: { name: \"{{ recipe }}-{{ timestamp }}\" }
     );
 
     let (out, _) = validate(recipe, true);
-    let event = event(&out);
+    let event = validate_event(&out);
     assert_eq!(event["count"], Value::from(1), "{event}");
     assert_eq!(event["errors"].as_array().map(Vec::len), Some(1), "{event}");
 }

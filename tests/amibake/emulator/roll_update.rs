@@ -172,6 +172,11 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
         all.contains(&format!("cancel-update-stack --stack-name {name}")),
         "{all}"
     );
+    // The hint comes before the `error` event: a failed run's last line.
+    let ended: serde_json::Value =
+        serde_json::from_str(rest.last().map_or("", String::as_str)).expect("JSON lines");
+    assert_eq!(ended["event"], "error", "{all}");
+    assert_eq!(ended["exit_code"], 130, "{all}");
     wait_for_settled(&rt, region, name);
 }
 

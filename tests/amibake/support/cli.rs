@@ -60,6 +60,24 @@ pub fn expect_exit(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "{}", show(out));
 }
 
+/// The `validate` event of a `validate --json` run of one recipe: its only line, or for a
+/// bad recipe (exit 2) its first, before the run's `error` event.
+pub fn validate_event(out: &Output) -> serde_json::Value {
+    let lines: Vec<serde_json::Value> = stdout(out)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let kinds: Vec<&str> = lines.iter().filter_map(|e| e["event"].as_str()).collect();
+    let expected: &[&str] = if out.status.success() {
+        &["validate"]
+    } else {
+        &["validate", "error"]
+    };
+    assert_eq!(kinds, expected, "{}", show(out));
+    lines[0].clone()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
