@@ -98,10 +98,10 @@ pub enum Command {
     /// Print every API call and script a bake would run, offline (no AWS calls); with
     /// --check, run only the preflight (the image name, copies, shares and keys) against AWS.
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan recipes/web.yaml --on-error keep --manifest out/web.json   # what a failure keeps, where the manifest goes\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
     )]
     Plan {
-        /// The recipe file.
+        /// The recipe file (one; `bake` takes several).
         #[arg(value_name = "RECIPE")]
         recipe: PathBuf,
         #[command(flatten)]
@@ -173,7 +173,8 @@ pub struct BakeArgs {
 }
 
 /// What `plan` and `bake` add to a recipe from the command line: `plan` takes the same
-/// flags as `bake` and prints the actions they add.
+/// flags as `bake` and prints the actions they add or change (the cleanup after a failure,
+/// where the manifest goes); the bake then reads them from its plan.
 #[derive(Debug, Clone, Args)]
 pub struct OverrideArgs {
     /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
