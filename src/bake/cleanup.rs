@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::aws::poll::Schedule;
 use crate::image::{ImageEvent, ResourceKind, Teardown};
 
-use super::{Bake, BakeEvent, Created, LeftResource, OnError};
+use super::{Bake, BakeEvent, Created, LeftResource};
+use crate::plan::OnError;
 
 /// How long the whole cleanup may take unless the caller says otherwise
 /// (`AMIBAKE_CLEANUP_TIMEOUT`): terminating takes a minute or two on AWS, a security group
@@ -57,11 +58,11 @@ impl Bake<'_> {
 
     /// Removes what the outcome calls for. After success: the builder and the temporary
     /// security group. After a failure: every instance and image of the run too — unless
-    /// `--on-error keep`, which leaves them and says how to get in. Returns whether the
+    /// the plan's cleanup says `--on-error keep`, which leaves them and says how to get in. Returns whether the
     /// run left nothing behind that it should not have; when it may have, says exactly
     /// what and how to remove it. The journal ends `clean` only then.
     pub async fn cleanup(&self, failed: bool) -> bool {
-        if failed && self.options.on_error == OnError::Keep {
+        if failed && self.plan.on_error() == OnError::Keep {
             self.keep().await;
             return false;
         }

@@ -3,6 +3,7 @@
 //! a failure, a timeout, a panic or an interrupt alike (the manifest only after success).
 
 use std::future::Future;
+use std::path::Path;
 
 use super::walk::Walk;
 use super::{Bake, BakeError, BakeEvent};
@@ -24,7 +25,7 @@ impl Bake<'_> {
         let mut walk = Walk::closing(manifest);
         let mut abandon = std::pin::pin!(abandon);
         for action in self.plan.actions.iter().filter(|a| a.closes()) {
-            if !matches!(action, Action::Cleanup) {
+            if !matches!(action, Action::Cleanup { .. }) {
                 self.perform(action, &mut walk).await?;
                 continue;
             }
@@ -43,11 +44,15 @@ impl Bake<'_> {
         Ok(())
     }
 
-    /// `WriteManifest`: writes the manifest of a bake that succeeded where the caller asked
-    /// ([`Bake::writing_manifest`]) and reports the bake done.
-    pub(super) async fn write_manifest(&self, walk: &mut Walk) -> Result<(), BakeError> {
-        let (Some((manifest, clean)), Some((path, masker))) =
-            (walk.take_manifest(), &self.manifest_to)
+    /// `WriteManifest`: writes the manifest of a bake that succeeded to `path`, the plan's
+    /// (`--manifest`), when the caller asked for it ([`Bake::writing_manifest`]), and
+    /// reports the bake done.
+    pub(super) async fn write_manifest(
+        &self,
+        path: &Path,
+        walk: &mut Walk,
+    ) -> Result<(), BakeError> {
+        let (Some((manifest, clean)), Some(masker)) = (walk.take_manifest(), &self.manifest_masker)
         else {
             return Ok(());
         };
@@ -59,7 +64,7 @@ impl Bake<'_> {
                 source,
             })?;
         self.reporter.emit(BakeEvent::Done {
-            manifest: path.clone(),
+            manifest: path.to_path_buf(),
             amis: manifest.amis,
             clean,
             reused_from_run: manifest.reused_from_run,

@@ -15,7 +15,6 @@
 //! the image layer [`crate::image`]), `cleanup`, and `close` (the closing actions);
 //! `event` holds what a bake tells its user ([`BakeEvent`]).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -53,19 +52,9 @@ pub use history::{InAccount, WaitHistory};
 
 use source::describe_source;
 
-/// What happens to the builder and a half-made image when a bake fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnError {
-    /// Terminate instances, delete the security group, deregister images (default).
-    Cleanup,
-    /// Leave them for debugging and print how to open a session.
-    Keep,
-}
-
 /// Knobs of one bake.
 #[derive(Debug, Clone)]
 pub struct BakeOptions {
-    pub on_error: OnError,
     /// Multiplies every poll interval: 1.0 against AWS; an emulator that answers at
     /// once needs no multi-second pauses (`AMIBAKE_POLL_SCALE`).
     pub poll_scale: f64,
@@ -225,9 +214,9 @@ pub struct Bake<'a> {
     cleanup_budget: Duration,
     /// This recipe's wait history in the account, once read (`--history ssm`).
     account: Mutex<Option<history::InAccount>>,
-    /// Where `WriteManifest` writes, and what it masks (unset: the manifest is returned
-    /// only).
-    manifest_to: Option<(PathBuf, Masker)>,
+    /// Whether `WriteManifest` writes the manifest (to the path the plan's action names),
+    /// and what it masks (unset: the manifest is returned only).
+    manifest_masker: Option<Masker>,
 }
 
 impl<'a> Bake<'a> {
@@ -252,14 +241,14 @@ impl<'a> Bake<'a> {
             phases: Mutex::default(),
             cleanup_budget: CLEANUP_BUDGET,
             account: Mutex::default(),
-            manifest_to: None,
+            manifest_masker: None,
         }
     }
 
-    /// Has the plan's `WriteManifest` write the manifest to `path`, masking `masker`'s
-    /// secrets.
-    pub fn writing_manifest(mut self, path: PathBuf, masker: Masker) -> Bake<'a> {
-        self.manifest_to = Some((path, masker));
+    /// Has the plan's `WriteManifest` write the manifest to the path it names, masking
+    /// `masker`'s secrets.
+    pub fn writing_manifest(mut self, masker: Masker) -> Bake<'a> {
+        self.manifest_masker = Some(masker);
         self
     }
 

@@ -207,9 +207,9 @@ impl Bake<'_> {
             }
             Action::Share => self.share_all(&self.amis(walk)?).await?,
             Action::MarkComplete => self.mark_complete(&self.amis(walk)?).await?,
-            Action::Cleanup => walk.clean = self.cleanup(walk.failed).await,
+            Action::Cleanup { .. } => walk.clean = self.cleanup(walk.failed).await,
             Action::WriteHistory { .. } => self.write_history().await,
-            Action::WriteManifest => self.write_manifest(walk).await?,
+            Action::WriteManifest { manifest } => self.write_manifest(manifest, walk).await?,
         }
         Ok(Next::Go)
     }

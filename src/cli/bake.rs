@@ -17,37 +17,32 @@ use crate::aws::history::History;
 use crate::bake::{Bake, BakeError, BakeEvent, BakeOptions, WaitHistory};
 use crate::error::{ExitKind, Failure, Outcome, Stop};
 use crate::journal::{self, Journal};
-use crate::plan::Plan;
+use crate::plan::{Overrides, Plan};
 use crate::recipe::{self, LoadedRecipe, MissingSecrets, VarInputs};
 use crate::report::Reporter;
 use crate::run;
 
-/// A recipe loaded and planned, not yet started.
+/// A recipe loaded and planned, not yet started: the plan holds everything the bake
+/// does, down to where it writes its manifest.
 struct Prepared {
     loaded: LoadedRecipe,
     plan: Plan,
-    manifest: PathBuf,
 }
 
 pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -> Outcome {
     let region = cx.aws.region().to_string();
     let mut prepared = Vec::new();
     for (i, path) in args.recipes.iter().enumerate() {
-        let (loaded, plan) = prepare(&cx.reporter(), inputs, args, &region, path).await?;
-        let manifest = if args.recipes.len() > 1 {
-            numbered(&args.manifest, i + 1)
-        } else {
-            args.manifest.clone()
-        };
-        prepared.push(Prepared {
-            loaded,
-            plan,
-            manifest,
-        });
+        let mut overrides = args.overrides.overrides();
+        if args.recipes.len() > 1 {
+            overrides.manifest = numbered(&overrides.manifest, i + 1);
+        }
+        let (loaded, plan) = prepare(&cx.reporter(), inputs, &overrides, &region, path).await?;
+        prepared.push(Prepared { loaded, plan });
     }
 
-    for p in &prepared {
-        if let Err(e) = crate::manifest::check_writable(&p.manifest).await {
+    for manifest in prepared.iter().filter_map(|p| p.plan.manifest()) {
+        if let Err(e) = crate::manifest::check_writable(manifest).await {
             return Err(fail(&cx.reporter(), &Stop::new(ExitKind::Usage, e)));
         }
     }
@@ -68,10 +63,13 @@ pub(super) async fn bake(cx: Context<'_>, inputs: &VarInputs, args: &BakeArgs) -
     let reporters = reporters(&cx, &top, &prepared);
     let waits = WaitHistory::open(journal::state_dir().join("timings.json"), &top);
     let history = waits.history.clone();
-    let mut bakes = Vec::new();
-    for (p, reporter) in prepared.iter().zip(&reporters) {
-        bakes.push(start(&cx, args, p, reporter, history.clone()).await?);
-    }
+    let journals = open_journals(&cx, &prepared, &reporters).await?;
+    let bakes: Vec<Bake<'_>> = prepared
+        .iter()
+        .zip(&reporters)
+        .zip(journals)
+        .map(|((p, reporter), journal)| start(&cx, p, reporter, journal, history.clone()))
+        .collect();
 
     let outcomes: Vec<Outcome> = join_all(
         bakes
@@ -103,27 +101,63 @@ fn reporters(cx: &Context<'_>, top: &Reporter, prepared: &[Prepared]) -> Vec<Rep
         .collect()
 }
 
-/// Opens a bake's journal and announces it; fails when the journal cannot be written
-/// (nothing was created).
-async fn start<'r>(
+/// Opens every bake's journal before any bake is announced: when one cannot be written,
+/// nothing starts — bad input found before anything was created, like a manifest that
+/// cannot be written ([`ExitKind::Usage`]).
+async fn open_journals(
     cx: &Context<'_>,
-    args: &BakeArgs,
-    p: &Prepared,
-    reporter: &'r Reporter,
-    history: Arc<History>,
-) -> Result<Bake<'r>, ExitKind> {
-    let region = cx.aws.region().to_string();
+    prepared: &[Prepared],
+    reporters: &[Reporter],
+) -> Result<Vec<Journal>, ExitKind> {
     let state = journal::state_dir();
-    let journal = match Journal::create(&state, &p.plan.run_id, &p.plan.recipe, &region).await {
-        Ok(j) => j,
-        Err(e) => {
+    let runs: Vec<(&str, &str)> = prepared
+        .iter()
+        .map(|p| (p.plan.run_id.as_str(), p.plan.recipe.as_str()))
+        .collect();
+    create_journals(&state, cx.aws.region(), &runs)
+        .await
+        .map_err(|(n, e)| {
             let why = format!(
                 "cannot write the run journal under {}: {e} (set AMIBAKE_STATE_DIR)",
                 state.display()
             );
-            return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
+            fail(&reporters[n], &Stop::with_source(ExitKind::Usage, why, e))
+        })
+}
+
+/// Creates the journal of each `(run id, recipe)` under `state`, all or none: when the
+/// Nth cannot be written, those before it are closed clean (their bakes never ran, so
+/// `sweep` leaves their region alone) and the error comes back with N.
+async fn create_journals(
+    state: &Path,
+    region: &str,
+    runs: &[(&str, &str)],
+) -> Result<Vec<Journal>, (usize, std::io::Error)> {
+    let mut journals = Vec::new();
+    for (n, (run_id, recipe)) in runs.iter().enumerate() {
+        match Journal::create(state, run_id, recipe, region).await {
+            Ok(j) => journals.push(j),
+            Err(e) => {
+                for opened in &journals {
+                    let _ = opened.mark_clean().await;
+                }
+                return Err((n, e));
+            }
         }
-    };
+    }
+    Ok(journals)
+}
+
+/// Announces a bake (its `start` event, and its plan with `--json` or `-v`) and readies it
+/// to walk that plan.
+fn start<'r>(
+    cx: &Context<'_>,
+    p: &Prepared,
+    reporter: &'r Reporter,
+    journal: Journal,
+    history: Arc<History>,
+) -> Bake<'r> {
+    let region = cx.aws.region().to_string();
     reporter.emit(BakeEvent::Start {
         recipe: p.plan.recipe.clone(),
         run_id: p.plan.run_id.clone(),
@@ -138,7 +172,6 @@ async fn start<'r>(
         });
     }
     let options = BakeOptions {
-        on_error: args.on_error,
         poll_scale: cx.poll_scale,
         verbose: cx.global.verbose > 0,
         history,
@@ -151,11 +184,11 @@ async fn start<'r>(
         journal,
         options,
     )
-    .writing_manifest(p.manifest.clone(), p.loaded.masker.clone());
-    Ok(match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
+    .writing_manifest(p.loaded.masker.clone());
+    match duration_env("AMIBAKE_CLEANUP_TIMEOUT") {
         Some(budget) => bake.with_cleanup_budget(budget),
         None => bake,
-    })
+    }
 }
 
 /// The process's AWS traffic: a summary event after several bakes, a line with `-v`.
@@ -189,7 +222,7 @@ fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[Outcome]) {
 async fn prepare(
     reporter: &Reporter,
     inputs: &VarInputs,
-    args: &BakeArgs,
+    overrides: &Overrides,
     region: &str,
     path: &Path,
 ) -> Result<(LoadedRecipe, Plan), ExitKind> {
@@ -209,12 +242,7 @@ async fn prepare(
             return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
         }
     };
-    let plan = Plan::new(
-        &loaded,
-        region,
-        &builtins.run_id,
-        &args.overrides.overrides(),
-    );
+    let plan = Plan::new(&loaded, region, &builtins.run_id, overrides);
     Ok((loaded, plan))
 }
 
@@ -272,6 +300,19 @@ fn numbered(path: &Path, n: usize) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn when_a_journal_cannot_be_written_those_before_it_end_clean() {
+        let state = tempfile::tempdir().expect("tempdir");
+        // The second run's journal path is a directory: it cannot be opened as a file.
+        let blocked = journal::path(state.path(), "run-b");
+        std::fs::create_dir_all(&blocked).expect("a directory where the journal goes");
+        let runs = [("run-a", "web"), ("run-b", "worker"), ("run-c", "batch")];
+        let err = create_journals(state.path(), "eu-west-1", &runs).await;
+        assert_eq!(err.map(|_| ()).map_err(|(n, _)| n), Err(1));
+        assert!(journal::ends_clean(state.path(), "run-a").await);
+        assert!(!journal::path(state.path(), "run-c").exists());
+    }
 
     #[test]
     fn several_manifests_are_numbered_before_the_extension() {

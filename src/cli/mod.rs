@@ -33,8 +33,8 @@ use signals::interrupted;
 pub use signals::{Signal, Signals};
 
 use crate::aws::{Aws, AwsOptions};
-use crate::bake::OnError;
 use crate::error::{ExitKind, Failure, Outcome, Stop, exit_status};
+use crate::plan::OnError;
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, RecipeName, Region};
 use crate::report::{Mode, Reporter};
@@ -98,10 +98,10 @@ pub enum Command {
     /// Print every API call and script a bake would run, offline (no AWS calls); with
     /// --check, run only the preflight (the image name, copies, shares and keys) against AWS.
     #[command(
-        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
+        after_help = "Examples:\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml\n  amibake plan --json recipes/web.yaml | jq '.actions[].action'\n  amibake plan recipes/web.yaml --copy-to us-west-2 --share-with 111122223333\n  amibake plan recipes/web.yaml --if-changed --history ssm   # the reuse check and the history, as bake would\n  amibake plan recipes/web.yaml --on-error keep --manifest out/web.json   # what a failure keeps, where the manifest goes\n  amibake plan --check recipes/web.yaml --share-with 111122223333   # online: regions, keys, key policies\n\nExit codes with --check: 0 every check passed (warnings allowed), 2 a check failed (each printed with its fix), 1 an AWS call failed."
     )]
     Plan {
-        /// The recipe file.
+        /// The recipe file (one; `bake` takes several).
         #[arg(value_name = "RECIPE")]
         recipe: PathBuf,
         #[command(flatten)]
@@ -168,19 +168,13 @@ pub struct BakeArgs {
     /// clients and request-rate limits.
     #[arg(required = true, value_name = "RECIPE")]
     pub recipes: Vec<PathBuf>,
-    /// Where to write the manifest. With several recipes, the Nth bake writes it with `.N`
-    /// before the extension (amibake-manifest.1.json, amibake-manifest.2.json, …).
-    #[arg(long, value_name = "PATH", default_value = "amibake-manifest.json")]
-    pub manifest: PathBuf,
-    /// What to do with the builder and a half-made image when the bake fails.
-    #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
-    pub on_error: OnError,
     #[command(flatten)]
     pub overrides: OverrideArgs,
 }
 
 /// What `plan` and `bake` add to a recipe from the command line: `plan` takes the same
-/// flags as `bake` and prints the actions they add.
+/// flags as `bake` and prints the actions they add or change (the cleanup after a failure,
+/// where the manifest goes); the bake then reads them from its plan.
 #[derive(Debug, Clone, Args)]
 pub struct OverrideArgs {
     /// Also copy the image to this region (repeatable; adds to the recipe's copy_to).
@@ -207,6 +201,13 @@ pub struct OverrideArgs {
         default_value = "local"
     )]
     pub history: crate::aws::history::account::Location,
+    /// Where to write the manifest. With several recipes, the Nth bake writes it with `.N`
+    /// before the extension (amibake-manifest.1.json, amibake-manifest.2.json, …).
+    #[arg(long, value_name = "PATH", default_value = crate::plan::DEFAULT_MANIFEST)]
+    pub manifest: PathBuf,
+    /// What to do with the builder and a half-made image when the bake fails.
+    #[arg(long, value_enum, default_value_t = OnError::Cleanup)]
+    pub on_error: OnError,
 }
 
 impl OverrideArgs {
@@ -220,6 +221,8 @@ impl OverrideArgs {
                 Location::Local => None,
                 Location::Ssm { prefix } => Some(prefix.clone()),
             },
+            on_error: self.on_error,
+            manifest: self.manifest.clone(),
         }
     }
 }

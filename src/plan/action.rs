@@ -4,6 +4,8 @@
 //! decides nothing the plan did not show. The copies and the boot test run side by side
 //! ([`Action::Distribute`]); everything else runs in list order.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use crate::preflight::Preflight;
@@ -53,6 +55,17 @@ impl CheckPhase {
             CheckPhase::BootTest => "boot-test",
         }
     }
+}
+
+/// What happens to the builder and a half-made image when a bake fails (`--on-error`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Terminate instances, delete the security group, deregister images (default).
+    #[default]
+    Cleanup,
+    /// Leave them for debugging and print how to open a session.
+    Keep,
 }
 
 /// One thing a bake does.
@@ -118,14 +131,15 @@ pub enum Action {
     Share,
     /// Tag every image `amibake:complete=true`: from now on `sweep` leaves it alone.
     MarkComplete,
-    /// Delete the temporary security group (and, after a failure, what the bake left).
-    /// Performed on every path, after a failure or an interrupt too.
-    Cleanup,
+    /// Delete the temporary security group (and, after a failure, what the bake left,
+    /// unless `on_error` keeps it). Performed on every path, after a failure or an
+    /// interrupt too.
+    Cleanup { on_error: OnError },
     /// `--history ssm`: write what the waits took back to the parameter read (on every
     /// path; nothing when nothing changed).
     WriteHistory { parameter: String },
-    /// Write the manifest (only after success).
-    WriteManifest,
+    /// Write the manifest to `manifest` (only after success).
+    WriteManifest { manifest: PathBuf },
 }
 
 impl Action {
@@ -154,9 +168,9 @@ impl Action {
             Action::Copy { region, .. } => format!("copy:{region}"),
             Action::Share => "share".into(),
             Action::MarkComplete => "mark_complete".into(),
-            Action::Cleanup => "cleanup".into(),
+            Action::Cleanup { .. } => "cleanup".into(),
             Action::WriteHistory { .. } => "write_history".into(),
-            Action::WriteManifest => "write_manifest".into(),
+            Action::WriteManifest { .. } => "write_manifest".into(),
         }
     }
 
@@ -166,7 +180,7 @@ impl Action {
     pub fn closes(&self) -> bool {
         matches!(
             self,
-            Action::Cleanup | Action::WriteHistory { .. } | Action::WriteManifest
+            Action::Cleanup { .. } | Action::WriteHistory { .. } | Action::WriteManifest { .. }
         )
     }
 
@@ -222,9 +236,14 @@ pub(super) fn actions(plan: &Plan, overrides: &Overrides) -> Vec<Action> {
     }
     list.extend(builder_actions(plan));
     list.extend(image_actions(plan));
-    list.extend([Action::MarkComplete, Action::Cleanup]);
+    list.push(Action::MarkComplete);
+    list.push(Action::Cleanup {
+        on_error: overrides.on_error,
+    });
     list.extend(history.map(|parameter| Action::WriteHistory { parameter }));
-    list.push(Action::WriteManifest);
+    list.push(Action::WriteManifest {
+        manifest: overrides.manifest.clone(),
+    });
     list
 }
 

@@ -19,7 +19,7 @@ use crate::recipe::model::Source;
 use crate::script::StepCommand;
 
 use super::Plan;
-use super::action::Action;
+use super::action::{Action, OnError};
 
 /// The calls of one action, each sorted and without duplicates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -127,8 +127,8 @@ impl Action {
                 none.always(&[EC2_MODIFY_IMAGE_ATTRIBUTE, EC2_MODIFY_SNAPSHOT_ATTRIBUTE])
             }
             Action::MarkComplete => none.always(&[EC2_CREATE_TAGS]),
-            Action::Cleanup => cleanup(plan),
-            Action::WriteManifest => none,
+            Action::Cleanup { on_error } => cleanup(plan, *on_error),
+            Action::WriteManifest { .. } => none,
         }
         .sorted()
     }
@@ -136,16 +136,20 @@ impl Action {
 
 /// Cleanup: after success it deletes the temporary security group (whose deletion waits
 /// out the terminations) or, without one, waits for the terminated instances; after a
-/// failure it also terminates what runs and deregisters the images with their snapshots.
-fn cleanup(plan: &Plan) -> Calls {
-    let failure = [
-        EC2_TERMINATE_INSTANCES,
-        EC2_DESCRIBE_INSTANCES,
+/// failure it also terminates what runs and deregisters the images with their snapshots
+/// — unless `--on-error keep`, which then keeps everything and calls nothing (an instance
+/// still running after success is terminated either way).
+fn cleanup(plan: &Plan, on_error: OnError) -> Calls {
+    let instances = [EC2_TERMINATE_INSTANCES, EC2_DESCRIBE_INSTANCES];
+    let images = [
         EC2_DESCRIBE_IMAGES,
         EC2_DEREGISTER_IMAGE,
         EC2_DELETE_SNAPSHOT,
     ];
-    let calls = Calls::default().may(&failure);
+    let calls = match on_error {
+        OnError::Cleanup => Calls::default().may(&instances).may(&images),
+        OnError::Keep => Calls::default().may(&instances),
+    };
     if plan.builder.security_group_ids.is_empty() {
         calls.always(&[EC2_DELETE_SECURITY_GROUP])
     } else {

@@ -7,6 +7,7 @@
 //! timeout ([`action`]); `text` renders the same list for a reviewer.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -20,7 +21,7 @@ pub mod action;
 mod calls;
 mod text;
 
-pub use action::{Action, CheckPhase, Role};
+pub use action::{Action, CheckPhase, OnError, Role};
 pub use calls::Calls;
 
 /// The whole bake, in order.
@@ -44,8 +45,11 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
+/// Where the manifest goes unless `--manifest` says otherwise.
+pub const DEFAULT_MANIFEST: &str = "amibake-manifest.json";
+
 /// What the command line adds to a recipe (`plan` and `bake` take the same flags).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Overrides {
     /// `--copy-to`: more regions to copy the image to.
     pub copy_to: Vec<Region>,
@@ -59,6 +63,45 @@ pub struct Overrides {
     /// `local` (the state directory's file, which the process reads and writes once for
     /// all its bakes: no call, no action).
     pub history_prefix: Option<String>,
+    /// `--on-error`: what the cleanup does after a failure ([`Action::Cleanup`]).
+    pub on_error: OnError,
+    /// `--manifest`: where the manifest is written ([`Action::WriteManifest`]).
+    pub manifest: PathBuf,
+}
+
+impl Default for Overrides {
+    fn default() -> Overrides {
+        Overrides {
+            copy_to: Vec::new(),
+            share_with: Vec::new(),
+            reuse: false,
+            history_prefix: None,
+            on_error: OnError::default(),
+            manifest: PathBuf::from(DEFAULT_MANIFEST),
+        }
+    }
+}
+
+impl Plan {
+    /// What the plan's cleanup does after a failure (`--on-error`; a plan without a
+    /// cleanup cleans up).
+    pub fn on_error(&self) -> OnError {
+        self.actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Cleanup { on_error } => Some(*on_error),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Where the plan's `WriteManifest` writes (`--manifest`).
+    pub fn manifest(&self) -> Option<&std::path::Path> {
+        self.actions.iter().find_map(|a| match a {
+            Action::WriteManifest { manifest } => Some(manifest.as_path()),
+            _ => None,
+        })
+    }
 }
 
 /// A var and where its value came from (secrets shown as `***`).

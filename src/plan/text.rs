@@ -7,7 +7,7 @@ use std::fmt::{Display, Write as _};
 use crate::recipe::model::Source;
 use crate::script::{RenderedStep, Script, StepCommand};
 
-use super::action::{Action, CheckPhase, Role};
+use super::action::{Action, CheckPhase, OnError, Role};
 use super::{Plan, PlannedCheck};
 
 /// What `to_text` writes into: numbered actions with details and script blocks.
@@ -341,8 +341,9 @@ fn one_line(action: &Action) -> Option<String> {
             "tag every image amibake:complete=true (sweep leaves complete images alone)".into()
         }
         Action::CreateSecurityGroup => "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)".into(),
-        Action::Cleanup => "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images with their snapshots".into(),
-        Action::WriteManifest => "write the manifest".into(),
+        Action::Cleanup { on_error: OnError::Cleanup } => "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images with their snapshots".into(),
+        Action::Cleanup { on_error: OnError::Keep } => "clean up: delete the temporary security group; after a failure (--on-error keep), keep the instances, the images and the temporary security group for debugging (`amibake sweep` removes them later)".into(),
+        Action::WriteManifest { manifest } => format!("write the manifest to {}", manifest.display()),
         Action::ReadHistory { parameter } => {
             format!("read how long this recipe's waits took from the SSM parameter {parameter} (--history)")
         }

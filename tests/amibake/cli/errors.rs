@@ -55,13 +55,26 @@ fn an_unwritable_manifest_path_is_one_error_event_exit_2() {
 }
 
 #[test]
-fn a_state_dir_that_is_a_file_is_one_error_event_exit_1() {
+fn a_state_dir_that_is_a_file_is_one_error_event_exit_2() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let state = write_file(tmp.path(), "state", "a file, not a directory");
     let manifest = tmp.path().join("m.json");
     let manifest = manifest.to_str().expect("a UTF-8 path");
-    let out = run(offline(&state, &["bake", AL2023, "--manifest", manifest]));
-    expect_one_error(&out, 1, "cannot write the run journal");
+    let out = run(offline(
+        &state,
+        &["bake", AL2023, AL2023, "--manifest", manifest],
+    ));
+    expect_one_error(&out, 2, "cannot write the run journal");
+    // Every journal is written before any bake is announced: none started.
+    let out = stdout(&out);
+    let started = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "start");
+    assert_eq!(
+        started, None,
+        "no bake may start when a journal fails\n{out}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod errors;
 mod generate;
 mod plan;
 mod plan_actions;
+mod plan_flags;
 mod shellcheck;
 mod validate;
 mod validate_every_error;

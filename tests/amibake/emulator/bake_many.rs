@@ -42,6 +42,13 @@ fn six_bakes_at_once_share_the_rate_limits_and_each_writes_its_own_manifest() {
             .unwrap_or_else(|| panic!("bake {n} reports done: {}", show(&out)));
         assert_eq!(done["clean"], true);
         let path = state.path().join(format!("m.{n}.json"));
+        // The plan each bake walks names its numbered manifest, as written.
+        let plan = events
+            .iter()
+            .find(|e| e["event"] == "plan" && e["bake"] == done["bake"])
+            .unwrap_or_else(|| panic!("bake {n} emits its plan: {}", show(&out)));
+        let write = plan["plan"]["actions"].as_array().unwrap().last().unwrap();
+        assert_eq!(write["manifest"].as_str(), path.to_str(), "{write}");
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         amis.push(m["amis"][0]["ami_id"].as_str().unwrap().to_string());

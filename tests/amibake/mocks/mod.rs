@@ -4,6 +4,7 @@
 
 mod bake;
 mod bake_image;
+mod bake_keep;
 mod history;
 mod preflight;
 mod promote;

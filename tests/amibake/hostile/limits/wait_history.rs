@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use amibake::aws::history::account::DEFAULT_PREFIX;
-use amibake::bake::{Bake, BakeOptions, InAccount, OnError, WaitHistory};
+use amibake::bake::{Bake, BakeOptions, InAccount, WaitHistory};
 use amibake::journal::Journal;
 use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
@@ -58,7 +58,6 @@ async fn bake_with<'a>(
         .await
         .unwrap();
     let options = BakeOptions {
-        on_error: OnError::Cleanup,
         poll_scale: 1.0,
         verbose: false,
         history,

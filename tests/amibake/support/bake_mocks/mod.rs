@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use amibake::aws::Aws;
-use amibake::bake::{Bake, BakeOptions, OnError};
+use amibake::bake::{Bake, BakeOptions};
 use amibake::journal::Journal;
 use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
@@ -248,6 +248,17 @@ pub fn reporter() -> Reporter {
 /// A bake of `recipe_yaml` (written to `dir`) in [`HOME`] as run [`RUN_ID`], journaling
 /// into `dir`, cleaning up on error.
 pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: &Path) -> Bake<'a> {
+    bake_with(aws, recipe_yaml, reporter, dir, &Overrides::default()).await
+}
+
+/// [`bake`], its plan with the command line's `overrides` (`--on-error keep`, …).
+pub async fn bake_with<'a>(
+    aws: Aws,
+    recipe_yaml: &str,
+    reporter: &'a Reporter,
+    dir: &Path,
+    overrides: &Overrides,
+) -> Bake<'a> {
     let path = dir.join("recipe.yaml");
     std::fs::write(&path, recipe_yaml).expect("write the recipe");
     let loaded = recipe::load(
@@ -257,12 +268,11 @@ pub async fn bake<'a>(aws: Aws, recipe_yaml: &str, reporter: &'a Reporter, dir: 
         MissingSecrets::Error,
     )
     .unwrap_or_else(|e| panic!("the test recipe loads: {e:?}"));
-    let plan = Plan::new(&loaded, HOME, RUN_ID, &Overrides::default());
+    let plan = Plan::new(&loaded, HOME, RUN_ID, overrides);
     let journal = Journal::create(dir, RUN_ID, &plan.recipe, HOME)
         .await
         .expect("create the journal");
     let options = BakeOptions {
-        on_error: OnError::Cleanup,
         poll_scale: 1.0,
         verbose: false,
         history: std::sync::Arc::new(amibake::aws::history::History::in_memory()),
