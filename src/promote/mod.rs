@@ -14,9 +14,10 @@
 //! is promoted. `promote --plan` prints the plan and stops.
 //!
 //! Here: the request, outcome, errors, [`promote`] and [`walk`]; `plan` (the plan and its
-//! text), `order` (the order check), `target` (the manifest, its images and the regions
-//! to copy to), `guard`, `copy` (copies and sharing) and `channel` (the parameters). Each
-//! declares the AWS calls of its steps (`CALLS` constants), which the plan lists.
+//! text), `survey` (reads to compute it), `order` (the order check), `target` (the
+//! manifest, its images and the regions to copy to), `guard`, `copy` (copies and sharing)
+//! and `channel` (the parameters); `calls` declares the AWS calls of each step, which the
+//! plan lists.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,17 +31,19 @@ use crate::recipe::VarInputs;
 use crate::report::Reporter;
 use crate::tags;
 
+mod calls;
 mod channel;
 mod copy;
 mod event;
 mod guard;
 mod order;
 mod plan;
+mod survey;
 mod target;
-pub use copy::CopyPlan;
 pub use event::PromoteEvent;
 pub use order::OrderCheck;
-pub use plan::{PromotePlan, RegionPlan, Step, Verdict, plan};
+pub use plan::{CopyPlan, PromotePlan, RegionPlan, Step, Verdict};
+pub use survey::plan;
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
 pub const COPY_OF_TAG: &str = tags::COPY_OF;

@@ -1,7 +1,6 @@
 //! The order check: an image enters an environment only when the one before it holds it
 //! (in the manifest's home region), unless `--force`.
 
-use crate::aws::calls;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -86,9 +85,6 @@ pub(super) fn recipe_path(manifest: &Path, recipe_file: &Path) -> PathBuf {
         _ => recipe_file.to_path_buf(),
     }
 }
-
-/// The calls of the order check (the environment before's channel, at home).
-pub(super) const CALLS: &[&str] = &[calls::SSM_GET_PARAMETER];
 
 /// The order check's finding: what the environment before holds at home.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

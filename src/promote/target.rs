@@ -3,7 +3,6 @@
 //! the regions to copy to.
 
 use crate::aws::Aws;
-use crate::aws::calls;
 use crate::aws::ec2::ImageInfo;
 use crate::error::FromAws;
 use crate::image::{self, Unusable};
@@ -12,9 +11,6 @@ use crate::report::Reporter;
 
 use super::order::{home_region, load_order};
 use super::{Order, PromoteError, PromoteRequest, channel_parameter};
-
-/// The call that finds each image of the manifest.
-pub(super) const CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 
 /// The manifest and the order, read and checked before anything is called.
 pub(super) struct Target {
