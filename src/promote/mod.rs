@@ -19,7 +19,7 @@
 //! and `channel` (the parameters); `calls` declares the AWS calls of each step, which the
 //! plan lists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -245,6 +245,11 @@ impl FromAws for PromoteError {
 }
 
 impl PromoteError {
+    /// A manifest that cannot be read or is not a manifest: bad input, before anything.
+    pub fn unreadable_manifest(path: &Path, e: impl std::fmt::Display) -> PromoteError {
+        PromoteError::Usage(format!("cannot read the manifest {}: {e}", path.display()))
+    }
+
     /// A wait's failure: a timeout says what timed out and what to do about it.
     fn poll(phase: &'static str, what: String, hint: String) -> impl Fn(PollError) -> PromoteError {
         move |e| match e {

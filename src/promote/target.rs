@@ -30,12 +30,9 @@ pub(super) struct Target {
 impl Target {
     /// Reads the manifest and the recipe's promotion list; bad input is a usage error.
     pub async fn load(req: &PromoteRequest) -> Result<Target, PromoteError> {
-        let manifest = Manifest::read(&req.manifest).await.map_err(|e| {
-            PromoteError::Usage(format!(
-                "cannot read the manifest {}: {e}",
-                req.manifest.display()
-            ))
-        })?;
+        let manifest = Manifest::read(&req.manifest)
+            .await
+            .map_err(|e| PromoteError::unreadable_manifest(&req.manifest, e))?;
         let home = home_region(&manifest).ok_or_else(|| {
             PromoteError::Usage(format!(
                 "the manifest {} lists no AMI",

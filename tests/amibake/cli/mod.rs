@@ -5,6 +5,7 @@ mod errors;
 mod generate;
 mod plan;
 mod plan_actions;
+mod promote_errors;
 mod shellcheck;
 mod validate;
 mod validate_every_error;
