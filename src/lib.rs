@@ -10,6 +10,7 @@ pub mod aws;
 pub mod bake;
 pub mod cli;
 pub mod error;
+pub mod escape;
 pub mod event;
 pub mod image;
 pub mod journal;

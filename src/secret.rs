@@ -94,7 +94,7 @@ pub fn derived_forms(secret: &str) -> Vec<String> {
     let printable = crate::recipe::model::path::printable(secret);
     let mut forms = vec![
         secret.to_string(),
-        crate::script::systemd_escape(secret),
+        crate::escape::systemd_escape(secret),
         shell(secret),
         json(secret),
         shell(&printable),

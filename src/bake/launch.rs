@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::aws::AwsError;
 use crate::aws::ec2;
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::aws::ssm;
+use crate::aws::{AwsError, calls};
 
 use super::{Bake, BakeError, Made};
 use crate::aws::ec2::ImageInfo;
@@ -237,7 +237,7 @@ pub(super) async fn check_alive(ec2: &aws_sdk_ec2::Client, instance: &str) -> Re
             ) =>
         {
             Err(AwsError::local(
-                "ec2:DescribeInstances",
+                calls::EC2_DESCRIBE_INSTANCES,
                 Some("UnexpectedState"),
                 format!(
                     "instance {instance} is {s} instead of running (check the instance's console output and the volume's KMS key permissions)"

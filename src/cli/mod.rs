@@ -23,7 +23,7 @@ mod signals;
 mod sweep;
 mod validate;
 
-use promote::{PromoteArgs, promote};
+use promote::PromoteArgs;
 use prune::{PruneArgs, prune};
 use roll::{RollArgs, RollbackArgs, roll, rollback};
 use sweep::{SweepArgs, sweep};
@@ -271,9 +271,7 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => online(&cli.global, None, |cx| prune(cx, args)),
         Command::Roll(args) => online(&cli.global, None, |cx| roll(cx, args)),
         Command::Rollback(args) => online(&cli.global, None, |cx| rollback(cx, args)),
-        Command::Promote(args) => online(&cli.global, promote::home_region(args), |cx| {
-            promote(cx, &inputs, args)
-        }),
+        Command::Promote(args) => promote::run(&cli.global, &inputs, args),
         Command::Generate { artifact } => generate::generate(&cli.global, *artifact),
     }
 }

@@ -1,15 +1,19 @@
 //! `amibake promote --manifest FILE --to ENV`: the image of a manifest into a promotion channel.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::error::Outcome;
+use crate::error::{Outcome, exit_status};
+use crate::manifest::Manifest;
 use crate::promote::{PromoteError, PromoteEvent, PromoteRequest};
 use crate::recipe::VarInputs;
 use crate::recipe::types::{AccountId, Region};
+use crate::report::{Mode, Reporter};
+use crate::secret::Masker;
 
-use super::{Context, fail, interrupted, parse_account, parse_region};
+use super::{Context, GlobalArgs, fail, interrupted, online, parse_account, parse_region};
 
 /// Flags of `promote`.
 #[derive(Debug, Args)]
@@ -44,18 +48,30 @@ pub struct PromoteArgs {
     pub plan: bool,
 }
 
+/// Runs `promote`: the manifest is read first, so a manifest that cannot be read is the
+/// error (exit 2), not the missing region it would have named; then the command runs
+/// online with the manifest's region as the clients' default.
+pub(super) fn run(global: &GlobalArgs, inputs: &VarInputs, args: &PromoteArgs) -> ExitCode {
+    match home_region(args) {
+        Ok(region) => online(global, region, |cx| promote(cx, inputs, args)),
+        Err(e) => {
+            let mode = Mode::detect(global.json, global.no_progress);
+            exit_status(Err(fail(&Reporter::new(mode, Masker::default()), &*e)))
+        }
+    }
+}
+
 /// The region promote's clients default to when neither `--region` nor the SDK's chain
 /// names one: the manifest's. Every call names its region anyway (the manifest's); the
 /// default only has to exist.
-pub(super) fn home_region(args: &PromoteArgs) -> Option<String> {
-    std::fs::read_to_string(&args.manifest)
-        .ok()
-        .and_then(|t| serde_json::from_str::<crate::manifest::Manifest>(&t).ok())
-        .map(|m| m.region)
-        .filter(|r| !r.is_empty())
+fn home_region(args: &PromoteArgs) -> Result<Option<String>, Box<PromoteError>> {
+    let manifest = std::fs::read_to_string(&args.manifest)
+        .and_then(|t| serde_json::from_str::<Manifest>(&t).map_err(std::io::Error::other))
+        .map_err(|e| Box::new(PromoteError::unreadable_manifest(&args.manifest, e)))?;
+    Ok(Some(manifest.region).filter(|r| !r.is_empty()))
 }
 
-pub(super) async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> Outcome {
+async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> Outcome {
     let reporter = cx.reporter();
     let mut req = PromoteRequest::new(&args.manifest, &args.to);
     req.copy_to = args.copy_to.iter().map(|r| r.to_string()).collect();

@@ -253,10 +253,18 @@ fn builder_actions(plan: &Plan) -> Vec<Action> {
     if plan.builder.iam_instance_profile.is_none() {
         list.push(Action::CheckHostManagement);
     }
+    let image = &plan.image;
     list.push(Action::Preflight(Preflight::of(
         &plan.region,
-        &plan.builder,
-        &plan.image,
+        plan.builder.kms_key_id.as_deref(),
+        &image.name,
+        &image.copy_to,
+        image.kms_key_id.as_deref(),
+        crate::preflight::ShareTargets {
+            accounts: image.share_accounts.iter().map(|a| a.to_string()).collect(),
+            organizations: image.share_organizations.clone(),
+            organizational_units: image.share_organizational_units.clone(),
+        },
     )));
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);

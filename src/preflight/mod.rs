@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use crate::plan::{BuilderPlan, ImagePlan};
+use crate::recipe::types::Region;
 
 mod event;
 pub mod policy;
@@ -140,45 +140,60 @@ const ENABLED_BY_DEFAULT: &[&str] = &[
     "ap-southeast-2",
 ];
 
+/// Who a bake shares its image with: each must be able to use the key of every region.
+pub struct ShareTargets {
+    pub accounts: Vec<String>,
+    pub organizations: Vec<String>,
+    pub organizational_units: Vec<String>,
+}
+
 impl Preflight {
     /// The checks of a bake (never none: every bake names an image): the image's name in
     /// the home region and each copy region, each copy region, and the key of every
-    /// region that gets an image when the recipe names one or the image is shared.
-    pub fn of(home: &str, builder: &BuilderPlan, image: &ImagePlan) -> Preflight {
-        let shared = !image.share_accounts.is_empty()
-            || !image.share_organizations.is_empty()
-            || !image.share_organizational_units.is_empty();
-        let regions = std::iter::once(home).chain(image.copy_to.iter().map(|r| r.as_str()));
+    /// region that gets an image when the recipe names one or the image is shared. The
+    /// plan passes what they need (`builder.kms_key_id`, the image's name, `copy_to`,
+    /// `image.kms_key_id`, the share targets), so the preflight does not depend on it.
+    pub fn of(
+        home: &str,
+        builder_key: Option<&str>,
+        name: &str,
+        copy_to: &[Region],
+        image_key: Option<&str>,
+        shares: ShareTargets,
+    ) -> Preflight {
+        let shared = !shares.accounts.is_empty()
+            || !shares.organizations.is_empty()
+            || !shares.organizational_units.is_empty();
+        let regions = std::iter::once(home).chain(copy_to.iter().map(|r| r.as_str()));
         let mut checks: Vec<Check> = regions
             .map(|region| Check::AmiNameFree {
                 region: region.to_string(),
-                name: image.name.clone(),
+                name: name.to_string(),
             })
             .collect();
-        checks.extend(image.copy_to.iter().map(|r| Check::RegionEnabled {
+        checks.extend(copy_to.iter().map(|r| Check::RegionEnabled {
             region: r.to_string(),
             by_default: ENABLED_BY_DEFAULT.contains(&r.as_str()),
         }));
-        let key = |region: &str, key: &Option<String>, setting| {
+        let key = |region: &str, key: Option<&str>, setting| {
             (key.is_some() || shared).then(|| Check::Key {
                 region: region.to_string(),
-                key: key.clone(),
+                key: key.map(str::to_string),
                 setting,
                 shared,
             })
         };
-        checks.extend(key(home, &builder.kms_key_id, "builder.kms_key_id"));
+        checks.extend(key(home, builder_key, "builder.kms_key_id"));
         checks.extend(
-            image
-                .copy_to
+            copy_to
                 .iter()
-                .filter_map(|r| key(r.as_str(), &image.kms_key_id, "image.kms_key_id")),
+                .filter_map(|r| key(r.as_str(), image_key, "image.kms_key_id")),
         );
         Preflight {
             checks,
-            share_accounts: image.share_accounts.iter().map(|a| a.to_string()).collect(),
-            share_organizations: image.share_organizations.clone(),
-            share_organizational_units: image.share_organizational_units.clone(),
+            share_accounts: shares.accounts,
+            share_organizations: shares.organizations,
+            share_organizational_units: shares.organizational_units,
         }
     }
 

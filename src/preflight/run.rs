@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::aws::kms::{self, KeyInfo};
-use crate::aws::{Aws, AwsError, ec2, poll};
+use crate::aws::{Aws, AwsError, calls, ec2, poll};
 use crate::error::{ExitKind, Failure};
 use crate::report::Reporter;
 
@@ -125,7 +125,7 @@ pub async fn run(
                 }
                 match regions.as_ref() {
                     Some(Ok(known)) => region_enabled(check, region, known),
-                    Some(Err(e)) => cannot_check(check, "ec2:DescribeRegions", e),
+                    Some(Err(e)) => cannot_check(check, calls::EC2_DESCRIBE_REGIONS, e),
                     None => unreachable!("fetched above"),
                 }
             }
@@ -164,7 +164,7 @@ async fn ami_name_free(
     let client = aws.ec2(region)?;
     let holders = match poll::retry(|| ec2::own_images_named(&client, name)).await {
         Ok(ids) => ids,
-        Err(e) if denied(&e) => return Ok(cannot_check(check, "ec2:DescribeImages", &e)),
+        Err(e) if denied(&e) => return Ok(cannot_check(check, calls::EC2_DESCRIBE_IMAGES, &e)),
         Err(e) => return Err(e.into()),
     };
     if holders.is_empty() {
@@ -274,7 +274,7 @@ async fn key_check(
                 ),
             ));
         }
-        Err(e) if denied(&e) => return Ok(cannot_check(check, "kms:DescribeKey", &e)),
+        Err(e) if denied(&e) => return Ok(cannot_check(check, calls::KMS_DESCRIBE_KEY, &e)),
         Err(e) => return Err(e.into()),
     };
     if let Some(finding) = unusable(check, region, &key, &info) {
@@ -305,7 +305,11 @@ async fn default_key(
     let ec2 = aws.ec2(region)?;
     match poll::retry(|| ec2::ebs_default_key(&ec2)).await {
         Ok(k) => Ok(Ok(k)),
-        Err(e) if denied(&e) => Ok(Err(cannot_check(check, "ec2:GetEbsDefaultKmsKeyId", &e))),
+        Err(e) if denied(&e) => Ok(Err(cannot_check(
+            check,
+            calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID,
+            &e,
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -361,7 +365,7 @@ async fn share_check(
     let policy = match poll::retry(|| kms::key_policy(client, &info.key_id)).await {
         Ok(text) => serde_json::from_str::<Value>(&text).ok(),
         Err(e) if denied(&e) => {
-            unreadable.push("kms:GetKeyPolicy");
+            unreadable.push(calls::KMS_GET_KEY_POLICY);
             None
         }
         Err(e) => return Err(e.into()),
@@ -369,7 +373,7 @@ async fn share_check(
     let grants = match poll::retry(|| kms::grants(client, &info.key_id)).await {
         Ok(g) => g,
         Err(e) if denied(&e) => {
-            unreadable.push("kms:ListGrants");
+            unreadable.push(calls::KMS_LIST_GRANTS);
             Vec::new()
         }
         Err(e) => return Err(e.into()),

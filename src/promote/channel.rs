@@ -1,7 +1,6 @@
 //! Writing the channels: the SSM parameter of each region, with who promoted what and
 //! when.
 
-use crate::aws::calls;
 use std::collections::BTreeMap;
 
 use crate::aws::poll;
@@ -31,15 +30,6 @@ pub(super) struct Marks {
     /// `--allow-foreign-image` let an image through the guard.
     pub foreign: bool,
 }
-
-/// Reading a channel.
-pub(super) const READ_CALLS: &[&str] = &[calls::SSM_GET_PARAMETER];
-/// Writing a channel: the value, the reads until SSM shows it, the tags.
-pub(super) const WRITE_CALLS: &[&str] = &[
-    calls::SSM_PUT_PARAMETER,
-    calls::SSM_GET_PARAMETER,
-    calls::SSM_ADD_TAGS_TO_RESOURCE,
-];
 
 impl Record {
     fn new(req: &PromoteRequest, plan: &PromotePlan, marks: Marks) -> Record {

@@ -2,10 +2,7 @@
 //! goes; a copy an earlier promote started is taken up again), then sharing. The plan
 //! holds each copy's request ([`CopyPlan`]); the walk sends that request.
 
-use crate::aws::calls;
 use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::aws::ec2::{self, ImageInfo};
@@ -15,48 +12,9 @@ use crate::image::{self, CopyState, ImageEvent, NotAvailable, Polling};
 use crate::manifest::AmiEntry;
 use crate::report::Reporter;
 
-use super::plan::RegionPlan;
+use super::plan::{CopyPlan, RegionPlan};
 use super::target::Target;
 use super::{COPY_OF_TAG, PromoteError, PromoteRequest};
-
-/// Looking for a copy an earlier promote made (DescribeImages by the copy-of tag).
-pub(super) const FIND_CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
-/// Waiting for a copy to be available.
-pub(super) const WAIT_CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
-/// Making a copy, and waiting for it.
-pub(super) const COPY_CALLS: &[&str] = &[calls::EC2_COPY_IMAGE, calls::EC2_DESCRIBE_IMAGES];
-/// Sharing: launch permission on the image, create-volume permission on each snapshot.
-pub(super) const SHARE_CALLS: &[&str] = &[
-    calls::EC2_MODIFY_IMAGE_ATTRIBUTE,
-    calls::EC2_MODIFY_SNAPSHOT_ATTRIBUTE,
-];
-
-/// A copy of the home image into a region: the request CopyImage gets, or the copy an
-/// earlier promote made, which is reused.
-#[derive(Debug, Clone, Serialize)]
-pub struct CopyPlan {
-    pub from_region: String,
-    pub source: String,
-    pub name: String,
-    /// An earlier promote's copy (tagged amibake:copy-of), taken up instead of a new one.
-    pub reuse: Option<String>,
-    pub encrypted: bool,
-    /// The key the copy is encrypted with (`None`: the region's default EBS key, when
-    /// encrypted).
-    pub kms_key_id: Option<String>,
-    #[serde(skip)]
-    request: ec2::Copy,
-}
-
-/// Two plans of a copy are the same copy when what they show is (the request is made from
-/// the same source).
-impl PartialEq for CopyPlan {
-    fn eq(&self, other: &CopyPlan) -> bool {
-        (&self.from_region, &self.source, &self.name, &self.reuse)
-            == (&other.from_region, &other.source, &other.name, &other.reuse)
-            && (self.encrypted, &self.kms_key_id) == (other.encrypted, &other.kms_key_id)
-    }
-}
 
 /// The copy of the home image into `region`, looking for one an earlier promote made.
 /// `regions` holds the manifest's regions (the home one among them).

@@ -4,7 +4,6 @@
 //! channel would hand it to every stack that rolls from it. `--allow-foreign-image` is
 //! the deliberate exception: it says so loudly and the channel records it.
 
-use crate::aws::calls;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::{Aws, poll};
 use crate::error::FromAws;
@@ -47,9 +46,6 @@ pub fn problems(recipe: &str, own: Option<&ImageInfo>) -> Vec<String> {
     }
     wrong
 }
-
-/// The guard's call: DescribeImages with Owners=self.
-pub(super) const CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 
 /// Checks every image of the promotion (region, image) for `recipe`: what is wrong with
 /// each it refuses ("AMI … in …: why"), empty when every image passes.

@@ -14,11 +14,12 @@
 //! is promoted. `promote --plan` prints the plan and stops.
 //!
 //! Here: the request, outcome, errors, [`promote`] and [`walk`]; `plan` (the plan and its
-//! text), `order` (the order check), `target` (the manifest, its images and the regions
-//! to copy to), `guard`, `copy` (copies and sharing) and `channel` (the parameters). Each
-//! declares the AWS calls of its steps (`CALLS` constants), which the plan lists.
+//! text), `survey` (reads to compute it), `order` (the order check), `target` (the
+//! manifest, its images and the regions to copy to), `guard`, `copy` (copies and sharing)
+//! and `channel` (the parameters); `calls` declares the AWS calls of each step, which the
+//! plan lists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,17 +31,19 @@ use crate::recipe::VarInputs;
 use crate::report::Reporter;
 use crate::tags;
 
+mod calls;
 mod channel;
 mod copy;
 mod event;
 mod guard;
 mod order;
 mod plan;
+mod survey;
 mod target;
-pub use copy::CopyPlan;
 pub use event::PromoteEvent;
 pub use order::OrderCheck;
-pub use plan::{PromotePlan, RegionPlan, Step, Verdict, plan};
+pub use plan::{CopyPlan, PromotePlan, RegionPlan, Step, Verdict};
+pub use survey::plan;
 
 /// Tag on a copy `promote` made: the AMI id it copies (finds the copy again on a rerun).
 pub const COPY_OF_TAG: &str = tags::COPY_OF;
@@ -242,6 +245,11 @@ impl FromAws for PromoteError {
 }
 
 impl PromoteError {
+    /// A manifest that cannot be read or is not a manifest: bad input, before anything.
+    pub fn unreadable_manifest(path: &Path, e: impl std::fmt::Display) -> PromoteError {
+        PromoteError::Usage(format!("cannot read the manifest {}: {e}", path.display()))
+    }
+
     /// A wait's failure: a timeout says what timed out and what to do about it.
     fn poll(phase: &'static str, what: String, hint: String) -> impl Fn(PollError) -> PromoteError {
         move |e| match e {

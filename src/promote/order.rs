@@ -1,94 +1,15 @@
 //! The order check: an image enters an environment only when the one before it holds it
 //! (in the manifest's home region), unless `--force`.
 
-use crate::aws::calls;
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
 use crate::aws::poll;
 use crate::aws::{Aws, ssm};
 use crate::error::FromAws;
-use crate::manifest::Manifest;
-use crate::recipe::{self, MissingSecrets};
 use crate::report::Reporter;
 
 use super::target::Target;
-use super::{Order, PromoteError, PromoteEvent, PromoteRequest, channel_parameter};
-
-/// The manifest's home region: its `region`, or the first AMI's.
-pub(super) fn home_region(manifest: &Manifest) -> Option<String> {
-    if manifest.amis.is_empty() {
-        return None;
-    }
-    if !manifest.region.is_empty() && manifest.amis.iter().any(|a| a.region == manifest.region) {
-        return Some(manifest.region.clone());
-    }
-    manifest.amis.first().map(|a| a.region.clone())
-}
-
-/// Loads the recipe (offline; secrets get placeholders) for its promotion list.
-pub(super) async fn load_order(
-    manifest: &Manifest,
-    req: &PromoteRequest,
-) -> Result<Order, PromoteError> {
-    let path = match &req.recipe_file {
-        Some(p) => p.clone(),
-        None if manifest.recipe_file.is_empty() => {
-            return Err(PromoteError::Usage(format!(
-                "the manifest {} names no recipe file: pass --recipe-file",
-                req.manifest.display()
-            )));
-        }
-        None => recipe_path(&req.manifest, Path::new(&manifest.recipe_file)),
-    };
-    let builtins = crate::run::builtins(&manifest.region);
-    let inputs = req.inputs.clone();
-    let load_path = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        recipe::load(&load_path, &inputs, &builtins, MissingSecrets::Placeholder)
-    })
-    .await
-    .map_err(|e| PromoteError::Usage(format!("loading the recipe failed: {e}")))?
-    .map_err(|e| {
-        PromoteError::Usage(format!(
-            "cannot load the recipe for its promotion list (pass --recipe-file to name it): {e}"
-        ))
-    })?;
-    let name = loaded.recipe.name.as_str().to_string();
-    if !manifest.recipe.is_empty() && name != manifest.recipe {
-        return Err(PromoteError::Usage(format!(
-            "{} is recipe {name}, but the manifest {} is of recipe {}",
-            path.display(),
-            req.manifest.display(),
-            manifest.recipe
-        )));
-    }
-    Ok(Order {
-        recipe: name,
-        envs: loaded
-            .recipe
-            .promotion
-            .iter()
-            .map(|e| e.as_str().to_string())
-            .collect(),
-    })
-}
-
-/// The manifest's recipe file: as written (relative to the working directory, where the
-/// bake ran), else relative to the manifest's directory.
-pub(super) fn recipe_path(manifest: &Path, recipe_file: &Path) -> PathBuf {
-    if recipe_file.is_absolute() || recipe_file.exists() {
-        return recipe_file.to_path_buf();
-    }
-    match manifest.parent() {
-        Some(dir) if dir.join(recipe_file).exists() => dir.join(recipe_file),
-        _ => recipe_file.to_path_buf(),
-    }
-}
-
-/// The calls of the order check (the environment before's channel, at home).
-pub(super) const CALLS: &[&str] = &[calls::SSM_GET_PARAMETER];
+use super::{PromoteError, PromoteEvent, PromoteRequest, channel_parameter};
 
 /// The order check's finding: what the environment before holds at home.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,23 +2,19 @@
 //! order check, the images and the guard's verdict on them, the copies an earlier promote
 //! left, every region's channel — and, from that, what it would write. `promote --plan`
 //! prints this value; `promote` computes the same value and walks it ([`super::walk`]),
-//! so what the plan says is what the run does. Each step names the calls it makes from
-//! the declaration beside the code that makes them (`CALLS` in each module).
+//! so what the plan says is what the run does. `survey` computes it; each step names its
+//! calls from `calls`.
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::aws::Aws;
-use crate::aws::ec2::ImageInfo;
+use crate::aws::ec2::{self, ImageInfo};
 use crate::error::{ExitKind, Failure};
-use crate::report::Reporter;
 
-use super::copy::{self, CopyPlan};
 use super::guard;
-use super::order::{self, OrderCheck};
-use super::target::{self, Target};
-use super::{PromoteError, PromoteEvent, PromoteRequest, channel};
+use super::order::OrderCheck;
+use super::{PromoteError, PromoteEvent, PromoteRequest};
 
 /// One step of a region's promotion and the AWS calls it makes (`write`: it changes
 /// something; the plan makes only the reads).
@@ -30,7 +26,7 @@ pub struct Step {
 }
 
 impl Step {
-    const fn read(step: &'static str, calls: &'static [&'static str]) -> Step {
+    pub(super) const fn read(step: &'static str, calls: &'static [&'static str]) -> Step {
         Step {
             step,
             write: false,
@@ -38,7 +34,7 @@ impl Step {
         }
     }
 
-    const fn write(step: &'static str, calls: &'static [&'static str]) -> Step {
+    pub(super) const fn write(step: &'static str, calls: &'static [&'static str]) -> Step {
         Step {
             step,
             write: true,
@@ -68,6 +64,33 @@ pub struct RegionPlan {
     /// The manifest's image here (a copy's is known once it is available).
     #[serde(skip)]
     pub(super) image: Option<ImageInfo>,
+}
+
+/// A copy of the home image into a region: the request CopyImage gets, or the copy an
+/// earlier promote made, which is reused.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyPlan {
+    pub from_region: String,
+    pub source: String,
+    pub name: String,
+    /// An earlier promote's copy (tagged amibake:copy-of), taken up instead of a new one.
+    pub reuse: Option<String>,
+    pub encrypted: bool,
+    /// The key the copy is encrypted with (`None`: the region's default EBS key, when
+    /// encrypted).
+    pub kms_key_id: Option<String>,
+    #[serde(skip)]
+    pub(super) request: ec2::Copy,
+}
+
+/// Two plans of a copy are the same copy when what they show is (the request is made from
+/// the same source).
+impl PartialEq for CopyPlan {
+    fn eq(&self, other: &CopyPlan) -> bool {
+        (&self.from_region, &self.source, &self.name, &self.reuse)
+            == (&other.from_region, &other.source, &other.name, &other.reuse)
+            && (self.encrypted, &self.kms_key_id) == (other.encrypted, &other.kms_key_id)
+    }
 }
 
 /// What the real promote would do with this plan: go on, or refuse (and exit how).
@@ -109,115 +132,13 @@ impl PromotePlan {
             .then(|| guard::refusal(&self.recipe, &self.foreign))
     }
 
-    fn verdict(&self, req: &PromoteRequest) -> Verdict {
+    pub(super) fn verdict(&self, req: &PromoteRequest) -> Verdict {
         let refusal = self.refusal(req);
         Verdict {
             refuses: refusal.is_some(),
             exit_code: refusal.as_ref().map(|e| e.kind().code()),
             reason: refusal.map(|e| e.to_string()),
         }
-    }
-}
-
-/// Computes the plan: reads only (GetParameter, DescribeImages), writes nothing.
-pub async fn plan(
-    aws: &Aws,
-    req: &PromoteRequest,
-    reporter: &Reporter,
-) -> Result<PromotePlan, PromoteError> {
-    let target = Target::load(req).await?;
-    let copies = target.copy_regions(req, reporter);
-    let order = order::check_order(aws, &target).await?;
-    let images = target.images(aws).await?;
-    let foreign = guard::check_baked(aws, &target.order.recipe, &images).await?;
-    let mut regions = Vec::new();
-    for (region, info) in images {
-        regions.push(region_plan(aws, req, &target, region, None, Some(info)).await?);
-    }
-    for region in copies {
-        let copy = copy::plan_copy(aws, &target, &regions, &region).await?;
-        regions.push(region_plan(aws, req, &target, region, Some(copy), None).await?);
-    }
-    regions.sort_by_key(|r| r.region == target.home);
-    let mut plan = PromotePlan {
-        recipe: target.order.recipe.clone(),
-        env: req.env.clone(),
-        ami: target.home_ami.clone(),
-        home_region: target.home.clone(),
-        parameter: target.parameter.clone(),
-        run_id: target.manifest.run_id.clone(),
-        order,
-        foreign,
-        regions,
-        verdict: Verdict {
-            refuses: false,
-            reason: None,
-            exit_code: None,
-        },
-    };
-    plan.verdict = plan.verdict(req);
-    Ok(plan)
-}
-
-/// One region: the channel read, and the steps the walk takes there.
-async fn region_plan(
-    aws: &Aws,
-    req: &PromoteRequest,
-    target: &Target,
-    region: String,
-    copy: Option<CopyPlan>,
-    image: Option<ImageInfo>,
-) -> Result<RegionPlan, PromoteError> {
-    let old = channel::read(aws, &target.parameter, &region).await?;
-    let new = match (&image, &copy) {
-        (Some(info), _) => Some(info.id.clone()),
-        (None, Some(c)) => c.reuse.clone(),
-        (None, None) => None,
-    };
-    let unchanged = new.is_some() && old == new;
-    let mut steps = Vec::new();
-    if region == target.home {
-        steps.push(Step::read("order check", order::CALLS));
-    }
-    match &copy {
-        None => {
-            steps.push(Step::read("image exists", target::CALLS));
-            steps.push(Step::read("guard", guard::CALLS));
-        }
-        Some(c) => {
-            steps.push(Step::read("find an earlier copy", copy::FIND_CALLS));
-            steps.push(match c.reuse {
-                Some(_) => Step::read("wait for the earlier copy", copy::WAIT_CALLS),
-                None => Step::write("copy", copy::COPY_CALLS),
-            });
-        }
-    }
-    if !req.share_with.is_empty() {
-        steps.push(Step::write("share", share_calls(image.as_ref())));
-    }
-    steps.push(Step::read("read the channel", channel::READ_CALLS));
-    if !unchanged {
-        steps.push(Step::write("write the channel", channel::WRITE_CALLS));
-    }
-    Ok(RegionPlan {
-        parameter: target.parameter.clone(),
-        region,
-        old,
-        new,
-        copy,
-        share_with: req.share_with.clone(),
-        unchanged,
-        steps,
-        image,
-    })
-}
-
-/// Sharing grants launch permission on the image, then create-volume permission on each
-/// snapshot (a copy's snapshots are unknown until it exists: counted as some).
-fn share_calls(image: Option<&ImageInfo>) -> &'static [&'static str] {
-    match image {
-        Some(i) if i.snapshot_ids.is_empty() => &copy::SHARE_CALLS[..1],
-        _ => copy::SHARE_CALLS,
     }
 }
 

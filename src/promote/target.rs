@@ -2,19 +2,17 @@
 //! place in the recipe's promotion order, the images of the manifest (each checked), and
 //! the regions to copy to.
 
+use std::path::{Path, PathBuf};
+
 use crate::aws::Aws;
-use crate::aws::calls;
 use crate::aws::ec2::ImageInfo;
 use crate::error::FromAws;
 use crate::image::{self, Unusable};
 use crate::manifest::Manifest;
+use crate::recipe::{self, MissingSecrets};
 use crate::report::Reporter;
 
-use super::order::{home_region, load_order};
 use super::{Order, PromoteError, PromoteRequest, channel_parameter};
-
-/// The call that finds each image of the manifest.
-pub(super) const CALLS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 
 /// The manifest and the order, read and checked before anything is called.
 pub(super) struct Target {
@@ -32,12 +30,9 @@ pub(super) struct Target {
 impl Target {
     /// Reads the manifest and the recipe's promotion list; bad input is a usage error.
     pub async fn load(req: &PromoteRequest) -> Result<Target, PromoteError> {
-        let manifest = Manifest::read(&req.manifest).await.map_err(|e| {
-            PromoteError::Usage(format!(
-                "cannot read the manifest {}: {e}",
-                req.manifest.display()
-            ))
-        })?;
+        let manifest = Manifest::read(&req.manifest)
+            .await
+            .map_err(|e| PromoteError::unreadable_manifest(&req.manifest, e))?;
         let home = home_region(&manifest).ok_or_else(|| {
             PromoteError::Usage(format!(
                 "the manifest {} lists no AMI",
@@ -116,4 +111,72 @@ fn env_index(order: &Order, env: &str) -> Result<usize, String> {
             )
         }
     })
+}
+
+/// The manifest's home region: its `region`, or the first AMI's.
+fn home_region(manifest: &Manifest) -> Option<String> {
+    if manifest.amis.is_empty() {
+        return None;
+    }
+    if !manifest.region.is_empty() && manifest.amis.iter().any(|a| a.region == manifest.region) {
+        return Some(manifest.region.clone());
+    }
+    manifest.amis.first().map(|a| a.region.clone())
+}
+
+/// Loads the recipe (offline; secrets get placeholders) for its promotion list.
+async fn load_order(manifest: &Manifest, req: &PromoteRequest) -> Result<Order, PromoteError> {
+    let path = match &req.recipe_file {
+        Some(p) => p.clone(),
+        None if manifest.recipe_file.is_empty() => {
+            return Err(PromoteError::Usage(format!(
+                "the manifest {} names no recipe file: pass --recipe-file",
+                req.manifest.display()
+            )));
+        }
+        None => recipe_path(&req.manifest, Path::new(&manifest.recipe_file)),
+    };
+    let builtins = crate::run::builtins(&manifest.region);
+    let inputs = req.inputs.clone();
+    let load_path = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        recipe::load(&load_path, &inputs, &builtins, MissingSecrets::Placeholder)
+    })
+    .await
+    .map_err(|e| PromoteError::Usage(format!("loading the recipe failed: {e}")))?
+    .map_err(|e| {
+        PromoteError::Usage(format!(
+            "cannot load the recipe for its promotion list (pass --recipe-file to name it): {e}"
+        ))
+    })?;
+    let name = loaded.recipe.name.as_str().to_string();
+    if !manifest.recipe.is_empty() && name != manifest.recipe {
+        return Err(PromoteError::Usage(format!(
+            "{} is recipe {name}, but the manifest {} is of recipe {}",
+            path.display(),
+            req.manifest.display(),
+            manifest.recipe
+        )));
+    }
+    Ok(Order {
+        recipe: name,
+        envs: loaded
+            .recipe
+            .promotion
+            .iter()
+            .map(|e| e.as_str().to_string())
+            .collect(),
+    })
+}
+
+/// The manifest's recipe file: as written (relative to the working directory, where the
+/// bake ran), else relative to the manifest's directory.
+fn recipe_path(manifest: &Path, recipe_file: &Path) -> PathBuf {
+    if recipe_file.is_absolute() || recipe_file.exists() {
+        return recipe_file.to_path_buf();
+    }
+    match manifest.parent() {
+        Some(dir) if dir.join(recipe_file).exists() => dir.join(recipe_file),
+        _ => recipe_file.to_path_buf(),
+    }
 }

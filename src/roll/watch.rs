@@ -3,9 +3,9 @@
 
 use std::sync::Mutex;
 
-use crate::aws::AwsError;
 use crate::aws::cfn::{self, StackEvent, StackInfo};
 use crate::aws::poll;
+use crate::aws::{AwsError, calls};
 
 use super::event::SPINNER;
 use super::refresh::Follow;
@@ -163,7 +163,7 @@ impl Roll<'_> {
 
 pub(super) fn gone(stack: &str) -> AwsError {
     AwsError::local(
-        "cloudformation:DescribeStacks",
+        calls::CLOUDFORMATION_DESCRIBE_STACKS,
         None,
         format!("stack {stack} no longer exists"),
     )

@@ -2,13 +2,14 @@
 
 use std::fmt::Write as _;
 
+use crate::escape::systemd_escape;
 use crate::recipe::model::{CodedeployAgent, FileSpec, Os, Packages, SystemdOverride};
+use crate::secret::Masker;
 
 use super::builder::ScriptBuilder;
 use super::checks::agent_version_query;
 use super::ordering::{AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, ordering_after};
-use super::{Script, quote, systemd_escape};
-use crate::secret::Masker;
+use super::{Script, quote};
 
 /// How long [`wait_for_boot`] waits for the start jobs left once cloud-init is done.
 pub(super) const BOOT_FINISH_WAIT_SECS: u32 = 180;

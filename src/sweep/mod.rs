@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aws::ec2::{self, ImageInfo, Tagged};
 use crate::aws::poll::{self, PollError, Schedule};
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, calls};
 use crate::error::FromAws;
 use crate::image::{CallFailed, ResourceKind, Teardown};
 use crate::report::Reporter;
@@ -335,7 +335,7 @@ async fn remove(
         teardown.wait_terminated(&i.id).await.map_err(|e| match e {
             PollError::Aws(a) => a,
             PollError::Timeout(_) => AwsError::local(
-                "ec2:DescribeInstances",
+                calls::EC2_DESCRIBE_INSTANCES,
                 None,
                 format!("{} did not terminate", i.id),
             ),

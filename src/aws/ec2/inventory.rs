@@ -1,5 +1,5 @@
 //! What sweep and prune look for: tagged instances, groups and snapshots, the instances
-//! and launch templates that use an image, and the enabled regions.
+//! and launch templates that use an image.
 
 use std::collections::BTreeMap;
 
@@ -218,20 +218,4 @@ pub async fn launch_template_image(
             }
         }
     }
-}
-
-/// The regions enabled for this account (DescribeRegions without AllRegions leaves out
-/// opt-in regions that are not opted in).
-pub async fn enabled_regions(ec2: &Client) -> Result<Vec<String>, AwsError> {
-    let out = ec2
-        .describe_regions()
-        .send()
-        .await
-        .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_REGIONS, e))?;
-    Ok(out
-        .regions()
-        .iter()
-        .filter_map(|r| r.region_name())
-        .map(str::to_string)
-        .collect())
 }

@@ -15,7 +15,7 @@ mod instances;
 mod inventory;
 mod network;
 
-pub use account::{ebs_default_key, region_opt_in};
+pub use account::{ebs_default_key, enabled_regions, region_opt_in};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,
@@ -26,9 +26,8 @@ pub use instances::{
     terminate_instance,
 };
 pub use inventory::{
-    InstanceOfImage, LaunchTemplateImage, Tagged, delete_snapshot, enabled_regions,
-    instances_of_images, instances_tagged, launch_template_image, security_groups_tagged,
-    snapshots_tagged,
+    InstanceOfImage, LaunchTemplateImage, Tagged, delete_snapshot, instances_of_images,
+    instances_tagged, launch_template_image, security_groups_tagged, snapshots_tagged,
 };
 pub use network::{create_security_group, delete_security_group, subnet_vpc};
 

@@ -19,7 +19,7 @@ const CLOSED: &str = "http://127.0.0.1:9";
 
 /// `amibake --json ARGS…` with static credentials, region us-east-1, the state
 /// directory `state` and no AWS profile or instance metadata of the machine.
-fn offline(state: &Path, args: &[&str]) -> Command {
+pub(super) fn offline(state: &Path, args: &[&str]) -> Command {
     let mut cmd = command(["--json", "--endpoint-url", CLOSED]);
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -38,7 +38,7 @@ fn offline(state: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command) -> Output {
+pub(super) fn run(mut cmd: Command) -> Output {
     cmd.output().expect("amibake runs")
 }
 
@@ -203,7 +203,7 @@ fn json_lines(out: &Output) -> Vec<Value> {
 /// Asserts that the run exited `code` and that its stdout is JSON lines holding exactly
 /// one `error` event, its last line, whose `exit_code` is `code` and whose `error`
 /// contains `says`; returns that event.
-fn expect_one_error(out: &Output, code: i32, says: &str) -> Value {
+pub(super) fn expect_one_error(out: &Output, code: i32, says: &str) -> Value {
     let shown = show(out);
     expect_exit(out, code);
     let events = json_lines(out);
