@@ -22,7 +22,7 @@ fn action_names(doc: &Value) -> Vec<&str> {
 }
 
 #[test]
-fn plan_takes_the_same_copy_and_share_flags_as_bake_and_prints_every_action_it_walks() {
+fn plan_takes_the_copy_and_share_flags_and_prints_the_copy_and_share_in_the_walk_order() {
     let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
     let out = amibake(["plan", AL2023].iter().chain(&flags));
     expect_exit(&out, 0);
