@@ -58,7 +58,6 @@ fn agent_v2_bake_on(flavour: &str, region: &str) {
     real_os(region, flavour);
     let state = tempfile::tempdir().unwrap();
     let url = serve_standin_agent(state.path(), V2);
-    let started = Instant::now();
     let (out, evs) = bake(
         region,
         state.path(),
@@ -66,7 +65,6 @@ fn agent_v2_bake_on(flavour: &str, region: &str) {
         &[format!("agent_url={url}")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    eprintln!("2.x bake on the {flavour} layout: {:?}", started.elapsed());
     let manifest = manifest(state.path());
     builtin_v2_checks_passed(&manifest);
 
@@ -150,7 +148,6 @@ fn a_v1_image_baked_again_with_a_v2_pin_carries_only_the_v2_agent() {
     let v1_url = serve_standin_agent(state.path(), "1.7.1-110");
     let v2_url = serve_standin_agent(state.path(), V2);
 
-    let started = Instant::now();
     let (out, v1_evs) = bake(
         region,
         state.path(),
@@ -164,7 +161,6 @@ fn a_v1_image_baked_again_with_a_v2_pin_carries_only_the_v2_agent() {
         .as_str()
         .unwrap()
         .to_string();
-    eprintln!("1.x image {v1_ami}: {:?}", started.elapsed());
 
     let (out, evs) = bake(
         region,
@@ -176,7 +172,6 @@ fn a_v1_image_baked_again_with_a_v2_pin_carries_only_the_v2_agent() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    eprintln!("1.x → 2.x: {:?} in all", started.elapsed());
     let manifest = manifest(state.path());
     assert_eq!(
         manifest["source_ami"]["id"],
