@@ -1,6 +1,5 @@
-//! The Ruby-era 1.x agent for real (the Debian/Ubuntu unit layout): the whole bake, the
-//! agent ordered the way amibake once did (an ordering cycle the boot test names), and the
-//! shipped Ubuntu recipe.
+//! The Ruby-era 1.x agent for real (the Debian/Ubuntu unit layout): the whole bake, and
+//! the agent ordered the way amibake once did (an ordering cycle the boot test names).
 
 use super::*;
 
@@ -117,46 +116,4 @@ fn the_agent_ordered_the_old_way_is_an_ordering_cycle_the_boot_test_reports() {
         "the journal should show the cycle: {rows:#?}"
     );
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
-}
-
-#[test]
-#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
-fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
-    // Every script of recipes/ubuntu-2404-codedeploy.yaml runs (apt upgrade and installs,
-    // the agent from a local package instead of the regional bucket, the ordering drop-in,
-    // the file, hygiene, the built-in and the recipe's boot checks) on Debian 12.
-    let region = "us-west-1";
-    real_os(region, "debian");
-    let state = tempfile::tempdir().unwrap();
-    let url = serve_standin_agent(state.path(), AGENT_VERSION);
-    let mut cmd = amibake(region, state.path());
-    let out = cmd
-        .args([
-            "--json",
-            "bake",
-            "recipes/ubuntu-2404-codedeploy.yaml",
-            "--manifest",
-        ])
-        .arg(state.path().join("manifest.json"))
-        .arg("--var")
-        .arg(format!("agent_package_url={url}"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let evs = events(&out);
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(state.path().join("manifest.json")).unwrap())
-            .unwrap();
-    assert_eq!(manifest["boot_test"]["passed"], true, "{manifest:#}");
-    let names = boot_check_names(&manifest);
-    assert_eq!(
-        names,
-        [
-            "built-in: codedeploy-agent started after cloud-final",
-            "built-in: codedeploy-agent runs the pinned 1.7.1-110",
-            "agent active",
-        ]
-    );
-    powered_off_without_cycles(&evs);
-    rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
 }

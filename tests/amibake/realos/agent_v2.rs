@@ -1,7 +1,7 @@
 //! The native 2.x agent for real (`codedeploy_agent: { version: "2.1.0" }`): the whole
 //! bake on both unit layouts, with a reinstall and the agent's own `update` that must
-//! leave the ordering drop-in in force; a 1.x image migrated to 2.x; and a package that is
-//! not the pinned version. The stand-in 2.x package (scripts/standin-codedeploy-agent.sh)
+//! leave the ordering drop-in in force; a 1.x image migrated to 2.x; a package that is
+//! not the pinned version; and the shipped Ubuntu recipe, which pins 2.1.0. The stand-in 2.x package (scripts/standin-codedeploy-agent.sh)
 //! has upstream's unit (Type=simple), writes .version itself at start and serves the
 //! loopback command port the boot test asks for its status.
 
@@ -247,4 +247,44 @@ fn a_v2_package_that_is_not_the_pin_fails_the_bake_naming_both_versions() {
     );
     powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id(&evs), false));
+}
+
+#[test]
+#[ignore = "needs the emulator and the real-OS root: scripts/test.sh runs them (--include-ignored)"]
+fn the_shipped_ubuntu_recipe_bakes_for_real_on_the_debian_layout() {
+    // Every script of recipes/ubuntu-2404-codedeploy.yaml runs (apt upgrade and installs,
+    // the agent from a local package instead of the regional bucket, the ordering drop-in,
+    // the file, hygiene, the built-in and the recipe's boot checks) on Debian 12.
+    let region = "us-west-1";
+    real_os(region, "debian");
+    let state = tempfile::tempdir().unwrap();
+    let url = serve_standin_agent(state.path(), V2);
+    let mut cmd = amibake(region, state.path());
+    let out = cmd
+        .args([
+            "--json",
+            "bake",
+            "recipes/ubuntu-2404-codedeploy.yaml",
+            "--manifest",
+        ])
+        .arg(state.path().join("manifest.json"))
+        .arg("--var")
+        .arg(format!("agent_package_url={url}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let evs = events(&out);
+    let manifest = manifest(state.path());
+    builtin_v2_checks_passed(&manifest);
+    assert_eq!(
+        boot_check_names(&manifest),
+        [
+            "built-in: codedeploy-agent started after cloud-final",
+            "built-in: codedeploy-agent runs the pinned 2.1.0",
+            "built-in: codedeploy-agent answers on its command port",
+            "agent active",
+        ]
+    );
+    powered_off_without_cycles(&evs);
+    rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
 }
