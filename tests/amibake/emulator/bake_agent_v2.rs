@@ -65,3 +65,40 @@ fn an_agent_that_wrote_another_version_at_boot_fails_the_pin_check() {
         "{failed:#}\n{said}"
     );
 }
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_bake_of_a_1x_pin_still_bakes_and_says_the_pin_is_behind_with_the_fix() {
+    let region = "ap-southeast-6";
+    let state = fresh_state(region, json!({}));
+    let out = bake_json(
+        region,
+        state.path(),
+        &repo(UBUNTU),
+        &["--var", "agent_version=1.7.1-110"],
+    );
+    expect_exit(&out, 0);
+    let events = events(&out);
+    let warning = events
+        .iter()
+        .find(|e| e["event"] == "message" && e["text"].as_str().unwrap().starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning message: {}", show(&out)));
+    let text = warning["text"].as_str().unwrap();
+    assert!(
+        text.contains("1.7.1-110") && text.contains("pin `version: \"2.1.0\"`"),
+        "{text}"
+    );
+    // The 1.x line's built-in checks: no command port.
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("m.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        boot_check_names(&manifest),
+        [
+            "built-in: codedeploy-agent started after cloud-final",
+            "built-in: codedeploy-agent runs the pinned 1.7.1-110",
+            "agent active",
+        ]
+    );
+    rt().block_on(assert_nothing_left(&[region], &run_id(&events), true));
+}
