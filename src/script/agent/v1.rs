@@ -9,6 +9,9 @@ use super::{package_file, region_lines};
 /// Installs the pin and fails unless the package manager reports exactly it.
 pub(super) fn install(s: &mut ScriptBuilder, a: &CodedeployAgent, os: Os) {
     let version = a.version.as_str();
+    s.mark(&format!(
+        "codedeploy-agent {version}: the 1.x line (a Ruby program; its package says its version)"
+    ));
     s.line(&format!("want={}", quote(version)));
     s.lines(&["work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT"]);
     match a.package_url.as_ref().map(|u| u.as_str()) {

@@ -124,6 +124,7 @@ fn plan_of_a_1x_pin_installs_ruby_and_the_exact_1x_package_as_before() {
     expect_exit(&out, 0);
     let lines = script_lines(&text);
     for wanted in [
+        "echo '::amibake:: codedeploy-agent 1.7.1-110: the 1.x line (a Ruby program; its package says its version)'",
         "dnf -y install ruby",
         "\"$work/install\" -v releases/codedeploy-agent-1.7.1-110.noarch.rpm rpm",
         "installed=$(rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent)",
