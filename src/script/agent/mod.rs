@@ -83,11 +83,24 @@ fn region_lines(s: &mut ScriptBuilder) {
     ]);
 }
 
-/// Where a downloaded package file goes (`$work` is the step's scratch directory).
-fn package_file(os: Os) -> &'static str {
-    if os.is_rpm() {
-        "$work/codedeploy-agent.rpm"
-    } else {
-        "$work/codedeploy-agent.deb"
-    }
+/// The package itself from the recipe's `package_url` (a mirror, an S3 VPC endpoint, a
+/// file already on the builder), installed by the OS's package manager, which brings its
+/// dependencies (ruby for 1.x) and may go down a version (the pin is what counts):
+/// nothing reaches the regional bucket or IMDS. `how` is the install's marker.
+fn from_url(s: &mut ScriptBuilder, version: &str, url: &str, os: Os, how: &str) {
+    let (file, install) = match os {
+        Os::Al2023 => ("$work/codedeploy-agent.rpm", "dnf -y install"),
+        Os::Al2 => ("$work/codedeploy-agent.rpm", "yum -y install"),
+        Os::Ubuntu | Os::Debian => (
+            "$work/codedeploy-agent.deb",
+            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install --allow-downgrades",
+        ),
+    };
+    s.mark(&format!("download codedeploy-agent {version} from {url}"));
+    s.line(&format!(
+        "curl -fsSL --retry 5 -o \"{file}\" {}",
+        super::quote(url)
+    ));
+    s.mark(how);
+    s.line(&format!("{install} \"{file}\""));
 }

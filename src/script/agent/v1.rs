@@ -4,7 +4,7 @@ use crate::recipe::model::{CodedeployAgent, Os};
 
 use super::super::builder::ScriptBuilder;
 use super::super::quote;
-use super::{package_file, region_lines};
+use super::{from_url, region_lines};
 
 /// Installs the pin and fails unless the package manager reports exactly it.
 pub(super) fn install(s: &mut ScriptBuilder, a: &CodedeployAgent, os: Os) {
@@ -15,7 +15,13 @@ pub(super) fn install(s: &mut ScriptBuilder, a: &CodedeployAgent, os: Os) {
     s.line(&format!("want={}", quote(version)));
     s.lines(&["work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT"]);
     match a.package_url.as_ref().map(|u| u.as_str()) {
-        Some(url) if !url.is_empty() => from_url(s, version, url, os),
+        Some(url) if !url.is_empty() => from_url(
+            s,
+            version,
+            url,
+            os,
+            "install it with the package manager (it brings ruby)",
+        ),
         _ => from_bucket(s, version, os),
     }
     s.mark("verify the installed version equals the pin");
@@ -58,27 +64,6 @@ fn from_bucket(s: &mut ScriptBuilder, version: &str, os: Os) {
         "chmod +x \"$work/install\"",
     ]);
     s.line(&format!("\"$work/install\" -v {} {kind}", quote(&package)));
-}
-
-/// The package itself from the recipe's `package_url` (a mirror, an S3 VPC endpoint, a
-/// file already on the builder), installed by the OS's package manager, which also brings
-/// its dependencies (ruby): nothing reaches the regional bucket or IMDS.
-fn from_url(s: &mut ScriptBuilder, version: &str, url: &str, os: Os) {
-    let file = package_file(os);
-    let install = match os {
-        Os::Al2023 => "dnf -y install",
-        Os::Al2 => "yum -y install",
-        Os::Ubuntu | Os::Debian => {
-            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install"
-        }
-    };
-    s.mark(&format!("download codedeploy-agent {version} from {url}"));
-    s.line(&format!(
-        "curl -fsSL --retry 5 -o \"{file}\" {}",
-        quote(url)
-    ));
-    s.mark("install it with the package manager (it brings ruby)");
-    s.line(&format!("{install} \"{file}\""));
 }
 
 /// The pin check's lines: the package's version and the unit's state.

@@ -6,7 +6,7 @@ use crate::recipe::model::{CodedeployAgent, Os};
 
 use super::super::builder::ScriptBuilder;
 use super::super::quote;
-use super::{package_file, region_lines};
+use super::{from_url, region_lines};
 
 /// The agent binary, which both lines install at the same path.
 const AGENT: &str = "/opt/codedeploy-agent/bin/codedeploy-agent";
@@ -32,7 +32,13 @@ pub(super) fn install(s: &mut ScriptBuilder, a: &CodedeployAgent, os: Os) {
     s.lines(&["work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT"]);
     migrate_v1(s, os);
     match a.package_url.as_ref().map(|u| u.as_str()) {
-        Some(url) if !url.is_empty() => from_url(s, version, url, os),
+        Some(url) if !url.is_empty() => from_url(
+            s,
+            version,
+            url,
+            os,
+            "install it with the package manager (no Ruby: the 2.x agent is one binary)",
+        ),
         _ => from_bucket(s, a, os),
     }
     s.mark("verify the installed agent reports the pin (codedeploy-agent --version)");
@@ -133,26 +139,6 @@ fn from_bucket(s: &mut ScriptBuilder, a: &CodedeployAgent, os: Os) {
         "chmod +x \"$work/install\"",
         "\"$work/install\" auto -v \"$package\"",
     ]);
-}
-
-/// The package itself from `package_url`, installed by the package manager (which may
-/// go down a version: the pin is what counts): nothing reaches the bucket or IMDS.
-fn from_url(s: &mut ScriptBuilder, version: &str, url: &str, os: Os) {
-    let file = package_file(os);
-    let install = match os {
-        Os::Al2023 => "dnf -y install",
-        Os::Al2 => "yum -y install",
-        Os::Ubuntu | Os::Debian => {
-            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install --allow-downgrades"
-        }
-    };
-    s.mark(&format!("download codedeploy-agent {version} from {url}"));
-    s.line(&format!(
-        "curl -fsSL --retry 5 -o \"{file}\" {}",
-        quote(url)
-    ));
-    s.mark("install it with the package manager (no Ruby: the 2.x agent is one binary)");
-    s.line(&format!("{install} \"{file}\""));
 }
 
 /// The pin check's lines: what the binary reports, what the running agent wrote to
