@@ -34,7 +34,7 @@ manifest="$root/target/demo-real-manifest.json"
 
 # The stand-in agent package, served on a free 127.0.0.1 port (the containers share the
 # host's network).
-deb=$(bash scripts/standin-codedeploy-agent.sh 1.7.1-110 "$work")
+deb=$(bash scripts/standin-codedeploy-agent.sh 2.1.0 "$work")
 target/venv/bin/python -u -m http.server --bind 127.0.0.1 --directory "$work" 0 >"$work/http.log" 2>&1 &
 server=$!
 port=""

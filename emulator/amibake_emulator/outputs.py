@@ -30,6 +30,8 @@ CODEDEPLOY_INSTALL = re.compile(
     r"releases/codedeploy-agent(?:-(?P<rpm>[0-9][\w.+~-]*?)\.noarch\.rpm"
     r"|_(?P<deb>[0-9][\w.+~-]*?)_all\.deb)"
 )
+# The 2.x step's first marker names its pin; the agent reports it without the bucket's build.
+CODEDEPLOY_V2 = re.compile(r"::amibake:: codedeploy-agent (?P<pin>[0-9][\w.+~]*)(?:-\d+)?: the 2\.x line")
 DROPIN_WRITE = re.compile(  # not the ".name.conf.XXXXXX" temp file written before it
     r"/etc/systemd/system/(?P<unit>[\w@.:-]+?\.(?:service|socket|timer|target|mount|path))"
     r"\.d/(?P<file>[\w@:-][\w@.:-]*\.conf)(?![\w@.:-])"
@@ -244,6 +246,8 @@ def remember_from_script(script: str, facts: dict[str, Any]) -> None:
     """Record what a (successful) provisioning script installed on the instance."""
     for m in CODEDEPLOY_INSTALL.finditer(script):
         facts["codedeploy_agent_version"] = m.group("rpm") or m.group("deb")
+    for m in CODEDEPLOY_V2.finditer(script):
+        facts["codedeploy_agent_version"] = m.group("pin")
     for m in PACKAGE_INSTALL.finditer(script):
         names = [a.strip("'\"") for a in m.group("args").split() if not a.startswith("-")]
         packages = facts.setdefault("packages", [])

@@ -242,6 +242,9 @@ async fn prepare(
             return Err(fail(reporter, &Stop::with_source(ExitKind::Failed, why, e)));
         }
     };
+    for warning in loaded.recipe.warnings() {
+        reporter.say(&format!("warning: {}: {warning}", path.display()));
+    }
     let plan = Plan::new(&loaded, region, &builtins.run_id, overrides);
     Ok((loaded, plan))
 }

@@ -45,7 +45,7 @@ use crate::secret::Masker;
     name = "amibake",
     version = env!("AMIBAKE_VERSION"),
     about = "Bake golden AMIs over SSM, prove they boot right, and roll Auto Scaling groups onto them.",
-    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=1.7.1-110\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted (SIGINT, SIGTERM or SIGHUP)."
+    after_help = "Examples:\n  amibake validate recipes/*.yaml\n  amibake plan recipes/al2023-tomcat-codedeploy.yaml --var agent_version=2.1.0\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake roll --stack web-dev --channel dev --recipe al2023-tomcat-codedeploy --yes\n  amibake rollback --stack web-dev\n  amibake sweep --dry-run\n\nExit codes: 0 done, 1 the pipeline failed, 2 bad input or usage (nothing created), 130 interrupted (SIGINT, SIGTERM or SIGHUP)."
 )]
 pub struct Cli {
     #[command(flatten)]

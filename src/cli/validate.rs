@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{ExitKind, Failure, exit_status};
 use crate::plan::{Overrides, Plan};
+use crate::recipe::model::RecipeWarning;
 use crate::recipe::{self, MissingSecrets, RecipeError, RecipeErrors, VarInputs};
 use crate::report::{Mode, Reporter};
 use crate::run;
@@ -31,6 +32,8 @@ struct Valid<'a> {
     steps: usize,
     checks: usize,
     boot_test_checks: usize,
+    /// What the recipe should change, though it bakes (see [`show_warnings`]).
+    warnings: &'a [RecipeWarning],
 }
 
 /// `validate --json`'s line for a bad recipe (`plan --json`'s too): `error` is the
@@ -125,6 +128,7 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
         match outcome {
             Ok(loaded) => {
                 let r = &loaded.recipe;
+                let warnings = r.warnings();
                 let checks = r.validate.len();
                 let boot = r
                     .boot_test
@@ -140,9 +144,11 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
                         steps: r.steps.len(),
                         checks,
                         boot_test_checks: boot,
+                        warnings: &warnings,
                     };
                     let _ = writeln!(out, "{}", json_line(&event));
                 } else {
+                    show_warnings(path, &warnings);
                     let _ = writeln!(
                         out,
                         "ok: {}: {} ({}, {} steps, {checks} checks, boot test: {})",
@@ -189,9 +195,13 @@ pub(super) fn plan(
         }
     };
     let plan = Plan::new(&loaded, &region, &builtins.run_id, overrides);
+    let warnings = loaded.recipe.warnings();
     let mut out = std::io::stdout().lock();
     if global.json {
         let mut doc = plan.to_json();
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("warnings".into(), serde_json::json!(warnings));
+        }
         loaded.masker.mask_json(&mut doc);
         let _ = writeln!(
             out,
@@ -199,9 +209,17 @@ pub(super) fn plan(
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         );
     } else {
+        show_warnings(path, &warnings);
         let _ = write!(out, "{}", loaded.masker.mask(&plan.to_text()));
     }
     ExitCode::SUCCESS
+}
+
+/// Prints a good recipe's warnings on stderr, one a line, located like errors are.
+fn show_warnings(path: &Path, warnings: &[RecipeWarning]) {
+    for w in warnings {
+        eprintln!("warning: {}: {w}", path.display());
+    }
 }
 
 /// Prints a recipe's errors: each located on stderr, then how many there were; or one

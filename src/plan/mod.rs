@@ -203,7 +203,8 @@ const BOOT_WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The boot test: the recipe's, or one made of the built-in checks alone when the recipe
 /// bakes a CodeDeploy agent (on by default then: that agent is what most often boots
 /// wrong). Built-ins come first: the no-cycle check when a `systemd_override` orders a unit,
-/// the ordering check when the agent is ordered after cloud-init, then the pin check.
+/// the ordering check when the agent is ordered after cloud-init, then the pin check, then
+/// (2.x with `command_port`) the agent's own answer on its command port.
 fn boot_test_plan(r: &crate::recipe::Recipe) -> Option<BootTestPlan> {
     let agent = r.steps.iter().find_map(|s| match &s.action {
         RecipeAction::CodedeployAgent(a) => Some(a),
@@ -242,11 +243,20 @@ fn boot_test_plan(r: &crate::recipe::Recipe) -> Option<BootTestPlan> {
                 "built-in: codedeploy-agent runs the pinned {}",
                 agent.version
             ),
-            script: script::pin_check(agent.version.as_str(), r.builder.os),
-            expect_stdout: Some(format!("pin: {}", agent.version)),
+            script: script::pin_check(agent, r.builder.os),
+            expect_stdout: Some(format!("pin: {}", agent.version.reported())),
             expect_exit: 0,
             timeout: CHECK_TIMEOUT,
         });
+        if agent.command_port {
+            checks.push(PlannedCheck {
+                name: "built-in: codedeploy-agent answers on its command port".into(),
+                script: script::command_port_check(),
+                expect_stdout: Some(script::COMMAND_PORT_OK.into()),
+                expect_exit: 0,
+                timeout: CHECK_TIMEOUT,
+            });
+        }
     }
     checks.extend(
         configured

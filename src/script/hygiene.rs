@@ -24,15 +24,7 @@ pub fn hygiene(parts: &Hygiene, os: Os) -> Option<Script> {
     let mut s = ScriptBuilder::new("image hygiene");
     if parts.codedeploy_agent {
         s.mark("reset the CodeDeploy agent so it starts fresh on first boot");
-        s.lines(&[
-            "if systemctl cat codedeploy-agent.service >/dev/null 2>&1; then",
-            "  systemctl stop codedeploy-agent || true",
-            "  # enabled as its package enables it; the ordering drop-in stays in place",
-            "  systemctl enable codedeploy-agent",
-            "  rm -rf /opt/codedeploy-agent/deployment-root/* /opt/codedeploy-agent/state/.pid/*",
-            "  rm -f /var/log/aws/codedeploy-agent/*.log",
-            "fi",
-        ]);
+        super::agent::reset_lines(&mut s);
     }
     if parts.ssh_keys {
         s.mark("remove SSH host keys and authorized_keys");

@@ -7,7 +7,7 @@
 //! may well run before that (`--no-block` everywhere).
 //!
 //! Here: the script types and `render_step`. By concept: `steps` (one script per step
-//! kind), `ordering` (ordering units after cloud-init without a cycle, and its checks),
+//! kind), `agent` (the CodeDeploy agent's step, checks and hygiene, per line), `ordering` (ordering units after cloud-init without a cycle, and its checks),
 //! `checks`, `hygiene`, and `builder` (markers, quoting, files written atomically).
 
 use std::collections::BTreeMap;
@@ -19,14 +19,16 @@ use crate::recipe::model::{Action, Os, Step};
 use crate::recipe::types::Duration;
 use crate::secret::Masker;
 
+mod agent;
 mod builder;
 mod checks;
 mod hygiene;
 mod ordering;
 mod steps;
 
+pub use agent::{COMMAND_PORT_OK, command_port_check, pin_check};
 pub use builder::{PARENT_MODE, PARENT_OWNER};
-pub use checks::{pin_check, render_check};
+pub use checks::render_check;
 pub use hygiene::hygiene;
 pub use ordering::{
     AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, NO_CYCLE_OK, ORDERING_OK, no_cycle_check, ordering_after,
@@ -34,7 +36,8 @@ pub use ordering::{
 };
 pub use steps::wait_for_boot;
 
-use steps::{codedeploy_agent, file, packages, shell, systemd_override};
+use agent::codedeploy_agent;
+use steps::{file, packages, shell, systemd_override};
 
 /// The marker prefix printed before each action.
 pub const MARKER: &str = "::amibake::";

@@ -3,12 +3,11 @@
 use std::fmt::Write as _;
 
 use crate::escape::systemd_escape;
-use crate::recipe::model::{CodedeployAgent, FileSpec, Os, Packages, SystemdOverride};
+use crate::recipe::model::{FileSpec, Os, Packages, SystemdOverride};
 use crate::secret::Masker;
 
 use super::builder::ScriptBuilder;
-use super::checks::agent_version_query;
-use super::ordering::{AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, ordering_after};
+use super::ordering::ordering_after;
 use super::{Script, quote};
 
 /// How long [`wait_for_boot`] waits for the start jobs left once cloud-init is done.
@@ -121,98 +120,6 @@ pub(super) fn packages(name: &str, p: &Packages, os: Os) -> Script {
         s.mark("nothing to do (no upgrade, install or remove)");
     }
     s.finish()
-}
-
-pub(super) fn codedeploy_agent(name: &str, a: &CodedeployAgent, os: Os) -> Script {
-    let version = a.version.as_str();
-    let mut s = ScriptBuilder::new(name);
-    s.line(&format!("want={}", quote(version)));
-    s.lines(&["work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT"]);
-    match a.package_url.as_ref().map(|u| u.as_str()) {
-        Some(url) if !url.is_empty() => agent_from_url(&mut s, version, url, os),
-        _ => agent_from_bucket(&mut s, version, os),
-    }
-    s.mark("verify the installed version equals the pin");
-    s.line(&format!("installed=$({})", agent_version_query(os)));
-    s.lines(&[
-        "if [ \"$installed\" != \"$want\" ]; then",
-        "  echo \"amibake: codedeploy-agent is '$installed', expected '$want'\" >&2",
-        "  exit 1",
-        "fi",
-        "echo \"codedeploy-agent $installed\"",
-    ]);
-    if a.start_after_cloud_init {
-        s.mark("order codedeploy-agent after cloud-final and multi-user.target (systemd drop-in)");
-        s.write_file(
-            AGENT_DROP_IN,
-            AGENT_DROP_IN_CONTENT,
-            "0644",
-            "root:root",
-            false,
-        );
-        s.line("systemctl daemon-reload");
-    }
-    s.mark("enable codedeploy-agent");
-    s.line("systemctl enable codedeploy-agent");
-    s.mark("restart codedeploy-agent without waiting (it may be ordered after cloud-final)");
-    s.line("systemctl --no-block restart codedeploy-agent");
-    s.finish()
-}
-
-/// The regional bucket's `install` script with an exact package (region from IMDSv2);
-/// ruby, the agent's runtime, first.
-pub(super) fn agent_from_bucket(s: &mut ScriptBuilder, version: &str, os: Os) {
-    let (ruby, package) = match os {
-        Os::Al2023 => (
-            "dnf -y install ruby",
-            format!("releases/codedeploy-agent-{version}.noarch.rpm"),
-        ),
-        Os::Al2 => (
-            "yum -y install ruby",
-            format!("releases/codedeploy-agent-{version}.noarch.rpm"),
-        ),
-        Os::Ubuntu | Os::Debian => (
-            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install ruby-full",
-            format!("releases/codedeploy-agent_{version}_all.deb"),
-        ),
-    };
-    let kind = if os.is_rpm() { "rpm" } else { "deb" };
-    s.mark("install ruby (the agent's runtime)");
-    s.line(ruby);
-    s.mark("find the region (IMDSv2)");
-    s.lines(&[
-        "token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')",
-        "region=$(curl -fsS -H \"X-aws-ec2-metadata-token: $token\" http://169.254.169.254/latest/meta-data/placement/region)",
-    ]);
-    s.mark(&format!(
-        "install codedeploy-agent {version} from the regional bucket"
-    ));
-    s.lines(&[
-        "curl -fsSL --retry 5 -o \"$work/install\" \"https://aws-codedeploy-${region}.s3.${region}.amazonaws.com/latest/install\"",
-        "chmod +x \"$work/install\"",
-    ]);
-    s.line(&format!("\"$work/install\" -v {} {kind}", quote(&package)));
-}
-
-/// The package itself from the recipe's `package_url` (a mirror, an S3 VPC endpoint, a
-/// file already on the builder), installed by the OS's package manager, which also brings
-/// its dependencies (ruby): nothing reaches the regional bucket or IMDS.
-pub(super) fn agent_from_url(s: &mut ScriptBuilder, version: &str, url: &str, os: Os) {
-    let (file, install) = match os {
-        Os::Al2023 => ("$work/codedeploy-agent.rpm", "dnf -y install"),
-        Os::Al2 => ("$work/codedeploy-agent.rpm", "yum -y install"),
-        Os::Ubuntu | Os::Debian => (
-            "$work/codedeploy-agent.deb",
-            "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y install",
-        ),
-    };
-    s.mark(&format!("download codedeploy-agent {version} from {url}"));
-    s.line(&format!(
-        "curl -fsSL --retry 5 -o \"{file}\" {}",
-        quote(url)
-    ));
-    s.mark("install it with the package manager (it brings ruby)");
-    s.line(&format!("{install} \"{file}\""));
 }
 
 pub(super) fn systemd_override(name: &str, o: &SystemdOverride) -> Script {

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::path::{DropInName, EnvName, EnvValue, FilePath};
-use crate::recipe::types::{AgentVersion, FileMode, FileOwner, PackageName, PackageUrl, UnitName};
+use crate::recipe::types::{
+    AgentLine, AgentVersion, FileMode, FileOwner, LATEST_AGENT, PackageName, PackageUrl, UnitName,
+};
 
 /// `wait_cloud_init: {}` — wait until cloud-init is done, failing if it reported errors.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -30,19 +32,62 @@ pub struct Packages {
 }
 
 /// `codedeploy_agent:` — install exactly this agent version, from the regional bucket or
-/// from `package_url`.
+/// from `package_url`. The pin's line (see [`AgentLine`]) decides how.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "AgentFields")]
 pub struct CodedeployAgent {
     pub version: AgentVersion,
     /// Bake the systemd drop-in that orders the agent after cloud-final.
-    #[serde(default)]
     pub start_after_cloud_init: bool,
     /// Where to get the agent package instead of the regional bucket's installer: an
     /// `https://`, `http://` or `file://` URL of the `.deb` or `.rpm` itself (a mirror, an
     /// S3 VPC endpoint, a private subnet's repository). Empty: the regional bucket.
-    #[serde(default)]
     pub package_url: Option<PackageUrl>,
+    /// 2.x only: turn on the agent's loopback command port (`enable_command_port`), so
+    /// the boot test can ask the running agent itself whether it is alive. On by default
+    /// for 2.x; a 1.x agent has no such port.
+    pub command_port: bool,
+}
+
+impl CodedeployAgent {
+    /// The agent line the pin is on.
+    pub fn line(&self) -> AgentLine {
+        self.version.line()
+    }
+}
+
+/// `codedeploy_agent:` as written, before the settings that depend on the line are
+/// checked and defaulted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFields {
+    version: AgentVersion,
+    #[serde(default)]
+    start_after_cloud_init: bool,
+    #[serde(default)]
+    package_url: Option<PackageUrl>,
+    #[serde(default)]
+    command_port: Option<bool>,
+}
+
+impl TryFrom<AgentFields> for CodedeployAgent {
+    type Error = String;
+    fn try_from(f: AgentFields) -> Result<Self, String> {
+        let line = f.version.line();
+        if line == AgentLine::V1 && f.command_port == Some(true) {
+            return Err(format!(
+                "`command_port` is a 2.x agent setting, and version {} is on the 1.x line: \
+                 pin a 2.x version (like `{LATEST_AGENT}`) or remove `command_port`",
+                f.version
+            ));
+        }
+        Ok(CodedeployAgent {
+            command_port: f.command_port.unwrap_or(line == AgentLine::V2),
+            version: f.version,
+            start_after_cloud_init: f.start_after_cloud_init,
+            package_url: f.package_url,
+        })
+    }
 }
 
 /// `systemd_override:` — a drop-in for any unit.

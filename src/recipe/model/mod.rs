@@ -80,3 +80,38 @@ fn non_empty_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Ste
 fn yes() -> bool {
     true
 }
+
+/// Something in a valid recipe the user should change: it still bakes, and `validate`
+/// and `plan` say it, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipeWarning {
+    /// Where: `step 3 (codedeploy_agent)`.
+    pub at: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RecipeWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+impl Recipe {
+    /// The recipe's warnings, in step order: today, an agent pin behind the latest minor
+    /// line AWS supports.
+    pub fn warnings(&self) -> Vec<RecipeWarning> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| match &step.action {
+                Action::CodedeployAgent(a) => {
+                    a.version.behind_latest().map(|message| RecipeWarning {
+                        at: format!("step {} ({})", i + 1, step.display_name()),
+                        message,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}

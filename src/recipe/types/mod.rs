@@ -89,9 +89,9 @@ checked_string!(
     check_package_name
 );
 checked_string!(
-    /// A CodeDeploy agent version such as `1.7.1-110`.
+    /// A CodeDeploy agent version: `2.1.0` (the 2.x line) or `1.7.1-110` (the 1.x line).
     AgentVersion,
-    check_agent_version
+    agent::check
 );
 checked_string!(
     /// The URL of a package file: `https://`, `http://` or `file:///`, ending `.deb` or
@@ -211,13 +211,6 @@ fn check_package_name(s: &str) -> Result<(), String> {
     })
 }
 
-fn check_agent_version(s: &str) -> Result<(), String> {
-    let ok = s.starts_with(|c: char| c.is_ascii_digit()) && alnum_or(s, b"._-");
-    require(ok, || {
-        format!("invalid CodeDeploy agent version `{s}`: expected a version like `1.7.1-110`")
-    })
-}
-
 fn check_package_url(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Ok(()); // the regional bucket, so a recipe var can default to it
@@ -285,8 +278,11 @@ fn shown(s: &str) -> String {
     format!("{head}…")
 }
 
+mod agent;
 mod duration;
 mod image;
+
+pub use agent::{AgentLine, LATEST_AGENT, LATEST_AGENT_DATE};
 
 pub use duration::{Duration, MAX_DURATION_SECS, MAX_TIMEOUT_SECS, Timeout};
 pub use image::{

@@ -71,31 +71,80 @@ fn plan_of_the_al2023_recipe_shows_the_cloud_init_drop_in_and_the_pinned_agent_i
         &|l| l.contains("/etc/systemd/system/codedeploy-agent.service.d/10-after-cloud-init.conf"),
         "with the drop-in path",
     );
-    let reload = position(
-        &|l| l.trim() == "systemctl daemon-reload",
-        "`systemctl daemon-reload`",
-    );
+    // The first daemon-reload after the drop-in (a 1.x agent's removal reloads before it).
+    let reload = after
+        + lines[after..]
+            .iter()
+            .position(|l| l.trim() == "systemctl daemon-reload")
+            .unwrap_or_else(|| panic!("no `systemctl daemon-reload` after the drop-in:\n{text}"));
     let restart = position(
         &|l| l.contains("systemctl") && l.contains("--no-block"),
         "with `systemctl --no-block`",
-    );
-    assert!(
-        after < reload,
-        "daemon-reload must follow the drop-in:\n{text}"
     );
     assert!(
         reload < restart,
         "the --no-block restart must follow daemon-reload:\n{text}"
     );
 
-    // The pinned agent: installed by exact version, then verified.
-    position(
-        &|l| l.contains("-v releases/codedeploy-agent-1.7.1-110.noarch.rpm"),
-        "installing `-v releases/codedeploy-agent-1.7.1-110.noarch.rpm`",
+    // The pinned 2.x agent: a 1.x agent migrated first, the bucket's 2.x installer with
+    // the newest package only if it is the pin, no Ruby, then the agent's own --version.
+    let migrate = position(
+        &|l| l.contains("rm -rf /opt/codedeploy-agent /var/log/aws/codedeploy-agent"),
+        "removing a 1.x agent's tree",
     );
-    position(
-        &|l| l.trim() == "installed=$(rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent)",
-        "checking the installed version with rpm -q --qf",
+    let latest = position(
+        &|l| l.contains("$bucket/latestv2/LATEST_VERSION"),
+        "reading the bucket's latestv2/LATEST_VERSION",
+    );
+    let install = position(
+        &|l| l.trim() == "\"$work/install\" auto -v \"$package\"",
+        "running the latestv2 installer with the exact package",
+    );
+    let verify = position(
+        &|l| {
+            l.trim()
+                == "reported=$(/opt/codedeploy-agent/bin/codedeploy-agent --version 2>/dev/null || true)"
+        },
+        "asking the agent its version",
+    );
+    assert!(
+        migrate < latest && latest < install && install < verify && verify < after,
+        "{text}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("install ruby")),
+        "a 2.x agent needs no Ruby:\n{text}"
+    );
+}
+
+#[test]
+fn plan_of_a_1x_pin_installs_ruby_and_the_exact_1x_package_as_before() {
+    let out = amibake(["plan", AL2023, "--var", "agent_version=1.7.1-110"]);
+    let text = stdout(&out);
+    expect_exit(&out, 0);
+    let lines = script_lines(&text);
+    for wanted in [
+        "echo '::amibake:: codedeploy-agent 1.7.1-110: the 1.x line (a Ruby program; its package says its version)'",
+        "dnf -y install ruby",
+        "\"$work/install\" -v releases/codedeploy-agent-1.7.1-110.noarch.rpm rpm",
+        "installed=$(rpm -q --qf '%{VERSION}-%{RELEASE}' codedeploy-agent)",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.trim() == wanted),
+            "the plan has no script line `{wanted}`:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("latestv2") && !text.contains("command port"),
+        "the 1.x line has no 2.x installer and no command port:\n{text}"
+    );
+    // The pin is behind the supported minor line: plan says so, and still plans.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:")
+            && err.contains("1.7.1-110")
+            && err.contains("pin `version: \"2.1.0\"`"),
+        "{err}"
     );
 }
 

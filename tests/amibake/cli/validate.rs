@@ -144,6 +144,54 @@ fn shipped_recipes_validate_together_with_one_ok_line_each() {
             "`{line}` should name {recipe}"
         );
     }
+    // Clean: no warning either (their agent pin is on the latest minor line).
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning"), "shipped recipes warn:\n{err}");
+}
+
+#[test]
+fn a_pin_behind_the_latest_minor_line_is_a_warning_with_the_fix_not_an_error() {
+    for (pin, line) in [("1.7.1-110", "1.7 line"), ("2.0.1", "2.0 line")] {
+        let var = format!("agent_version={pin}");
+        let out = amibake(["validate", UBUNTU, "--var", &var]);
+        expect_exit(&out, 0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let warning = err
+            .lines()
+            .find(|l| l.starts_with("warning: "))
+            .unwrap_or_else(|| panic!("{pin}: no warning:\n{err}"));
+        for part in [
+            UBUNTU,
+            "step 3 (codedeploy_agent)",
+            pin,
+            line,
+            "pin `version: \"2.1.0\"`",
+        ] {
+            assert!(
+                warning.contains(part),
+                "{pin}: `{part}` missing from {warning}"
+            );
+        }
+        assert!(stdout(&out).starts_with("ok: "), "{pin}: still valid");
+
+        let json = amibake(["validate", "--json", UBUNTU, "--var", &var]);
+        expect_exit(&json, 0);
+        let event = validate_event(&json);
+        assert_eq!(event["ok"], true, "{event}");
+        assert_eq!(
+            event["warnings"][0]["at"], "step 3 (codedeploy_agent)",
+            "{event}"
+        );
+        assert!(
+            event["warnings"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(pin),
+            "{event}"
+        );
+    }
+    let current = amibake(["validate", "--json", UBUNTU, "--var", "agent_version=2.1.0"]);
+    assert_eq!(validate_event(&current)["warnings"], serde_json::json!([]));
 }
 
 #[test]

@@ -88,7 +88,8 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
         boot_checks,
         [
             "built-in: codedeploy-agent started after cloud-final",
-            "built-in: codedeploy-agent runs the pinned 1.7.1-110",
+            "built-in: codedeploy-agent runs the pinned 2.1.0",
+            "built-in: codedeploy-agent answers on its command port",
             "tomcat enabled",
             "java 17",
         ]

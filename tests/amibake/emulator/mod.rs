@@ -2,6 +2,7 @@
 //! emulator/README.md), which scripts/test.sh starts.
 
 mod bake;
+mod bake_agent_v2;
 mod bake_history;
 mod bake_many;
 mod bake_preflight;
