@@ -92,7 +92,7 @@ export AMIBAKE_TEST_ENDPOINT
 # The same flags as the build above, so nothing rebuilds; --include-ignored runs the
 # tests plain `cargo test` leaves out (they need the emulator, the real-OS root or the
 # shell linter, all provided above). Most tests wait on the emulator, not the CPU: eight
-# at once (the real-OS ones boot two at a time, tests/amibake/realos.rs; tests that share
+# at once (the real-OS ones boot two at a time, tests/amibake/realos/mod.rs; tests that share
 # a region take turns, tests/amibake/support/claims.rs).
 cargo test --locked --tests -- --include-ignored --test-threads=8
 phase "every test passed"
