@@ -66,10 +66,21 @@ if [[ -z "$mirror" ]]; then
 fi
 [[ -n "$mirror" ]] || fail "no Debian mirror in /etc/apt; set AMIBAKE_DEBIAN_MIRROR"
 
+# Removes a root (a finished one, or a temporary one a killed run left): debootstrap mounts
+# /proc (and more) inside while it runs, and a run killed then (a cancelled CI job) leaves
+# them mounted, which `rm -rf` cannot remove. Unmounts what is under it first, deepest first.
+remove_root() {
+  local dir=$1 mount
+  while read -r mount; do
+    umount -l "$mount" 2>/dev/null || true
+  done < <(awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/mounts | sort -r)
+  rm -rf "$dir"
+}
+
 tmp="$out.tmp.$$"
 log="$root/target/realos/debootstrap.log"
 mkdir -p "$root/target/realos"
-trap 'rm -rf "$tmp"' EXIT
+trap 'remove_root "$tmp"' EXIT
 echo "realos-rootfs: debootstrap $suite (${packages[*]}) into $out (about a minute; log: $log)" >&2
 include=$(IFS=,; echo "${packages[*]}")
 if ! debootstrap --variant=minbase --include="$include" "$suite" "$tmp/debian" "$mirror" >"$log" 2>&1; then
@@ -129,5 +140,8 @@ mv "$tmp" "$out"
 trap - EXIT
 can_run_containers
 # Roots built from an older version of this file are not used any more.
-find "$root/target/realos" -mindepth 1 -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key" -exec rm -rf {} +
+# So are the temporary roots of runs killed before they finished.
+while read -r old; do
+  remove_root "$old"
+done < <(find "$root/target/realos" -mindepth 1 -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key")
 echo "$out"
