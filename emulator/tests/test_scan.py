@@ -127,8 +127,23 @@ def test_a_failing_scan_says_why_and_leaves_the_image_as_it_was(emu, ec2, inspec
     assert (failed["scanStatus"], failed["scanStatusReason"]) == ("FAILED", "UNSUPPORTED_OS")
     assert "completedAt" in failed
     assert scan_results(ec2, ami) is None and findings(ec2, ami) == []
-    with pytest.raises(Exception, match="400"):
-        emu.config(scan_fail_reason="BROKEN")
+    for bad in ({"scan_fail_reason": "BROKEN"}, {"scan_findings": [{"title": "CVE-1", "severity": "severe"}]},
+                {"scan_findings": [{"severity": "low"}]}, {"scan_findings": [{"title": "CVE-1", "severity": "low", "cvss": 1}]},
+                {"scan_findings": [{"title": "CVE-1", "severity": "low", "fix_available_days_ago": -1}]}):
+        with pytest.raises(Exception, match="400"):
+            emu.config(**bad)
+
+
+def test_an_image_deregistered_during_its_scan_fails_it(emu, ec2, inspector, source):
+    iid = ec2.run_instances(ImageId=source, InstanceType="t3.small", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    image_id = ec2.create_image(InstanceId=iid, Name=f"scan-{uuid.uuid4().hex[:12]}")["ImageId"]
+    ec2.terminate_instances(InstanceIds=[iid])
+    emu.config(scan_seconds=1)
+    scan_id = start(inspector, image_id)
+    ec2.deregister_image(ImageId=image_id)
+    time.sleep(1.1)
+    failed = status(inspector, image_id, scan_id)
+    assert (failed["scanStatus"], failed["scanStatusReason"]) == ("FAILED", "RESOURCE_TERMINATED")
 
 
 def test_a_scan_takes_scan_seconds_with_the_findings_of_its_start(emu, ec2, inspector, ami):
