@@ -12,6 +12,11 @@ One module per service, each installing its patches into moto at start (`install
   ec2             instance lifecycle delays, ClientToken, a seeded Ubuntu AMI
   ec2_images      AMI name rules, snapshot tags and encryption, CopyImage options, image
                   deprecation
+  inspector       Inspector's on-demand AMI scans (inspector2, answered before moto):
+                  scan_seconds, scan_findings, scan_fail_reason, denied access, unserved
+                  regions
+  image_findings  what a successful scan leaves on the AMI: ec2 GetImageFindings,
+                  DescribeImages' scanResults
   ssm             DescribeInstanceInformation (which agents are Online), Canonical's public
                   Ubuntu parameter
   ssm_commands    SendCommand: targets, each invocation answered or run
@@ -37,12 +42,13 @@ How an instance answers a command, by backend:
 Shared machinery:
 
   state     the World: knobs, facts, scheduled transitions, invocations, stack updates
-            in progress, instance refreshes, the real-OS backend and the request counts,
-            built once and handed to every module
+            in progress, instance refreshes, Inspector scans, the interceptors, the
+            real-OS backend and the request counts, built once and handed to every module
   config    the knobs and the /_amibake/* control endpoint
   traffic   request accounting and EC2's request-rate buckets (throttle_ec2)
   guard     who may talk to the emulator: no web page, its own Host, JSON control POSTs
-  server    the WSGI app: the guard, control endpoint, throttling, the lock, moto
+  server    the WSGI app: the guard, control endpoint, throttling, the lock, the
+            interceptors, moto
   util      the log line and moto's clock
   __main__  the command line
 

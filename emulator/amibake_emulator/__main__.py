@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 from . import __doc__ as PACKAGE_DOC  # noqa: E402
-from . import autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, ssm, ssm_commands, ssm_invocations  # noqa: E402
+from . import autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_findings, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
 from .outputs import OutputTable  # noqa: E402
 from .realos import RealOS  # noqa: E402
 from .server import serve  # noqa: E402
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         world.knobs.initial = dict(world.knobs.defaults)
     ec2.install(world)
     ec2_images.install(world)
+    inspector.install(world)
+    image_findings.install(world)
     ec2_account.install(world)
     iam_tags.install(world)
     iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])

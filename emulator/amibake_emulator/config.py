@@ -5,7 +5,8 @@ Tests shape the emulated AWS at run time, per region, without restarting it: del
 (bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
 throttling, faults of a dead or flaky network on chosen actions (stall_actions,
 reset_actions, throttle_storm_*, error_burst_*; see traffic.py), regions not opted in
-(regions_not_opted_in) and real instances (real_os).
+(regions_not_opted_in), Inspector's scans (scan_seconds, scan_findings, scan_fail_reason,
+inspector_access_denied, inspector_regions_unserved) and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
 
@@ -25,6 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
+from . import inspector
 from .util import log
 
 if TYPE_CHECKING:
@@ -59,8 +61,20 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "real_os": False,  # "debian" | "amazon": instances boot a real systemd + cloud-init root
     # Regions DescribeRegions (asked in this region) shows `not-opted-in`: copies there fail preflight.
     "regions_not_opted_in": [],
+    # Inspector's on-demand scans (inspector.py, image_findings.py):
+    "scan_seconds": 0.0,  # a scan is IN_PROGRESS for N s (0: over at the next request)
+    "scan_findings": [],  # the findings a successful scan plants: [{title, severity, fix_available, ...}]
+    "scan_fail_reason": "",  # a scan FAILS with this OnDemandScanStatusReason ("" = off)
+    "inspector_access_denied": False,  # inspector2 -> AccessDeniedException, GetImageFindings -> UnauthorizedOperation
+    "inspector_regions_unserved": [],  # regions whose inspector2 endpoint never answers
 }
 
+
+# Knobs a service module checks: what it stores, or ValueError.
+MODULE_KNOBS: dict[str, Callable[[Any], Any]] = {
+    "scan_findings": inspector.check_findings,
+    "scan_fail_reason": inspector.check_fail_reason,
+}
 
 # Knobs that hold a name, empty when off: what the name is.
 NAME_KNOBS = {"fail_instance_refresh": "an alarm name", "default_host_management": "a role name"}
@@ -77,7 +91,9 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         if not isinstance(value, bool):
             raise ValueError("bad_image must be true, false or a list of table keys")
         return value
-    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2"):
+    if key in MODULE_KNOBS:
+        return MODULE_KNOBS[key](value)
+    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2", "inspector_access_denied"):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value
@@ -99,7 +115,7 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{key} must be a list of action names (Action or service:Action)")
         return value
-    if key == "regions_not_opted_in":
+    if key in ("regions_not_opted_in", "inspector_regions_unserved"):
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -9,7 +9,8 @@ One WSGI app (werkzeug, threaded) answers everything:
     amibake names in `x-amibake-action`) and counted, and with `throttle_ec2` may be
     answered RequestLimitExceeded (traffic.py);
   * then it runs in moto under `world.lock`, after `world.tick()` applied the scheduled
-    transitions that are due: requests are serialized, and delays are lazy.
+    transitions that are due: requests are serialized, and delays are lazy. A service
+    module may answer a request before moto (`world.interceptors`: inspector2's scans).
     POST /moto-api/reset also resets the World (facts, invocations, transitions).
 
 `serve()` writes the bound port to --port-file (atomically), stops on SIGTERM/SIGINT,
@@ -53,6 +54,10 @@ def make_app(world: World, moto_app: Any) -> Callable[..., Any]:
             world.tick()
             if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
                 world.reset()
+            for intercept in world.interceptors if request is not None else ():
+                answer = intercept(request, environ, start_response)
+                if answer is not None:
+                    return answer
             return list(moto_app(environ, start_response))
 
     return app

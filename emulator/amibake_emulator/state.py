@@ -12,6 +12,10 @@ them and what moto has no place for:
   * CloudFormation stack updates that take time (`stack_update.StackUpdate`, by stack id)
     and the instance refreshes they drive (`instance_refresh.Refresh`), which moto has
     no model for;
+  * Inspector's on-demand scans (`inspector.Scan`, by account, region and scan id) and
+    the results the last successful one left on each image (`inspector.ImageScan`);
+  * the interceptors: service modules that answer some requests before moto does
+    (inspector.py: inspector2's on-demand scans);
   * the real-OS backend (`realos.RealOS`), so that the EC2 and SSM patches ask the
     World, not a module-level global, whether an instance is a real container;
   * the request accounting (`traffic.Traffic`).
@@ -19,7 +23,7 @@ them and what moto has no place for:
 Every AWS request runs under `World.lock`, after `tick()` applied what is due. The World
 is built once in `__main__` and handed to each module's `install(world)`, whose patches
 close over it. POST /moto-api/reset calls `reset()`: facts, invocations, transitions,
-tokens, stack updates and instance refreshes go, the knobs, the table and the real-OS
+tokens, stack updates, instance refreshes and scans go, the knobs, the table and the real-OS
 containers stay.
 """
 
@@ -33,6 +37,7 @@ from .config import Knobs
 from .traffic import Traffic
 
 if TYPE_CHECKING:
+    from .inspector import ImageScan, Scan
     from .instance_refresh import Refresh
     from .outputs import OutputTable
     from .realos import RealOS
@@ -47,6 +52,8 @@ class World:
         self.realos = realos
         self.knobs = Knobs(check_real_os=realos.check)
         self.traffic = Traffic(self.knobs)
+        # (request, environ, start_response) -> the answer, or None: moto answers
+        self.interceptors: list[Callable[[tuple[Any, ...], dict[str, Any], Any], list[bytes] | None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -58,6 +65,8 @@ class World:
         self.tokens: dict[tuple[str, str, str, str], Any] = {}  # idempotency
         self.stack_updates: dict[str, StackUpdate] = {}  # stack id -> its update in progress
         self.refreshes: list[Refresh] = []  # every instance refresh, oldest first
+        self.scans: dict[tuple[str, str, str], Scan] = {}  # (account, region, scan id), oldest first
+        self.image_scans: dict[tuple[str, str, str], ImageScan] = {}  # (account, region, image id)
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         self.seq += 1

@@ -228,13 +228,23 @@ class Traffic:
             }
 
 
+# restJson1 operations carry their name in the path alone: (service, path) -> action.
+# inspector2's on-demand scans (inspector.py answers them; moto has no route for them).
+INSPECTOR_ACTIONS = {
+    "/ondemand/scan": "StartOnDemandScan",
+    "/ondemand/scan/status": "GetOnDemandScanStatus",
+    "/ondemand/scans": "ListOnDemandScans",
+}
+REST_ACTIONS = {("inspector2", path): action for path, action in INSPECTOR_ACTIONS.items()}
+
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
 def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str]], str | None] | None:
     """(region, service, action, query parameters, plan action) of an AWS request, from
-    its SigV4 scope, its `Action` parameter or `X-Amz-Target` header, and amibake's
-    `x-amibake-action` header (None without one). Leaves the body readable."""
+    its SigV4 scope, its `Action` parameter, `X-Amz-Target` header or (restJson1) its
+    path, and amibake's `x-amibake-action` header (None without one). Leaves the body
+    readable."""
     scope = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if scope is None:
         return None
@@ -250,16 +260,19 @@ def classify(environ: dict[str, Any]) -> tuple[str, str, str, dict[str, list[str
         params = parse_qs(environ.get("QUERY_STRING", ""))
         if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
             params.update(parse_qs(body.decode("utf-8", "replace")))
-        action = params.get("Action", ["?"])[-1]
+        action = params.get("Action", [REST_ACTIONS.get((scope["service"], environ.get("PATH_INFO", "")), "?")])[-1]
     return scope["region"], scope["service"], action, params, environ.get("HTTP_X_AMIBAKE_ACTION")
 
 
 QUERY_SERVICES = {"cloudformation", "autoscaling", "iam", "sts"}
+REST_JSON_SERVICES = {"inspector2"}
 
 
 def error_response(service: str, status: str, code: str, message: str, start_response: Any) -> list[bytes]:
     """An AWS error in the service's protocol: EC2's XML, the query services' XML
-    (CloudFormation, Auto Scaling), or JSON (SSM, KMS)."""
+    (CloudFormation, Auto Scaling), restJson1 (inspector2: the type in `x-amzn-ErrorType`)
+    or JSON (SSM, KMS)."""
+    headers = []
     if service == "ec2":
         data = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
@@ -273,10 +286,14 @@ def error_response(service: str, status: str, code: str, message: str, start_res
             f"</Error><RequestId>amibake-emulator</RequestId></ErrorResponse>"
         ).encode()
         content_type = "text/xml"
+    elif service in REST_JSON_SERVICES:
+        data = json.dumps({"message": message}).encode()
+        content_type = "application/json"
+        headers.append(("x-amzn-ErrorType", code))
     else:
         data = json.dumps({"__type": code, "message": message}).encode()
         content_type = "application/x-amz-json-1.1"
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers])
     return [data]
 
 
@@ -303,7 +320,7 @@ def throttled_response(service: str, start_response: Any) -> list[bytes]:
         return []
     if kind == "error":
         status = getattr(_verdict, "status", "500 Internal Server Error")
-        code = {"ec2": "InternalError" if status.startswith("500") else "Unavailable"}.get(
+        code = {"ec2": "InternalError" if status.startswith("500") else "Unavailable", "inspector2": "InternalServerException"}.get(
             service, "InternalFailure" if service in QUERY_SERVICES else "InternalServerError"
         )
         return error_response(service, status, code, "injected by the emulator's error_burst knobs", start_response)
@@ -311,4 +328,6 @@ def throttled_response(service: str, start_response: Any) -> list[bytes]:
         return error_response(service, "503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded.", start_response)
     if service in QUERY_SERVICES:
         return error_response(service, "400 Bad Request", "Throttling", "Rate exceeded", start_response)
+    if service in REST_JSON_SERVICES:
+        return error_response(service, "429 Too Many Requests", "ThrottlingException", "Rate exceeded", start_response)
     return error_response(service, "400 Bad Request", "ThrottlingException", "Rate exceeded", start_response)

@@ -1,5 +1,6 @@
 """Fixtures: one emulator per session (`python -m amibake_emulator` on a free port, stopped
-by its PID), clients, per-test knob resets, a source AMI and a running builder."""
+by its PID; `running_emulator` starts another for a test that resets it), clients,
+per-test knob resets, a source AMI and a running builder."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,12 +18,12 @@ from support import AL2023, COPY_REGION, REGION, Emulator, launch
 EMULATOR_DIR = Path(__file__).resolve().parent.parent  # holds the package amibake_emulator/
 
 
-@pytest.fixture(scope="session")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+@contextmanager
+def running_emulator(tmp: Path) -> Iterator[Emulator]:
+    """An emulator of its own (`python -m amibake_emulator` on a free port), stopped by its PID."""
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    tmp = tmp_path_factory.mktemp("emulator")
     port_file, log = tmp / "port", tmp / "log"
     pythonpath = os.pathsep.join(p for p in (str(EMULATOR_DIR), os.environ.get("PYTHONPATH", "")) if p)
     with open(log, "w") as out:
@@ -42,6 +44,12 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as emulator:
+        yield emulator
 
 
 @pytest.fixture(autouse=True)
