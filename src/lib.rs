@@ -24,6 +24,7 @@ pub mod recipe;
 pub mod report;
 pub mod roll;
 pub mod run;
+pub mod scan;
 pub mod script;
 pub mod secret;
 pub mod sweep;

@@ -28,6 +28,10 @@ pub struct Manifest {
     pub validation: Vec<CheckResult>,
     #[serde(default)]
     pub boot_test: Option<BootTestResult>,
+    /// `image.scan`: what Inspector's scan of the image found (counts by severity, the
+    /// highest, the scan's date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<crate::scan::ScanSummary>,
     /// Set by `bake --if-changed` when an image with the same input hash already existed:
     /// the run id that baked it. Nothing was launched then.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,9 @@ pub const INPUT_HASH: &str = "amibake:input-hash";
 pub const SOURCE_AMI: &str = "amibake:source-ami";
 /// Set on a bake's AMIs once everything succeeded; `sweep` never touches them.
 pub const COMPLETE: &str = "amibake:complete";
+/// Set with `amibake:complete` when the recipe scans its image: the scan's summary
+/// (`critical=0 high=1 … highest=high at=…`, `crate::scan::ScanSummary::tag_value`).
+pub const SCAN: &str = "amibake:scan";
 
 /// On a stack: the image the stack ran before the last roll (what `rollback` goes back to).
 pub const PREVIOUS_IMAGE: &str = "amibake:previous-image-id";

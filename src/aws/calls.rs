@@ -63,6 +63,8 @@ pub const EC2_DESCRIBE_SUBNETS: &str = "ec2:DescribeSubnets";
 pub const EC2_ENABLE_IMAGE_DEPRECATION: &str = "ec2:EnableImageDeprecation";
 /// `ec2:GetEbsDefaultKmsKeyId`.
 pub const EC2_GET_EBS_DEFAULT_KMS_KEY_ID: &str = "ec2:GetEbsDefaultKmsKeyId";
+/// `ec2:GetImageFindings`.
+pub const EC2_GET_IMAGE_FINDINGS: &str = "ec2:GetImageFindings";
 /// `ec2:ModifyImageAttribute`.
 pub const EC2_MODIFY_IMAGE_ATTRIBUTE: &str = "ec2:ModifyImageAttribute";
 /// `ec2:ModifySnapshotAttribute`.
@@ -75,6 +77,10 @@ pub const EC2_RUN_INSTANCES: &str = "ec2:RunInstances";
 pub const EC2_STOP_INSTANCES: &str = "ec2:StopInstances";
 /// `ec2:TerminateInstances`.
 pub const EC2_TERMINATE_INSTANCES: &str = "ec2:TerminateInstances";
+/// `inspector2:GetOnDemandScanStatus`.
+pub const INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS: &str = "inspector2:GetOnDemandScanStatus";
+/// `inspector2:StartOnDemandScan`.
+pub const INSPECTOR2_START_ON_DEMAND_SCAN: &str = "inspector2:StartOnDemandScan";
 /// `kms:DescribeKey`.
 pub const KMS_DESCRIBE_KEY: &str = "kms:DescribeKey";
 /// `kms:GetKeyPolicy`.

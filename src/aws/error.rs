@@ -26,9 +26,10 @@ const NOT_YET_VISIBLE: [&str; 4] = [
 ];
 
 /// Codes of a failure on AWS's side (5xx): the request may have been carried out.
-const SERVER_FAULTS: [&str; 7] = [
+const SERVER_FAULTS: [&str; 8] = [
     "InternalError",
     "InternalFailure",
+    "InternalServerException",
     "InternalServerError",
     "ServiceUnavailable",
     "Unavailable",

@@ -15,6 +15,7 @@ pub mod cfn;
 pub mod ec2;
 pub mod error;
 pub mod history;
+pub mod inspector;
 pub mod kms;
 pub mod limit;
 pub mod poll;
@@ -104,6 +105,7 @@ pub struct Aws {
     cfn: Arc<Clients<aws_sdk_cloudformation::Client>>,
     asg: Arc<Clients<aws_sdk_autoscaling::Client>>,
     kms: Arc<Clients<aws_sdk_kms::Client>>,
+    inspector: Arc<Clients<aws_sdk_inspector2::Client>>,
     /// Shared by every client (and every bake) of the process.
     limiter: Arc<Limiter>,
 }
@@ -198,6 +200,10 @@ impl Aws {
                     aws_sdk_kms::config::Builder::from(c).region(r).build(),
                 )
             }),
+            inspector: Clients::new("inspector2", |c, r| {
+                let config = aws_sdk_inspector2::config::Builder::from(c).region(r);
+                aws_sdk_inspector2::Client::from_conf(config.build())
+            }),
             limiter,
         }
     }
@@ -263,6 +269,12 @@ impl Aws {
         self
     }
 
+    /// Adds an Inspector client built elsewhere (see [`Aws::from_clients`]).
+    pub fn with_inspector(self, region: &str, client: aws_sdk_inspector2::Client) -> Aws {
+        self.inspector.insert(region, client);
+        self
+    }
+
     /// Every request this process sent through the limiter so far (clients built by
     /// [`Aws::load`]; hand-built test clients bypass it).
     pub fn traffic(&self) -> Traffic {
@@ -297,5 +309,10 @@ impl Aws {
     /// The KMS client for `region`.
     pub fn kms(&self, region: &str) -> Result<aws_sdk_kms::Client, AwsError> {
         self.kms.get(self.config.as_ref(), region)
+    }
+
+    /// The Inspector (inspector2) client for `region`.
+    pub fn inspector(&self, region: &str) -> Result<aws_sdk_inspector2::Client, AwsError> {
+        self.inspector.get(self.config.as_ref(), region)
     }
 }

@@ -223,8 +223,17 @@ impl Bake<'_> {
     /// Tags every AMI of the bake `amibake:complete=true`: from now on it is a product,
     /// not debris of an interrupted run, and `sweep` leaves it alone. Only that key:
     /// `amibake:created-by` is set at creation, and the IAM policy denies it afterwards.
-    pub(super) async fn mark_complete(&self, amis: &[AmiEntry]) -> Result<(), BakeError> {
-        let tags = BTreeMap::from([(tags::COMPLETE.to_string(), "true".to_string())]);
+    pub(super) async fn mark_complete(
+        &self,
+        amis: &[AmiEntry],
+        scan: Option<&crate::scan::ScanSummary>,
+    ) -> Result<(), BakeError> {
+        let mut tags = BTreeMap::from([(tags::COMPLETE.to_string(), "true".to_string())]);
+        // The scan's summary rides on the same request: one CreateTags of amibake's own
+        // keys on its own images, as the IAM policy allows after creation.
+        if let Some(scan) = scan {
+            tags.insert(tags::SCAN.to_string(), scan.tag_value());
+        }
         let tag_one = |ami: &AmiEntry| {
             let tags = &tags;
             let mut resources = vec![ami.ami_id.clone()];

@@ -43,6 +43,7 @@ mod guard;
 mod history;
 mod image;
 mod launch;
+mod scan;
 mod source;
 mod verify;
 mod walk;
@@ -103,6 +104,20 @@ pub enum BakeError {
     },
     #[error("copies failed: {}", .0.join("; "))]
     CopiesFailed(Vec<String>),
+    /// The image's scan found more than `image.scan` allows.
+    #[error(
+        "the scan of {image} is over the limit: {}; worst findings:{}",
+        .violations.join("; "),
+        .worst.iter().map(|w| format!("\n  - {w}")).collect::<String>()
+    )]
+    ScanOverLimit {
+        image: String,
+        violations: Vec<String>,
+        worst: Vec<String>,
+    },
+    /// Inspector could not scan the image (`UNSUPPORTED_OS`, `ACCESS_DENIED`, …).
+    #[error("Inspector's scan of {image} failed: {reason}")]
+    ScanFailed { image: String, reason: String },
     /// The preflight (the image name, copies, shares and keys) failed (exit 2: nothing was created).
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),

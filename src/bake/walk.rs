@@ -25,6 +25,7 @@ pub(super) struct Walk {
     boot_checks: Vec<CheckResult>,
     copies: Vec<AmiEntry>,
     boot_test_result: Option<BootTestResult>,
+    scan: Option<crate::scan::ScanSummary>,
     /// For the closing actions: whether the walk failed (or was interrupted) …
     failed: bool,
     /// … the manifest of the bake when it did not (`WriteManifest` writes it) …
@@ -123,6 +124,7 @@ impl Bake<'_> {
             steps: walk.steps,
             validation: walk.validation,
             boot_test: walk.boot_test_result,
+            scan: walk.scan,
             ..self.manifest(&source, walk.input_hash, amis)
         })
     }
@@ -197,8 +199,16 @@ impl Bake<'_> {
             Action::Terminate { role } => {
                 self.terminate(self.region(), walk.instance(*role)?).await
             }
-            Action::Distribute { copies, boot_test } => {
-                self.distribute(copies, boot_test, walk).await?;
+            Action::Distribute {
+                copies,
+                boot_test,
+                scan,
+            } => {
+                self.distribute(copies, boot_test, scan, walk).await?;
+            }
+            Action::Scan { timeout, limits } => {
+                let image = walk.image()?.id.clone();
+                walk.scan = Some(self.scan(&image, timeout.get(), limits).await?);
             }
             Action::Copy { region, timeout } => {
                 let copy = [(region.clone(), timeout.get(), action.id())];
@@ -206,7 +216,10 @@ impl Bake<'_> {
                 walk.copies.extend(made);
             }
             Action::Share => self.share_all(&self.amis(walk)?).await?,
-            Action::MarkComplete => self.mark_complete(&self.amis(walk)?).await?,
+            Action::MarkComplete => {
+                self.mark_complete(&self.amis(walk)?, walk.scan.as_ref())
+                    .await?
+            }
             Action::Cleanup { .. } => walk.clean = self.cleanup(walk.failed).await,
             Action::WriteHistory { .. } => self.write_history().await,
             Action::WriteManifest { manifest } => self.write_manifest(manifest, walk).await?,
@@ -279,6 +292,7 @@ impl Bake<'_> {
         &self,
         copies: &[Action],
         boot_test: &[Action],
+        scan: &[Action],
         walk: &mut Walk,
     ) -> Result<(), BakeError> {
         let copying = async {
@@ -301,9 +315,17 @@ impl Bake<'_> {
                 checks: branch.boot_checks,
             }))
         };
-        let (copies, result) = tokio::try_join!(copying, testing)?;
+        let scanning = async {
+            let mut branch = walk.clone();
+            for action in scan {
+                self.perform(action, &mut branch).await?;
+            }
+            Ok::<_, BakeError>(branch.scan)
+        };
+        let (copies, result, scanned) = tokio::try_join!(copying, testing, scanning)?;
         walk.copies = copies;
         walk.boot_test_result = result;
+        walk.scan = scanned;
         Ok(())
     }
 

@@ -120,10 +120,19 @@ pub enum Action {
     Deprecate { after: Duration },
     /// Terminate an instance that has served its purpose (stop paying for it now).
     Terminate { role: Role },
-    /// The copies and the boot test, side by side: either failing fails the bake.
+    /// The copies, the boot test and the scan, side by side: any failing fails the bake.
     Distribute {
         copies: Vec<Action>,
         boot_test: Vec<Action>,
+        /// [`Action::Scan`] when the recipe asks for it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scan: Vec<Action>,
+    },
+    /// Inspector's on-demand scan of the home-region image, its findings judged against
+    /// `limits` (`image.scan`).
+    Scan {
+        timeout: Duration,
+        limits: crate::scan::ScanLimits,
     },
     /// Copy the image to a region and wait until the copy is available.
     Copy { region: Region, timeout: Duration },
@@ -165,6 +174,7 @@ impl Action {
             Action::Deprecate { .. } => "deprecate".into(),
             Action::Terminate { role } => format!("terminate:{}", role.as_str()),
             Action::Distribute { .. } => "distribute".into(),
+            Action::Scan { .. } => "scan".into(),
             Action::Copy { region, .. } => format!("copy:{region}"),
             Action::Share => "share".into(),
             Action::MarkComplete => "mark_complete".into(),
@@ -328,8 +338,21 @@ fn image_actions(plan: &Plan) -> Vec<Action> {
         .as_ref()
         .map(|bt| boot_test_actions(bt, plan.builder.ready_timeout))
         .unwrap_or_default();
-    if !copies.is_empty() || !boot_test.is_empty() {
-        list.push(Action::Distribute { copies, boot_test });
+    let scan: Vec<Action> = plan
+        .image
+        .scan
+        .iter()
+        .map(|s| Action::Scan {
+            timeout: s.timeout.into(),
+            limits: s.limits(),
+        })
+        .collect();
+    if !copies.is_empty() || !boot_test.is_empty() || !scan.is_empty() {
+        list.push(Action::Distribute {
+            copies,
+            boot_test,
+            scan,
+        });
     }
     if plan.image.shares() {
         list.push(Action::Share);

@@ -111,10 +111,21 @@ impl Action {
             Action::CreateImage { .. } => none.always(&[EC2_CREATE_IMAGE, EC2_DESCRIBE_IMAGES]),
             Action::Deprecate { .. } => none.always(&[EC2_ENABLE_IMAGE_DEPRECATION]),
             Action::Terminate { .. } => none.always(&[EC2_TERMINATE_INSTANCES]),
-            Action::Distribute { copies, boot_test } => copies
+            Action::Distribute {
+                copies,
+                boot_test,
+                scan,
+            } => copies
                 .iter()
                 .chain(boot_test)
+                .chain(scan)
                 .fold(none, |c, a| c.and(a.calls(plan))),
+            Action::Scan { .. } => none.always(&[
+                INSPECTOR2_START_ON_DEMAND_SCAN,
+                INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS,
+                EC2_GET_IMAGE_FINDINGS,
+                EC2_DESCRIBE_IMAGES,
+            ]),
             // Tagged at creation (TagSpecifications): no CreateTags.
             Action::Copy { .. } => {
                 let copy = none.always(&[EC2_COPY_IMAGE, EC2_DESCRIBE_IMAGES]);
@@ -188,8 +199,13 @@ pub(super) fn annotate(plan: &Plan, actions: &[Action], json: &mut [serde_json::
         object.insert("id".into(), action.id().into());
         object.insert("calls".into(), calls.calls.into());
         object.insert("always".into(), calls.always.into());
-        if let Action::Distribute { copies, boot_test } = action {
-            for (key, nested) in [("copies", copies), ("boot_test", boot_test)] {
+        if let Action::Distribute {
+            copies,
+            boot_test,
+            scan,
+        } = action
+        {
+            for (key, nested) in [("copies", copies), ("boot_test", boot_test), ("scan", scan)] {
                 if let Some(list) = object.get_mut(key).and_then(|v| v.as_array_mut()) {
                     annotate(plan, nested, list);
                 }

@@ -159,6 +159,8 @@ pub struct ImagePlan {
     /// encrypted, and AWS makes no encrypted image public). Kept in `plan --json`.
     pub public: bool,
     pub deprecate_after: Option<Duration>,
+    /// `image.scan`: Inspector's scan of the new image and its limits.
+    pub scan: Option<crate::recipe::model::Scan>,
 }
 
 impl ImagePlan {
@@ -386,6 +388,7 @@ fn image_plan(
         share_organizational_units: img.share_with.organizational_units.clone(),
         public: img.public,
         deprecate_after: img.deprecate_after,
+        scan: img.scan.clone(),
     }
 }
 

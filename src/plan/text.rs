@@ -164,10 +164,22 @@ impl Plan {
                 out.detail("timeout", timeout);
             }
             Action::CreateImage { timeout } => self.render_image(out, &api, timeout),
-            Action::Distribute { copies, boot_test } => {
-                for a in copies.iter().chain(boot_test) {
+            Action::Distribute {
+                copies,
+                boot_test,
+                scan,
+            } => {
+                for a in copies.iter().chain(boot_test).chain(scan) {
                     self.render(out, a);
                 }
+            }
+            Action::Scan { timeout, limits } => {
+                out.action(
+                    "scan the image with Inspector (in parallel with the copies and the boot test)",
+                    &self.api(action, "on-demand AMI scan; idempotent ClientToken"),
+                );
+                out.detail("timeout", timeout);
+                out.detail("limits", &scan_limits(limits));
             }
             Action::Copy { region, timeout } => {
                 out.action(
@@ -376,5 +388,27 @@ fn show_value(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// `max_severity high; max_days_since_fix critical 0, high 14`, or `none (recorded only)`.
+fn scan_limits(limits: &crate::scan::ScanLimits) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = limits.max_severity {
+        parts.push(format!("max_severity {s}"));
+    }
+    if !limits.max_days_since_fix.is_empty() {
+        let days: Vec<String> = limits
+            .max_days_since_fix
+            .iter()
+            .rev()
+            .map(|(s, d)| format!("{s} {d}"))
+            .collect();
+        parts.push(format!("max_days_since_fix {}", days.join(", ")));
+    }
+    if parts.is_empty() {
+        "none (the summary is recorded only)".into()
+    } else {
+        parts.join("; ")
     }
 }

@@ -67,7 +67,8 @@ pub fn load(
         Ok(recipe) => recipe,
         Err(first) => return Err(every_error(path, &text, &rendered, first)),
     };
-    let problems = check(path, &text, Some(&recipe.builder), Some(&recipe.image));
+    let mut problems = check(path, &text, Some(&recipe.builder), Some(&recipe.image));
+    problems.extend(check_scan_environments(path, &text, &recipe));
     if !problems.is_empty() {
         return Err(RecipeErrors::new(problems));
     }
@@ -239,6 +240,29 @@ fn check(
         ));
     }
     problems
+}
+
+/// `image.scan.require_for` may only name environments of `promotion:` (a typo would
+/// otherwise leave an environment ungated), each error at its key.
+fn check_scan_environments(path: &Path, text: &str, recipe: &Recipe) -> Vec<RecipeError> {
+    let Some(scan) = &recipe.image.scan else {
+        return Vec::new();
+    };
+    let anchor = find_key(text, "require_for").map_or(0, |(line, _)| line);
+    scan.unknown_environments(&recipe.promotion)
+        .into_iter()
+        .map(|(env, message)| {
+            let below = text
+                .lines()
+                .skip(anchor as usize)
+                .collect::<Vec<_>>()
+                .join("\n");
+            match find_key(&below, &env) {
+                Some((line, col)) => RecipeError::at(path, text, line + anchor, col, &message),
+                None => RecipeError::file(path, &message),
+            }
+        })
+        .collect()
 }
 
 /// The first `key:` at the start of a line (after indentation or `- `), 1-based.

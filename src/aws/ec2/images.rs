@@ -8,6 +8,7 @@ use aws_smithy_types::DateTime;
 
 use crate::aws::AwsError;
 use crate::image::ImageState;
+use crate::scan::{Finding, ScanSummary};
 
 use super::{delete_snapshot, tag_filters, tag_specs};
 
@@ -307,4 +308,72 @@ async fn own_images_where(
         .await
         .map_err(|e| AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e))?;
     Ok(out.images.unwrap_or_default())
+}
+
+/// The most findings read from one image: far above a real image's hundreds, low enough
+/// that a broken or hostile answer cannot fill the memory.
+pub const MAX_FINDINGS: usize = 20_000;
+
+/// Every finding of Inspector's latest scan of `image_id` (GetImageFindings, every page,
+/// at most [`MAX_FINDINGS`]).
+pub async fn image_findings(ec2: &Client, image_id: &str) -> Result<Vec<Finding>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .get_image_findings()
+        .image_id(image_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| AwsError::call(crate::aws::calls::EC2_GET_IMAGE_FINDINGS, e))?;
+        found.extend(page.image_findings().iter().map(Finding::from_ec2));
+        if found.len() >= MAX_FINDINGS {
+            found.truncate(MAX_FINDINGS);
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// The scan summary EC2 keeps on the image (its `ScanResults`), with `findings` counted;
+/// `None` when the image has no scan results (never scanned) or EC2 does not know it.
+pub async fn scan_summary(
+    ec2: &Client,
+    image_id: &str,
+    findings: &[Finding],
+) -> Result<Option<ScanSummary>, AwsError> {
+    let out = match ec2.describe_images().image_ids(image_id).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            return AwsError::call(crate::aws::calls::EC2_DESCRIBE_IMAGES, e)
+                .absent_if(&["InvalidAMIID.NotFound", "InvalidAMIID.Malformed"]);
+        }
+    };
+    Ok(out
+        .images()
+        .first()
+        .and_then(|img| img.scan_results())
+        .map(|r| ScanSummary::from_ec2(Some(r), findings)))
+}
+
+/// Whether this caller may call GetImageFindings in the client's region (a DryRun: EC2
+/// answers `DryRunOperation` when allowed, `UnauthorizedOperation` when not).
+pub async fn may_get_image_findings(ec2: &Client, image_id: &str) -> Result<bool, AwsError> {
+    match ec2
+        .get_image_findings()
+        .image_id(image_id)
+        .dry_run(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = AwsError::call(crate::aws::calls::EC2_GET_IMAGE_FINDINGS, e);
+            match e.code() {
+                Some("DryRunOperation") => Ok(true),
+                Some("UnauthorizedOperation") => Ok(false),
+                _ => Err(e),
+            }
+        }
+    }
 }

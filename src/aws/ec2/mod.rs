@@ -20,6 +20,7 @@ pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,
 };
+pub use images::{MAX_FINDINGS, image_findings, may_get_image_findings, scan_summary};
 pub use images::{describe_own_image, own_images_named};
 pub use instances::{
     Launch, RootVolume, instance_state, reboot_instance, run_instance, stop_instance,

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::recipe::types::{AccountId, AmiName, Duration, Region};
 
+use super::Scan;
+
 /// The image to create and where it goes.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +37,9 @@ pub struct Image {
     /// What the hygiene script cleans before the stop (everything by default).
     #[serde(default)]
     pub hygiene: Hygiene,
+    /// Inspector's on-demand scan of the new image, and its limits (none by default).
+    #[serde(default)]
+    pub scan: Option<Scan>,
 }
 
 /// Who may launch the image besides this account.

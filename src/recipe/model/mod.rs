@@ -13,13 +13,15 @@
 //! - `steps.rs`: `steps:`, a step and its kind, and how a step's keys are read;
 //! - `actions.rs`: the body of each step kind (`packages:`, `file:`, …);
 //! - `checks.rs`: `validate:` and `boot_test:`, commands whose output is checked;
-//! - `image.rs`: `image:`, what is created, where it is copied and who may use it.
+//! - `image.rs`: `image:`, what is created, where it is copied and who may use it;
+//! - `scan.rs`: `image.scan:`, the image's vulnerability scan and its limits.
 
 mod actions;
 mod builder;
 mod checks;
 mod image;
 pub mod path;
+mod scan;
 mod source;
 mod steps;
 
@@ -37,6 +39,9 @@ pub use actions::{
 pub use builder::{Builder, Os};
 pub use checks::{BootTest, Check};
 pub use image::{Hygiene, Image, ShareWith};
+pub use scan::{
+    DEFAULT_MAX_SCAN_AGE, DEFAULT_SCAN_TIMEOUT, DayLimit, MAX_DAY_LIMIT, Scan, ScanRequirement,
+};
 pub use source::{ImageFilter, Source};
 pub use steps::{Action, MAX_RETRIES, STEP_KINDS, Step};
 

@@ -63,6 +63,9 @@ const NO_RESOURCE_LEVEL: &[&str] = &[
     "cloudformation:GetTemplateSummary",
     // prune lists every stack (no stack name) to keep each one's rollback target.
     "cloudformation:DescribeStacks",
+    // Inspector's on-demand scan calls name no resource type in IAM.
+    "inspector2:StartOnDemandScan",
+    "inspector2:GetOnDemandScanStatus",
 ];
 
 fn read(path: &std::path::Path) -> String {

@@ -11,6 +11,7 @@ const SERVICES: &[(&str, &str, &str)] = &[
     ("aws-sdk-cloudformation", "cloudformation", ".cfn("),
     ("aws-sdk-autoscaling", "autoscaling", ".asg("),
     ("aws-sdk-kms", "kms", ".kms("),
+    ("aws-sdk-inspector2", "inspector2", ".inspector("),
     ("aws-sdk-sts", "sts", ".sts("),
 ];
 
