@@ -13,13 +13,15 @@
 //! - `steps.rs`: `steps:`, a step and its kind, and how a step's keys are read;
 //! - `actions.rs`: the body of each step kind (`packages:`, `file:`, …);
 //! - `checks.rs`: `validate:` and `boot_test:`, commands whose output is checked;
-//! - `image.rs`: `image:`, what is created, where it is copied and who may use it.
+//! - `image.rs`: `image:`, what is created, where it is copied and who may use it;
+//! - `rebuild.rs`: `rebuild:`, what `bake --if-changed` rebuilds for (pending updates).
 
 mod actions;
 mod builder;
 mod checks;
 mod image;
 pub mod path;
+mod rebuild;
 mod source;
 mod steps;
 
@@ -37,6 +39,7 @@ pub use actions::{
 pub use builder::{Builder, Os};
 pub use checks::{BootTest, Check};
 pub use image::{Hygiene, Image, ShareWith};
+pub use rebuild::{FixSeverity, Rebuild, Updates};
 pub use source::{ImageFilter, Source};
 pub use steps::{Action, MAX_RETRIES, STEP_KINDS, Step};
 
@@ -64,6 +67,9 @@ pub struct Recipe {
     /// Environments in promotion order, e.g. `[dev, staging, prod]`.
     #[serde(default)]
     pub promotion: Vec<RecipeName>,
+    /// What `bake --if-changed` rebuilds for besides changed inputs.
+    #[serde(default)]
+    pub rebuild: Rebuild,
 }
 
 fn non_empty_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Step>, D::Error> {
