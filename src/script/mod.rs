@@ -8,7 +8,7 @@
 //!
 //! Here: the script types and `render_step`. By concept: `steps` (one script per step
 //! kind), `agent` (the CodeDeploy agent's step, checks and hygiene, per line), `ordering` (ordering units after cloud-init without a cycle, and its checks),
-//! `checks`, `hygiene`, and `builder` (markers, quoting, files written atomically).
+//! `checks`, `hygiene`, `probe` (the update probe's script and the reader of its output), and `builder` (markers, quoting, files written atomically).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,7 @@ mod builder;
 mod checks;
 mod hygiene;
 mod ordering;
+mod probe;
 mod steps;
 
 pub use agent::{COMMAND_PORT_OK, command_port_check, pin_check};
@@ -34,6 +35,7 @@ pub use ordering::{
     AGENT_DROP_IN, AGENT_DROP_IN_CONTENT, NO_CYCLE_OK, ORDERING_OK, no_cycle_check, ordering_after,
     ordering_check,
 };
+pub use probe::{PendingUpdate, ProbeReport, probe};
 pub use steps::wait_for_boot;
 
 use agent::codedeploy_agent;

@@ -14,13 +14,15 @@
 //! - `actions.rs`: the body of each step kind (`packages:`, `file:`, …);
 //! - `checks.rs`: `validate:` and `boot_test:`, commands whose output is checked;
 //! - `image.rs`: `image:`, what is created, where it is copied and who may use it;
-//! - `scan.rs`: `image.scan:`, the image's vulnerability scan and its limits.
+//! - `scan.rs`: `image.scan:`, the image's vulnerability scan and its limits;
+//! - `rebuild.rs`: `rebuild:`, what `bake --if-changed` rebuilds for (pending updates).
 
 mod actions;
 mod builder;
 mod checks;
 mod image;
 pub mod path;
+mod rebuild;
 mod scan;
 mod source;
 mod steps;
@@ -39,6 +41,7 @@ pub use actions::{
 pub use builder::{Builder, Os};
 pub use checks::{BootTest, Check};
 pub use image::{Hygiene, Image, ShareWith};
+pub use rebuild::{Rebuild, Updates};
 pub use scan::{
     DEFAULT_MAX_SCAN_AGE, DEFAULT_SCAN_TIMEOUT, DayLimit, MAX_DAY_LIMIT, Scan, ScanRequirement,
 };
@@ -69,6 +72,9 @@ pub struct Recipe {
     /// Environments in promotion order, e.g. `[dev, staging, prod]`.
     #[serde(default)]
     pub promotion: Vec<RecipeName>,
+    /// What `bake --if-changed` rebuilds for besides changed inputs.
+    #[serde(default)]
+    pub rebuild: Rebuild,
 }
 
 fn non_empty_steps<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Step>, D::Error> {

@@ -143,3 +143,22 @@ fn shellcheck_catches_a_bad_script() {
     let bin = shellcheck();
     assert!(check(&bin, "#!/bin/bash\nx=\"a b\"\nrm $x\n").is_some());
 }
+
+/// The update probe (`rebuild:`, `amibake outdated`) on every OS family: apt, dnf with
+/// AL2023's release check, yum.
+#[test]
+#[ignore = "needs shellcheck: scripts/test.sh installs it (AMIBAKE_SHELLCHECK, --include-ignored)"]
+fn the_update_probe_renders_shellcheck_clean_scripts_on_every_os() {
+    use amibake::recipe::model::Os;
+    let bin = shellcheck();
+    let rendered: Vec<(String, String)> = [Os::Al2023, Os::Al2, Os::Ubuntu, Os::Debian]
+        .into_iter()
+        .map(|os| {
+            (
+                format!("update probe ({os})"),
+                amibake::script::probe(os).text,
+            )
+        })
+        .collect();
+    assert_clean(&complaints(&bin, &rendered, ""));
+}
