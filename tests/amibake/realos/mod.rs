@@ -17,6 +17,8 @@
 
 mod agent_v1;
 mod agent_v2;
+mod apt_repo;
+mod rebuild;
 mod steps;
 
 use crate::support::emulator;
