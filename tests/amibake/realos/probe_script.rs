@@ -151,6 +151,8 @@ fn the_probe_script_names_a_newer_version_outside_the_security_suite_as_another_
 /// Stand-ins for `dnf` (and `yum`, the same) and `rpm` that print what the real tools
 /// print for the calls the probe makes (recorded shapes on AL2023 and AL2), and fail on
 /// any other call. `check-update` exits with `check_update_rc` (100: updates pending).
+/// A name wider than its column goes on a line of its own, its version and repository
+/// on the next (dnf's and yum's `fmtColumns` wrap it so, a terminal or not).
 fn rpm_stand_ins(dir: &Path, check_update_rc: u8) {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -163,12 +165,15 @@ case "$*" in
     printf '%s\n' \
       'ALAS2023-2024-676 Important/Sec. openssl-libs-1:3.0.8-1.amzn2023.0.12.x86_64' \
       'ALAS2023-2024-676 Important/Sec. openssl-1:3.0.8-1.amzn2023.0.12.x86_64' \
-      'ALAS2023-2024-702 Medium/Sec.    libcurl-minimal-8.5.0-1.amzn2023.0.4.x86_64' ;;
+      'ALAS2023-2024-702 Medium/Sec.    libcurl-minimal-8.5.0-1.amzn2023.0.4.x86_64' \
+      'ALAS2023-2024-711 Important/Sec. python3-a-name-wider-than-its-column-1.2-3.amzn2023.noarch' ;;
   "-q check-update")
     printf '%s\n' '' \
       'libcurl-minimal.x86_64              8.5.0-1.amzn2023.0.4            amazonlinux' \
       'openssl.x86_64                      1:3.0.8-1.amzn2023.0.12         amazonlinux' \
       'openssl-libs.x86_64                 1:3.0.8-1.amzn2023.0.12         amazonlinux' \
+      'python3-a-name-wider-than-its-column.noarch' \
+      '                                    1.2-3.amzn2023                  amazonlinux' \
       'vim-minimal.x86_64                  2:9.1.083-1.amzn2023.0.1        amazonlinux' \
       'Obsoleting Packages' \
       'kernel-modules-extra.x86_64         6.1.112-122.189.amzn2023        amazonlinux' \
@@ -191,6 +196,7 @@ case "$4" in
   libcurl-minimal) v=8.3.0 r=1.amzn2023.0.2 ;;
   openssl|openssl-libs) v=3.0.8 r=1.amzn2023.0.11 ;;
   vim-minimal) v=9.0.2153 r=1.amzn2023 ;;
+  python3-a-name-wider-than-its-column) v=1.2 r=2.amzn2023 ;;
   *) echo "package $4 is not installed"; exit 1 ;;
 esac
 case "$3" in
@@ -247,7 +253,7 @@ fn the_probe_scripts_dnf_branch_reads_advisories_pending_updates_and_a_newer_al2
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report = ProbeReport::parse(&stdout);
     assert!(report.complete, "{stdout}");
-    assert_eq!(report.totals(), (5, 4), "{stdout}");
+    assert_eq!(report.totals(), (6, 5), "{stdout}");
     let mut rows = rows(&report);
     rows.sort();
     assert_eq!(
@@ -271,6 +277,13 @@ fn the_probe_scripts_dnf_branch_reads_advisories_pending_updates_and_a_newer_al2
                 "openssl-libs",
                 "3.0.8-1.amzn2023.0.11",
                 "1:3.0.8-1.amzn2023.0.12",
+                true,
+                false
+            ),
+            (
+                "python3-a-name-wider-than-its-column",
+                "1.2-2.amzn2023",
+                "1.2-3.amzn2023",
                 true,
                 false
             ),
@@ -302,7 +315,7 @@ fn the_probe_scripts_yum_branch_reads_al2_without_a_release_check() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report = ProbeReport::parse(&stdout);
     assert!(report.complete, "{stdout}");
-    assert_eq!(report.totals(), (4, 3), "{stdout}");
+    assert_eq!(report.totals(), (5, 4), "{stdout}");
     assert!(report.updates.iter().all(|u| !u.release), "{stdout}");
 }
 
