@@ -10,6 +10,7 @@ mod bake_profile;
 mod plan_calls;
 mod promote;
 mod promote_plan;
+mod promote_scan;
 mod prune;
 mod roll;
 mod roll_update;
