@@ -20,6 +20,7 @@ pub mod plan;
 pub mod preflight;
 pub mod promote;
 pub mod prune;
+pub mod rebuild;
 pub mod recipe;
 pub mod report;
 pub mod roll;

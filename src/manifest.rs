@@ -32,6 +32,10 @@ pub struct Manifest {
     /// highest, the scan's date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<crate::scan::ScanSummary>,
+    /// `bake --if-changed`: why it rebuilt or not, and the pending updates it picked up
+    /// (or found not worth a rebuild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<crate::rebuild::Decision>,
     /// Set by `bake --if-changed` when an image with the same input hash already existed:
     /// the run id that baked it. Nothing was launched then.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
 from . import inspector
+from .outputs import check_pending_updates
 from .util import log
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "scan_fail_reason": "",  # a scan FAILS with this OnDemandScanStatusReason ("" = off)
     "inspector_access_denied": False,  # inspector2 -> AccessDeniedException, GetImageFindings -> UnauthorizedOperation
     "inspector_regions_unserved": [],  # regions whose inspector2 endpoint never answers
+    # The update probe's answer (outputs.probe_answer): [{package, installed, candidate, security}].
+    "pending_updates": [],
 }
 
 
@@ -99,6 +102,8 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key == "real_os":
         return check_real_os(value)
+    if key == "pending_updates":
+        return check_pending_updates(value)
     if key == "stall_actions":
         if value is None:
             return {}

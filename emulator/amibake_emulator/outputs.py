@@ -257,3 +257,36 @@ def remember_from_script(script: str, facts: dict[str, Any]) -> None:
         path = m.group(0)
         if path not in paths:
             paths.append(path)
+
+
+# The update probe's script (src/script/probe.rs) says what it is in its header line; no
+# package manager runs here, so the `pending_updates` knob answers it instead.
+PROBE_HEADER = "# amibake step: probe: pending updates"
+PENDING_FIELDS = ("package", "installed", "candidate", "security")
+
+
+def check_pending_updates(value: Any) -> list[dict[str, Any]]:
+    """The `pending_updates` knob: a list of {package, installed, candidate, security}; a
+    value holding a tab or a line break is refused (it would be structure in the output)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("pending_updates must be a list of {package, installed, candidate, security}")
+    for u in value:
+        if not isinstance(u, dict) or set(u) != set(PENDING_FIELDS) or not isinstance(u["security"], bool):
+            raise ValueError(f"pending_updates: each entry is {{package, installed, candidate, security: bool}}, got {u!r}")
+        if any(not isinstance(u[k], str) or not u[k] or re.search(r"[\t\r\n]", u[k]) for k in PENDING_FIELDS[:3]):
+            raise ValueError(f"pending_updates: package, installed and candidate are non-empty one-line strings without tabs: {u!r}")
+    return value
+
+
+def probe_answer(pending: list[dict[str, Any]]) -> RunResult:
+    """What the update probe prints on an instance where `pending` is pending."""
+    ordered = sorted(pending, key=lambda u: not u["security"])
+    lines = [f"amibake-probe\tcounts\t{len(pending)}\t{sum(u['security'] for u in pending)}"]
+    lines += [
+        f"amibake-update\t{u['package']}\t{u['installed']}\t{u['candidate']}\t{'security' if u['security'] else 'other'}"
+        for u in ordered
+    ]
+    lines.append("amibake-probe\tend")
+    return RunResult("".join(line + "\n" for line in lines), "", 0, "probe (pending_updates)")

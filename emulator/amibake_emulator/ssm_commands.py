@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .minishell import run_script
-from .outputs import Badness, RunResult, remember_from_script
+from .outputs import PROBE_HEADER, Badness, RunResult, probe_answer, remember_from_script
 from .ssm import agent_view, instances_of
 from .util import log, utcnow
 
@@ -106,7 +106,9 @@ def run_from_table(world: World, account: str, region: str, instance_id: str, do
     facts = world.instance_facts(account, region, instance_id)
     working = copy.deepcopy(facts)  # the script sees what it installs as it goes
     table, badness = world.table, Badness(knobs["bad_image"])
-    if document == "AWS-RunShellScript":
+    if document == "AWS-RunShellScript" and PROBE_HEADER in text:
+        result = probe_answer(knobs["pending_updates"])
+    elif document == "AWS-RunShellScript":
         result = run_script(table, text, working, badness)
     else:  # a document's parameters are not shell
         result = table.run_flat(text, working, badness)

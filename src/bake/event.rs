@@ -38,6 +38,8 @@ pub enum BakeEvent {
     },
     /// A recipe step started or finished.
     Step(StepEvent),
+    /// `--if-changed`: why the run rebuilds or not (`reason`), with the pending updates.
+    RebuildDecision(crate::rebuild::Decision),
     /// A check was judged.
     Check {
         phase: &'static str,
@@ -194,6 +196,7 @@ impl fmt::Display for BakeEvent {
             } => write!(f, "{text} ({s:.1}s)"),
             BakeEvent::Phase { text, .. } => write!(f, "{text} …"),
             BakeEvent::Plan { text, .. } => f.write_str(text.trim_end()),
+            BakeEvent::RebuildDecision(d) => write!(f, "{d}"),
             BakeEvent::Step(s) => match s.seconds {
                 Some(secs) => write!(f, "{} done ({secs:.1}s)", s.label()),
                 None => write!(f, "{} …", s.label()),
@@ -258,7 +261,7 @@ fn done_line(
     seconds: f64,
 ) -> fmt::Result {
     let verb = if reused {
-        "up to date, nothing launched:"
+        "up to date, reused:"
     } else {
         "baked"
     };

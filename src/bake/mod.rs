@@ -10,7 +10,7 @@
 //! remember → report sequence is `Bake::record`'s); `walk` performs each action, and
 //! each phase lives in a module of its own, in the order a bake reaches it: `history`
 //! (the wait history's parameter), `source` (the source image, the `--if-changed` reuse
-//! check), `launch` (security group, instances, the wait for SSM), `command` (steps and
+//! check), `probe` (what `--if-changed` rebuilds for: the scan results, the probe), `launch` (security group, instances, the wait for SSM), `command` (steps and
 //! amibake's own scripts), `verify` (checks), `image` (image, copies, sharing, through
 //! the image layer [`crate::image`]), `cleanup`, and `close` (the closing actions);
 //! `event` holds what a bake tells its user ([`BakeEvent`]).
@@ -43,6 +43,7 @@ mod guard;
 mod history;
 mod image;
 mod launch;
+mod probe;
 mod scan;
 mod source;
 mod verify;

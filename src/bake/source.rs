@@ -12,19 +12,20 @@ use crate::error::FromAws;
 
 impl Bake<'_> {
     /// `--if-changed`: the manifest of an existing image with this input hash, available
-    /// in each of `regions` (the home region, then every copy region); `None` when any is
-    /// missing.
+    /// in each of `regions` (the home region, then every copy region), and the home
+    /// region's image; `None` when any is missing.
     pub(super) async fn existing(
         &self,
         source: &ImageInfo,
         hash: &str,
         regions: &[String],
-    ) -> Result<Option<Manifest>, BakeError> {
+    ) -> Result<Option<(Manifest, ImageInfo)>, BakeError> {
         let t = self.phase_start(
             "if-changed",
             "looking for an image with the same inputs".to_string(),
         );
         let mut amis = Vec::new();
+        let mut home = None;
         let mut baked_by = None;
         for region in regions {
             let ec2 = self.ec2(region)?;
@@ -42,6 +43,7 @@ impl Bake<'_> {
                 return Ok(None);
             };
             baked_by = baked_by.or_else(|| image.tags.get(tags::RUN_ID).cloned());
+            home = home.or_else(|| Some(image.clone()));
             amis.push(AmiEntry {
                 region: region.clone(),
                 ami_id: image.id,
@@ -52,16 +54,24 @@ impl Bake<'_> {
         self.phase_done(
             "if-changed",
             t,
-            format!(
-                "up to date: {} already has input hash {}",
-                amis[0].ami_id,
-                &hash[..12]
-            ),
+            format!("{} already has input hash {}", amis[0].ami_id, &hash[..12]),
         );
-        Ok(Some(Manifest {
+        let manifest = Manifest {
             reused_from_run: Some(baked_by.unwrap_or_default()),
             ..self.manifest(source, hash.to_string(), amis)
-        }))
+        };
+        Ok(home.map(|home| (manifest, home)))
+    }
+
+    /// Whether the recipe has any available image in the home region (whatever its
+    /// inputs): tells a first bake from one whose inputs changed.
+    pub(super) async fn any_previous(&self) -> Result<bool, BakeError> {
+        let ec2 = self.ec2(self.region())?;
+        let wanted = [(tags::RECIPE, self.plan.recipe.as_str())];
+        let found = poll::retry(|| ec2::images_tagged(&ec2, &wanted))
+            .await
+            .map_err(BakeError::aws("if-changed"))?;
+        Ok(found.iter().any(|i| i.state.is_available()))
     }
 
     /// Finds the source image; a missing or unusable one is bad input (nothing created).

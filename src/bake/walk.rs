@@ -14,11 +14,16 @@ use super::{Bake, BakeError, input_hash};
 #[derive(Debug, Default, Clone)]
 pub(super) struct Walk {
     source: Option<ImageInfo>,
-    input_hash: String,
+    pub(super) input_hash: String,
     /// The security groups the instances get: the recipe's, or the temporary one.
     groups: Vec<String>,
     builder: Option<String>,
     boot_test: Option<String>,
+    /// `--if-changed` beyond the inputs: the probe instance, what the reuse check left
+    /// it to judge, and the decision once made ([`super::probe`]).
+    pub(super) probe: Option<String>,
+    pub(super) probing: Option<super::probe::Probing>,
+    pub(super) rebuild: Option<crate::rebuild::Decision>,
     image: Option<ImageInfo>,
     steps: Vec<StepResult>,
     validation: Vec<CheckResult>,
@@ -66,11 +71,12 @@ impl Walk {
         let id = match role {
             Role::Builder => &self.builder,
             Role::BootTest => &self.boot_test,
+            Role::Probe => &self.probe,
         };
         id.as_deref().ok_or_else(|| out_of_order(role.as_str()))
     }
 
-    fn source(&self) -> Result<&ImageInfo, BakeError> {
+    pub(super) fn source(&self) -> Result<&ImageInfo, BakeError> {
         self.source.as_ref().ok_or_else(|| out_of_order("source"))
     }
 
@@ -102,6 +108,7 @@ impl Bake<'_> {
             groups: self.plan.builder.security_group_ids.clone(),
             ..Walk::default()
         };
+        self.say_forced(&mut walk);
         let mut phase: Option<(&'static str, Instant)> = None;
         for action in self.plan.actions.iter().take_while(|a| !a.closes()) {
             let next = action.phase();
@@ -125,6 +132,7 @@ impl Bake<'_> {
             validation: walk.validation,
             boot_test: walk.boot_test_result,
             scan: walk.scan,
+            rebuild: walk.rebuild,
             ..self.manifest(&source, walk.input_hash, amis)
         })
     }
@@ -141,6 +149,9 @@ impl Bake<'_> {
     }
 
     async fn act(&self, action: &Action, walk: &mut Walk) -> Result<Next, BakeError> {
+        if super::probe::skipped(action, walk) {
+            return Ok(Next::Go);
+        }
         match action {
             Action::ReadHistory { parameter } => self.read_history(parameter).await,
             Action::ResolveSource => {
@@ -148,7 +159,7 @@ impl Bake<'_> {
                 walk.input_hash = input_hash(&self.stable_recipe, &source.id);
                 walk.source = Some(source);
             }
-            Action::ReuseCheck { regions } => return self.reuse(regions, walk).await,
+            Action::ReuseCheck { .. } => return self.reuse(action, walk).await,
             Action::CheckHostManagement => self.check_host_management().await?,
             Action::Preflight(preflight) => {
                 crate::preflight::run(&self.aws, preflight, self.reporter).await?;
@@ -162,6 +173,7 @@ impl Bake<'_> {
                 let spinner = match role {
                     Role::Builder => "bake",
                     Role::BootTest => "boot test",
+                    Role::Probe => "probe",
                 };
                 self.wait_ready(spinner, walk.instance(*role)?, timeout.get())
                     .await?;
@@ -176,6 +188,15 @@ impl Bake<'_> {
             Action::Hygiene { script, timeout } => {
                 let builder = walk.instance(Role::Builder)?;
                 self.run_script(builder, "image hygiene", &script.text, timeout.get(), true)
+                    .await?;
+            }
+            Action::ProbeUpdates {
+                script,
+                timeout,
+                updates,
+            } => {
+                let probe = walk.instance(Role::Probe)?.to_string();
+                self.probe_updates(&probe, script, timeout.get(), *updates, walk)
                     .await?;
             }
             Action::WaitForBoot { script, timeout } => {
@@ -197,7 +218,10 @@ impl Bake<'_> {
             }
             Action::Deprecate { after } => self.deprecate(&walk.image()?.id, after.get()).await?,
             Action::Terminate { role } => {
-                self.terminate(self.region(), walk.instance(*role)?).await
+                self.terminate(self.region(), walk.instance(*role)?).await;
+                if *role == Role::Probe {
+                    return Ok(self.after_probe(walk));
+                }
             }
             Action::Distribute {
                 copies,
@@ -248,19 +272,6 @@ impl Bake<'_> {
         Ok(())
     }
 
-    /// `--if-changed`: the bake this one would repeat, if every region has its image.
-    async fn reuse(&self, regions: &[String], walk: &Walk) -> Result<Next, BakeError> {
-        let source = walk.source()?;
-        if let Some(manifest) = self.existing(source, &walk.input_hash, regions).await? {
-            return Ok(Next::Reused(Box::new(manifest)));
-        }
-        self.reporter.say(&format!(
-            "no image with input hash {} yet: baking",
-            &walk.input_hash[..12]
-        ));
-        Ok(Next::Go)
-    }
-
     /// Launches the builder from the source image or the boot test from the new one.
     async fn launch_role(
         &self,
@@ -271,6 +282,10 @@ impl Bake<'_> {
         let mut tags = self.plan.builder.tags.clone();
         let from = match role {
             Role::Builder => walk.source()?,
+            Role::Probe => {
+                tags.insert("Name".into(), format!("amibake-probe {}", self.plan.recipe));
+                super::probe::newest(walk)?
+            }
             Role::BootTest => {
                 let name = format!("amibake-boot-test {}", self.plan.recipe);
                 tags.insert("Name".into(), name);
@@ -282,6 +297,7 @@ impl Bake<'_> {
         match role {
             Role::Builder => walk.builder = Some(id),
             Role::BootTest => walk.boot_test = Some(id),
+            Role::Probe => walk.probe = Some(id),
         }
         Ok(())
     }
@@ -377,6 +393,7 @@ fn start_text(phase: &str) -> String {
 fn done_text(phase: &str, walk: &Walk) -> String {
     let builder = walk.builder.as_deref().unwrap_or_default();
     match phase {
+        "launch" if builder.is_empty() => "temporary security group created".to_string(),
         "launch" => format!("builder {builder} launched"),
         "ready" => format!("builder {builder} is running and its SSM agent is Online"),
         "steps" => format!("{} steps done", walk.steps.len()),

@@ -191,6 +191,11 @@ pub struct OverrideArgs {
     /// With --if-changed: bake anyway.
     #[arg(long, requires = "if_changed")]
     pub force: bool,
+    /// With --if-changed: what to rebuild for, instead of the recipe's `rebuild.updates`:
+    /// `inputs` (changed inputs only), `security` (also pending security updates), `any`
+    /// (also any pending update).
+    #[arg(long, value_enum, value_name = "WHAT", requires = "if_changed")]
+    pub rebuild_for: Option<crate::recipe::model::Updates>,
     /// Where the wait history lives: `local` (the state directory only), `ssm` (also an SSM
     /// parameter per recipe, /amibake-wait-history/RECIPE in the bake's region, so a fresh
     /// CI runner waits as warm as the last bake did) or `ssm:/PATH` (parameters under /PATH).
@@ -217,6 +222,8 @@ impl OverrideArgs {
             copy_to: self.copy_to.clone(),
             share_with: self.share_with.clone(),
             reuse: self.if_changed && !self.force,
+            forced: self.if_changed && self.force,
+            rebuild_for: self.rebuild_for,
             history_prefix: match &self.history {
                 Location::Local => None,
                 Location::Ssm { prefix } => Some(prefix.clone()),

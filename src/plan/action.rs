@@ -29,6 +29,9 @@ pub enum Role {
     Builder,
     /// The instance launched from the new image to prove it boots right.
     BootTest,
+    /// `--if-changed` with `rebuild.updates` beyond inputs: the small instance launched
+    /// from the newest image to ask its package manager what is pending.
+    Probe,
 }
 
 impl Role {
@@ -36,6 +39,7 @@ impl Role {
         match self {
             Role::Builder => "builder",
             Role::BootTest => "boot-test",
+            Role::Probe => "probe",
         }
     }
 }
@@ -79,8 +83,17 @@ pub enum Action {
     ResolveSource,
     /// `--if-changed`: look in each region for an available image of this recipe with the
     /// same input hash. When every region has one the bake ends here, writing that
-    /// image's manifest, and launches nothing.
-    ReuseCheck { regions: Vec<String> },
+    /// image's manifest, and launches nothing — unless `updates` asks more of it: then
+    /// the newest image's scan results (`fix_severity`) or the probe decide
+    /// ([`super::probe`]).
+    ReuseCheck {
+        regions: Vec<String>,
+        updates: crate::recipe::model::Updates,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fix_severity: Option<crate::scan::Severity>,
+        /// Whether the probe's actions follow (run when the reuse check leaves it to them).
+        probe: bool,
+    },
     /// No instance profile named: check the account's Default Host Management
     /// Configuration gives the instances SSM access, before anything is created.
     CheckHostManagement,
@@ -110,6 +123,14 @@ pub enum Action {
     },
     /// The last command on the builder before it stops (`image.hygiene`).
     Hygiene { script: Script, timeout: Duration },
+    /// On the probe instance: ask the package manager what is pending; the pending
+    /// updates `updates` counts rebuild, none end the bake as a reused one once the probe
+    /// is terminated.
+    ProbeUpdates {
+        script: Script,
+        timeout: Duration,
+        updates: crate::recipe::model::Updates,
+    },
     /// On the boot-test instance: wait until cloud-init and the boot are done.
     WaitForBoot { script: Script, timeout: Duration },
     /// Stop the builder, so that the image is made of a quiet disk.
@@ -169,6 +190,7 @@ impl Action {
             Action::Checks { phase, .. } => format!("checks:{}", phase.as_str()),
             Action::Hygiene { .. } => "hygiene".into(),
             Action::WaitForBoot { .. } => "wait_for_boot".into(),
+            Action::ProbeUpdates { .. } => "probe_updates".into(),
             Action::StopBuilder { .. } => "stop_builder".into(),
             Action::CreateImage { .. } => "create_image".into(),
             Action::Deprecate { .. } => "deprecate".into(),
@@ -240,8 +262,12 @@ pub(super) fn actions(plan: &Plan, overrides: &Overrides) -> Vec<Action> {
     list.push(Action::ResolveSource);
     if overrides.reuse {
         let copies = plan.image.copy_to.iter().map(|r| r.to_string());
+        let rebuild = plan.rebuild.as_ref();
         list.push(Action::ReuseCheck {
             regions: std::iter::once(plan.region.clone()).chain(copies).collect(),
+            updates: rebuild.map(|r| r.updates).unwrap_or_default(),
+            fix_severity: rebuild.and_then(|r| r.fix_severity),
+            probe: rebuild.is_some_and(|r| r.probe.is_some()),
         });
     }
     list.extend(builder_actions(plan));
@@ -279,6 +305,7 @@ fn builder_actions(plan: &Plan) -> Vec<Action> {
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);
     }
+    list.extend(super::probe::actions(plan));
     list.push(Action::Launch {
         role: Role::Builder,
         instance_type: plan.builder.instance_type.clone(),

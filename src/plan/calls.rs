@@ -71,7 +71,14 @@ impl Action {
             // A new parameter is created with its tags (PutParameter's Tags); an unchanged
             // history is not written at all.
             Action::WriteHistory { .. } => none.may(&[SSM_PUT_PARAMETER]),
-            Action::ReuseCheck { .. } => none.always(&[EC2_DESCRIBE_IMAGES]),
+            // With `fix_severity`, the newest image's scan results too (its findings only
+            // when it has been scanned).
+            Action::ReuseCheck { fix_severity, .. } => match fix_severity {
+                Some(_) => none
+                    .always(&[EC2_DESCRIBE_IMAGES])
+                    .may(&[EC2_GET_IMAGE_FINDINGS]),
+                None => none.always(&[EC2_DESCRIBE_IMAGES]),
+            },
             Action::ResolveSource => match &plan.source {
                 Source::SsmParameter(_) => none.always(&[SSM_GET_PARAMETER, EC2_DESCRIBE_IMAGES]),
                 Source::Ami(_) | Source::Filter(_) => none.always(&[EC2_DESCRIBE_IMAGES]),
@@ -102,9 +109,10 @@ impl Action {
                 StepCommand::Shell { .. } | StepCommand::Document { .. } => none.always(COMMAND),
             },
             Action::Checks { checks, .. } if checks.is_empty() => none,
-            Action::Checks { .. } | Action::Hygiene { .. } | Action::WaitForBoot { .. } => {
-                none.always(COMMAND)
-            }
+            Action::Checks { .. }
+            | Action::Hygiene { .. }
+            | Action::WaitForBoot { .. }
+            | Action::ProbeUpdates { .. } => none.always(COMMAND),
             Action::StopBuilder { .. } => {
                 none.always(&[EC2_STOP_INSTANCES, EC2_DESCRIBE_INSTANCES])
             }

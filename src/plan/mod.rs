@@ -19,10 +19,12 @@ use crate::tags;
 
 pub mod action;
 mod calls;
+pub mod probe;
 mod text;
 
 pub use action::{Action, CheckPhase, OnError, Role};
 pub use calls::Calls;
+pub use probe::{ProbePlan, RebuildPlan};
 
 /// The whole bake, in order.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +43,9 @@ pub struct Plan {
     pub hygiene: Option<Script>,
     pub image: ImagePlan,
     pub boot_test: Option<BootTestPlan>,
+    /// `--if-changed`: what it rebuilds for (`rebuild:`, `--rebuild-for`) and the probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildPlan>,
     /// What the bake does, in order: what `plan` prints and `bake` walks.
     pub actions: Vec<Action>,
 }
@@ -58,6 +63,10 @@ pub struct Overrides {
     /// `--if-changed` without `--force`: first look for an image baked from the same
     /// inputs ([`Action::ReuseCheck`]).
     pub reuse: bool,
+    /// `--if-changed --force`: rebuild without looking (the run says so).
+    pub forced: bool,
+    /// `--rebuild-for`: replaces the recipe's `rebuild.updates`.
+    pub rebuild_for: Option<crate::recipe::model::Updates>,
     /// `--history ssm` or `ssm:/PATH`: the path under which each recipe's wait history is
     /// kept in SSM ([`Action::ReadHistory`], [`Action::WriteHistory`]); `None` for
     /// `local` (the state directory's file, which the process reads and writes once for
@@ -75,6 +84,8 @@ impl Default for Overrides {
             copy_to: Vec::new(),
             share_with: Vec::new(),
             reuse: false,
+            forced: false,
+            rebuild_for: None,
             history_prefix: None,
             on_error: OnError::default(),
             manifest: PathBuf::from(DEFAULT_MANIFEST),
@@ -308,6 +319,14 @@ impl Plan {
             hygiene: script::hygiene(&r.image.hygiene, r.builder.os),
             image,
             boot_test: boot_test_plan(r),
+            rebuild: RebuildPlan::new(
+                &r.rebuild,
+                &r.builder,
+                &r.source,
+                overrides.reuse || overrides.forced,
+                overrides.forced,
+                overrides.rebuild_for,
+            ),
             actions: Vec::new(),
         };
         plan.actions = action::actions(&plan, overrides);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
-use crate::recipe::model::Source;
+use crate::recipe::model::{Source, Updates};
 use crate::script::{RenderedStep, Script, StepCommand};
 
 use super::action::{Action, CheckPhase, OnError, Role};
@@ -119,6 +119,16 @@ impl Plan {
                 instance_type,
             } => self.render_builder(out, action, instance_type),
             Action::Launch {
+                role: Role::Probe,
+                instance_type,
+            } => {
+                out.action(
+                    "probe (only when the reuse check leaves it to the probe): launch an instance from the newest image of this recipe (IMDSv2, no inbound rule, encrypted, tagged at creation)",
+                    &self.api(action, "idempotent ClientToken"),
+                );
+                out.detail("instance type", instance_type);
+            }
+            Action::Launch {
                 role: Role::BootTest,
                 instance_type,
             } => {
@@ -149,6 +159,22 @@ impl Plan {
             }
             Action::Hygiene { script, timeout } => out.script(
                 "image hygiene on the builder (the last command before it stops)",
+                &self.api(action, "document AWS-RunShellScript"),
+                timeout,
+                script,
+            ),
+            Action::ProbeUpdates {
+                script,
+                timeout,
+                updates,
+            } => out.script(
+                &format!(
+                    "probe: ask the package manager what is pending; {} rebuild (the bake goes on), none: the bake ends here as a reused one once the probe is terminated",
+                    match updates {
+                        Updates::Any => "any pending update",
+                        _ => "pending security updates",
+                    }
+                ),
                 &self.api(action, "document AWS-RunShellScript"),
                 timeout,
                 script,
@@ -362,10 +388,12 @@ fn one_line(action: &Action) -> Option<String> {
         Action::WriteHistory { parameter } => format!(
             "write how long the waits took to the SSM parameter {parameter}, after a failure too (nothing when unchanged)"
         ),
-        Action::ReuseCheck { regions } => format!(
-            "--if-changed: look for an available image of this recipe with the same input hash in {}; when every region has one, write its manifest and stop here (nothing is launched)",
-            regions.join(", ")
-        ),
+        Action::ReuseCheck {
+            regions,
+            updates,
+            fix_severity,
+            probe,
+        } => reuse_check(regions, *updates, *fix_severity, *probe),
         _ => return None,
     })
 }
@@ -374,7 +402,36 @@ fn role_title(role: Role) -> &'static str {
     match role {
         Role::Builder => "the builder",
         Role::BootTest => "boot test",
+        Role::Probe => "probe",
     }
+}
+
+/// The reuse check's line: the input hash, and what `rebuild:` asks beyond it.
+fn reuse_check(
+    regions: &[String],
+    updates: Updates,
+    fix_severity: Option<crate::scan::Severity>,
+    probe: bool,
+) -> String {
+    let look = format!(
+        "--if-changed (rebuild for: {}): look for an available image of this recipe with the same input hash in {}",
+        updates.as_str(),
+        regions.join(", ")
+    );
+    let then = match (updates, fix_severity, probe) {
+        (Updates::Inputs, ..) => {
+            "when every region has one, write its manifest and stop here (nothing is launched)"
+                .to_string()
+        }
+        (_, Some(s), true) => format!(
+            "when every region has one, read its scan results: fix-available findings at or above {s} rebuild (no probe); none: the probe decides"
+        ),
+        (_, Some(s), false) => format!(
+            "when every region has one, read its scan results: fix-available findings at or above {s} rebuild; none: write its manifest and stop here (nothing is launched)"
+        ),
+        (_, None, _) => "when every region has one, the probe decides".to_string(),
+    };
+    format!("{look}; {then}; say why (the rebuild_decision event)")
 }
 
 fn show_tags(tags: &BTreeMap<String, String>) -> String {

@@ -19,7 +19,7 @@
 //! release, which carries the fixes: it counts as a security update. The output is read as
 //! data: a package name is whatever the field holds, never structure.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::recipe::model::Os;
 
@@ -118,7 +118,7 @@ fn rpm(s: &mut ScriptBuilder, os: Os) {
 }
 
 /// One pending update, as the probe named it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpdate {
     pub package: String,
     /// `-` when the upgrade would install it new (a new dependency).
@@ -127,7 +127,7 @@ pub struct PendingUpdate {
     /// From a security archive, a security advisory, or a newer AL2023 release.
     pub security: bool,
     /// A newer Amazon Linux 2023 release (`dnf check-release-update`), not a package.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub release: bool,
 }
 
