@@ -3,18 +3,23 @@
 //! against the recipe's limits. Over the limit, failed or timed out, the bake fails and
 //! its images are removed as after a failed boot test.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::aws::ec2;
 use crate::aws::inspector::{self, ScanState};
 use crate::aws::poll::{self, PollError, Schedule};
 use crate::scan::{Finding, ScanLimits, ScanSummary, worst};
 
+use super::event::BakeEvent;
 use super::{Bake, BakeError};
 use crate::error::FromAws;
 
 /// How many findings an over-the-limit error lists.
 const WORST_SHOWN: usize = 10;
+
+/// How long a scan just started may be unknown to GetOnDemandScanStatus (eventual
+/// consistency) before "not found" is an error rather than a wait.
+const NOT_FOUND_GRACE: Duration = Duration::from_secs(120);
 
 impl Bake<'_> {
     /// Scans `image_id`, waits at most `timeout`, judges the result: its summary when it
@@ -40,11 +45,17 @@ impl Bake<'_> {
             "scanning {image_id} with Inspector (scan {scan_id}, timeout {}s)",
             timeout.as_secs()
         ));
+        let started = Instant::now();
         let state = poll::until(self.schedule(Schedule::IMAGE), timeout, || async {
             match inspector::scan_state(&inspector, image_id, &scan_id).await {
                 Ok(ScanState::InProgress) => Ok(None),
-                // Just started: the status may not be visible yet.
-                Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+                // Just started: the status may not be visible yet, for a while only.
+                Err(e)
+                    if e.code() == Some(inspector::NOT_FOUND)
+                        && started.elapsed() < NOT_FOUND_GRACE =>
+                {
+                    Ok(None)
+                }
                 Ok(done) => Ok(Some(done)),
                 Err(e) => Err(e),
             }
@@ -66,7 +77,7 @@ impl Bake<'_> {
             ScanState::Failed(reason) => {
                 return Err(BakeError::ScanFailed {
                     image: image_id.to_string(),
-                    reason: reason.unwrap_or_else(|| "no reason given".into()),
+                    reason: failure_reason(reason.as_deref()),
                 });
             }
             ScanState::Other(status) => {
@@ -84,18 +95,48 @@ impl Bake<'_> {
             .await
             .map_err(BakeError::aws("scan"))?
             .unwrap_or_else(|| ScanSummary::from_findings(&findings));
-        self.reporter
-            .say(&format!("scan of {image_id}: {}", summary.line()));
-        let violations = limits.judge(&summary, SystemTime::now());
+        let violations: Vec<String> = limits
+            .judge(&summary, SystemTime::now())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        self.reporter.emit(BakeEvent::Scan {
+            image: image_id.to_string(),
+            scan_id: scan_id.clone(),
+            passed: violations.is_empty(),
+            summary: summary.clone(),
+            violations: violations.clone(),
+        });
         if !violations.is_empty() {
             return Err(BakeError::ScanOverLimit {
                 image: image_id.to_string(),
-                violations: violations.iter().map(ToString::to_string).collect(),
+                violations,
                 worst: worst_lines(&findings),
             });
         }
         Ok(summary)
     }
+}
+
+/// Inspector's reason for a failed scan, with what it means for the recipe.
+fn failure_reason(reason: Option<&str>) -> String {
+    let Some(reason) = reason else {
+        return "no reason given (see the scan in the Inspector console)".into();
+    };
+    let meaning = match reason {
+        "UNSUPPORTED_OS" => {
+            "Inspector does not scan this image's operating system; use a supported OS or \
+             remove `image.scan`"
+        }
+        "ACCESS_DENIED" => {
+            "Inspector could not read the image; if its snapshots are encrypted with a \
+             customer managed key, the key policy must let Inspector use it"
+        }
+        "RESOURCE_TERMINATED" => "the image was deregistered while it was scanned",
+        "INTERNAL_ERROR" => "an error inside Inspector; bake again",
+        _ => "see the scan in the Inspector console",
+    };
+    format!("{reason} ({meaning})")
 }
 
 fn worst_lines(findings: &[Finding]) -> Vec<String> {
