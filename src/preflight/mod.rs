@@ -130,7 +130,11 @@ impl Check {
                 "Inspector serves {region}, and this identity may read its scans and the \
                  image's findings"
             ),
-            Check::Scan { region, .. } => crate::scan::regions::unserved(region),
+            Check::Scan { region, .. } => format!(
+                "Inspector serves {region}: NO, {region} is not in amibake's list of the \
+                 regions Inspector serves (of {}), so this check fails (image.scan)",
+                crate::scan::regions::SERVED_AS_OF
+            ),
         }
     }
 }
@@ -271,5 +275,59 @@ impl Preflight {
         let ous = (self.share_organizational_units.iter().cloned())
             .map(policy::Target::OrganizationalUnit);
         accounts.chain(orgs).chain(ous).collect()
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+    use crate::aws::calls;
+
+    fn of(home: &str, scan: bool) -> Preflight {
+        let shares = ShareTargets {
+            accounts: vec![],
+            organizations: vec![],
+            organizational_units: vec![],
+        };
+        Preflight::of(home, None, "n", &[], None, shares, scan)
+    }
+
+    #[test]
+    fn a_scan_checks_the_home_region_and_reads_a_scan_and_findings() {
+        let p = of("us-east-1", true);
+        let scan = Check::Scan {
+            region: "us-east-1".into(),
+            served: true,
+        };
+        assert_eq!(p.checks.last(), Some(&scan));
+        let made = p.calls();
+        assert!(made.contains(&(calls::INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS, true)));
+        assert!(made.contains(&(calls::EC2_GET_IMAGE_FINDINGS, true)));
+        assert!(
+            !of("us-east-1", false)
+                .checks
+                .iter()
+                .any(|c| matches!(c, Check::Scan { .. }))
+        );
+    }
+
+    #[test]
+    fn a_region_inspector_does_not_serve_fails_without_a_call() {
+        let p = of("ap-southeast-6", true);
+        let check = p.checks.last().unwrap();
+        assert_eq!(
+            check,
+            &Check::Scan {
+                region: "ap-southeast-6".into(),
+                served: false
+            }
+        );
+        assert!(
+            check
+                .describe()
+                .contains(crate::scan::regions::SERVED_AS_OF)
+        );
+        let made: Vec<_> = p.calls().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(made, [calls::EC2_DESCRIBE_IMAGES]);
     }
 }
