@@ -49,13 +49,7 @@ impl Bake<'_> {
         let state = poll::until(self.schedule(Schedule::IMAGE), timeout, || async {
             match inspector::scan_state(&inspector, image_id, &scan_id).await {
                 Ok(ScanState::InProgress) => Ok(None),
-                // Just started: the status may not be visible yet, for a while only.
-                Err(e)
-                    if e.code() == Some(inspector::NOT_FOUND)
-                        && started.elapsed() < NOT_FOUND_GRACE =>
-                {
-                    Ok(None)
-                }
+                Err(e) if not_visible_yet(&e, started.elapsed()) => Ok(None),
                 Ok(done) => Ok(Some(done)),
                 Err(e) => Err(e),
             }
@@ -118,6 +112,12 @@ impl Bake<'_> {
     }
 }
 
+/// Whether `e` says the scan is unknown while it may just not be visible yet: a scan
+/// just started, for [`NOT_FOUND_GRACE`] after its start.
+fn not_visible_yet(e: &crate::aws::AwsError, since_start: Duration) -> bool {
+    e.code() == Some(inspector::NOT_FOUND) && since_start < NOT_FOUND_GRACE
+}
+
 /// Inspector's reason for a failed scan, with what it means for the recipe.
 fn failure_reason(reason: Option<&str>) -> String {
     let Some(reason) = reason else {
@@ -144,4 +144,35 @@ fn worst_lines(findings: &[Finding]) -> Vec<String> {
         .iter()
         .map(Finding::line)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsError;
+    use crate::aws::calls::INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS;
+
+    fn error(code: &str) -> AwsError {
+        AwsError::local(INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS, Some(code), "test")
+    }
+
+    #[test]
+    fn an_unknown_scan_is_waited_for_only_just_after_its_start() {
+        let not_found = error(inspector::NOT_FOUND);
+        assert!(not_visible_yet(&not_found, Duration::from_secs(5)));
+        assert!(!not_visible_yet(&not_found, NOT_FOUND_GRACE));
+        assert!(!not_visible_yet(
+            &error("AccessDeniedException"),
+            Duration::ZERO
+        ));
+    }
+
+    #[test]
+    fn a_failed_scan_says_what_its_reason_means() {
+        let unsupported = failure_reason(Some("UNSUPPORTED_OS"));
+        assert!(unsupported.starts_with("UNSUPPORTED_OS ("), "{unsupported}");
+        assert!(unsupported.contains("operating system"), "{unsupported}");
+        assert!(failure_reason(None).contains("no reason given"));
+        assert!(failure_reason(Some("NEW_REASON")).starts_with("NEW_REASON ("));
+    }
 }

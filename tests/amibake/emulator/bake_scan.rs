@@ -260,3 +260,100 @@ fn a_fix_available_longer_than_max_days_since_fix_fails_the_bake() {
     );
     nothing_left(&[region], state.path(), &out);
 }
+
+/// The preflight refused the bake (exit 2) before anything was created: its text, after
+/// asserting that the run's journal records no resource and nothing of it exists.
+fn refused_before_anything(region: &str, state: &Path, out: &Output) -> String {
+    let text = error_text(out, 2);
+    let evs = events(out);
+    assert!(
+        evs.iter().all(|e| e["event"] != "resource"),
+        "{}",
+        show(out)
+    );
+    let run_id = run_id(&evs);
+    let journal = std::fs::read_to_string(state.join("runs").join(format!("{run_id}.jsonl")))
+        .unwrap_or_default();
+    assert!(
+        !journal.contains("\"intent\"") && !journal.contains("\"created\""),
+        "{journal}"
+    );
+    nothing_left(&[region], state, out);
+    text
+}
+
+/// The `scan` check among the `preflight` events.
+fn scan_check(out: &Output) -> serde_json::Value {
+    events(out)
+        .into_iter()
+        .find(|e| e["event"] == "preflight" && e["check"] == "scan")
+        .unwrap_or_else(|| panic!("no scan check: {}", show(out)))
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_scan_in_a_region_inspector_does_not_serve_is_refused_before_anything_is_created() {
+    // A region EC2 has and Inspector did not serve when amibake's list was made.
+    let region = "ap-southeast-6";
+    let state = fresh_state(region, serde_json::json!({}));
+    let recipe = write_recipe(state.path(), "scan-unserved", "  scan: {}\n");
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    let text = refused_before_anything(region, state.path(), &out);
+    assert!(
+        text.contains("Amazon Inspector does not serve ap-southeast-6"),
+        "{text}"
+    );
+    assert!(text.contains("of 2026-12-06"), "the list's date: {text}");
+    assert!(text.contains("remove image.scan"), "{text}");
+    assert_eq!(scan_check(&out)["state"], "fail");
+    // The plan shows it before any call, and `plan --check` refuses it too.
+    let out = amibake(region, state.path())
+        .args(["--json", "plan", "--check"])
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    expect_exit(&out, 2);
+    assert_eq!(scan_check(&out)["state"], "fail");
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_scan_without_inspector_permissions_is_refused_with_the_grant_to_add() {
+    let region = "eu-central-2";
+    let state = fresh_state(
+        region,
+        serde_json::json!({ "inspector_access_denied": true }),
+    );
+    let recipe = write_recipe(state.path(), "scan-denied", "  scan: {}\n");
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    let text = refused_before_anything(region, state.path(), &out);
+    assert!(
+        text.contains("inspector2:GetOnDemandScanStatus and ec2:GetImageFindings not allowed"),
+        "{text}"
+    );
+    assert!(text.contains("inspector2:StartOnDemandScan"), "{text}");
+    assert!(text.contains("cfn-templates/amibake-iam.yaml"), "{text}");
+
+    // Allowed again, the same recipe bakes.
+    configure(region, serde_json::json!({}));
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    expect_exit(&out, 0);
+    assert_eq!(scan_check(&out)["state"], "pass");
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn an_inspector_endpoint_that_never_answers_is_refused_before_anything_is_created() {
+    let region = "eu-south-1";
+    let state = fresh_state(
+        region,
+        serde_json::json!({ "inspector_regions_unserved": [region] }),
+    );
+    let recipe = write_recipe(state.path(), "scan-no-answer", "  scan: {}\n");
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    let text = refused_before_anything(region, state.path(), &out);
+    assert!(
+        text.contains("Inspector's endpoint in eu-south-1 did not answer"),
+        "{text}"
+    );
+}
