@@ -338,3 +338,100 @@ fn every_if_changed_run_says_why_it_rebuilt() {
     expect_exit(&out, 0);
     assert_eq!(decision(&out)["reason"], "forced");
 }
+
+/// `amibake --json outdated EXTRA… RECIPE`.
+fn outdated(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> Output {
+    amibake(region, state)
+        .args(["--json", "outdated"])
+        .args(extra)
+        .arg(recipe)
+        .output()
+        .expect("run amibake")
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn outdated_answers_with_its_exit_code_and_bakes_nothing() {
+    let state = fresh_state(PROBE_REGION, serde_json::json!({}));
+    // No `rebuild:`: outdated asks about security updates.
+    let recipe = recipe(state.path(), "outdated", "", "");
+    let none = outdated(PROBE_REGION, state.path(), &recipe, &[]);
+    expect_exit(&none, 3);
+    assert_eq!(decision(&none)["reason"], "no-previous-image");
+    assert!(launched(&none).is_empty(), "{}", show(&none));
+    first_bake(PROBE_REGION, state.path(), &recipe);
+
+    let current = outdated(PROBE_REGION, state.path(), &recipe, &[]);
+    expect_exit(&current, 0);
+    assert_eq!(decision(&current)["reason"], "current");
+    assert_eq!(launched(&current), ["probe"], "{}", show(&current));
+    let run = run_id_of(&current);
+    rt().block_on(assert_nothing_left(&[PROBE_REGION], &run, false));
+
+    configure(
+        PROBE_REGION,
+        serde_json::json!({ "pending_updates": [update("libssl3", true), update("tzdata", false)] }),
+    );
+    let behind = outdated(PROBE_REGION, state.path(), &recipe, &[]);
+    expect_exit(&behind, 3);
+    let d = decision(&behind);
+    assert_eq!(d["reason"], "updates-pending", "{d}");
+    assert_eq!(d["updates"][0]["package"], "libssl3");
+    assert_eq!(
+        launched(&behind),
+        ["probe"],
+        "only the probe: {}",
+        show(&behind)
+    );
+    let run = run_id_of(&behind);
+    rt().block_on(assert_nothing_left(&[PROBE_REGION], &run, false));
+
+    // Only other updates pending: current for security, behind for any.
+    configure(
+        PROBE_REGION,
+        serde_json::json!({ "pending_updates": [update("tzdata", false)] }),
+    );
+    expect_exit(&outdated(PROBE_REGION, state.path(), &recipe, &[]), 0);
+    expect_exit(
+        &outdated(
+            PROBE_REGION,
+            state.path(),
+            &recipe,
+            &["--rebuild-for", "any"],
+        ),
+        3,
+    );
+    expect_exit(
+        &outdated(
+            PROBE_REGION,
+            state.path(),
+            &recipe,
+            &["--rebuild-for", "inputs"],
+        ),
+        2,
+    );
+}
+
+/// The run id of a run that announces none (`outdated`): the one the probe's launch
+/// journaled, from the run's resource tags.
+fn run_id_of(out: &Output) -> String {
+    let instance = events(out)
+        .into_iter()
+        .find(|e| e["event"] == "resource" && e["role"] == "probe")
+        .and_then(|e| e["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no probe launched: {}", show(out)));
+    rt().block_on(async {
+        let ec2 = ec2(PROBE_REGION).await;
+        let out = ec2
+            .describe_instances()
+            .instance_ids(&instance)
+            .send()
+            .await
+            .expect("DescribeInstances");
+        let tags = out.reservations()[0].instances()[0].tags().to_vec();
+        tags.iter()
+            .find(|t| t.key() == Some("amibake:run-id"))
+            .and_then(|t| t.value().map(str::to_string))
+            .expect("the probe's amibake:run-id tag")
+    })
+}
