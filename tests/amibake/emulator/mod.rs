@@ -7,6 +7,7 @@ mod bake_history;
 mod bake_many;
 mod bake_preflight;
 mod bake_profile;
+mod bake_rebuild;
 mod bake_scan;
 mod plan_calls;
 mod promote;
