@@ -19,6 +19,9 @@ pub enum ExitKind {
     Usage,
     /// Stopped by SIGINT, SIGTERM or SIGHUP (after cleanup).
     Interrupted,
+    /// `amibake outdated`: the newest image is behind, a rebuild is due (updates or
+    /// fixes pending, changed inputs, or no image yet). Not a failure: an answer.
+    Outdated,
 }
 
 impl ExitKind {
@@ -28,6 +31,7 @@ impl ExitKind {
             ExitKind::Failed => 1,
             ExitKind::Usage => 2,
             ExitKind::Interrupted => 130,
+            ExitKind::Outdated => 3,
         }
     }
 

@@ -2,7 +2,7 @@
 
 The role's policy lets EC2 tag a resource while creating it (TagSpecifications of
 RunInstances, CreateSecurityGroup, CreateImage, CopyImage) and, afterwards, only set
-`amibake:complete` or `amibake:lease-until` on resources already tagged
+`amibake:complete`, `amibake:lease-until` or `amibake:scan` on resources already tagged
 `amibake:created-by=amibake`; it denies setting `amibake:created-by` outside a create
 call, since every destructive statement trusts that tag. moto allows any CreateTags, so
 code that tags the way real AWS would refuse passed here and failed in the account. This
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 CREATED_BY = "amibake:created-by"
 CREATED_BY_VALUE = "amibake"
 # The keys the policy's TagAmibakeResourcesCompleteOrLeasedOnly statement allows.
-AFTER_CREATION_KEYS = frozenset({"amibake:complete", "amibake:lease-until"})
+AFTER_CREATION_KEYS = frozenset({"amibake:complete", "amibake:lease-until", "amibake:scan"})
 
 
 def refusal(tags_by_resource: dict[str, dict[str, str]], resource_ids: list[str], keys: list[str]) -> str | None:

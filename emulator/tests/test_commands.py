@@ -3,7 +3,11 @@ behind, and the knobs that make commands fail, bad, slow or cancelled."""
 
 from __future__ import annotations
 
-from support import COPY_REGION, error_code, run, wait_for
+import json
+import urllib.error
+import urllib.request
+
+from support import COPY_REGION, REGION, error_code, run, wait_for
 
 ORDER_CHECK = """#!/bin/bash
 set -euo pipefail
@@ -103,3 +107,37 @@ def test_targets_select_only_the_targeted_instances(ssm, builder):
     cmd = ssm.send_command(Targets=[{"Key": "InstanceIds", "Values": [builder]}], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]})["Command"]
     listed = ssm.list_command_invocations(CommandId=cmd["CommandId"])["CommandInvocations"]
     assert [i["InstanceId"] for i in listed] == [builder], "only the targeted instance, not every one in the region"
+
+
+PROBE = "#!/bin/bash\nset -euo pipefail\n# amibake step: probe: pending updates\napt-get update -qq >&2\n"
+
+
+def test_the_update_probe_is_answered_from_the_pending_updates_knob(emu, ssm, builder):
+    assert stdout(ssm, builder, PROBE) == "amibake-probe\tcounts\t0\t0\namibake-probe\tend\n", "nothing pending by default"
+    emu.config(pending_updates=[
+        {"package": "tzdata", "installed": "2024a-1", "candidate": "2024b-1", "security": False},
+        {"package": "libssl3", "installed": "3.0.1-1", "candidate": "3.0.1-2", "security": True},
+    ])
+    assert stdout(ssm, builder, PROBE).splitlines() == [
+        "amibake-probe\tcounts\t2\t1",
+        "amibake-update\tlibssl3\t3.0.1-1\t3.0.1-2\tsecurity",  # security first
+        "amibake-update\ttzdata\t2024a-1\t2024b-1\tother",
+        "amibake-probe\tend",
+    ]
+    # Any other script still comes from the table.
+    assert stdout(ssm, builder, "rpm -q codedeploy-agent") == "codedeploy-agent-1.7.1-110.noarch\n"
+
+
+def test_a_pending_update_that_would_be_structure_is_refused(emu):
+    good = {"package": "p", "installed": "1", "candidate": "2", "security": True}
+    for bad in ([{**good, "package": "a\tb"}], [{**good, "candidate": "2\n"}], [{**good, "security": "yes"}],
+                [{"package": "p"}], [{**good, "extra": 1}], "libssl3"):
+        req = urllib.request.Request(emu.endpoint + "/_amibake/config",
+                                     data=json.dumps({"region": REGION, "pending_updates": bad}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == 400, bad

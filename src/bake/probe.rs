@@ -75,6 +75,31 @@ enum Scanned {
 }
 
 impl Bake<'_> {
+    /// `amibake outdated`: walks a plan cut to the decision ([`crate::plan::Plan::outdated`])
+    /// up to it — the reuse check, and the probe when the scan results did not answer —
+    /// and returns it. The plan's cleanup ([`Bake::close`]) follows on every path.
+    pub async fn outdated(&self) -> Result<Decision, BakeError> {
+        super::guard::unwinding(self.walk_to_decision())
+            .await
+            .unwrap_or_else(|message| Err(BakeError::Panicked(message)))
+    }
+
+    async fn walk_to_decision(&self) -> Result<Decision, BakeError> {
+        let mut walk = Walk::starting(self.plan.builder.security_group_ids.clone());
+        for action in self.plan.actions.iter().take_while(|a| !a.closes()) {
+            self.perform(action, &mut walk).await?;
+            // Decided, and no probe left to terminate.
+            if walk.rebuild.is_some() && walk.probing.is_none() {
+                break;
+            }
+        }
+        walk.rebuild.ok_or_else(|| {
+            BakeError::Input(
+                "the plan has no reuse check to decide with (a bug: please report it)".into(),
+            )
+        })
+    }
+
     /// Reports the decision and keeps it for the manifest.
     fn decide(&self, walk: &mut Walk, decision: Decision) {
         self.reporter

@@ -47,6 +47,15 @@ pub(super) enum Next {
 }
 
 impl Walk {
+    /// A walk's start: the instances get the recipe's security groups until the plan
+    /// creates one.
+    pub(super) fn starting(groups: Vec<String>) -> Walk {
+        Walk {
+            groups,
+            ..Walk::default()
+        }
+    }
+
     /// What the closing actions start from: the manifest of a bake that succeeded, none
     /// after a failure.
     pub(super) fn closing(manifest: Option<Manifest>) -> Walk {
@@ -104,10 +113,7 @@ impl Bake<'_> {
     }
 
     async fn walk_plan(&self) -> Result<Manifest, BakeError> {
-        let mut walk = Walk {
-            groups: self.plan.builder.security_group_ids.clone(),
-            ..Walk::default()
-        };
+        let mut walk = Walk::starting(self.plan.builder.security_group_ids.clone());
         self.say_forced(&mut walk);
         let mut phase: Option<(&'static str, Instant)> = None;
         for action in self.plan.actions.iter().take_while(|a| !a.closes()) {
@@ -383,7 +389,7 @@ fn start_text(phase: &str) -> String {
         "validate" => "validating the builder",
         "hygiene" => "image hygiene",
         "image" => "stopping the builder and creating the image",
-        "distribute" => "copying and boot-testing",
+        "distribute" => "copies, boot test and scan (those the recipe asks for)",
         other => other,
     }
     .to_string()
@@ -406,7 +412,7 @@ fn done_text(phase: &str, walk: &Walk) -> String {
                 .map(|i| i.id.as_str())
                 .unwrap_or_default()
         ),
-        "distribute" => "copies and boot test done".to_string(),
+        "distribute" => "copies, boot test and scan done".to_string(),
         other => format!("{other} done"),
     }
 }

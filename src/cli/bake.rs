@@ -219,7 +219,7 @@ fn summarize(cx: &Context<'_>, top: &Reporter, outcomes: &[Outcome]) {
 }
 
 /// Loads and plans one recipe; fails when it is bad.
-async fn prepare(
+pub(super) async fn prepare(
     reporter: &Reporter,
     inputs: &VarInputs,
     overrides: &Overrides,

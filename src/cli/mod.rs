@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 mod bake;
 mod check;
 mod generate;
+mod outdated;
 mod promote;
 mod prune;
 mod roll;
@@ -117,6 +118,12 @@ pub enum Command {
         after_help = "Examples:\n  amibake bake recipes/al2023-tomcat-codedeploy.yaml --region eu-west-1\n  amibake bake recipes/web.yaml --copy-to us-west-2 --share-with 111122223333 --manifest out/web.json\n  amibake bake recipes/web.yaml --endpoint-url http://127.0.0.1:5000   # a local emulator\n  amibake bake recipes/web.yaml recipes/worker.yaml recipes/batch.yaml   # three at once\n\nCtrl-C, SIGTERM or SIGHUP stops the bake, cleans up, and exits 130 (only the same signal again abandons the cleanup, printing what is left and the sweep command). With several recipes, every bake runs to its own end; the exit code is the worst of them (130, then 1, then 2)."
     )]
     Bake(BakeArgs),
+    /// Is the newest image of a recipe behind? Its scan results (`rebuild.fix_severity`)
+    /// or a probe instance launched from it say which updates are pending; nothing is baked.
+    #[command(
+        after_help = "Examples:\n  amibake outdated recipes/web.yaml\n  amibake outdated recipes/web.yaml --rebuild-for any\n  amibake --json outdated recipes/web.yaml | jq -c 'select(.event == \"rebuild_decision\")'\n\nThe newest image is the newest available one of the recipe with the recipe's current inputs (rendered recipe, source AMI, amibake's major version), as `bake --if-changed` finds it. The probe is a small instance launched from it (no inbound rule, IMDSv2, tagged and journaled), terminated before the command ends.\n\nExit codes: 0 current, 3 a rebuild is due (updates or fixes pending, changed inputs, or no image yet), 1 failed, 2 bad input (nothing created), 130 interrupted."
+    )]
+    Outdated(outdated::OutdatedArgs),
     /// Remove what interrupted runs left behind: instances, temporary security groups,
     /// incomplete AMIs and their snapshots, found by amibake's tags.
     #[command(
@@ -274,6 +281,9 @@ pub fn main() -> ExitCode {
             recipe, overrides, ..
         } => plan(&cli.global, &inputs, recipe, &overrides.overrides()),
         Command::Bake(args) => online(&cli.global, None, |cx| bake::bake(cx, &inputs, args)),
+        Command::Outdated(args) => online(&cli.global, None, |cx| {
+            outdated::outdated(cx, &inputs, args)
+        }),
         Command::Sweep(args) => online(&cli.global, None, |cx| sweep(cx, args)),
         Command::Prune(args) => online(&cli.global, None, |cx| prune(cx, args)),
         Command::Roll(args) => online(&cli.global, None, |cx| roll(cx, args)),

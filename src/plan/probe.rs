@@ -103,6 +103,42 @@ fn is_graviton(instance_type: &str) -> bool {
     suffix.split('-').next().unwrap_or_default().contains('g')
 }
 
+impl Plan {
+    /// `amibake outdated`: only what decides whether the newest image is behind — the
+    /// source, the reuse check (with the scan results), and the probe with what it needs
+    /// (the host-management check, the temporary security group) — and the cleanup. No
+    /// preflight, builder, image or manifest: nothing is baked.
+    pub fn outdated(mut self) -> Plan {
+        self.actions.retain(|a| {
+            matches!(
+                a,
+                Action::ResolveSource
+                    | Action::ReuseCheck { .. }
+                    | Action::CheckHostManagement
+                    | Action::CreateSecurityGroup
+                    | Action::Launch {
+                        role: Role::Probe,
+                        ..
+                    }
+                    | Action::WaitReady {
+                        role: Role::Probe,
+                        ..
+                    }
+                    | Action::ProbeUpdates { .. }
+                    | Action::Terminate { role: Role::Probe }
+                    | Action::Cleanup { .. }
+            )
+        });
+        if self.rebuild.as_ref().is_none_or(|r| r.probe.is_none()) {
+            // No probe: nothing needs the host-management check or a security group.
+            self.actions.retain(|a| {
+                !matches!(a, Action::CheckHostManagement | Action::CreateSecurityGroup)
+            });
+        }
+        self
+    }
+}
+
 /// The probe's actions (none when the plan has no probe).
 pub(super) fn actions(plan: &Plan) -> Vec<Action> {
     let Some(probe) = plan.rebuild.as_ref().and_then(|r| r.probe.as_ref()) else {

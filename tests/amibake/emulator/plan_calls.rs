@@ -12,9 +12,11 @@
 //! reuse: it bakes), no instance profile (the Default Host Management check), a subnet
 //! (DescribeSubnets), a customer managed key in both regions (the preflight's key checks),
 //! a copy, a share, deprecation, steps of every command kind with a reboot, validation,
-//! the boot test and the closing cleanup; a second bake fails at its boot test, so the
-//! cleanup's failure path runs too. The two regions are these tests' alone: no other test
-//! bakes or copies there while one runs (the realos tests that bake in them claim them).
+//! the boot test, the image scan (`image.scan`: the preflight's scan check, and the scan
+//! beside the copy and the boot test) and the closing cleanup; a second bake fails at its
+//! boot test, so the cleanup's failure path runs too. The two regions are these tests'
+//! alone: no other test bakes or copies there while one runs (the realos tests that bake
+//! in them claim them).
 //!
 //! `always` (the reverse direction) is what the plan says a successful run of an action
 //! makes at least once; calls an action makes only sometimes (a poll's EC2 look at the
@@ -60,7 +62,7 @@ struct Baked {
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
-    let Baked { lists, seen, out } = plan_and_bake(serde_json::json!({}));
+    let Baked { lists, seen, out } = plan_and_bake(serde_json::json!({}), false);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let exercised = [
         "read_history",
@@ -74,6 +76,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
         "deprecate",
         "copy:ap-northeast-2",
         "checks:boot-test",
+        "scan",
         "share",
         "cleanup",
         "write_history",
@@ -101,7 +104,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_failed_bake_makes_only_calls_its_plan_lists_cleanup_included() {
     let knobs = serde_json::json!({ "fail_command_matching": BOOT_ONLY });
-    let Baked { lists, seen, out } = plan_and_bake(knobs);
+    let Baked { lists, seen, out } = plan_and_bake(knobs, false);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let wrong = mismatches(&lists, &seen, false);
     assert!(
@@ -120,10 +123,45 @@ fn a_failed_bake_makes_only_calls_its_plan_lists_cleanup_included() {
     rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, false));
 }
 
+/// `rebuild.updates: security` with a security update pending on the newest image: the
+/// reuse check finds it, the probe (launch, wait, the package-manager query, terminate)
+/// runs and the bake goes on, so a plan with the probe's actions is walked whole too.
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_rebuild_after_the_probe_makes_the_calls_its_plan_lists() {
+    let pending = serde_json::json!([{
+        "package": "libssl3", "installed": "3.0.1-1", "candidate": "3.0.1-2", "security": true
+    }]);
+    let knobs = serde_json::json!({ "pending_updates": pending });
+    let Baked { lists, seen, out } = plan_and_bake(knobs, true);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    for id in [
+        "launch:probe",
+        "wait_ready:probe",
+        "probe_updates",
+        "terminate:probe",
+    ] {
+        assert!(lists.contains_key(id), "the plan lists {id}: {lists:?}");
+    }
+    assert_eq!(
+        last(&events(&out), "rebuild_decision")["reason"],
+        "updates-pending"
+    );
+    let wrong = mismatches(&lists, &seen, true);
+    assert!(
+        wrong.is_empty(),
+        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
+        wrong.join("\n  ")
+    );
+    let run_id = run_id(&events(&out));
+    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+}
+
 /// Plans the test's recipe with the test's flags, then bakes it with the same flags, the
 /// emulator's `knobs` set in the home region; asserts that the bake walked the plan
-/// `plan` printed.
-fn plan_and_bake(mut knobs: serde_json::Value) -> Baked {
+/// `plan` printed. `rebuild`: the recipe rebuilds for security updates, and a bake with
+/// the same flags first makes the image the probe judges.
+fn plan_and_bake(mut knobs: serde_json::Value, rebuild: bool) -> Baked {
     // No instance profile: the account's Default Host Management Configuration lets the
     // agents register, and the plan checks it first.
     let role = "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole";
@@ -131,8 +169,12 @@ fn plan_and_bake(mut knobs: serde_json::Value) -> Baked {
     configure(HOME, knobs);
     claim(FAR);
     let state = tempfile::tempdir().unwrap();
-    let recipe = write_recipe(state.path());
+    let recipe = write_recipe(state.path(), rebuild);
     let flags = ["--share-with", ACCOUNT, "--if-changed", "--history", "ssm"];
+    if rebuild {
+        let first = bake_json(HOME, state.path(), &recipe, &flags);
+        assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    }
 
     let out = amibake(HOME, state.path())
         .args(["--json", "plan"])
@@ -179,7 +221,7 @@ fn listed(plan: &serde_json::Value) -> BTreeMap<String, Listed> {
         .collect();
     while let Some(action) = todo.pop() {
         let mut holds_others = false;
-        for nested in ["copies", "boot_test"] {
+        for nested in ["copies", "boot_test", "scan"] {
             if let Some(list) = action[nested].as_array() {
                 holds_others = true;
                 todo.extend(list);
@@ -249,7 +291,7 @@ fn mismatches(listed: &BTreeMap<String, Listed>, seen: &Seen, all_ran: bool) -> 
 /// The recipe of this test, its name and its keys unique to the run: a key with the same
 /// alias in both regions whose policy lets [`ACCOUNT`] use it, and the builder in a
 /// subnet of the home region's default VPC.
-fn write_recipe(dir: &Path) -> PathBuf {
+fn write_recipe(dir: &Path, rebuild: bool) -> PathBuf {
     let name = unique("plan-calls");
     let alias = format!("alias/{name}");
     let subnet = rt().block_on(async {
@@ -287,7 +329,13 @@ image:
   kms_key_id: {alias}
   copy_to: [{FAR}]
   deprecate_after: 90d
-"#
+  scan: {{ max_severity: critical }}
+{}"#,
+        if rebuild {
+            "rebuild: { updates: security }\n"
+        } else {
+            ""
+        }
     );
     let path = dir.join("plan-calls.yaml");
     std::fs::write(&path, text).expect("write the recipe");
