@@ -3,7 +3,8 @@
 //! (`rebuild: {updates: security}`) three times: nothing newer published (current: only
 //! the probe launched, nothing left); version 2 in the ordinary suite (pending but not a
 //! security update: still current, the probe names it); version 2 in the security suite
-//! (the probe names it, the bake rebuilds, the new image's boot test reads version 2).
+//! (`amibake outdated` exits 3; the probe names it, the bake rebuilds, the new image's
+//! boot test reads version 2; `outdated` then exits 0).
 //! The emulator's canned probe answer holds a decoy the decisions must never show: the
 //! probe's script runs on the real OS.
 
@@ -34,6 +35,40 @@ fn bake_if_changed(
         .expect("run amibake");
     let evs = events(&out);
     (out, evs)
+}
+
+/// `amibake --json outdated` of tests/realos/apt-demo.yaml against the repository `apt`.
+fn outdated(region: &str, state: &Path, apt: &AptRepo) -> std::process::Output {
+    amibake(region, state)
+        .args(["--json", "outdated"])
+        .arg(repo("tests/realos/apt-demo.yaml"))
+        .arg("--var")
+        .arg(format!("repo_url={}", apt.url))
+        .output()
+        .expect("run amibake")
+}
+
+/// The run id of a run that announces none (`outdated`): its probe's amibake:run-id tag.
+fn probe_run_id(region: &str, evs: &[Value]) -> String {
+    let (_, probe) = launched(evs)
+        .into_iter()
+        .find(|(role, _)| role == "probe")
+        .expect("a probe launched");
+    rt().block_on(async {
+        let out = ec2(region)
+            .await
+            .describe_instances()
+            .instance_ids(&probe)
+            .send()
+            .await
+            .expect("DescribeInstances");
+        out.reservations()[0].instances()[0]
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("amibake:run-id"))
+            .and_then(|t| t.value().map(str::to_string))
+            .expect("the probe's amibake:run-id tag")
+    })
 }
 
 /// The run's `rebuild_decision` event (exactly one).
@@ -108,6 +143,7 @@ fn the_probe_finds_the_image_current_then_rebuilds_it_for_a_security_update_for_
         reused["amis"], first["amis"],
         "the v1 image is the one in use"
     );
+    assert_eq!(reused["rebuild"]["reason"], "current", "{reused:#}");
 
     // Version 2 in the ordinary suite only: pending, but not a security update, which is
     // all `rebuild: {updates: security}` rebuilds for. The probe says so; still current.
@@ -124,9 +160,24 @@ fn the_probe_finds_the_image_current_then_rebuilds_it_for_a_security_update_for_
     assert_eq!(roles(&evs), ["probe"], "only the probe is launched");
     rt().block_on(assert_nothing_left(&[region], &run_id(&evs), false));
 
-    // Version 2 in the security suite too: the probe names it as a security update, the
-    // bake picks it up, and the new image's boot test proves it.
+    // Version 2 in the security suite too: `amibake outdated` says the image is behind
+    // (exit 3, only the probe launched, nothing left, nothing baked) ...
     repo.publish(SECURITY_SUITE, &["2"]);
+    let behind = outdated(region, state.path(), &repo);
+    assert_eq!(behind.status.code(), Some(3), "{}", show(&behind));
+    let evs = events(&behind);
+    let d = decision(&evs);
+    assert_eq!(d["reason"], "updates-pending", "{d:#}");
+    assert_eq!(d["updates"][0]["package"], DEMO, "{d:#}");
+    assert_eq!(roles(&evs), ["probe"], "only the probe is launched");
+    rt().block_on(assert_nothing_left(
+        &[region],
+        &probe_run_id(region, &evs),
+        false,
+    ));
+
+    // ... and `bake --if-changed` picks it up: the probe names it as a security update,
+    // the bake goes on, and the new image's boot test proves version 2.
     let started = Instant::now();
     let (out, evs) = bake_if_changed(region, state.path(), &repo);
     let rebuild_seconds = started.elapsed().as_secs_f64();
@@ -144,7 +195,11 @@ fn the_probe_finds_the_image_current_then_rebuilds_it_for_a_security_update_for_
         "the probe first: {:?}",
         roles(&evs)
     );
-    assert!(roles(&evs).len() >= 2, "then the bake: {:?}", roles(&evs));
+    assert_eq!(
+        roles(&evs),
+        ["probe", "builder", "boot-test"],
+        "then the bake"
+    );
     let second = manifest(state.path());
     assert_eq!(second["rebuild"]["reason"], "updates-pending", "{second:#}");
     assert_eq!(baked_version(&second), ("2".into(), "2".into()));
@@ -152,5 +207,17 @@ fn the_probe_finds_the_image_current_then_rebuilds_it_for_a_security_update_for_
     powered_off_without_cycles(&evs);
     rt().block_on(assert_nothing_left(&[region], &run_id(&evs), true));
     rt().block_on(assert_nothing_left(&[region], &first_run, true));
+
+    // The new image is current: `amibake outdated` exits 0.
+    let current = outdated(region, state.path(), &repo);
+    assert_eq!(current.status.code(), Some(0), "{}", show(&current));
+    let evs = events(&current);
+    assert_eq!(decision(&evs)["reason"], "current");
+    assert_eq!(decision(&evs)["image"], second["amis"][0]["ami_id"]);
+    rt().block_on(assert_nothing_left(
+        &[region],
+        &probe_run_id(region, &evs),
+        false,
+    ));
     eprintln!("wall: current {current_seconds:.1} s, rebuild {rebuild_seconds:.1} s");
 }
