@@ -92,12 +92,11 @@ const SHOWN: usize = 10;
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.reason.rebuilds() {
-            "rebuild"
+        if self.reason.rebuilds() {
+            write!(f, "rebuild ({}): {}", self.reason, self.why)?;
         } else {
-            "current"
-        };
-        write!(f, "{verb} ({}): {}", self.reason, self.why)?;
+            write!(f, "{}: {}", self.reason, self.why)?;
+        }
         for u in self.updates.iter().take(SHOWN) {
             let kind = if u.security { "security" } else { "other" };
             write!(
