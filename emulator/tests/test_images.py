@@ -83,6 +83,8 @@ def test_create_tags_follows_the_iam_policy(ec2, source):
                             TagSpecifications=[{"ResourceType": "instance", "Tags": [created]}])["Instances"][0]["InstanceId"]
     foreign = ec2.run_instances(ImageId=source, InstanceType="t3.small", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     assert error_code(ec2.create_tags, Resources=[own], Tags=[{"Key": "amibake:complete", "Value": "true"}]) is None
+    scan = {"Key": "amibake:scan", "Value": "critical=0 high=0 medium=0 low=1 informational=0 highest=low"}
+    assert error_code(ec2.create_tags, Resources=[own], Tags=[scan]) is None
     assert error_code(ec2.create_tags, Resources=[own], Tags=[{"Key": "Name", "Value": "x"}]) == "UnauthorizedOperation"
     assert error_code(ec2.create_tags, Resources=[foreign], Tags=[{"Key": "amibake:complete", "Value": "true"}]) == "UnauthorizedOperation"
     assert error_code(ec2.create_tags, Resources=[foreign], Tags=[created]) == "UnauthorizedOperation"

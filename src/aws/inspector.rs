@@ -12,6 +12,8 @@ use super::calls::{INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS, INSPECTOR2_START_ON_DEM
 
 /// The error code Inspector answers a caller without the permission with.
 pub const ACCESS_DENIED: &str = "AccessDeniedException";
+/// The error code of a scan Inspector does not know (yet: just after its start).
+pub const NOT_FOUND: &str = "ResourceNotFoundException";
 
 /// Where a scan is.
 #[derive(Debug, Clone, PartialEq, Eq)]

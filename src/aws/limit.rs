@@ -12,7 +12,8 @@
 //! It sits in the HTTP client (see [`Limited`]), under the SDK: every request counts,
 //! including the SDK's own retries and paginated calls, just as AWS counts them. The
 //! region and service come from the request's SigV4 credential scope, the action from its
-//! `Action` parameter (EC2, CloudFormation, Auto Scaling) or `X-Amz-Target` header (SSM).
+//! `Action` parameter (EC2, CloudFormation, Auto Scaling), `X-Amz-Target` header (SSM,
+//! KMS) or, for restJson1 services (Inspector), its path.
 //! Requests that are not signed (IMDS, SSO token exchange) pass untouched; signed ones
 //! also get the header that names the plan action they serve ([`super::acting`]).
 
@@ -218,11 +219,15 @@ fn signed(request: &HttpRequest) -> Option<Signed> {
     }
     let body = std::str::from_utf8(body).ok()?;
     let query = request.uri().split_once('?').map_or("", |(_, q)| q);
-    let action = body
+    let action = match body
         .split('&')
         .chain(query.split('&'))
-        .find_map(|kv| kv.strip_prefix("Action="))?
-        .to_string();
+        .find_map(|kv| kv.strip_prefix("Action="))
+    {
+        Some(action) => action.to_string(),
+        // restJson1 (Inspector): the operation is named by the request's path.
+        None => rest_operation(&service, request.uri())?,
+    };
     let filtered_or_paged = body.split('&').any(|kv| {
         kv.starts_with("Filter.") || kv.starts_with("MaxResults=") || kv.starts_with("NextToken=")
     });
@@ -232,6 +237,29 @@ fn signed(request: &HttpRequest) -> Option<Signed> {
         action,
         filtered_or_paged,
     })
+}
+
+/// The restJson1 operations amibake calls, by service and path.
+const REST_OPERATIONS: [(&str, &str, &str); 3] = [
+    ("inspector2", "/ondemand/scan", "StartOnDemandScan"),
+    (
+        "inspector2",
+        "/ondemand/scan/status",
+        "GetOnDemandScanStatus",
+    ),
+    ("inspector2", "/ondemand/scans", "ListOnDemandScans"),
+];
+
+/// The operation of a restJson1 request from its path: a known one by name, any other
+/// as its path.
+fn rest_operation(service: &str, uri: &str) -> Option<String> {
+    let after_host = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let path = after_host.find('/').map_or("/", |i| &after_host[i..]);
+    let path = path.split('?').next()?;
+    let known = REST_OPERATIONS
+        .iter()
+        .find(|(s, p, _)| *s == service && *p == path);
+    Some(known.map_or_else(|| path.to_string(), |(_, _, op)| op.to_string()))
 }
 
 /// Names the plan action this request serves ([`super::acting`]), after signing: the
@@ -399,6 +427,25 @@ mod tests {
         req.headers_mut()
             .insert("x-amz-target", "AmazonSSM.GetCommandInvocation");
         assert_eq!(signed(&req).unwrap().action, "GetCommandInvocation");
+
+        // restJson1: the operation from the path.
+        let mut req = HttpRequest::new(SdkBody::from(r#"{"resourceId":"ami-1"}"#));
+        *req.uri_mut() = "https://inspector2.eu-west-1.amazonaws.com/ondemand/scan/status"
+            .try_into()
+            .unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261123/eu-west-1/inspector2/aws4_request, SignedHeaders=host, Signature=x",
+        );
+        assert_eq!(signed(&req).unwrap().action, "GetOnDemandScanStatus");
+        assert_eq!(
+            rest_operation("inspector2", "http://127.0.0.1:4566/ondemand/scan?x=1").as_deref(),
+            Some("StartOnDemandScan")
+        );
+        assert_eq!(
+            rest_operation("inspector2", "https://h/other/path").as_deref(),
+            Some("/other/path")
+        );
 
         let unsigned = HttpRequest::new(SdkBody::from("Action=DescribeInstances"));
         assert_eq!(signed(&unsigned), None);

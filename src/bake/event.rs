@@ -53,6 +53,15 @@ pub enum BakeEvent {
         #[serde(skip)]
         summary: String,
     },
+    /// Inspector's scan of the new image, judged by `image.scan`'s limits: what it found
+    /// and, when it failed them, each limit broken (the error lists the worst findings).
+    Scan {
+        image: String,
+        scan_id: String,
+        passed: bool,
+        summary: crate::scan::ScanSummary,
+        violations: Vec<String>,
+    },
     /// New output of a command on an instance.
     Output {
         step: String,
@@ -210,6 +219,18 @@ impl fmt::Display for BakeEvent {
             } => {
                 let verdict = if *passed { "passed" } else { summary };
                 write!(f, "{phase} check {check}: {verdict}")
+            }
+            BakeEvent::Scan {
+                image,
+                summary,
+                violations,
+                ..
+            } => {
+                write!(f, "scan of {image}: {}", summary.line())?;
+                if !violations.is_empty() {
+                    write!(f, "; over the limit: {}", violations.join("; "))?;
+                }
+                Ok(())
             }
             BakeEvent::Output { step, stream, text } => {
                 let mark = if *stream == "stderr" { "! " } else { "| " };

@@ -391,7 +391,7 @@ fn start_text(phase: &str, walk: &Walk) -> String {
         "validate" => "validating the builder",
         "hygiene" => "image hygiene",
         "image" => "stopping the builder and creating the image",
-        "distribute" => "copying and boot-testing",
+        "distribute" => "copies, boot test and scan (those the recipe asks for)",
         other => other,
     }
     .to_string()
@@ -414,7 +414,7 @@ fn done_text(phase: &str, walk: &Walk) -> String {
                 .map(|i| i.id.as_str())
                 .unwrap_or_default()
         ),
-        "distribute" => "copies and boot test done".to_string(),
+        "distribute" => "copies, boot test and scan done".to_string(),
         other => format!("{other} done"),
     }
 }

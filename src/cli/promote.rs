@@ -38,6 +38,11 @@ pub struct PromoteArgs {
     /// amibake:foreign-image=true.
     #[arg(long)]
     pub allow_foreign_image: bool,
+    /// Scan the image with Inspector first and judge the new scan, for an environment the
+    /// recipe's `image.scan.require_for` gates (a missing or too old scan is refused
+    /// without it). Waits up to `image.scan.timeout`.
+    #[arg(long)]
+    pub rescan: bool,
     /// The recipe file with the promotion list (default: the manifest's recipe_file).
     #[arg(long, value_name = "FILE")]
     pub recipe_file: Option<PathBuf>,
@@ -79,6 +84,7 @@ async fn promote(cx: Context<'_>, inputs: &VarInputs, args: &PromoteArgs) -> Out
     req.force = args.force;
     req.allow_foreign_image = args.allow_foreign_image;
     req.recipe_file = args.recipe_file.clone();
+    req.rescan = args.rescan;
     req.inputs = inputs.clone();
     req.poll_scale = cx.poll_scale;
     if args.plan {
@@ -115,7 +121,7 @@ async fn plan(cx: Context<'_>, req: &PromoteRequest) -> Outcome {
     reporter.finish();
     match result {
         Ok(plan) => {
-            reporter.emit(PromoteEvent::Plan(plan));
+            reporter.emit(PromoteEvent::Plan(Box::new(plan)));
             Ok(())
         }
         Err(e) => Err(fail(&reporter, &e)),

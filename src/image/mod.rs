@@ -9,6 +9,8 @@
 //!   reported ([`copy_all`]).
 //! - `deprecate`: when an image is deprecated, checked against EC2's limit
 //!   ([`deprecate_at`]).
+//! - `scan`: Inspector's scan of an image and reading the scan it has ([`scan_image`],
+//!   [`read_scan`]).
 //! - `share`: sharing images and their snapshots ([`share_all`]).
 //! - `teardown`: terminating instances, deleting the temporary security group,
 //!   deregistering images with their snapshots ([`Teardown`]).
@@ -19,6 +21,7 @@ mod copy;
 mod deprecate;
 mod error;
 mod event;
+mod scan;
 mod share;
 mod state;
 mod teardown;
@@ -29,6 +32,7 @@ pub use copy::copy_all;
 pub use deprecate::deprecate_at;
 pub use error::CallFailed;
 pub use event::{CopyState, ImageEvent, Resource, ResourceKind, ResourceState};
+pub use scan::{ScanError, Scanned, read_scan, scan_image};
 pub use share::share_all;
 pub use state::ImageState;
 pub use teardown::Teardown;

@@ -301,6 +301,7 @@ fn builder_actions(plan: &Plan) -> Vec<Action> {
             organizations: image.share_organizations.clone(),
             organizational_units: image.share_organizational_units.clone(),
         },
+        image.scan.is_some(),
     )));
     if plan.builder.security_group_ids.is_empty() {
         list.push(Action::CreateSecurityGroup);

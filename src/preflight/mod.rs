@@ -11,7 +11,11 @@
 //! key named, the region's default EBS key, `ec2:GetEbsDefaultKmsKeyId`), and when the
 //! image is shared, every account, organization and OU may use that key
 //! (`kms:GetKeyPolicy`, `kms:ListGrants`, read by [`policy`]). Every check runs; every
-//! failure is reported with its fix.
+//! failure is reported with its fix. When the recipe scans its image (`image.scan`), the
+//! home region must be one Inspector serves (a built-in list, [`crate::scan::regions`]:
+//! no call) and the identity must be allowed to read scans and their findings
+//! (`inspector2:GetOnDemandScanStatus` of a made-up scan, `ec2:GetImageFindings` with
+//! DryRun).
 //!
 //! What it checks is planned offline ([`Preflight::of`]: `plan` prints it); [`run`]
 //! makes the calls (`bake` walks it, `plan --check` runs only it). What can be known
@@ -62,6 +66,10 @@ pub enum Check {
         setting: &'static str,
         shared: bool,
     },
+    /// Inspector can scan the new image in `region` (the home region: copies are not
+    /// scanned) and this identity may read the scan: `served` is whether Inspector serves
+    /// the region (the built-in list; no call when it does not).
+    Scan { region: String, served: bool },
 }
 
 impl Check {
@@ -71,6 +79,7 @@ impl Check {
             Check::AmiNameFree { .. } => "ami_name_free",
             Check::RegionEnabled { .. } => "region_enabled",
             Check::Key { .. } => "key",
+            Check::Scan { .. } => "scan",
         }
     }
 
@@ -79,7 +88,8 @@ impl Check {
         match self {
             Check::AmiNameFree { region, .. }
             | Check::RegionEnabled { region, .. }
-            | Check::Key { region, .. } => region,
+            | Check::Key { region, .. }
+            | Check::Scan { region, .. } => region,
         }
     }
 
@@ -113,6 +123,18 @@ impl Check {
                 };
                 format!("{key} exists in {region}, is enabled and symmetric{share}")
             }
+            Check::Scan {
+                region,
+                served: true,
+            } => format!(
+                "Inspector serves {region}, and this identity may read its scans and the \
+                 image's findings"
+            ),
+            Check::Scan { region, .. } => format!(
+                "Inspector serves {region}: NO, {region} is not in amibake's list of the \
+                 regions Inspector serves (of {}), so this check fails (image.scan)",
+                crate::scan::regions::SERVED_AS_OF
+            ),
         }
     }
 }
@@ -149,10 +171,11 @@ pub struct ShareTargets {
 
 impl Preflight {
     /// The checks of a bake (never none: every bake names an image): the image's name in
-    /// the home region and each copy region, each copy region, and the key of every
-    /// region that gets an image when the recipe names one or the image is shared. The
-    /// plan passes what they need (`builder.kms_key_id`, the image's name, `copy_to`,
-    /// `image.kms_key_id`, the share targets), so the preflight does not depend on it.
+    /// the home region and each copy region, each copy region, the key of every
+    /// region that gets an image when the recipe names one or the image is shared, and
+    /// the scan when `scan` (`image.scan`). The plan passes what they need
+    /// (`builder.kms_key_id`, the image's name, `copy_to`, `image.kms_key_id`, the share
+    /// targets), so the preflight does not depend on it.
     pub fn of(
         home: &str,
         builder_key: Option<&str>,
@@ -160,6 +183,7 @@ impl Preflight {
         copy_to: &[Region],
         image_key: Option<&str>,
         shares: ShareTargets,
+        scan: bool,
     ) -> Preflight {
         let shared = !shares.accounts.is_empty()
             || !shares.organizations.is_empty()
@@ -189,6 +213,10 @@ impl Preflight {
                 .iter()
                 .filter_map(|r| key(r.as_str(), image_key, "image.kms_key_id")),
         );
+        checks.extend(scan.then(|| Check::Scan {
+            region: home.to_string(),
+            served: crate::scan::regions::served(home),
+        }));
         Preflight {
             checks,
             share_accounts: shares.accounts,
@@ -216,14 +244,18 @@ impl Preflight {
         let default_key = |c: &Check| matches!(c, Check::Key { key: None, .. });
         let shared = |c: &Check| matches!(c, Check::Key { shared: true, .. });
         let name = |c: &Check| matches!(c, Check::AmiNameFree { .. });
+        // A region Inspector does not serve fails without a call.
+        let scan = |c: &Check| matches!(c, Check::Scan { served: true, .. });
         type Needs = fn(&Check) -> bool;
-        let table: [(Needs, &'static str, bool); 6] = [
+        let table: [(Needs, &'static str, bool); 8] = [
             (name, calls::EC2_DESCRIBE_IMAGES, true),
             (opt_in, calls::EC2_DESCRIBE_REGIONS, true),
             (default_key, calls::EC2_GET_EBS_DEFAULT_KMS_KEY_ID, true),
             (key, calls::KMS_DESCRIBE_KEY, false),
             (shared, calls::KMS_GET_KEY_POLICY, false),
             (shared, calls::KMS_LIST_GRANTS, false),
+            (scan, calls::INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS, true),
+            (scan, calls::EC2_GET_IMAGE_FINDINGS, true),
         ];
         table
             .into_iter()
@@ -243,5 +275,59 @@ impl Preflight {
         let ous = (self.share_organizational_units.iter().cloned())
             .map(policy::Target::OrganizationalUnit);
         accounts.chain(orgs).chain(ous).collect()
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+    use crate::aws::calls;
+
+    fn of(home: &str, scan: bool) -> Preflight {
+        let shares = ShareTargets {
+            accounts: vec![],
+            organizations: vec![],
+            organizational_units: vec![],
+        };
+        Preflight::of(home, None, "n", &[], None, shares, scan)
+    }
+
+    #[test]
+    fn a_scan_checks_the_home_region_and_reads_a_scan_and_findings() {
+        let p = of("us-east-1", true);
+        let scan = Check::Scan {
+            region: "us-east-1".into(),
+            served: true,
+        };
+        assert_eq!(p.checks.last(), Some(&scan));
+        let made = p.calls();
+        assert!(made.contains(&(calls::INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS, true)));
+        assert!(made.contains(&(calls::EC2_GET_IMAGE_FINDINGS, true)));
+        assert!(
+            !of("us-east-1", false)
+                .checks
+                .iter()
+                .any(|c| matches!(c, Check::Scan { .. }))
+        );
+    }
+
+    #[test]
+    fn a_region_inspector_does_not_serve_fails_without_a_call() {
+        let p = of("ap-southeast-6", true);
+        let check = p.checks.last().unwrap();
+        assert_eq!(
+            check,
+            &Check::Scan {
+                region: "ap-southeast-6".into(),
+                served: false
+            }
+        );
+        assert!(
+            check
+                .describe()
+                .contains(crate::scan::regions::SERVED_AS_OF)
+        );
+        let made: Vec<_> = p.calls().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(made, [calls::EC2_DESCRIBE_IMAGES]);
     }
 }

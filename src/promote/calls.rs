@@ -10,6 +10,15 @@ pub(super) const ORDER: &[&str] = &[calls::SSM_GET_PARAMETER];
 pub(super) const IMAGE_EXISTS: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 /// The guard: DescribeImages with Owners=self.
 pub(super) const GUARD: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
+/// The scan gate: the image's `ScanResults`, then its findings.
+pub(super) const SCAN_GATE: &[&str] = &[calls::EC2_DESCRIBE_IMAGES, calls::EC2_GET_IMAGE_FINDINGS];
+/// `--rescan`: Inspector's scan of the image, its status until it ends, what it found.
+pub(super) const RESCAN: &[&str] = &[
+    calls::INSPECTOR2_START_ON_DEMAND_SCAN,
+    calls::INSPECTOR2_GET_ON_DEMAND_SCAN_STATUS,
+    calls::EC2_GET_IMAGE_FINDINGS,
+    calls::EC2_DESCRIBE_IMAGES,
+];
 /// Looking for a copy an earlier promote made (DescribeImages by the copy-of tag).
 pub(super) const FIND_COPY: &[&str] = &[calls::EC2_DESCRIBE_IMAGES];
 /// Waiting for a copy to be available.

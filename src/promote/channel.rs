@@ -44,6 +44,11 @@ impl Record {
                 ""
             },
         );
+        let scan = scan_record(plan);
+        let description = match &scan {
+            Some(tag) => format!("{description}; scan: {tag}"),
+            None => description,
+        };
         let description = if marks.foreign {
             format!(
                 "{description} (FOREIGN IMAGE: not checked as a complete bake of this recipe, --allow-foreign-image)"
@@ -51,18 +56,33 @@ impl Record {
         } else {
             description
         };
-        let tags = BTreeMap::from([
+        let mut tags = BTreeMap::from([
             (tags::RECIPE.to_string(), plan.recipe.clone()),
             (ENV_TAG.to_string(), req.env.clone()),
             (tags::RUN_ID.to_string(), run_id.clone()),
             (tags::FOREIGN_IMAGE.to_string(), marks.foreign.to_string()),
         ]);
+        if let Some(scan) = scan {
+            tags.insert(tags::SCAN.to_string(), scan);
+        }
         Record {
             parameter: plan.parameter.clone(),
             description,
             tags,
         }
     }
+}
+
+/// The scan summary a channel records (the `amibake:scan` tag's form): the scan the gate
+/// judged, else the one the bake tagged the home image with; `None` when neither exists.
+fn scan_record(plan: &PromotePlan) -> Option<String> {
+    if let Some(found) = plan.scan.as_ref().and_then(|g| g.found.as_ref()) {
+        return Some(found.tag_value());
+    }
+    let home = plan.regions.iter().find(|r| r.region == plan.home_region)?;
+    let tagged = home.image.as_ref()?.tags.get(tags::SCAN)?;
+    // Only a value that reads back as a summary: a tag is not trusted as text.
+    crate::scan::ScanSummary::from_tag_value(tagged).map(|s| s.tag_value())
 }
 
 /// What a region's channel holds now (`None`: the parameter does not exist).

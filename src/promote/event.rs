@@ -33,6 +33,13 @@ pub enum PromoteEvent {
         env: String,
         region: String,
     },
+    /// The scan gate passed: the scan judged and the environment's limits.
+    Scan {
+        ami: String,
+        env: String,
+        summary: crate::scan::ScanSummary,
+        limits: crate::scan::ScanLimits,
+    },
     /// `--force` overrode the order check's refusal.
     Forced { warning: String },
     /// One region's channel points at the image (or already did).
@@ -44,7 +51,7 @@ pub enum PromoteEvent {
     /// The promotion is done.
     Done(PromoteOutcome),
     /// `--plan`: what the promotion would do (nothing was changed).
-    Plan(PromotePlan),
+    Plan(Box<PromotePlan>),
 }
 
 impl fmt::Display for PromoteEvent {
@@ -61,6 +68,13 @@ impl fmt::Display for PromoteEvent {
                 f,
                 "promoting {ami} ({recipe}, run {run_id}) to {env} in {}",
                 regions.join(", ")
+            ),
+            PromoteEvent::Scan {
+                ami, env, summary, ..
+            } => write!(
+                f,
+                "the scan of {ami} passes {env}'s limits: {}",
+                summary.line()
             ),
             PromoteEvent::Order {
                 previous,

@@ -35,12 +35,14 @@ mod calls;
 mod channel;
 mod copy;
 mod event;
+mod gate;
 mod guard;
 mod order;
 mod plan;
 mod survey;
 mod target;
 pub use event::PromoteEvent;
+pub use gate::ScanGate;
 pub use order::OrderCheck;
 pub use plan::{CopyPlan, PromotePlan, RegionPlan, Step, Verdict};
 pub use survey::plan;
@@ -83,6 +85,9 @@ pub struct PromoteRequest {
     pub inputs: VarInputs,
     /// Who promotes (recorded in the parameter's description).
     pub user: String,
+    /// Scan the home image with Inspector first, and judge the new scan (an environment
+    /// of `image.scan.require_for`).
+    pub rescan: bool,
     /// Multiplies every poll interval (the emulator needs no multi-second pauses).
     pub poll_scale: f64,
     pub image_timeout: Duration,
@@ -100,6 +105,7 @@ impl PromoteRequest {
             allow_foreign_image: false,
             recipe_file: None,
             inputs: VarInputs::default(),
+            rescan: false,
             user: current_user(),
             poll_scale: 1.0,
             image_timeout: Duration::from_secs(90 * 60),
@@ -195,6 +201,23 @@ pub enum PromoteError {
         ami: String,
         holds: Option<String>,
     },
+    /// The scan gate refused: the image's scan is missing, too old or over the
+    /// environment's limits (exit 1, nothing changed).
+    #[error(
+        "refusing to promote {ami} to {env}: {problem}; nothing was changed; fix: {fix}{}",
+        worst_lines(.worst)
+    )]
+    ScanGate {
+        ami: String,
+        env: String,
+        problem: String,
+        fix: String,
+        scan: Option<crate::scan::ScanSummary>,
+        worst: Vec<String>,
+    },
+    /// `--rescan`: Inspector could not scan the image.
+    #[error("Inspector's scan of {image} failed: {reason}; nothing was changed")]
+    ScanFailed { image: String, reason: String },
     #[error("copy failed: {}", .0.join("; "))]
     CopiesFailed(Vec<String>),
     #[error("{what} timed out after {}s: {hint}", .after.as_secs())]
@@ -234,6 +257,14 @@ impl Failure for PromoteError {
             detail.insert("previous".into(), previous.clone().into());
             detail.insert("holds".into(), holds.clone().into());
         }
+        if let PromoteError::ScanGate { scan, worst, .. } = self {
+            detail.insert("refused".into(), true.into());
+            detail.insert(
+                "scan".into(),
+                serde_json::to_value(scan).unwrap_or_default(),
+            );
+            detail.insert("worst".into(), worst.clone().into());
+        }
         detail
     }
 }
@@ -263,11 +294,22 @@ impl PromoteError {
     }
 }
 
-/// The recipe's name and promotion list, from the manifest and the recipe file.
+/// The worst findings a scan refusal lists, one per line.
+fn worst_lines(worst: &[String]) -> String {
+    if worst.is_empty() {
+        return String::new();
+    }
+    format!("\nworst findings:\n  {}", worst.join("\n  "))
+}
+
+/// The recipe's name and promotion list, from the manifest and the recipe file, and what
+/// the environment needs of the image's scan.
 #[derive(Debug, Clone)]
 struct Order {
     recipe: String,
     envs: Vec<String>,
+    /// `image.scan.require_for` of the environment (`None`: no scan needed).
+    scan: Option<gate::Requirement>,
 }
 
 /// Runs a promotion: computes its plan (reading only), then walks it.
@@ -294,6 +336,15 @@ pub async fn walk(
     }
     let forced = order::report(&plan.order, req, reporter);
     guard::warn(&plan.foreign, reporter);
+    if let Some(gate) = &mut plan.scan {
+        if gate.rescan {
+            let home = plan.home_region.clone();
+            gate.rescan(aws, req, &home, &plan.ami, reporter).await?;
+        }
+        if let Some(event) = gate.event(&plan.ami, &req.env) {
+            reporter.emit(event);
+        }
+    }
     copy::copy_and_share(aws, req, &mut plan.regions, reporter).await?;
     let marks = channel::Marks {
         forced,

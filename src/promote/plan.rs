@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::aws::ec2::{self, ImageInfo};
 use crate::error::{ExitKind, Failure};
 
+use super::gate::ScanGate;
 use super::guard;
 use super::order::OrderCheck;
 use super::{PromoteError, PromoteEvent, PromoteRequest};
@@ -116,6 +117,8 @@ pub struct PromotePlan {
     pub order: OrderCheck,
     /// What the guard finds wrong with each image it refuses ("AMI … in …: why").
     pub foreign: Vec<String>,
+    /// The scan gate of an environment in `image.scan.require_for` (`None`: no scan needed).
+    pub scan: Option<ScanGate>,
     /// Regions in the order their channels are written: the home region last.
     pub regions: Vec<RegionPlan>,
     pub verdict: Verdict,
@@ -123,13 +126,18 @@ pub struct PromotePlan {
 
 impl PromotePlan {
     /// Why the real promote stops before changing anything: the order check (unless
-    /// `--force`), then the guard (unless `--allow-foreign-image`).
+    /// `--force`), then the guard (unless `--allow-foreign-image`), then the scan gate
+    /// (which `--force` does not lift: `--rescan` makes a new scan to judge).
     pub(super) fn refusal(&self, req: &PromoteRequest) -> Option<PromoteError> {
         if let Some(refused) = self.order.refusal(req).filter(|_| !req.force) {
             return Some(refused);
         }
-        (!self.foreign.is_empty() && !req.allow_foreign_image)
-            .then(|| guard::refusal(&self.recipe, &self.foreign))
+        if !self.foreign.is_empty() && !req.allow_foreign_image {
+            return Some(guard::refusal(&self.recipe, &self.foreign));
+        }
+        self.scan
+            .as_ref()
+            .and_then(|gate| gate.refusal(&self.ami, &self.env))
     }
 
     pub(super) fn verdict(&self, req: &PromoteRequest) -> Verdict {
@@ -173,6 +181,9 @@ impl fmt::Display for PromotePlan {
         for what in &self.foreign {
             writeln!(f, "  guard: refuses {what}")?;
         }
+        if let Some(gate) = &self.scan {
+            writeln!(f, "  scan gate: {}", gate.summary())?;
+        }
         for region in &self.regions {
             region.fmt(f)?;
         }
@@ -181,6 +192,10 @@ impl fmt::Display for PromotePlan {
                 f,
                 "verdict: promote would refuse (exit {}): {reason}",
                 self.verdict.exit_code.unwrap_or(ExitKind::Failed.code())
+            ),
+            None if self.scan.as_ref().is_some_and(|g| g.rescan) => f.write_str(
+                "verdict: promote would rescan the image, then go ahead only if the new scan \
+                 passes (nothing was changed)",
             ),
             None => f.write_str("verdict: promote would go ahead (nothing was changed)"),
         }

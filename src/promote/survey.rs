@@ -1,5 +1,6 @@
 //! Computing the plan of a promotion by reading only: the order check, the images and
-//! the guard's verdict, the copies an earlier promote left, every region's channel. The
+//! the guard's verdict, the scan gate's reading of the home image's scan, the copies an
+//! earlier promote left, every region's channel. The
 //! plan's value is in `plan`; the steps' calls in `calls`.
 
 use crate::aws::Aws;
@@ -8,6 +9,7 @@ use crate::report::Reporter;
 
 use super::calls;
 use super::copy;
+use super::gate::ScanGate;
 use super::guard;
 use super::order;
 use super::plan::{CopyPlan, PromotePlan, RegionPlan, Step, Verdict};
@@ -21,17 +23,38 @@ pub async fn plan(
     reporter: &Reporter,
 ) -> Result<PromotePlan, PromoteError> {
     let target = Target::load(req).await?;
+    if req.rescan && target.order.scan.is_none() {
+        return Err(PromoteError::Usage(format!(
+            "--rescan: {} needs no scan (the recipe's image.scan.require_for does not list \
+             it); drop --rescan, or add {} to image.scan.require_for",
+            req.env, req.env
+        )));
+    }
     let copies = target.copy_regions(req, reporter);
     let order = order::check_order(aws, &target).await?;
     let images = target.images(aws).await?;
     let foreign = guard::check_baked(aws, &target.order.recipe, &images).await?;
+    let scan = match &target.order.scan {
+        Some(requirement) => Some(
+            ScanGate::survey(
+                aws,
+                req,
+                &target.home,
+                &target.home_ami,
+                requirement.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let mut regions = Vec::new();
     for (region, info) in images {
-        regions.push(region_plan(aws, req, &target, region, None, Some(info)).await?);
+        let gated = scan.as_ref().filter(|_| region == target.home);
+        regions.push(region_plan(aws, req, &target, region, gated, None, Some(info)).await?);
     }
     for region in copies {
         let copy = copy::plan_copy(aws, &target, &regions, &region).await?;
-        regions.push(region_plan(aws, req, &target, region, Some(copy), None).await?);
+        regions.push(region_plan(aws, req, &target, region, None, Some(copy), None).await?);
     }
     regions.sort_by_key(|r| r.region == target.home);
     let mut plan = PromotePlan {
@@ -43,6 +66,7 @@ pub async fn plan(
         run_id: target.manifest.run_id.clone(),
         order,
         foreign,
+        scan,
         regions,
         verdict: Verdict {
             refuses: false,
@@ -54,12 +78,14 @@ pub async fn plan(
     Ok(plan)
 }
 
-/// One region: the channel read, and the steps the walk takes there.
+/// One region: the channel read, and the steps the walk takes there (at home, the scan
+/// gate's when the environment has one).
 async fn region_plan(
     aws: &Aws,
     req: &PromoteRequest,
     target: &Target,
     region: String,
+    gate: Option<&ScanGate>,
     copy: Option<CopyPlan>,
     image: Option<ImageInfo>,
 ) -> Result<RegionPlan, PromoteError> {
@@ -78,6 +104,12 @@ async fn region_plan(
         None => {
             steps.push(Step::read("image exists", calls::IMAGE_EXISTS));
             steps.push(Step::read("guard", calls::GUARD));
+            if let Some(gate) = gate {
+                steps.push(Step::read("scan gate", calls::SCAN_GATE));
+                if gate.rescan {
+                    steps.push(Step::write("rescan", calls::RESCAN));
+                }
+            }
         }
         Some(c) => {
             steps.push(Step::read("find an earlier copy", calls::FIND_COPY));

@@ -158,7 +158,14 @@ async fn load_order(manifest: &Manifest, req: &PromoteRequest) -> Result<Order, 
             manifest.recipe
         )));
     }
+    let scan = loaded.recipe.image.scan.as_ref().and_then(|s| {
+        Some(super::gate::Requirement {
+            limits: s.limits_for(&req.env)?,
+            timeout: s.timeout.get(),
+        })
+    });
     Ok(Order {
+        scan,
         recipe: name,
         envs: loaded
             .recipe

@@ -1,12 +1,14 @@
 //! The image scan's core, shared by `bake` (the scan phase), `promote` (the gate) and the
 //! `--if-changed` decision: severities, what a scan found ([`Finding`], [`ScanSummary`]),
-//! and the limits it is judged by ([`ScanLimits`], [`Violation`]).
+//! the limits it is judged by ([`ScanLimits`], [`Violation`]), and the regions Inspector
+//! serves ([`regions`]).
 //!
 //! Pure: no AWS calls and no clock of its own (the caller passes `now`). The calls are in
 //! `crate::aws::inspector` and `crate::aws::ec2::images`.
 
 mod finding;
 mod limits;
+pub mod regions;
 mod severity;
 mod summary;
 

@@ -12,9 +12,11 @@
 //! reuse: it bakes), no instance profile (the Default Host Management check), a subnet
 //! (DescribeSubnets), a customer managed key in both regions (the preflight's key checks),
 //! a copy, a share, deprecation, steps of every command kind with a reboot, validation,
-//! the boot test and the closing cleanup; a second bake fails at its boot test, so the
-//! cleanup's failure path runs too. The two regions are these tests' alone: no other test
-//! bakes or copies there while one runs (the realos tests that bake in them claim them).
+//! the boot test, the image scan (`image.scan`: the preflight's scan check, and the scan
+//! beside the copy and the boot test) and the closing cleanup; a second bake fails at its
+//! boot test, so the cleanup's failure path runs too. The two regions are these tests'
+//! alone: no other test bakes or copies there while one runs (the realos tests that bake
+//! in them claim them).
 //!
 //! `always` (the reverse direction) is what the plan says a successful run of an action
 //! makes at least once; calls an action makes only sometimes (a poll's EC2 look at the
@@ -74,6 +76,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
         "deprecate",
         "copy:ap-northeast-2",
         "checks:boot-test",
+        "scan",
         "share",
         "cleanup",
         "write_history",
@@ -218,7 +221,7 @@ fn listed(plan: &serde_json::Value) -> BTreeMap<String, Listed> {
         .collect();
     while let Some(action) = todo.pop() {
         let mut holds_others = false;
-        for nested in ["copies", "boot_test"] {
+        for nested in ["copies", "boot_test", "scan"] {
             if let Some(list) = action[nested].as_array() {
                 holds_others = true;
                 todo.extend(list);
@@ -326,6 +329,7 @@ image:
   kms_key_id: {alias}
   copy_to: [{FAR}]
   deprecate_after: 90d
+  scan: {{ max_severity: critical }}
 {}"#,
         if rebuild {
             "rebuild: { updates: security }\n"

@@ -21,14 +21,14 @@ const RUN_ID: &str = "20260101-000000-abc123";
 
 /// A channel parameter as SSM has it.
 #[derive(Debug)]
-struct Channel {
-    value: String,
-    data_type: String,
-    description: String,
-    tags: std::collections::BTreeMap<String, String>,
+pub(super) struct Channel {
+    pub value: String,
+    pub data_type: String,
+    pub description: String,
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
-async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
+pub(super) async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
     let name = format!("/amibake/{recipe}/{env}");
     let client = ssm(region);
     let p = client.get_parameter().name(&name).send().await.ok()?;

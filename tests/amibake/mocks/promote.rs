@@ -262,7 +262,8 @@ async fn the_plan_only_reads_and_shows_old_to_new_and_the_order_checks_refusal()
             .iter()
             .all(|c| c.contains(":Describe") || c.contains(":Get"))
     );
-    let text = amibake::event::Event::from(amibake::promote::PromoteEvent::Plan(plan)).to_string();
+    let text = amibake::event::Event::from(amibake::promote::PromoteEvent::Plan(Box::new(plan)))
+        .to_string();
     assert!(
         text.contains(&format!("{HOME}: channel {OLD} → {AMI}")),
         "{text}"

@@ -10,13 +10,20 @@
 //! - `agent_v1`: the Ruby-era 1.x agent (the Debian/Ubuntu unit layout), the old ordering;
 //! - `agent_v2`: the native 2.x agent on both unit layouts, a 1.x image migrated to 2.x,
 //!   a wrong pin;
-//! - `steps`: what steps and the boot test do for real beside the agent.
+//! - `steps`: what steps and the boot test do for real beside the agent;
+//! - `probe_script`: the update probe's script in the Debian root (apt against a local
+//!   repository, dnf and yum against stand-ins of the tools);
+//! - `rebuild`: `bake --if-changed` with the update probe, against a local apt
+//!   repository (`apt_repo`).
 //!
 //! This file holds what they share: the stand-in agent served over HTTP, the boot slots,
 //! the emulator's account of its containers, and readers of the manifest.
 
 mod agent_v1;
 mod agent_v2;
+mod apt_repo;
+mod probe_script;
+mod rebuild;
 mod steps;
 
 use crate::support::emulator;
