@@ -23,7 +23,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(super) fn new(check: &Check, state: CheckState, text: String, fix: Option<String>) -> Finding {
+    pub(super) fn new(
+        check: &Check,
+        state: CheckState,
+        text: String,
+        fix: Option<String>,
+    ) -> Finding {
         Finding {
             check: check.clone(),
             state,

@@ -210,7 +210,10 @@ fn fix_severity_without_a_scan_of_the_images_is_a_warning_with_the_fix() {
     let out = amibake(["validate", "--json", unscanned.to_str().unwrap()]);
     expect_exit(&out, 0);
     let event = validate_event(&out);
-    assert_eq!(event["warnings"][0]["at"], "rebuild.fix_severity", "{event}");
+    assert_eq!(
+        event["warnings"][0]["at"], "rebuild.fix_severity",
+        "{event}"
+    );
     assert!(
         event["warnings"][0]["message"]
             .as_str()
