@@ -11,12 +11,18 @@ on, then measures the release build of amibake:
             history in the account (`--history ssm`, written by the warm-up bakes)
   b         8 bakes of it at once from one amibake process
   c         a roll of a CloudFormation-managed Auto Scaling group onto the baked image
+  n0        the nightly job with nothing to do: `bake --if-changed --rebuild-for security`
+            after a: the inputs match, a probe instance from a's image finds no security
+            update pending (the emulator's `pending_updates` knob empty), the bake ends
+  n1        the nightly job with patches pending: the same, with one security update
+            pending: the probe names it and the bake goes on
 
 For each: wall time, the critical path (the longest chain of emulator delays the run must
 wait through, computed from the delays below and the recipe's shape; for the roll, the
 stack update's own duration, STACK_UPDATE_SECONDS), overhead = wall - critical path, API
 calls by action (counted by the emulator), throttled requests, and the peak RSS of the
-amibake process.
+amibake process; for n0 and n1 also the instance-seconds (each instance's launch to its
+termination, as EC2 reports them, to the second).
 
 Usage: scripts/bench.py [--binary PATH] [--markdown FILE]
 """
@@ -179,7 +185,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "amibake")
     p.add_argument("--markdown", type=Path, help="also write the results table here")
-    p.add_argument("--only", default="cold,a,fresh,b,c", help="comma-separated scenarios (default: all)")
+    p.add_argument("--only", default="cold,a,fresh,b,c,n0,n1",
+                   help="comma-separated scenarios (default: all)")
     args = p.parse_args()
     binary = args.binary.resolve()
     if not binary.exists():
@@ -234,6 +241,8 @@ def main() -> int:
                                    history="ssm", state=work / "fresh-runner-state")),
             ("b", lambda: bake("b", CONCURRENT, f"{CONCURRENT} bakes, one process")),
             ("c", lambda: roll(emu, env, binary, work)),
+            ("n0", lambda: nightly(emu, env, binary, work, pending=False)),
+            ("n1", lambda: nightly(emu, env, binary, work, pending=True)),
         ]
         for name, run in scenarios:
             if name == "a" and only & {"a", "fresh"}:
@@ -291,6 +300,68 @@ def roll(emu: Emulator, env: dict[str, str], binary: Path, work: Path) -> dict:
             "calls": calls, "throttled": throttled, "rss_kib": rss}
 
 
+# The update the probe finds in n1 (the emulator's `pending_updates` knob).
+PENDING = [{"package": "openssl", "installed": "3.0.8-1", "candidate": "3.0.8-2", "security": True}]
+
+
+def nightly(emu: Emulator, env: dict[str, str], binary: Path, work: Path, pending: bool) -> dict:
+    """The nightly job after scenario a: `bake --if-changed --rebuild-for security`. The inputs
+    match a's image, so a probe instance from it asks for pending updates: none (n0: the
+    bake ends, current) or one security update (n1: the bake goes on). Critical path: the
+    probe's launch, agent and command (L + O + K), plus for n1 a whole bake."""
+    if not (work / "a-manifest.json").exists():
+        sys.exit("bench: the nightly scenarios probe scenario a's image: run them with a (--only a,n0,n1)")
+    name = "n1" if pending else "n0"
+    emu.post("/_amibake/config", {"region": REGION, "pending_updates": PENDING if pending else []})
+    emu.post("/_amibake/stats/reset")
+    started = time.time()
+    argv = [str(binary), "bake", str(RECIPE), "--json", "--if-changed", "--rebuild-for", "security",
+            "--manifest", str(work / f"{name}-manifest.json")]
+    wall, code, rss = run_measured(argv, env, work / f"{name}.log")
+    emu.post("/_amibake/config", {"region": REGION, "pending_updates": []})
+    if code != 0:
+        sys.exit(f"bench: scenario {name} exited {code}; see {work / f'{name}.log'}")
+    decision = next((json.loads(line) for line in (work / f"{name}.log").read_text().splitlines()
+                     if line.startswith("{") and json.loads(line).get("event") == "rebuild_decision"), None)
+    expected = "updates-pending" if pending else "current"
+    if decision is None or decision.get("reason") != expected:
+        sys.exit(f"bench: scenario {name} decided {decision and decision.get('reason')}, not {expected}")
+    calls, throttled = calls_of(emu.get("/_amibake/stats"))
+    d = DELAYS
+    probe = d["instance_pending_seconds"] + d["agent_online_seconds"] + d["command_in_progress_seconds"]
+    path = probe + (critical_path()[0] if pending else 0.0)
+    what = "nightly, patches pending (probe, bake)" if pending else "nightly, nothing to do (probe)"
+    instances, seconds = instance_seconds(emu, started)
+    return {"name": name, "what": what, "wall": wall, "path": path, "bakes": 1, "calls": calls,
+            "throttled": throttled, "rss_kib": rss, "instances": instances, "instance_seconds": seconds}
+
+
+def instance_seconds(emu: Emulator, since: float) -> tuple[int, float]:
+    """The instances launched since `since` in every region, and the seconds each ran from
+    its launch to its termination (EC2's LaunchTime and the time in its terminated state's
+    reason), summed. An instance still running counts until now."""
+    import boto3  # the venv's
+    from datetime import datetime, timezone
+
+    count, total = 0, 0.0
+    for region in [REGION, *COPY_REGIONS]:
+        ec2 = boto3.client("ec2", endpoint_url=emu.url, region_name=region,
+                           aws_access_key_id="amibake-bench", aws_secret_access_key="amibake-bench")
+        for r in ec2.describe_instances()["Reservations"]:
+            for i in r["Instances"]:
+                launched = i["LaunchTime"].timestamp()
+                if launched < since - 1:
+                    continue
+                count += 1
+                end = time.time()
+                reason = i.get("StateTransitionReason") or ""
+                if i["State"]["Name"] == "terminated" and "(" in reason:
+                    stamp = reason[reason.index("(") + 1:reason.rindex(")")].replace(" UTC", "").replace(" GMT", "")
+                    end = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+                total += max(0.0, end - launched)
+    return count, total
+
+
 def validate_startup(binary: Path, env: dict[str, str], runs: int = 50) -> dict:
     times = []
     for _ in range(runs):
@@ -332,6 +403,17 @@ def markdown(rows: list[dict], startup: dict, chain: str) -> str:
                  f"p90 {startup['p90_ms']:.1f} ms over {startup['runs']} runs.")
     lines.append("")
     lines.append(f"Critical path of one bake: {chain}.")
+    nightly_rows = [r for r in rows if "instance_seconds" in r]
+    if nightly_rows:
+        lines.append("")
+        lines.append("Nightly paths (after scenario a; critical path: the probe's launch, agent and command, "
+                     "L + O + K, plus a whole bake for n1):")
+        lines.append("")
+        lines.append("| scenario | wall (s) | API calls | instances launched | instance-seconds |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for r in nightly_rows:
+            lines.append(f"| {r['name']}: {r['what']} | {r['wall']:.2f} | {sum(r['calls'].values())} | "
+                         f"{r['instances']} | {r['instance_seconds']:.0f} |")
     if any(r["name"] == "c" for r in rows):
         lines.append(f"Critical path of the roll: the stack update, U = {STACK_UPDATE_SECONDS:g} s (`stack_update_seconds`).")
     lines.append("")

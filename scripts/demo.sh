@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's demo command: bakes recipes/al2023-tomcat-codedeploy.yaml end to end against
 # the local AWS emulator (moto in server mode on 127.0.0.1, installed into target/venv),
-# then prints the manifest. Needs only Rust and Python 3. The emulator is stopped on exit
-# unless it was already running.
+# then prints the manifest, rolls a stack onto it, runs the nightly --if-changed check (a
+# probe instance) and promotes to dev and staging (scan-gated). Needs only Rust and
+# Python 3. The emulator is stopped on exit unless it was already running.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -65,3 +66,14 @@ echo "== amibake roll: $stack onto the baked image (the update takes 6 s)"
 ./target/debug/amibake roll --stack "$stack" --manifest "$manifest" --yes \
   --endpoint-url "$endpoint" --no-progress
 knob 0
+
+# The nightly job: the same recipe again with --if-changed. The inputs match the image just
+# baked, so (the recipe's `rebuild: {updates: security}`) a small probe instance from it
+# asks dnf for pending security updates; none are pending, so nothing else is launched.
+echo "== the nightly job: amibake bake --if-changed (a probe asks for security updates)"
+./target/debug/amibake bake recipes/al2023-tomcat-codedeploy.yaml --if-changed \
+  --endpoint-url "$endpoint" --manifest "$root/target/demo-nightly-manifest.json" --no-progress
+# Promotion: dev, then staging, which the recipe gates on the bake's Inspector scan.
+echo "== amibake promote to dev, then staging (staging needs a passing scan)"
+./target/debug/amibake promote --manifest "$manifest" --to dev --endpoint-url "$endpoint" --no-progress
+./target/debug/amibake promote --manifest "$manifest" --to staging --endpoint-url "$endpoint" --no-progress

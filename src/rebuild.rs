@@ -92,12 +92,10 @@ const SHOWN: usize = 10;
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.reason.rebuilds() {
-            "rebuild"
-        } else {
-            "current"
-        };
-        write!(f, "{verb} ({}): {}", self.reason, self.why)?;
+        match self.reason {
+            Reason::Current => write!(f, "current: {}", self.why)?,
+            reason => write!(f, "rebuild ({reason}): {}", self.why)?,
+        }
         for u in self.updates.iter().take(SHOWN) {
             let kind = if u.security { "security" } else { "other" };
             write!(

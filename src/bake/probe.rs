@@ -272,7 +272,7 @@ impl Bake<'_> {
         };
         let decision = if counted > 0 {
             let why = format!(
-                "{image} has {total} pending update(s), {security} of them security{cut}: rebuilding picks them up"
+                "{image} has {total} pending update(s), {security} of them security{cut}: a rebuild picks them up"
             );
             Decision::new(Reason::UpdatesPending, Some(&image), why)
         } else if total > 0 {

@@ -122,7 +122,7 @@ impl Bake<'_> {
                 if let Some((name, since)) = phase.take() {
                     self.phase_done(name, since, done_text(name, &walk));
                 }
-                phase = next.map(|name| (name, self.phase_start(name, start_text(name))));
+                phase = next.map(|name| (name, self.phase_start(name, start_text(name, &walk))));
             }
             if let Next::Reused(manifest) = self.perform(action, &mut walk).await? {
                 return Ok(*manifest);
@@ -381,8 +381,10 @@ impl Bake<'_> {
 }
 
 /// What the line says as a phase starts.
-fn start_text(phase: &str) -> String {
+fn start_text(phase: &str, walk: &Walk) -> String {
     match phase {
+        // The security group comes first, for the probe.
+        "launch" if walk.probing.is_some() => "creating the temporary security group",
         "launch" => "launching the builder",
         "ready" => "waiting for the builder to run and register with SSM",
         "steps" => "provisioning",

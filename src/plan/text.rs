@@ -376,7 +376,7 @@ fn one_line(action: &Action) -> Option<String> {
         Action::Deprecate { after } => format!("deprecate the image after {after}"),
         Action::Terminate { role } => format!("terminate the {} instance", role.as_str()),
         Action::MarkComplete => {
-            "tag every image amibake:complete=true (sweep leaves complete images alone)".into()
+            "tag every image amibake:complete=true (sweep leaves complete images alone), and amibake:scan with the scan's summary when image.scan scanned it".into()
         }
         Action::CreateSecurityGroup => "create a temporary security group with no inbound rule (deleted at the end; egress stays open: SSM and package mirrors need it)".into(),
         Action::Cleanup { on_error: OnError::Cleanup } => "clean up: delete the temporary security group; after a failure, terminate the instances and deregister the images with their snapshots".into(),

@@ -32,6 +32,7 @@ use crate::recipe::types::Region;
 mod event;
 pub mod policy;
 mod run;
+mod scan;
 
 pub use event::{CheckState, PreflightEvent};
 pub use run::{Finding, PreflightError, run};

@@ -243,7 +243,11 @@ mod tests {
         let mut summary = ScanSummary::from_findings(&findings);
         let at = SystemTime::now() - Duration::from_secs(days_ago * 86_400);
         summary.scanned_at = Some(crate::run::rfc3339(at));
-        Scanned { summary, findings }
+        Scanned {
+            scan_id: String::new(),
+            summary,
+            findings,
+        }
     }
 
     fn refusal(g: &ScanGate) -> String {

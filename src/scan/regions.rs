@@ -1,9 +1,11 @@
 //! The regions Amazon Inspector serves, built in so that `plan` and the preflight can
 //! refuse a scan in another region before anything is created: Inspector's endpoint in a
 //! region it does not serve has no DNS name, and the scan would fail only after the whole
-//! build. The list is of [`SERVED_AS_OF`] (Amazon Inspector's endpoints page,
-//! docs.aws.amazon.com/general/latest/gr/inspector2.html); a region Inspector came to
-//! serve since is refused with that date, so the message says the list may be stale.
+//! build. The list is of [`SERVED_AS_OF`]: the `inspector2` endpoints of the AWS endpoint
+//! data (botocore 1.44.18's endpoints.json: the aws, aws-cn and aws-us-gov partitions),
+//! which agrees with Amazon Inspector's endpoints page as far as that page could be read;
+//! a region Inspector came to serve since is refused with that date, so the message says
+//! the list may be stale.
 
 /// The day [`SERVED`] was last checked against Amazon Inspector's endpoints page.
 pub const SERVED_AS_OF: &str = "2026-12-06";
@@ -16,6 +18,7 @@ pub const SERVED: &[&str] = &[
     "us-west-2",
     "af-south-1",
     "ap-east-1",
+    "ap-east-2",
     "ap-south-1",
     "ap-south-2",
     "ap-southeast-1",
@@ -44,6 +47,8 @@ pub const SERVED: &[&str] = &[
     "sa-east-1",
     "us-gov-east-1",
     "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
 ];
 
 /// Whether Inspector serves `region` (as of [`SERVED_AS_OF`]).

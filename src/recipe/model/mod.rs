@@ -108,10 +108,11 @@ impl std::fmt::Display for RecipeWarning {
 }
 
 impl Recipe {
-    /// The recipe's warnings, in step order: today, an agent pin behind the latest minor
-    /// line AWS supports.
+    /// The recipe's warnings, in step order: an agent pin behind the latest minor line AWS
+    /// supports; then `rebuild.fix_severity` without `image.scan`.
     pub fn warnings(&self) -> Vec<RecipeWarning> {
-        self.steps
+        let mut warnings: Vec<RecipeWarning> = self
+            .steps
             .iter()
             .enumerate()
             .filter_map(|(i, step)| match &step.action {
@@ -123,6 +124,17 @@ impl Recipe {
                 }
                 _ => None,
             })
-            .collect()
+            .collect();
+        if self.rebuild.fix_severity.is_some() && self.image.scan.is_none() {
+            warnings.push(RecipeWarning {
+                at: "rebuild.fix_severity".into(),
+                message: "reads the newest image's Inspector scan results, but without \
+                          `image.scan` amibake never scans its images: only an image scanned \
+                          otherwise (`promote --rescan`, Inspector's continuous scanning) has \
+                          any, else the probe decides; fix: add `image.scan: {}`"
+                    .into(),
+            });
+        }
+        warnings
     }
 }

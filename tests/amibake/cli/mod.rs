@@ -6,6 +6,7 @@ mod generate;
 mod plan;
 mod plan_actions;
 mod plan_flags;
+mod plan_rebuild;
 mod promote_errors;
 mod shellcheck;
 mod validate;

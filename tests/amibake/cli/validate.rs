@@ -195,6 +195,40 @@ fn a_pin_behind_the_latest_minor_line_is_a_warning_with_the_fix_not_an_error() {
 }
 
 #[test]
+fn fix_severity_without_a_scan_of_the_images_is_a_warning_with_the_fix() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let text = |scan: &str| {
+        format!(
+            "name: web\nsource: {{ ssm_parameter: /aws/service/x }}\n\
+             builder: {{ iam_instance_profile: amibake-builder }}\n\
+             steps:\n  - shell: \"true\"\nimage:\n  name: \"web-{{{{ run_id }}}}\"\n{scan}\
+             rebuild: {{ updates: security, fix_severity: high }}\n"
+        )
+    };
+    let unscanned = dir.path().join("unscanned.yaml");
+    std::fs::write(&unscanned, text("")).expect("write");
+    let out = amibake(["validate", "--json", unscanned.to_str().unwrap()]);
+    expect_exit(&out, 0);
+    let event = validate_event(&out);
+    assert_eq!(
+        event["warnings"][0]["at"], "rebuild.fix_severity",
+        "{event}"
+    );
+    assert!(
+        event["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("add `image.scan: {}`"),
+        "{event}"
+    );
+    let scanned = dir.path().join("scanned.yaml");
+    std::fs::write(&scanned, text("  scan: {}\n")).expect("write");
+    let out = amibake(["validate", "--json", scanned.to_str().unwrap()]);
+    expect_exit(&out, 0);
+    assert_eq!(validate_event(&out)["warnings"], serde_json::json!([]));
+}
+
+#[test]
 fn one_broken_recipe_among_good_ones_exits_2_and_the_good_ones_are_still_ok() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let broken = write_file(tmp.path(), "broken.yaml", BROKEN_RECIPE);

@@ -435,3 +435,28 @@ fn run_id_of(out: &Output) -> String {
             .expect("the probe's amibake:run-id tag")
     })
 }
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_failing_probe_fails_the_bake_and_leaves_nothing() {
+    let state = fresh_state(PROBE_REGION, serde_json::json!({}));
+    let recipe = recipe(state.path(), "probe-fails", "", SECURITY);
+    first_bake(PROBE_REGION, state.path(), &recipe);
+    configure(
+        PROBE_REGION,
+        serde_json::json!({ "fail_command_matching": "amibake step: probe: pending updates" }),
+    );
+    let out = if_changed(PROBE_REGION, state.path(), &recipe, &[]);
+    expect_exit(&out, 1);
+    let error = last(&events(&out), "error");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("probe: pending updates"),
+        "the error names the probe: {error}"
+    );
+    assert_eq!(launched(&out), ["probe"], "no builder after a failed probe");
+    let run = run_id(&events(&out));
+    rt().block_on(assert_nothing_left(&[PROBE_REGION], &run, false));
+}

@@ -168,6 +168,8 @@ fn a_critical_finding_over_max_severity_fails_the_bake_and_leaves_nothing() {
             ],
         }),
     );
+    // The scan fails while the copy is still pending: the cleanup removes it all the same.
+    configure(copy, serde_json::json!({ "copy_pending_seconds": 20 }));
     let recipe = write_recipe(
         state.path(),
         "scan-critical",
