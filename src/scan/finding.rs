@@ -113,8 +113,13 @@ pub fn worst(findings: &[Finding], n: usize) -> Vec<Finding> {
     sorted.into_iter().take(n).cloned().collect()
 }
 
+/// Text from a finding as data: cut to [`MAX_TEXT`] characters, control characters (a
+/// terminal's escapes among them) shown as `?`.
 fn cut(s: &str) -> String {
-    s.chars().take(MAX_TEXT).collect()
+    s.chars()
+        .take(MAX_TEXT)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,6 +140,23 @@ mod tests {
         assert_eq!(parse_title("two words - openssl"), (None, vec![]));
         let (id, packages) = parse_title("GHSA-abcd-1234 -  , ,");
         assert_eq!((id.as_deref(), packages.len()), (Some("GHSA-abcd-1234"), 0));
+    }
+
+    #[test]
+    fn terminal_escapes_in_a_title_are_shown_not_obeyed() {
+        let f = Finding::new(
+            "CVE-2026-7 - ev\u{1b}[2Jil, libx\u{7}",
+            Some(Severity::High),
+            true,
+            None,
+        );
+        assert!(!f.title.chars().any(char::is_control), "{:?}", f.title);
+        assert!(!f.line().chars().any(char::is_control), "{:?}", f.line());
+        assert!(
+            f.packages.iter().all(|p| !p.chars().any(char::is_control)),
+            "{:?}",
+            f.packages
+        );
     }
 
     #[test]
