@@ -21,7 +21,18 @@ fn start_bake(
     recipe: &Path,
     until: impl Fn(&serde_json::Value) -> bool,
 ) -> Running {
-    let mut child = bake_command(region, state, recipe, &[])
+    start_bake_with(region, state, recipe, &[], until)
+}
+
+/// [`start_bake`] with `extra` arguments to `bake`.
+fn start_bake_with(
+    region: &str,
+    state: &Path,
+    recipe: &Path,
+    extra: &[&str],
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> Running {
+    let mut child = bake_command(region, state, recipe, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -248,4 +259,48 @@ fn sweep_finds_a_leftover_copy_in_a_journaled_region_and_with_all_regions() {
     let out = sweep(home, state.path(), &["--older-than", "0s"]);
     expect_exit(&out, 0);
     rt().block_on(assert_nothing_left(&[home, far], &run_id, false));
+}
+
+/// A nightly job cancelled while its probe asks for pending updates (a CI job killed at
+/// that moment): the probe instance and the security group are the run's leftovers, and
+/// the runner's own sweep removes them at once (its journal shows the run ended).
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_nightly_job_killed_during_its_probe_leaves_only_what_sweep_removes() {
+    let region = "ap-northeast-2";
+    let state = fresh_state(region, serde_json::json!({}));
+    let recipe = recipe(state.path(), "probe-kill", &[]);
+    let text = std::fs::read_to_string(&recipe).unwrap() + "rebuild: { updates: security }\n";
+    std::fs::write(&recipe, text).unwrap();
+    expect_exit(&bake_json(region, state.path(), &recipe, &[]), 0);
+
+    configure(
+        region,
+        serde_json::json!({ "command_in_progress_seconds": 60 }),
+    );
+    let probing = start_bake_with(region, state.path(), &recipe, &["--if-changed"], |e| {
+        e["event"] == "phase" && e["phase"] == "probe" && e["state"] == "start"
+    });
+    let run_id = kill(probing);
+    configure(region, serde_json::json!({}));
+    rt().block_on(async {
+        assert_eq!(
+            live_instances(region, &run_id).await.len(),
+            1,
+            "the probe instance outlived the killed run"
+        );
+    });
+
+    let out = sweep(region, state.path(), &["--older-than", "0s"]);
+    expect_exit(&out, 0);
+    let kinds: Vec<String> = leftovers_of(&events(&out), &run_id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"instance".to_string()) && kinds.contains(&"security_group".to_string()),
+        "{kinds:?}: {}",
+        show(&out)
+    );
+    rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
