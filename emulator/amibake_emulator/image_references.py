@@ -5,11 +5,11 @@ amibake's prune asks it before deregistering an image, so the answer is computed
 the emulator's own state, never planted:
 
   * `ec2:LaunchTemplate`: a launch template whose ImageId, in one of its latest
-    `version-depth` versions (default 20), is the AMI, or `resolve:ssm:NAME[:VERSION]`
+    `version-depth` versions (default 10), is the AMI, or `resolve:ssm:NAME[:VERSION]`
     naming a parameter of this account whose value is the AMI. ARN
     `arn:aws:ec2:R:A:launch-template/lt-…`, once per template.
   * `ec2:Instance`: an instance launched from the AMI, in the `state-name` states asked
-    (default: every state but `terminated`, an assumption). ARN `…:instance/i-…`.
+    (default: all, `terminated` too, as AWS documents). ARN `…:instance/i-…`.
   * `ssm:Parameter`: a String parameter (data type `aws:ec2:image` or `text`) whose
     current value is the AMI id; AWS's public parameters (`/aws/…`) are not this
     account's. ARN `arn:aws:ssm:R:A:parameter/NAME` (no doubled slash).
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from .state import World
 
 TYPES = ("ec2:LaunchTemplate", "ec2:Instance", "ssm:Parameter", "imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe")
-DEFAULT_VERSION_DEPTH = 20
-DEFAULT_INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+DEFAULT_VERSION_DEPTH = 10
+DEFAULT_INSTANCE_STATES = ("pending", "running", "shutting-down", "terminated", "stopping", "stopped")
 
 
 def install(world: World) -> None:

@@ -32,7 +32,7 @@ def test_references_name_launch_templates_instances_and_parameters(ec2, ssm, own
     account = "123456789012"
     assert refs(ec2, own_image, IncludeAllResourceTypes=True) == []
     lt = ec2.create_launch_template(LaunchTemplateName=f"lt-{uuid.uuid4().hex[:8]}", LaunchTemplateData={"ImageId": "ami-00000000000000000"})["LaunchTemplate"]
-    # Only an older version names the image: still a reference (version-depth 20).
+    # Only an older version names the image: still a reference (version-depth 10).
     ec2.create_launch_template_version(LaunchTemplateId=lt["LaunchTemplateId"], LaunchTemplateData={"ImageId": own_image})
     ec2.create_launch_template_version(LaunchTemplateId=lt["LaunchTemplateId"], LaunchTemplateData={"ImageId": "ami-00000000000000000"})
     name = f"/refs/{uuid.uuid4().hex[:8]}/ami"
@@ -55,7 +55,9 @@ def test_references_name_launch_templates_instances_and_parameters(ec2, ssm, own
     assert only_lt == []  # the latest version alone does not name it
     assert refs(ec2, own_image, ResourceTypes=[{"ResourceType": "ec2:LaunchTemplate"}]) == [("ec2:LaunchTemplate", lt_arn)]
     ec2.terminate_instances(InstanceIds=iids)
-    assert not [r for r in refs(ec2, own_image, ResourceTypes=[{"ResourceType": "ec2:Instance"}])]
+    assert len(refs(ec2, own_image, ResourceTypes=[{"ResourceType": "ec2:Instance"}])) == 3  # every state by default
+    running = [{"ResourceType": "ec2:Instance", "ResourceTypeOptions": [{"OptionName": "state-name", "OptionValues": ["running", "stopped"]}]}]
+    assert refs(ec2, own_image, ResourceTypes=running) == []
     assert error_code(ec2.describe_image_references, ImageIds=[own_image]) == "MissingParameter"
     ssm.delete_parameters(Names=[name, plain])
 

@@ -1,7 +1,11 @@
 //! What still uses a recipe's images in a region: channel parameters, Auto Scaling
 //! groups (through launch templates and launch configurations), instances that are not
-//! terminated, and the images stacks record (`amibake:image-id`, and
-//! `amibake:previous-image-id`, which `rollback` needs). Looked up right before the region's images are removed.
+//! terminated, the images stacks record (`amibake:image-id`, and
+//! `amibake:previous-image-id`, which `rollback` needs), and last whatever else EC2's
+//! DescribeImageReferences names (launch templates no group uses, SSM parameters outside
+//! the channels, Image Builder recipes): amibake's own checks name the why (which group,
+//! which channel), EC2's catches what they cannot see. Looked up right before the
+//! region's images are removed.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +47,82 @@ pub(super) async fn references(
     groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut refs).await?;
     instances(&ec2_client, images, &mut refs).await?;
     stacks(&aws.cfn(region)?, &ssm_client, &mut refs).await?;
+    described(&ec2_client, images, &mut refs).await?;
     Ok(refs)
+}
+
+/// The resource types prune asks EC2 about. Not instances: EC2 counts terminated ones
+/// too, and `instances` above already keeps every image an instance still has.
+const DESCRIBED: &[&str] = &[
+    "ec2:LaunchTemplate",
+    "ssm:Parameter",
+    "imagebuilder:ImageRecipe",
+    "imagebuilder:ContainerRecipe",
+];
+
+/// What DescribeImageReferences names that the checks above did not already. A launch
+/// template a group uses is left out: `groups` already kept the image of the version the
+/// group launches, and EC2 would also name older versions (its latest 10), which would
+/// keep every image a roll replaced. The same parameter as a channel is not said twice.
+async fn described(
+    ec2_client: &aws_sdk_ec2::Client,
+    images: &[ImageInfo],
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+    let found = poll::retry(|| ec2::image_references(ec2_client, &ids, DESCRIBED)).await?;
+    let group_templates: Vec<String> = refs
+        .0
+        .values()
+        .flatten()
+        .filter_map(|r| match r {
+            Reason::Asg {
+                launch_template, ..
+            } => Some(launch_template.clone()),
+            _ => None,
+        })
+        .collect();
+    for r in found {
+        if r.resource_type == "ec2:LaunchTemplate" && group_templates.contains(&r.resource_name()) {
+            continue;
+        }
+        let reason = Reason::Referenced {
+            resource_type: r.resource_type.clone(),
+            name: r.resource_name(),
+            arn: r.arn.clone(),
+        };
+        if !refs
+            .of(&r.image_id)
+            .iter()
+            .any(|known| same_resource(known, &reason))
+        {
+            refs.add(&r.image_id, reason);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `known` (one of amibake's own reasons) already names the resource EC2 does.
+fn same_resource(known: &Reason, referenced: &Reason) -> bool {
+    let Reason::Referenced {
+        resource_type,
+        name,
+        ..
+    } = referenced
+    else {
+        return false;
+    };
+    match (known, resource_type.as_str()) {
+        (
+            Reason::Asg {
+                launch_template, ..
+            },
+            "ec2:LaunchTemplate",
+        ) => launch_template == name,
+        (Reason::Channel { parameter, .. }, "ssm:Parameter") => parameter == name,
+        (Reason::Instance { id, .. }, "ec2:Instance") => id == name,
+        _ => false,
+    }
 }
 
 /// The images stacks record: the one amibake rolled each onto, and the one `rollback`
