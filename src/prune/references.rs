@@ -83,46 +83,24 @@ async fn described(
         })
         .collect();
     for r in found {
-        if r.resource_type == "ec2:LaunchTemplate" && group_templates.contains(&r.resource_name()) {
-            continue;
-        }
-        let reason = Reason::Referenced {
-            resource_type: r.resource_type.clone(),
-            name: r.resource_name(),
-            arn: r.arn.clone(),
+        let name = r.resource_name();
+        let said = match r.resource_type.as_str() {
+            "ec2:LaunchTemplate" => group_templates.contains(&name),
+            "ssm:Parameter" => refs.of(&r.image_id).iter().any(
+                |known| matches!(known, Reason::Channel { parameter, .. } if *parameter == name),
+            ),
+            _ => false,
         };
-        if !refs
-            .of(&r.image_id)
-            .iter()
-            .any(|known| same_resource(known, &reason))
-        {
+        if !said {
+            let reason = Reason::Referenced {
+                resource_type: r.resource_type,
+                name,
+                arn: r.arn,
+            };
             refs.add(&r.image_id, reason);
         }
     }
     Ok(())
-}
-
-/// Whether `known` (one of amibake's own reasons) already names the resource EC2 does.
-fn same_resource(known: &Reason, referenced: &Reason) -> bool {
-    let Reason::Referenced {
-        resource_type,
-        name,
-        ..
-    } = referenced
-    else {
-        return false;
-    };
-    match (known, resource_type.as_str()) {
-        (
-            Reason::Asg {
-                launch_template, ..
-            },
-            "ec2:LaunchTemplate",
-        ) => launch_template == name,
-        (Reason::Channel { parameter, .. }, "ssm:Parameter") => parameter == name,
-        (Reason::Instance { id, .. }, "ec2:Instance") => id == name,
-        _ => false,
-    }
 }
 
 /// The images stacks record: the one amibake rolled each onto, and the one `rollback`

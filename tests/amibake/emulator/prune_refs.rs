@@ -1,7 +1,7 @@
 //! `amibake prune` keeps an image that only EC2's DescribeImageReferences sees: a launch
 //! template no Auto Scaling group uses, or a plain SSM parameter outside the channels;
 //! the reason names the reference. A group's launch template is still named by the group
-//! (an older version of it keeps nothing).
+//! (an older version of it keeps nothing, though EC2 names the template).
 
 use crate::support::emulator;
 
@@ -26,9 +26,55 @@ fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
     configure(region, serde_json::json!({}));
     let rt = rt();
     let (ids, lt, param) = rt.block_on(async {
-        // Oldest first: a goes, b is a launch template's (no group uses it), c a plain
-        // parameter's (not a channel), d is the newest.
+        // Oldest first: a goes (only an older version of a group's launch template names
+        // it), b is a launch template's (no group uses it), c a plain parameter's (not a
+        // channel), d is the newest.
         let ids = images_of(region, recipe, 4).await;
+        let client = ec2(region).await;
+        let grouped = client
+            .create_launch_template()
+            .launch_template_name(format!("{recipe}-grouped"))
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(&ids[0])
+                    .instance_type("t3.small".into())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateLaunchTemplate")
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .unwrap()
+            .to_string();
+        client
+            .create_launch_template_version()
+            .launch_template_id(&grouped)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(&ids[3])
+                    .instance_type("t3.small".into())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateLaunchTemplateVersion");
+        asg(region)
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(format!("{recipe}-asg"))
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&grouped)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(0)
+            .max_size(1)
+            .desired_capacity(0)
+            .availability_zones(format!("{region}a"))
+            .send()
+            .await
+            .expect("CreateAutoScalingGroup");
         let lt = ec2(region)
             .await
             .create_launch_template()
