@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 from . import __doc__ as PACKAGE_DOC  # noqa: E402
-from . import autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_findings, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
+from . import autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_disable, image_findings, image_references, image_usage, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
 from .outputs import OutputTable  # noqa: E402
 from .realos import RealOS  # noqa: E402
 from .server import serve  # noqa: E402
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     ec2_images.install(world)
     inspector.install(world)
     image_findings.install(world)
+    image_disable.install(world)
+    image_references.install(world)
+    image_usage.install(world)
     ec2_account.install(world)
     iam_tags.install(world)
     iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])

@@ -5,7 +5,7 @@ Tests shape the emulated AWS at run time, per region, without restarting it: del
 (bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
 throttling, faults of a dead or flaky network on chosen actions (stall_actions,
 reset_actions, throttle_storm_*, error_burst_*; see traffic.py), regions not opted in
-(regions_not_opted_in), Inspector's scans (scan_seconds, scan_findings, scan_fail_reason,
+(regions_not_opted_in), image usage reports (image_usage, usage_report_seconds), Inspector's scans (scan_seconds, scan_findings, scan_fail_reason,
 inspector_access_denied, inspector_regions_unserved) and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
-from . import inspector
+from . import image_usage, inspector
 from .outputs import check_pending_updates
 from .util import log
 
@@ -68,6 +68,9 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "scan_fail_reason": "",  # a scan FAILS with this OnDemandScanStatusReason ("" = off)
     "inspector_access_denied": False,  # inspector2 -> AccessDeniedException, GetImageFindings -> UnauthorizedOperation
     "inspector_regions_unserved": [],  # regions whose inspector2 endpoint never answers
+    # Image usage reports (image_usage.py): the entries a report plants, and how long it is pending.
+    "image_usage": {},  # {image id or "*": [{account_id, resource_type, usage_count}]}
+    "usage_report_seconds": 0.0,  # CreateImageUsageReport -> pending for U s
     # The update probe's answer (outputs.probe_answer): [{package, installed, candidate, security}].
     "pending_updates": [],
 }
@@ -77,6 +80,7 @@ KNOB_DEFAULTS: dict[str, Any] = {
 MODULE_KNOBS: dict[str, Callable[[Any], Any]] = {
     "scan_findings": inspector.check_findings,
     "scan_fail_reason": inspector.check_fail_reason,
+    "image_usage": image_usage.check_image_usage,
 }
 
 # Knobs that hold a name, empty when off: what the name is.

@@ -14,6 +14,7 @@ them and what moto has no place for:
     no model for;
   * Inspector's on-demand scans (`inspector.Scan`, by account, region and scan id) and
     the results the last successful one left on each image (`inspector.ImageScan`);
+  * image usage reports (`image_usage.UsageReport`, by account, region and report id);
   * the interceptors: service modules that answer some requests before moto does
     (inspector.py: inspector2's on-demand scans);
   * the real-OS backend (`realos.RealOS`), so that the EC2 and SSM patches ask the
@@ -23,7 +24,7 @@ them and what moto has no place for:
 Every AWS request runs under `World.lock`, after `tick()` applied what is due. The World
 is built once in `__main__` and handed to each module's `install(world)`, whose patches
 close over it. POST /moto-api/reset calls `reset()`: facts, invocations, transitions,
-tokens, stack updates, instance refreshes and scans go, the knobs, the table and the real-OS
+tokens, stack updates, instance refreshes, scans and usage reports go, the knobs, the table and the real-OS
 containers stay.
 """
 
@@ -37,6 +38,7 @@ from .config import Knobs
 from .traffic import Traffic
 
 if TYPE_CHECKING:
+    from .image_usage import UsageReport
     from .inspector import ImageScan, Scan
     from .instance_refresh import Refresh
     from .outputs import OutputTable
@@ -67,6 +69,7 @@ class World:
         self.refreshes: list[Refresh] = []  # every instance refresh, oldest first
         self.scans: dict[tuple[str, str, str], Scan] = {}  # (account, region, scan id), oldest first
         self.image_scans: dict[tuple[str, str, str], ImageScan] = {}  # (account, region, image id)
+        self.usage_reports: dict[tuple[str, str, str], UsageReport] = {}  # (account, region, report id)
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         self.seq += 1

@@ -35,6 +35,8 @@ pub const CLOUDFORMATION_LIST_STACK_RESOURCES: &str = "cloudformation:ListStackR
 pub const EC2_COPY_IMAGE: &str = "ec2:CopyImage";
 /// `ec2:CreateImage`.
 pub const EC2_CREATE_IMAGE: &str = "ec2:CreateImage";
+/// `ec2:CreateImageUsageReport`.
+pub const EC2_CREATE_IMAGE_USAGE_REPORT: &str = "ec2:CreateImageUsageReport";
 /// `ec2:CreateSecurityGroup`.
 pub const EC2_CREATE_SECURITY_GROUP: &str = "ec2:CreateSecurityGroup";
 /// `ec2:CreateTags`.
@@ -45,6 +47,12 @@ pub const EC2_DELETE_SECURITY_GROUP: &str = "ec2:DeleteSecurityGroup";
 pub const EC2_DELETE_SNAPSHOT: &str = "ec2:DeleteSnapshot";
 /// `ec2:DeregisterImage`.
 pub const EC2_DEREGISTER_IMAGE: &str = "ec2:DeregisterImage";
+/// `ec2:DescribeImageReferences`.
+pub const EC2_DESCRIBE_IMAGE_REFERENCES: &str = "ec2:DescribeImageReferences";
+/// `ec2:DescribeImageUsageReportEntries`.
+pub const EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES: &str = "ec2:DescribeImageUsageReportEntries";
+/// `ec2:DescribeImageUsageReports`.
+pub const EC2_DESCRIBE_IMAGE_USAGE_REPORTS: &str = "ec2:DescribeImageUsageReports";
 /// `ec2:DescribeImages`.
 pub const EC2_DESCRIBE_IMAGES: &str = "ec2:DescribeImages";
 /// `ec2:DescribeInstances`.
@@ -59,6 +67,10 @@ pub const EC2_DESCRIBE_SECURITY_GROUPS: &str = "ec2:DescribeSecurityGroups";
 pub const EC2_DESCRIBE_SNAPSHOTS: &str = "ec2:DescribeSnapshots";
 /// `ec2:DescribeSubnets`.
 pub const EC2_DESCRIBE_SUBNETS: &str = "ec2:DescribeSubnets";
+/// `ec2:DisableImage`.
+pub const EC2_DISABLE_IMAGE: &str = "ec2:DisableImage";
+/// `ec2:EnableImage`.
+pub const EC2_ENABLE_IMAGE: &str = "ec2:EnableImage";
 /// `ec2:EnableImageDeprecation`.
 pub const EC2_ENABLE_IMAGE_DEPRECATION: &str = "ec2:EnableImageDeprecation";
 /// `ec2:GetEbsDefaultKmsKeyId`.

@@ -192,5 +192,22 @@ mod tests {
             .text(),
             "running instance i-1"
         );
+        let referenced = |resource_type: &str, name: &str| Reason::Referenced {
+            resource_type: resource_type.into(),
+            name: name.into(),
+            arn: format!("arn:aws:x:r:1:{name}"),
+        };
+        assert_eq!(
+            referenced("ec2:LaunchTemplate", "lt-0abc").text(),
+            "launch template lt-0abc"
+        );
+        assert_eq!(
+            referenced("ssm:Parameter", "/golden/web").text(),
+            "SSM parameter /golden/web"
+        );
+        assert_eq!(
+            referenced("imagebuilder:ImageRecipe", "web/1.0.0").text(),
+            "imagebuilder:ImageRecipe web/1.0.0"
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! in use: the value of a channel parameter `/amibake/NAME/*`, the image of a launch
 //! template version (or launch configuration) that an Auto Scaling group launches, or
 //! the image of an instance that is not terminated, or a stack's `amibake:image-id` or
-//! `amibake:previous-image-id` (what `rollback` goes back to). Every image is reported with the
+//! `amibake:previous-image-id` (what `rollback` goes back to), or anything else EC2's
+//! DescribeImageReferences names (a launch template no group uses, an SSM parameter
+//! outside the channels, an Image Builder recipe). Every image is reported with the
 //! reasons it stays, or with the snapshots that go with it.
 //!
 //! The references are looked up in each region right before its images are removed, and
@@ -81,6 +83,17 @@ pub enum Reason {
     RollbackTarget { stack: String },
     /// A stack's `amibake:image-id`: the image amibake last rolled it onto.
     StackImage { stack: String },
+    /// Another resource of the account and region that EC2 (DescribeImageReferences)
+    /// says refers to it and no check above found: a launch template no group uses (in
+    /// any of its latest versions), an SSM parameter outside the channels, an Image
+    /// Builder recipe. Deregistering would break whoever launches from it next.
+    Referenced {
+        /// As EC2 names it: `ec2:LaunchTemplate`, `ssm:Parameter`, `ec2:Instance`, …
+        resource_type: String,
+        /// `lt-0abc`, `/golden/web`, `i-0abc`, …
+        name: String,
+        arn: String,
+    },
 }
 
 impl Reason {
@@ -106,6 +119,16 @@ impl Reason {
             Reason::Instance { id, state } => format!("{state} instance {id}"),
             Reason::RollbackTarget { stack } => format!("rollback target of stack {stack}"),
             Reason::StackImage { stack } => format!("image of stack {stack}"),
+            Reason::Referenced {
+                resource_type,
+                name,
+                ..
+            } => match resource_type.as_str() {
+                "ec2:LaunchTemplate" => format!("launch template {name}"),
+                "ssm:Parameter" => format!("SSM parameter {name}"),
+                "ec2:Instance" => format!("instance {name}"),
+                _ => format!("{resource_type} {name}"),
+            },
         }
     }
 }

@@ -1,7 +1,11 @@
 //! What still uses a recipe's images in a region: channel parameters, Auto Scaling
 //! groups (through launch templates and launch configurations), instances that are not
-//! terminated, and the images stacks record (`amibake:image-id`, and
-//! `amibake:previous-image-id`, which `rollback` needs). Looked up right before the region's images are removed.
+//! terminated, the images stacks record (`amibake:image-id`, and
+//! `amibake:previous-image-id`, which `rollback` needs), and last whatever else EC2's
+//! DescribeImageReferences names (launch templates no group uses, SSM parameters outside
+//! the channels, Image Builder recipes): amibake's own checks name the why (which group,
+//! which channel), EC2's catches what they cannot see. Looked up right before the
+//! region's images are removed.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +47,60 @@ pub(super) async fn references(
     groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut refs).await?;
     instances(&ec2_client, images, &mut refs).await?;
     stacks(&aws.cfn(region)?, &ssm_client, &mut refs).await?;
+    described(&ec2_client, images, &mut refs).await?;
     Ok(refs)
+}
+
+/// The resource types prune asks EC2 about. Not instances: EC2 counts terminated ones
+/// too, and `instances` above already keeps every image an instance still has.
+const DESCRIBED: &[&str] = &[
+    "ec2:LaunchTemplate",
+    "ssm:Parameter",
+    "imagebuilder:ImageRecipe",
+    "imagebuilder:ContainerRecipe",
+];
+
+/// What DescribeImageReferences names that the checks above did not already. A launch
+/// template a group uses is left out: `groups` already kept the image of the version the
+/// group launches, and EC2 would also name older versions (its latest 10), which would
+/// keep every image a roll replaced. The same parameter as a channel is not said twice.
+async fn described(
+    ec2_client: &aws_sdk_ec2::Client,
+    images: &[ImageInfo],
+    refs: &mut References,
+) -> Result<(), AwsError> {
+    let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+    let found = poll::retry(|| ec2::image_references(ec2_client, &ids, DESCRIBED)).await?;
+    let group_templates: Vec<String> = refs
+        .0
+        .values()
+        .flatten()
+        .filter_map(|r| match r {
+            Reason::Asg {
+                launch_template, ..
+            } => Some(launch_template.clone()),
+            _ => None,
+        })
+        .collect();
+    for r in found {
+        let name = r.resource_name();
+        let said = match r.resource_type.as_str() {
+            "ec2:LaunchTemplate" => group_templates.contains(&name),
+            "ssm:Parameter" => refs.of(&r.image_id).iter().any(
+                |known| matches!(known, Reason::Channel { parameter, .. } if *parameter == name),
+            ),
+            _ => false,
+        };
+        if !said {
+            let reason = Reason::Referenced {
+                resource_type: r.resource_type,
+                name,
+                arn: r.arn,
+            };
+            refs.add(&r.image_id, reason);
+        }
+    }
+    Ok(())
 }
 
 /// The images stacks record: the one amibake rolled each onto, and the one `rollback`

@@ -1,6 +1,7 @@
 //! EC2 calls amibake makes, by what they act on: `images`, `instances`, `network` (the
-//! security group), `inventory` (what sweep and prune look for) and `account` (enabled
-//! regions, the default EBS key); tags here.
+//! security group), `inventory` (what sweep and prune look for), `references` (what
+//! refers to an image, disabling it, who uses it) and `account` (enabled regions, the
+//! default EBS key); tags here.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ mod images;
 mod instances;
 mod inventory;
 mod network;
+mod references;
 
 pub use account::{ebs_default_key, enabled_regions, region_opt_in};
 pub use images::{
@@ -31,6 +33,10 @@ pub use inventory::{
     instances_tagged, launch_template_image, security_groups_tagged, snapshots_tagged,
 };
 pub use network::{create_security_group, delete_security_group, subnet_vpc};
+pub use references::{
+    ImageReference, ImageUsage, MAX_REFERENCES, MAX_USAGE_ENTRIES, create_image_usage_report,
+    disable_image, enable_image, image_references, image_usage_entries, image_usage_report_state,
+};
 
 /// `tag:K = V` filters, one per pair.
 fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {

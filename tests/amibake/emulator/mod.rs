@@ -14,6 +14,7 @@ mod promote;
 mod promote_plan;
 mod promote_scan;
 mod prune;
+mod prune_refs;
 mod roll;
 mod roll_update;
 mod sweep;

@@ -82,7 +82,7 @@ async fn bake_like_image(
 /// `count` complete images of `recipe`, oldest first. The emulator's creation dates have
 /// whole seconds (`…:05.000Z`), so the images are made a little over a second apart: their
 /// order is their creation date, as on AWS.
-async fn images_of(region: &str, recipe: &str, count: usize) -> Vec<String> {
+pub(super) async fn images_of(region: &str, recipe: &str, count: usize) -> Vec<String> {
     let builder = launch(region, &al2023_image(region).await).await;
     let mut ids = Vec::new();
     for n in 0..count {
@@ -95,7 +95,7 @@ async fn images_of(region: &str, recipe: &str, count: usize) -> Vec<String> {
 }
 
 /// Whether the image is still registered.
-async fn exists(region: &str, image: &str) -> bool {
+pub(super) async fn exists(region: &str, image: &str) -> bool {
     ec2(region)
         .await
         .describe_images()
@@ -153,7 +153,12 @@ fn run(region: &str, args: &[&str], code: i32) -> std::process::Output {
 
 /// The events of `amibake --json prune --recipe RECIPE --keep KEEP EXTRA…`, which must
 /// exit 0.
-fn prune_json(region: &str, recipe: &str, keep: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+pub(super) fn prune_json(
+    region: &str,
+    recipe: &str,
+    keep: &str,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
     let mut args = vec!["--json", "prune", "--recipe", recipe, "--keep", keep];
     args.extend(extra);
     events(&run(region, &args, 0))
@@ -174,7 +179,7 @@ fn kept_kinds(events: &[serde_json::Value], ami: &str) -> Vec<String> {
 }
 
 /// The images the `remove` events name, sorted.
-fn removed(events: &[serde_json::Value]) -> Vec<String> {
+pub(super) fn removed(events: &[serde_json::Value]) -> Vec<String> {
     sorted(
         events
             .iter()
@@ -184,7 +189,7 @@ fn removed(events: &[serde_json::Value]) -> Vec<String> {
     )
 }
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
+pub(super) fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
 }

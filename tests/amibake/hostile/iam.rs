@@ -66,6 +66,10 @@ const NO_RESOURCE_LEVEL: &[&str] = &[
     // Inspector's on-demand scan calls name no resource type in IAM.
     "inspector2:StartOnDemandScan",
     "inspector2:GetOnDemandScanStatus",
+    // Which resources refer to an image, and usage reports' state and entries.
+    "ec2:DescribeImageReferences",
+    "ec2:DescribeImageUsageReports",
+    "ec2:DescribeImageUsageReportEntries",
 ];
 
 fn read(path: &std::path::Path) -> String {

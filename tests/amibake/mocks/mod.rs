@@ -8,6 +8,7 @@ mod bake_keep;
 mod history;
 mod preflight;
 mod promote;
+mod references;
 mod roll;
 mod roll_create;
 mod roll_refresh;

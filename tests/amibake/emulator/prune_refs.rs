@@ -1,0 +1,145 @@
+//! `amibake prune` keeps an image that only EC2's DescribeImageReferences sees: a launch
+//! template no Auto Scaling group uses, or a plain SSM parameter outside the channels;
+//! the reason names the reference. A group's launch template is still named by the group
+//! (an older version of it keeps nothing, though EC2 names the template).
+
+use crate::support::emulator;
+
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use emulator::*;
+
+use super::prune::{exists, images_of, prune_json, removed, sorted};
+
+/// The `kept` event of an image.
+fn kept<'a>(events: &'a [serde_json::Value], ami: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "kept" && e["ami"] == ami)
+        .unwrap_or_else(|| panic!("no kept event for {ami}: {events:#?}"))
+}
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
+    let region = "ap-south-1";
+    let recipe = &unique("prune-refs");
+    configure(region, serde_json::json!({}));
+    let rt = rt();
+    let (ids, lt, param) = rt.block_on(async {
+        // Oldest first: a goes (only an older version of a group's launch template names
+        // it), b is a launch template's (no group uses it), c a plain parameter's (not a
+        // channel), d is the newest.
+        let ids = images_of(region, recipe, 4).await;
+        let client = ec2(region).await;
+        let grouped = client
+            .create_launch_template()
+            .launch_template_name(format!("{recipe}-grouped"))
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(&ids[0])
+                    .instance_type("t3.small".into())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateLaunchTemplate")
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .unwrap()
+            .to_string();
+        client
+            .create_launch_template_version()
+            .launch_template_id(&grouped)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(&ids[3])
+                    .instance_type("t3.small".into())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateLaunchTemplateVersion");
+        asg(region)
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(format!("{recipe}-asg"))
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&grouped)
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(0)
+            .max_size(1)
+            .desired_capacity(0)
+            .availability_zones(format!("{region}a"))
+            .send()
+            .await
+            .expect("CreateAutoScalingGroup");
+        let lt = ec2(region)
+            .await
+            .create_launch_template()
+            .launch_template_name(format!("{recipe}-spare"))
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(&ids[1])
+                    .instance_type("t3.small".into())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateLaunchTemplate")
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .unwrap()
+            .to_string();
+        let param = format!("/golden/{recipe}/pinned");
+        ssm(region)
+            .put_parameter()
+            .name(&param)
+            .value(&ids[2])
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .expect("PutParameter");
+        (ids, lt, param)
+    });
+
+    let ev = prune_json(region, recipe, "1", &[]);
+    assert_eq!(removed(&ev), sorted(vec![ids[0].clone()]), "{ev:#?}");
+    let by_lt = &kept(&ev, &ids[1])["reasons"][0];
+    assert_eq!(by_lt["kind"], "referenced", "{by_lt}");
+    assert_eq!(by_lt["resource_type"], "ec2:LaunchTemplate");
+    assert_eq!(by_lt["name"], lt.as_str());
+    assert!(
+        by_lt["arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(&format!(":launch-template/{lt}"))),
+        "{by_lt}"
+    );
+    let by_param = &kept(&ev, &ids[2])["reasons"][0];
+    assert_eq!(by_param["kind"], "referenced", "{by_param}");
+    assert_eq!(by_param["resource_type"], "ssm:Parameter");
+    assert_eq!(by_param["name"], param.as_str());
+    rt.block_on(async {
+        assert!(!exists(region, &ids[0]).await);
+        for id in &ids[1..] {
+            assert!(exists(region, id).await, "{id} was removed");
+        }
+    });
+
+    // In plain text the reason names the reference.
+    let state = tempfile::tempdir().unwrap();
+    let text = run_expect(
+        region,
+        state.path(),
+        &["--no-progress", "prune", "--recipe", recipe, "--keep", "1"],
+        0,
+    );
+    let text = String::from_utf8_lossy(&text.stderr);
+    for expected in [
+        format!("kept {} in {region} (launch template {lt})", ids[1]),
+        format!("kept {} in {region} (SSM parameter {param})", ids[2]),
+    ] {
+        assert!(text.contains(&expected), "missing `{expected}` in:\n{text}");
+    }
+}
