@@ -33,10 +33,7 @@ pub use inventory::{
     instances_tagged, launch_template_image, security_groups_tagged, snapshots_tagged,
 };
 pub use network::{create_security_group, delete_security_group, subnet_vpc};
-pub use references::{
-    ImageReference, ImageUsage, MAX_REFERENCES, MAX_USAGE_ENTRIES, create_image_usage_report,
-    disable_image, enable_image, image_references, image_usage_entries, image_usage_report_state,
-};
+pub use references::{ImageReference, MAX_REFERENCES, image_references};
 
 /// `tag:K = V` filters, one per pair.
 fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {

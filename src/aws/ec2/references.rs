@@ -1,26 +1,16 @@
-//! What refers to an image and who uses it: DescribeImageReferences (the resources of
-//! this account and region that name an AMI), DisableImage / EnableImage, and image
-//! usage reports (which other accounts use a shared AMI). Kept apart from `images` because
-//! these answer "may this image go?", not "what is this image?".
+//! What refers to an image: DescribeImageReferences (the resources of this account and
+//! region that name an AMI). Kept apart from `images` because it answers "may this image
+//! go?", not "what is this image?".
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{
-    ImageReferenceResourceType, ImageUsageResourceTypeRequest, ResourceTypeRequest,
-};
+use aws_sdk_ec2::types::{ImageReferenceResourceType, ResourceTypeRequest};
 
 use crate::aws::AwsError;
-use crate::aws::calls::{
-    EC2_CREATE_IMAGE_USAGE_REPORT, EC2_DESCRIBE_IMAGE_REFERENCES,
-    EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES, EC2_DESCRIBE_IMAGE_USAGE_REPORTS, EC2_DISABLE_IMAGE,
-    EC2_ENABLE_IMAGE,
-};
+use crate::aws::calls::EC2_DESCRIBE_IMAGE_REFERENCES;
 
 /// The most references read for one call: far above what a recipe's images have, low
 /// enough that a broken or hostile answer cannot fill the memory.
 pub const MAX_REFERENCES: usize = 10_000;
-
-/// The most usage-report entries read from one report, for the same reason.
-pub const MAX_USAGE_ENTRIES: usize = 10_000;
 
 /// A resource that refers to an image, as EC2 names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,113 +74,6 @@ pub async fn image_references(
         }));
         if found.len() >= MAX_REFERENCES {
             found.truncate(MAX_REFERENCES);
-            break;
-        }
-    }
-    Ok(found)
-}
-
-/// Disables an image: it can no longer launch, its launch permissions go, and
-/// DescribeImages leaves it out unless asked to include disabled images.
-pub async fn disable_image(ec2: &Client, image_id: &str) -> Result<(), AwsError> {
-    ec2.disable_image()
-        .image_id(image_id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::call(EC2_DISABLE_IMAGE, e))
-}
-
-/// Enables a disabled image again (its launch permissions are not restored).
-pub async fn enable_image(ec2: &Client, image_id: &str) -> Result<(), AwsError> {
-    ec2.enable_image()
-        .image_id(image_id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| AwsError::call(EC2_ENABLE_IMAGE, e))
-}
-
-/// Starts a usage report of a shared image over instances and launch templates in the
-/// accounts it is shared with; returns the report id (`amiur-…`). `token` makes a retry
-/// return the same report.
-pub async fn create_image_usage_report(
-    ec2: &Client,
-    image_id: &str,
-    token: &str,
-) -> Result<String, AwsError> {
-    let out = ec2
-        .create_image_usage_report()
-        .image_id(image_id)
-        .resource_types(
-            ImageUsageResourceTypeRequest::builder()
-                .resource_type("ec2:Instance")
-                .build(),
-        )
-        .resource_types(
-            ImageUsageResourceTypeRequest::builder()
-                .resource_type("ec2:LaunchTemplate")
-                .build(),
-        )
-        .client_token(token)
-        .send()
-        .await
-        .map_err(|e| AwsError::call(EC2_CREATE_IMAGE_USAGE_REPORT, e))?;
-    Ok(out.report_id().unwrap_or_default().to_string())
-}
-
-/// A usage report's state (`pending`, `available`, `error`) and, in `error`, why; `None`
-/// when EC2 does not know the report.
-pub async fn image_usage_report_state(
-    ec2: &Client,
-    report_id: &str,
-) -> Result<Option<(String, Option<String>)>, AwsError> {
-    let out = ec2
-        .describe_image_usage_reports()
-        .report_ids(report_id)
-        .send()
-        .await
-        .map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_USAGE_REPORTS, e))?;
-    Ok(out.image_usage_reports().first().map(|r| {
-        (
-            r.state().unwrap_or_default().to_string(),
-            r.state_reason().map(str::to_string),
-        )
-    }))
-}
-
-/// One account's use of an image, by resource type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageUsage {
-    pub account_id: String,
-    pub resource_type: String,
-    pub usage_count: i64,
-}
-
-/// The entries of an available usage report (every page, at most [`MAX_USAGE_ENTRIES`]).
-pub async fn image_usage_entries(
-    ec2: &Client,
-    report_id: &str,
-) -> Result<Vec<ImageUsage>, AwsError> {
-    let mut found = Vec::new();
-    let mut pages = ec2
-        .describe_image_usage_report_entries()
-        .report_ids(report_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES, e))?;
-        found.extend(
-            page.image_usage_report_entries()
-                .iter()
-                .map(|e| ImageUsage {
-                    account_id: e.account_id().unwrap_or_default().to_string(),
-                    resource_type: e.resource_type().unwrap_or_default().to_string(),
-                    usage_count: e.usage_count().unwrap_or_default(),
-                }),
-        );
-        if found.len() >= MAX_USAGE_ENTRIES {
-            found.truncate(MAX_USAGE_ENTRIES);
             break;
         }
     }
