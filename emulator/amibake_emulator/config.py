@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
-from . import inspector
+from . import allowed_images, inspector
 from .outputs import check_pending_updates
 from .util import log
 
@@ -70,6 +70,9 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "inspector_regions_unserved": [],  # regions whose inspector2 endpoint never answers
     # The update probe's answer (outputs.probe_answer): [{package, installed, candidate, security}].
     "pending_updates": [],
+    # The account's Allowed AMIs settings (allowed_images.py): {state, criteria, managed_by,
+    # access_denied}; null: disabled, no criteria.
+    "allowed_images": None,
 }
 
 
@@ -77,6 +80,7 @@ KNOB_DEFAULTS: dict[str, Any] = {
 MODULE_KNOBS: dict[str, Callable[[Any], Any]] = {
     "scan_findings": inspector.check_findings,
     "scan_fail_reason": inspector.check_fail_reason,
+    "allowed_images": allowed_images.check_knob,
 }
 
 # Knobs that hold a name, empty when off: what the name is.

@@ -61,6 +61,8 @@ pub const EC2_DESCRIBE_SNAPSHOTS: &str = "ec2:DescribeSnapshots";
 pub const EC2_DESCRIBE_SUBNETS: &str = "ec2:DescribeSubnets";
 /// `ec2:EnableImageDeprecation`.
 pub const EC2_ENABLE_IMAGE_DEPRECATION: &str = "ec2:EnableImageDeprecation";
+/// `ec2:GetAllowedImagesSettings`.
+pub const EC2_GET_ALLOWED_IMAGES_SETTINGS: &str = "ec2:GetAllowedImagesSettings";
 /// `ec2:GetEbsDefaultKmsKeyId`.
 pub const EC2_GET_EBS_DEFAULT_KMS_KEY_ID: &str = "ec2:GetEbsDefaultKmsKeyId";
 /// `ec2:GetImageFindings`.
