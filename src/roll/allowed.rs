@@ -111,7 +111,7 @@ impl fmt::Display for Refusal {
         };
         write!(
             f,
-            "Allowed AMIs ({state}) in {region} refuse {ami}: it {said} the account's {criteria} criteria: {}\nnothing was changed; fix: roll an image the criteria allow, {}",
+            "Allowed AMIs ({state}) in {region} refuse {ami}: it {said} the account's {criteria} criteria:{}\nnothing was changed; fix: roll an image the criteria allow, {}",
             reasons(verdict),
             settings_fix(managed_by.as_deref(), region)
         )
@@ -121,8 +121,8 @@ impl fmt::Display for Refusal {
 /// The lines that say why the image is not allowed: per criterion, what it fails.
 pub(super) fn reasons(verdict: &Verdict) -> String {
     match verdict {
-        Verdict::Allowed { why, .. } => why.clone(),
-        Verdict::Unjudged { why } => why.clone(),
+        Verdict::Allowed { why, .. } => format!(" {why}"),
+        Verdict::Unjudged { why } => format!(" {why}"),
         Verdict::Refused { failures } => failures
             .iter()
             .map(|f| format!("\n  criterion {}: {}", f.criterion, f.conditions.join("; ")))

@@ -137,7 +137,7 @@ impl fmt::Display for RollEvent {
                 }
                 _ => write!(
                     f,
-                    "warning: Allowed AMIs ({state}) in {region} would refuse {ami} once enabled (it meets none of {criteria} criteria): {}\nthe roll goes on: audit mode does not enforce them",
+                    "warning: Allowed AMIs ({state}) in {region} would refuse {ami} once enabled (it meets none of {criteria} criteria):{}\nthe roll goes on: audit mode does not enforce them",
                     super::allowed::reasons(verdict)
                 ),
             },

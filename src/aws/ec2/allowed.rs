@@ -116,10 +116,17 @@ pub async fn image_facts(ec2: &Client, id: &str) -> Result<Option<ImageFacts>, A
     let Some(img) = described.images().first() else {
         return Ok(None);
     };
+    // The id as a filter, not ImageIds: the owner applies to a filtered listing (moto
+    // ignores Owners beside ImageIds).
     let own = ec2
         .describe_images()
-        .image_ids(id)
         .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("image-id")
+                .values(id)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGES, e))?

@@ -15,5 +15,6 @@ mod promote_plan;
 mod promote_scan;
 mod prune;
 mod roll;
+mod roll_allowed;
 mod roll_update;
 mod sweep;
