@@ -83,6 +83,25 @@ impl Roll<'_> {
     }
 }
 
+impl Roll<'_> {
+    /// Why EC2 may not show an image: enabled Allowed AMIs settings hide every image they
+    /// refuse (DescribeImages leaves it out), which looks like an image that does not
+    /// exist. Empty when they are not enabled or cannot be read.
+    pub(super) async fn hidden_hint(&self) -> String {
+        let region = self.region();
+        let Ok(client) = self.aws.ec2(region) else {
+            return String::new();
+        };
+        match poll::retry(|| ec2::allowed_images_settings(&client)).await {
+            Ok(s) if s.state == "enabled" && !s.criteria.is_empty() => format!(
+                "; or the account's Allowed AMIs settings hide it: they are enabled in {region} with {} criteria, and EC2 shows no image they refuse (aws ec2 get-allowed-images-settings --region {region})",
+                s.criteria.len()
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Enabled settings refuse the image: what the error says.
 #[derive(Debug)]
 pub struct Refusal {

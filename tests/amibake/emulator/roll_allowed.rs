@@ -1,7 +1,8 @@
 //! `amibake roll` against the account's Allowed AMIs settings (the emulator's
 //! `allowed_images` knob; emulator/README.md), on `cfn-templates/asg-rolling.yaml`: enabled
 //! settings that refuse the image stop the roll before any change set (exit 2, the
-//! criterion named, the stack untouched, `--plan` too); audit mode warns and rolls; a
+//! criterion named, the stack untouched, `--plan` too; an image EC2 does not show may be
+//! hidden by them, which the error says); audit mode warns and rolls; a
 //! criterion the image meets rolls; disabled settings say nothing; a caller who may not
 //! read them is warned and rolls. The images are Amazon's (not the account's own, which
 //! Allowed AMIs never restricts).
@@ -102,6 +103,15 @@ fn enabled_allowed_amis_refuse_before_any_change_and_audit_mode_warns_and_rolls(
             "no change set was made: {evs:?}"
         );
     }
+    // An image EC2 does not show may be one the enabled settings hide: the error says so.
+    let out = roll_to(region, state.path(), name, "ami-0000000000000dead", &[]);
+    let error = expect_error(&out, 2);
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(message.contains("does not exist in"), "{message}");
+    assert!(
+        message.contains("Allowed AMIs settings hide it: they are enabled in"),
+        "{message}"
+    );
     let after = rt.block_on(stack(region, name)).expect("the stack exists");
     assert_eq!(after.status, before.status, "the stack is untouched");
     assert_eq!(after.params, before.params);
