@@ -460,6 +460,21 @@ mod tests {
     }
 
     #[test]
+    fn without_a_criterion_only_the_accounts_own_images_are_allowed() {
+        assert_eq!(
+            judge(&[], &shared(), now()),
+            Verdict::Refused {
+                failures: Vec::new()
+            }
+        );
+        let own = ImageFacts {
+            own: true,
+            ..shared()
+        };
+        assert!(matches!(judge(&[], &own, now()), Verdict::Allowed { .. }));
+    }
+
+    #[test]
     fn every_condition_of_a_criterion_must_hold_and_each_failure_is_named() {
         let c = Criterion {
             providers: vec!["111122223333".into()],

@@ -3,7 +3,8 @@
 //! an image they do not allow, but only when the new instances launch, minutes into the
 //! update; refusing here changes nothing. Enabled settings that refuse the image (or that
 //! this version cannot judge: failing closed) stop the roll with exit 2; audit mode only
-//! warns; disabled settings, or none, say nothing.
+//! warns; disabled settings (an account that never set them) say nothing. Enabled settings
+//! without a criterion allow only the account's own images, as EC2 reads them.
 //!
 //! A caller not allowed to read the settings is warned and the roll goes on: the read is a
 //! courtesy, EC2 still enforces the settings at launch (and CloudFormation rolls back), so a
@@ -41,8 +42,9 @@ impl Roll<'_> {
             Err(e) => return Err(RollError::aws("allowed images")(e)),
         };
         let state = AllowedState::from_name(&settings.state);
-        if state == Some(AllowedState::Disabled) || settings.criteria.is_empty() && state.is_some()
-        {
+        // Enabled without criteria is not "no settings": only the account's own images
+        // are allowed then, so it is judged like any other.
+        if state == Some(AllowedState::Disabled) {
             return Ok(());
         }
         let facts = poll::retry(|| ec2::image_facts(&client, ami))
@@ -93,7 +95,7 @@ impl Roll<'_> {
             return String::new();
         };
         match poll::retry(|| ec2::allowed_images_settings(&client)).await {
-            Ok(s) if s.state == "enabled" && !s.criteria.is_empty() => format!(
+            Ok(s) if s.state == "enabled" => format!(
                 "; or the account's Allowed AMIs settings hide it: they are enabled in {region} with {} criteria, and EC2 shows no image they refuse (aws ec2 get-allowed-images-settings --region {region})",
                 s.criteria.len()
             ),
@@ -142,6 +144,9 @@ pub(super) fn reasons(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Allowed { why, .. } => format!(" {why}"),
         Verdict::Unjudged { why } => format!(" {why}"),
+        Verdict::Refused { failures } if failures.is_empty() => {
+            " the settings hold no criterion, so only the account's own images are allowed".into()
+        }
         Verdict::Refused { failures } => failures
             .iter()
             .map(|f| format!("\n  criterion {}: {}", f.criterion, f.conditions.join("; ")))

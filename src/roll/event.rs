@@ -135,6 +135,10 @@ impl fmt::Display for RollEvent {
                 Verdict::Allowed { why, .. } => {
                     write!(f, "Allowed AMIs ({state}) in {region} allow {ami}: {why}")
                 }
+                Verdict::Unjudged { why } => write!(
+                    f,
+                    "warning: Allowed AMIs ({state}) in {region}: amibake cannot judge {ami} against its {criteria} criteria: {why}\nthe roll goes on: audit mode does not enforce them"
+                ),
                 _ => write!(
                     f,
                     "warning: Allowed AMIs ({state}) in {region} would refuse {ami} once enabled (it meets none of {criteria} criteria):{}\nthe roll goes on: audit mode does not enforce them",
