@@ -19,7 +19,10 @@ knob of the region asked:
     InvalidAMIID.NotFound, as EC2 no longer shows it. The launch check judges providers,
     names, product codes, creation and deprecation; a criterion with a scan-result or
     watermark condition never allows an image here (fail closed). Unlike EC2, DescribeImages
-    still shows a refused image, so a client can tell which criterion it fails.
+    still shows a refused image, so a client can tell which criterion it fails. A stack
+    update whose group changes onto such an image (a parameter naming it) fails and rolls
+    back with the launch failure as the group's reason, as CloudFormation reports a group
+    whose instances cannot launch (stack_update.py).
 """
 
 from __future__ import annotations
@@ -163,6 +166,25 @@ def allowed(world: World, ami: Any) -> bool | None:
         return True
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     return any(meets(c, ami, now) for c in s.get("criteria", []))
+
+
+def refused_launch(world: World, account: str, region: str, parameters: dict[str, Any]) -> str | None:
+    """Why launching from an AMI among a stack update's parameter values would be refused
+    (enabled settings, an image they do not allow), or None: the update then fails the way
+    a group whose instances cannot launch does (stack_update.py)."""
+    if settings(world, region)["state"] != "enabled":
+        return None
+    from moto.ec2.models import ec2_backends
+
+    amis = ec2_backends[account][region].amis
+    for value in parameters.values():
+        ami = amis.get(value) if isinstance(value, str) else None
+        if ami is not None and allowed(world, ami) is False:
+            return (
+                f"Instance failed to launch: The image id '[{value}]' does not exist "
+                "(amibake-emulator: the account's Allowed AMIs settings do not allow it)"
+            )
+    return None
 
 
 def install(world: World) -> None:

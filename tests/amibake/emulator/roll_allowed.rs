@@ -4,7 +4,8 @@
 //! criterion named, the stack untouched, `--plan` too; an image EC2 does not show may be
 //! hidden by them, which the error says); audit mode warns and rolls; a
 //! criterion the image meets rolls; disabled settings say nothing; a caller who may not
-//! read them is warned and rolls. The images are Amazon's (not the account's own, which
+//! read them is warned and rolls — onto an image they refuse, into the late failure (the
+//! group's instances cannot launch, the stack rolls back) the preflight prevents. The images are Amazon's (not the account's own, which
 //! Allowed AMIs never restricts).
 
 use crate::support::emulator;
@@ -152,7 +153,7 @@ fn enabled_allowed_amis_refuse_before_any_change_and_audit_mode_warns_and_rolls(
 
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
-fn disabled_allowed_amis_say_nothing_and_an_unreadable_setting_is_a_warning() {
+fn disabled_allowed_amis_say_nothing_and_unreadable_ones_warn_and_fail_late() {
     let region = "me-south-1";
     let name = &unique("web-allowed");
     let (state, rt, (vpc, subnets), (a, b)) = roll_region(region, serde_json::json!({}));
@@ -197,6 +198,53 @@ fn disabled_allowed_amis_say_nothing_and_an_unreadable_setting_is_a_warning() {
         "{unchecked}"
     );
     assert_eq!(last(&evs, "done")["to_ami"], a.as_str());
+
+    // The late failure the preflight prevents: unchecked, a roll onto B (which the
+    // settings refuse) fails only when the group's instances cannot launch, and
+    // CloudFormation rolls the stack back to A (exit 1).
+    configure(
+        region,
+        serde_json::json!({ "allowed_images": {
+            "state": "enabled", "criteria": [{ "ImageProviders": ["111122223333"] }], "access_denied": true,
+        } }),
+    );
+    let out = roll_to(region, state.path(), name, &b, &[]);
+    let error = expect_error(&out, 1);
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("rolled back to {a}")),
+        "{message}"
+    );
+    assert!(message.contains("Instance failed to launch"), "{message}");
+    assert!(
+        events_of(&out).iter().any(|e| e["event"] == "change_set"),
+        "the change set was made and executed: {}",
+        show(&out)
+    );
+    let s = rt.block_on(stack(region, name)).unwrap();
+    assert_eq!(s.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(s.params["ImageId"], a);
+    // Readable, the same settings stop that roll before anything changes (exit 2).
+    configure(
+        region,
+        serde_json::json!({ "allowed_images": {
+            "state": "enabled", "criteria": [{ "ImageProviders": ["111122223333"] }],
+        } }),
+    );
+    let out = roll_to(region, state.path(), name, &b, &[]);
+    expect_error(&out, 2);
+    assert_eq!(
+        rt.block_on(stack(region, name)).unwrap().status,
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+
+    // In text, the unchecked roll's warning is a `warning:` line.
+    configure(
+        region,
+        serde_json::json!({ "allowed_images": {
+            "state": "enabled", "criteria": [{ "ImageProviders": [owner] }], "access_denied": true,
+        } }),
+    );
     let text = amibake(region, state.path())
         .args(["roll", "--stack", name, "--ami", &a, "--yes"])
         .output()
