@@ -12,6 +12,9 @@ One module per service, each installing its patches into moto at start (`install
   ec2             instance lifecycle delays, ClientToken, a seeded Ubuntu AMI
   ec2_images      AMI name rules, snapshot tags and encryption, CopyImage options, image
                   deprecation
+  allowed_images  the account's Allowed AMIs settings (allowed_images knob):
+                  GetAllowedImagesSettings, DescribeImages' ImageAllowed, RunInstances
+                  refusing a non-allowed image when enabled
   inspector       Inspector's on-demand AMI scans (inspector2, answered before moto):
                   scan_seconds, scan_findings, scan_fail_reason, denied access, unserved
                   regions

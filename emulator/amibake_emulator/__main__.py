@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 from . import __doc__ as PACKAGE_DOC  # noqa: E402
-from . import autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_disable, image_findings, image_references, image_usage, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
+from . import allowed_images, autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_disable, image_findings, image_references, image_usage, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
 from .outputs import OutputTable  # noqa: E402
 from .realos import RealOS  # noqa: E402
 from .server import serve  # noqa: E402
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     image_references.install(world)
     image_usage.install(world)
     ec2_account.install(world)
+    allowed_images.install(world)
     iam_tags.install(world)
     iam.seed_instance_profiles(args.profiles if args.profiles is not None else ["amibake-builder"])
     ssm.install(world)

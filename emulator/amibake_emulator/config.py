@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
-from . import image_usage, inspector
+from . import allowed_images, image_usage, inspector
 from .outputs import check_pending_updates
 from .util import log
 
@@ -73,6 +73,9 @@ KNOB_DEFAULTS: dict[str, Any] = {
     "usage_report_seconds": 0.0,  # CreateImageUsageReport -> pending for U s
     # The update probe's answer (outputs.probe_answer): [{package, installed, candidate, security}].
     "pending_updates": [],
+    # The account's Allowed AMIs settings (allowed_images.py): {state, criteria, managed_by,
+    # access_denied}; null: disabled, no criteria.
+    "allowed_images": None,
 }
 
 
@@ -81,6 +84,7 @@ MODULE_KNOBS: dict[str, Callable[[Any], Any]] = {
     "scan_findings": inspector.check_findings,
     "scan_fail_reason": inspector.check_fail_reason,
     "image_usage": image_usage.check_image_usage,
+    "allowed_images": allowed_images.check_knob,
 }
 
 # Knobs that hold a name, empty when off: what the name is.

@@ -52,6 +52,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import allowed_images
 from .instance_refresh import Refresh, group_preferences
 from .util import epoch_to_dt, log
 
@@ -159,7 +160,10 @@ def plan(world: World, backend: Any, stack: Any, template: dict[str, Any], param
         p.group_reason = f"Instance refresh {p.refresh.id} started"
     elif "AutoScalingRollingUpdate" in policy:
         p.group_reason = "Rolling update initiated"
-    if p.refresh is not None and alarm:
+    refused = allowed_images.refused_launch(world, backend.account_id, backend.region_name, _flat(parameters)) if p.group_changed else None
+    if refused:
+        p.failure, p.knob = refused, "allowed_images"
+    elif p.refresh is not None and alarm:
         p.failure, p.knob = f"Instance refresh failed: alarm {alarm} is in ALARM state.", "fail_instance_refresh"
     elif failing and p.refresh is not None:
         p.failure = f"Instance refresh failed: instances failed health checks ({random_instance_id()} did not become healthy)."

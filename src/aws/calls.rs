@@ -73,6 +73,8 @@ pub const EC2_DISABLE_IMAGE: &str = "ec2:DisableImage";
 pub const EC2_ENABLE_IMAGE: &str = "ec2:EnableImage";
 /// `ec2:EnableImageDeprecation`.
 pub const EC2_ENABLE_IMAGE_DEPRECATION: &str = "ec2:EnableImageDeprecation";
+/// `ec2:GetAllowedImagesSettings`.
+pub const EC2_GET_ALLOWED_IMAGES_SETTINGS: &str = "ec2:GetAllowedImagesSettings";
 /// `ec2:GetEbsDefaultKmsKeyId`.
 pub const EC2_GET_EBS_DEFAULT_KMS_KEY_ID: &str = "ec2:GetEbsDefaultKmsKeyId";
 /// `ec2:GetImageFindings`.

@@ -3,6 +3,8 @@
 //! of [`crate::aws::ec2`], and used by bake, promote, prune and sweep.
 //!
 //! - `state`: [`ImageState`], what EC2 says an image is, typed.
+//! - `allowed`: the account's Allowed AMIs settings, and whether an image meets them
+//!   ([`judge`]): roll's preflight.
 //! - `check`: an AMI id resolved to an image that exists and is available ([`available`]).
 //! - `wait`: waiting until an image (or a copy) is available ([`wait_available`]).
 //! - `copy`: copies to other regions, started in turn, waited for together, every region
@@ -16,6 +18,7 @@
 //!   deregistering images with their snapshots ([`Teardown`]).
 //! - `event`: what all of this tells the user ([`ImageEvent`]).
 
+mod allowed;
 mod check;
 mod copy;
 mod deprecate;
@@ -27,6 +30,10 @@ mod state;
 mod teardown;
 mod wait;
 
+pub use allowed::{
+    AllowedState, Criterion, Failed, ImageFacts, ScanCondition, Verdict, Watermark,
+    WatermarkFilter, judge,
+};
 pub use check::{Unusable, available, describe};
 pub use copy::copy_all;
 pub use deprecate::deprecate_at;

@@ -58,6 +58,7 @@ impl Roll<'_> {
             Some(ami) => ami,
             None => self.previous_image(&stack).await?,
         };
+        self.check_allowed(&to).await?;
         let change = Move { stack, from, to };
         let body = match &self.req.template {
             Some(path) => Some(read_template(path).await?),

@@ -22,6 +22,7 @@ impl Roll<'_> {
         let template = self.template_to_create()?;
         let body = read_template(&template).await?;
         let parameters = self.creation_parameters(ami);
+        self.check_allowed(ami).await?;
         self.reporter.emit(RollEvent::Create {
             stack: req.stack.clone(),
             region: self.region().to_string(),

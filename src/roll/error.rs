@@ -22,6 +22,10 @@ pub enum RollError {
         #[source]
         source: AwsError,
     },
+    /// The account's enabled Allowed AMIs settings refuse the image (or this version
+    /// cannot judge it): EC2 would refuse its launch during the update. Nothing changed.
+    #[error("{0}")]
+    NotAllowed(Box<super::allowed::Refusal>),
     #[error(
         "{what}: not rolling now (deploying while the group scales skips the new instances); pass --wait-for-idle to wait until it is idle"
     )]
@@ -96,7 +100,9 @@ impl Failure for RollError {
     /// Bad input when nothing changed (CloudFormation rejected the request as made).
     fn kind(&self) -> ExitKind {
         match self {
-            RollError::Usage(_) | RollError::Rejected { .. } => ExitKind::Usage,
+            RollError::Usage(_) | RollError::Rejected { .. } | RollError::NotAllowed(_) => {
+                ExitKind::Usage
+            }
             RollError::Interrupted => ExitKind::Interrupted,
             _ => ExitKind::Failed,
         }
@@ -114,6 +120,10 @@ impl Failure for RollError {
                 ..
             } => json!({ "resources": resources, "reason": reason, "command": command }),
             RollError::RolledBack { reason, ami, .. } => json!({ "reason": reason, "ami": ami }),
+            RollError::NotAllowed(r) => json!({
+                "ami": r.ami,
+                "allowed_images": { "state": r.state, "criteria": r.criteria, "verdict": r.verdict },
+            }),
             RollError::ChangeSetFailed { reason, .. } | RollError::Failed { reason, .. } => {
                 json!({ "reason": reason })
             }

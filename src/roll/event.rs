@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::aws::cfn::ResourceChange;
 use crate::event::{Progress, Said};
+use crate::image::Verdict;
 
 use super::RollOutcome;
 use super::policy::Policy;
@@ -33,6 +34,25 @@ pub enum RollEvent {
         ami: String,
         parameters: BTreeMap<String, String>,
         plan: bool,
+    },
+    /// The account's Allowed AMIs settings judged the image (enabled ones that refuse it
+    /// stop the roll instead; disabled ones say nothing). In `audit-mode` a refused image
+    /// is a warning and the roll goes on.
+    AllowedImages {
+        region: String,
+        ami: String,
+        state: String,
+        /// How many criteria the settings hold.
+        criteria: usize,
+        #[serde(flatten)]
+        verdict: Verdict,
+    },
+    /// The settings could not be read (no ec2:GetAllowedImagesSettings): the roll goes on
+    /// unchecked.
+    AllowedUnchecked {
+        region: String,
+        ami: String,
+        reason: String,
     },
     /// The stack or its group is busy and the roll waits (`--wait-for-idle`).
     Waiting { stack: String, busy: String },
@@ -105,6 +125,34 @@ impl fmt::Display for RollEvent {
                     shown.join(", ")
                 )
             }
+            RollEvent::AllowedImages {
+                region,
+                ami,
+                state,
+                criteria,
+                verdict,
+            } => match verdict {
+                Verdict::Allowed { why, .. } => {
+                    write!(f, "Allowed AMIs ({state}) in {region} allow {ami}: {why}")
+                }
+                Verdict::Unjudged { why } => write!(
+                    f,
+                    "warning: Allowed AMIs ({state}) in {region}: amibake cannot judge {ami} against its {criteria} criteria: {why}\nthe roll goes on: audit mode does not enforce them"
+                ),
+                _ => write!(
+                    f,
+                    "warning: Allowed AMIs ({state}) in {region} would refuse {ami} once enabled (it meets none of {criteria} criteria):{}\nthe roll goes on: audit mode does not enforce them",
+                    super::allowed::reasons(verdict)
+                ),
+            },
+            RollEvent::AllowedUnchecked {
+                region,
+                ami,
+                reason,
+            } => write!(
+                f,
+                "warning: could not read the Allowed AMIs settings in {region} ({reason}): rolling {ami} unchecked; if they refuse it, its instances fail to launch during the update (grant ec2:GetAllowedImagesSettings to check first)"
+            ),
             RollEvent::Waiting { busy, .. } => write!(f, "{busy}: waiting until it is idle"),
             RollEvent::Idle { stack, .. } => write!(f, "{stack} and its group are idle"),
             RollEvent::Start { .. } => f.write_str(&start_line(self)),

@@ -3,7 +3,8 @@
 //! Order of business: resolve the AMI (a manifest's entry for the region, or an SSM
 //! parameter, to a concrete id that exists) → the stack: create it when it does not
 //! exist; otherwise refuse (or, with `--wait-for-idle`, wait) while the stack or its
-//! group is busy → a change set with the new image and every other parameter as it was,
+//! group is busy → the image checked against the account's Allowed AMIs settings (also
+//! before a stack is created) → a change set with the new image and every other parameter as it was,
 //! recording the image it replaces as a stack tag → its changes → confirmation →
 //! execute → this operation's stack events until the stack settles. CloudFormation
 //! rolls back by itself when the new instances do not signal success (or a rollback
@@ -11,7 +12,8 @@
 //!
 //! This module holds the request, the outcome and [`Roll::run`]; `error` holds
 //! [`RollError`] and `event` what the roll tells its user ([`RollEvent`]). The phases
-//! live in modules of their own: `resolve` (the image), `idle` (busy stacks and groups),
+//! live in modules of their own: `resolve` (the image), `allowed` (the account's Allowed
+//! AMIs settings, checked before anything changes), `idle` (busy stacks and groups),
 //! `create` (a missing stack), `policy` (rolling update or instance refresh, and what a
 //! refresh cannot roll back), `change_set` (change set → confirmation → execute),
 //! `watch` (events until the stack settles, and why it ended as it did) and `refresh`
@@ -32,6 +34,7 @@ use crate::aws::poll::{self, Schedule};
 use crate::error::FromAws;
 use crate::report::Reporter;
 
+mod allowed;
 mod change_set;
 mod create;
 mod error;
@@ -41,6 +44,7 @@ mod policy;
 mod refresh;
 mod resolve;
 mod watch;
+pub use allowed::Refusal;
 pub use error::RollError;
 pub use event::RollEvent;
 pub use policy::Policy;

@@ -89,7 +89,8 @@ impl Roll<'_> {
         match image::available(&self.aws, &region, &id).await {
             Ok(_) => Ok(id),
             Err(Unusable::Missing) => Err(RollError::Usage(format!(
-                "AMI {id} does not exist in {region} (or is not shared with this account)"
+                "AMI {id} does not exist in {region} (or is not shared with this account){}",
+                self.hidden_hint().await
             ))),
             Err(Unusable::NotAvailable(state)) => Err(RollError::Usage(format!(
                 "AMI {id} is {state}, not available"

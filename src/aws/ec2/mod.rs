@@ -1,7 +1,7 @@
 //! EC2 calls amibake makes, by what they act on: `images`, `instances`, `network` (the
 //! security group), `inventory` (what sweep and prune look for), `references` (what
-//! refers to an image, disabling it, who uses it) and `account` (enabled regions, the
-//! default EBS key); tags here.
+//! refers to an image), `account` (enabled regions, the default EBS key) and `allowed`
+//! (the Allowed AMIs settings and the facts of an image they judge); tags here.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use super::AwsError;
 
 mod account;
+mod allowed;
 mod images;
 mod instances;
 mod inventory;
@@ -18,6 +19,7 @@ mod network;
 mod references;
 
 pub use account::{ebs_default_key, enabled_regions, region_opt_in};
+pub use allowed::{AllowedSettings, allowed_images_settings, image_facts};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,

@@ -16,5 +16,6 @@ mod promote_scan;
 mod prune;
 mod prune_refs;
 mod roll;
+mod roll_allowed;
 mod roll_update;
 mod sweep;

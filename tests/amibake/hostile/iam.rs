@@ -53,6 +53,8 @@ const NO_RESOURCE_LEVEL: &[&str] = &[
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:GetEbsDefaultKmsKeyId",
+    // The account's Allowed AMIs settings: no resource.
+    "ec2:GetAllowedImagesSettings",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLaunchConfigurations",
     "autoscaling:DescribeScalingActivities",

@@ -101,7 +101,11 @@ impl Mocks {
                 &r.describe_auto_scaling_groups
             ]
         );
-        let ec2 = mock_client!(aws_sdk_ec2, REGION, [&r.describe_images]);
+        let ec2 = mock_client!(
+            aws_sdk_ec2,
+            REGION,
+            [&r.describe_images, &r.get_allowed_images_settings]
+        );
         let ssm = mock_client!(aws_sdk_ssm, REGION, [&r.get_parameter]);
         Aws::from_clients(
             REGION,

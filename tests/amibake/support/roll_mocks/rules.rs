@@ -29,6 +29,7 @@ pub struct Rules {
     pub describe_instance_refreshes: Rule,
     pub describe_auto_scaling_groups: Rule,
     pub describe_images: Rule,
+    pub get_allowed_images_settings: Rule,
     pub get_parameter: Rule,
 }
 
@@ -49,6 +50,7 @@ impl Rules {
             describe_instance_refreshes: describe_instance_refreshes(world),
             describe_auto_scaling_groups: describe_auto_scaling_groups(world),
             describe_images: describe_images(),
+            get_allowed_images_settings: get_allowed_images_settings(),
             get_parameter: get_parameter(),
         }
     }
@@ -351,6 +353,16 @@ fn describe_images() -> Rule {
                 )),
             )
         }
+    })
+}
+
+/// The account's Allowed AMIs settings: disabled, as in an account that never set them
+/// (tests/amibake/emulator/roll_allowed.rs covers the other states).
+fn get_allowed_images_settings() -> Rule {
+    mock!(aws_sdk_ec2::Client::get_allowed_images_settings).then_output(|| {
+        aws_sdk_ec2::operation::get_allowed_images_settings::GetAllowedImagesSettingsOutput::builder()
+            .state("disabled")
+            .build()
     })
 }
 
