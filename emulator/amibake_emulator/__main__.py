@@ -22,7 +22,24 @@ from pathlib import Path
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 from . import __doc__ as PACKAGE_DOC  # noqa: E402
-from . import allowed_images, autoscaling, cloudformation, ec2, ec2_account, ec2_images, iam, iam_tags, image_disable, image_findings, image_references, image_usage, inspector, ssm, ssm_commands, ssm_invocations  # noqa: E402
+from . import (  # noqa: E402
+    allowed_images,
+    autoscaling,
+    cloudformation,
+    ec2,
+    ec2_account,
+    ec2_images,
+    iam,
+    iam_tags,
+    image_disable,
+    image_findings,
+    image_references,
+    image_usage,
+    inspector,
+    ssm,
+    ssm_commands,
+    ssm_invocations,
+)
 from .outputs import OutputTable  # noqa: E402
 from .realos import RealOS  # noqa: E402
 from .server import serve  # noqa: E402
