@@ -12,8 +12,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::aws::ec2::{self, ImageInfo};
-use crate::aws::poll;
+use crate::aws::ec2::ImageInfo;
 use crate::aws::ssm::CommandSpec;
 use crate::error::FromAws;
 use crate::manifest::Manifest;
@@ -204,15 +203,15 @@ impl Bake<'_> {
     /// scanned, its findings (GetImageFindings): which have a fix at or above `severity`.
     async fn scanned(&self, image: &str, severity: Severity) -> Result<Scanned, BakeError> {
         let ec2 = self.ec2(self.region())?;
-        let summary = poll::retry(|| ec2::scan_summary(&ec2, image, &[]))
+        let scan = crate::image::read_scan(&ec2, image)
             .await
             .map_err(BakeError::aws("if-changed"))?;
-        let Some(summary) = summary else {
+        let Some(crate::image::Scanned {
+            summary, findings, ..
+        }) = scan
+        else {
             return Ok(Scanned::Unscanned);
         };
-        let findings = poll::retry(|| ec2::image_findings(&ec2, image))
-            .await
-            .map_err(BakeError::aws("if-changed"))?;
         let mut fixes: Vec<Finding> = findings
             .into_iter()
             .filter(|f| f.fix_available && f.severity.is_some_and(|s| s >= severity))
