@@ -65,19 +65,9 @@ fn promote(state: &Path, manifest: &Path, env: &str, extra: &[&str]) -> Output {
 type Calls = BTreeMap<String, BTreeMap<String, u64>>;
 
 fn calls() -> Calls {
-    let (status, text) = http("GET", "/_amibake/stats", "");
-    assert_eq!(status, 200, "emulator stats: {text}");
-    let stats: Value = serde_json::from_str(&text).expect("stats are JSON");
     [HOME, FAR]
         .iter()
-        .map(|r| {
-            let by_call = stats["calls"][*r].as_object().cloned().unwrap_or_default();
-            let counts = by_call
-                .into_iter()
-                .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
-                .collect();
-            (r.to_string(), counts)
-        })
+        .map(|r| (r.to_string(), call_counts(r)))
         .collect()
 }
 

@@ -7,7 +7,7 @@
 use crate::support::emulator;
 use crate::support::promotion::Manifest;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use emulator::events as events_of;
@@ -53,21 +53,6 @@ fn baked(region: &str, dir: &Path) -> (String, String, PathBuf) {
     }
     .write(dir.join("manifest.json"));
     (name, ami, manifest)
-}
-
-/// The calls the emulator has counted in `region`, by `service:Action`.
-fn calls_in(region: &str) -> BTreeMap<String, u64> {
-    let (status, text) = http("GET", "/_amibake/stats", "");
-    assert_eq!(status, 200, "emulator stats: {text}");
-    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats are JSON");
-    let counts = stats["calls"][region]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    counts
-        .into_iter()
-        .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
-        .collect()
 }
 
 /// Sets the findings the next scan in `region` plants (keeps the other knobs).
@@ -170,7 +155,7 @@ fn prod_refuses_an_unscanned_or_failing_image_and_takes_a_rescanned_clean_one() 
         )),
         "plan",
     );
-    let before = calls_in(region);
+    let before = call_counts(region);
     let out = promote(region, dir, &manifest, "prod", &["--rescan", "--force"]);
     expect_exit(&out, 0);
     // Every call the promote made is one of a planned step's, the rescan's included.
@@ -181,7 +166,7 @@ fn prod_refuses_an_unscanned_or_failing_image_and_takes_a_rescanned_clean_one() 
         .flat_map(|s| s["calls"].as_array().unwrap().iter())
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
-    let made: BTreeSet<String> = calls_in(region)
+    let made: BTreeSet<String> = call_counts(region)
         .into_iter()
         .filter(|(call, n)| before.get(call).copied().unwrap_or(0) < *n)
         .map(|(call, _)| call)

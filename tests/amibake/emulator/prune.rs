@@ -126,6 +126,44 @@ async fn snapshots_of(region: &str, image: &str) -> Vec<String> {
 }
 
 /// Whether the snapshot still exists.
+/// A launch template named `name` whose version 1 launches `image`; its id.
+pub(super) async fn launch_template(region: &str, name: &str, image: &str) -> String {
+    ec2(region)
+        .await
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(image)
+                .instance_type("t3.small".into())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplate")
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("a launch template id")
+        .to_string()
+}
+
+/// A new version (the new `$Latest`) of the launch template `id`, launching `image`.
+pub(super) async fn template_version(region: &str, id: &str, image: &str) {
+    ec2(region)
+        .await
+        .create_launch_template_version()
+        .launch_template_id(id)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(image)
+                .instance_type("t3.small".into())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateLaunchTemplateVersion");
+}
+
 async fn snapshot_exists(region: &str, snapshot: &str) -> bool {
     ec2(region)
         .await
@@ -235,35 +273,9 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
             .expect("PutParameter with DataType aws:ec2:image");
 
         // Version 1 launches the base image, version 2 (= $Latest) image c.
-        let client = ec2(region).await;
-        let lt = client
-            .create_launch_template()
-            .launch_template_name(format!("{recipe}-lt"))
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(al2023_image(region).await)
-                    .instance_type("t3.small".into())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateLaunchTemplate")
-            .launch_template()
-            .and_then(|t| t.launch_template_id())
-            .unwrap()
-            .to_string();
-        client
-            .create_launch_template_version()
-            .launch_template_id(&lt)
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(&ids[2])
-                    .instance_type("t3.small".into())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateLaunchTemplateVersion");
+        let lt =
+            launch_template(region, &format!("{recipe}-lt"), &al2023_image(region).await).await;
+        template_version(region, &lt, &ids[2]).await;
         asg(region)
             .create_auto_scaling_group()
             .auto_scaling_group_name(&group)

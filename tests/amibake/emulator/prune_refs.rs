@@ -5,10 +5,11 @@
 
 use crate::support::emulator;
 
-use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use emulator::*;
 
-use super::prune::{exists, images_of, prune_json, removed, sorted};
+use super::prune::{
+    exists, images_of, launch_template, prune_json, removed, sorted, template_version,
+};
 
 /// The `kept` event of an image.
 fn kept<'a>(events: &'a [serde_json::Value], ami: &str) -> &'a serde_json::Value {
@@ -30,35 +31,8 @@ fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
         // it), b is a launch template's (no group uses it), c a plain parameter's (not a
         // channel), d is the newest.
         let ids = images_of(region, recipe, 4).await;
-        let client = ec2(region).await;
-        let grouped = client
-            .create_launch_template()
-            .launch_template_name(format!("{recipe}-grouped"))
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(&ids[0])
-                    .instance_type("t3.small".into())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateLaunchTemplate")
-            .launch_template()
-            .and_then(|t| t.launch_template_id())
-            .unwrap()
-            .to_string();
-        client
-            .create_launch_template_version()
-            .launch_template_id(&grouped)
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(&ids[3])
-                    .instance_type("t3.small".into())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateLaunchTemplateVersion");
+        let grouped = launch_template(region, &format!("{recipe}-grouped"), &ids[0]).await;
+        template_version(region, &grouped, &ids[3]).await;
         asg(region)
             .create_auto_scaling_group()
             .auto_scaling_group_name(format!("{recipe}-asg"))
@@ -75,23 +49,7 @@ fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
             .send()
             .await
             .expect("CreateAutoScalingGroup");
-        let lt = ec2(region)
-            .await
-            .create_launch_template()
-            .launch_template_name(format!("{recipe}-spare"))
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(&ids[1])
-                    .instance_type("t3.small".into())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateLaunchTemplate")
-            .launch_template()
-            .and_then(|t| t.launch_template_id())
-            .unwrap()
-            .to_string();
+        let lt = launch_template(region, &format!("{recipe}-spare"), &ids[1]).await;
         let param = format!("/golden/{recipe}/pinned");
         ssm(region)
             .put_parameter()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::bake_mocks as mocks;
 use crate::support::emulator::{
-    AL2023, amibake, assert_nothing_left, bake_command, configure, fresh_state, http, rt, show,
+    AL2023, amibake, assert_nothing_left, bake_command, configure, fresh_state, rt, show, stats,
     unique,
 };
 use running::Running;
@@ -108,10 +108,7 @@ fn step_started(e: &serde_json::Value) -> bool {
 
 /// The emulator's fault counts in `region` (`GET /_amibake/stats`).
 fn faults(region: &str) -> serde_json::Map<String, serde_json::Value> {
-    let (status, text) = http("GET", "/_amibake/stats", "");
-    assert_eq!(status, 200, "{text}");
-    let stats: serde_json::Value = serde_json::from_str(&text).unwrap();
-    stats["faults"][region]
+    stats()["faults"][region]
         .as_object()
         .cloned()
         .unwrap_or_default()

@@ -108,21 +108,7 @@ fn the_probe_script_names_a_newer_version_in_the_security_suite_as_a_security_up
     let repo = AptRepo::serve(work.path());
     repo.publish(SUITE, &["1"]);
     repo.publish(SECURITY_SUITE, &["2"]);
-    let stdout = apt_probe(&repo, work.path());
-    let report = ProbeReport::parse(&stdout);
-    assert!(report.complete, "{stdout}");
-    assert_eq!(report.totals(), (1, 1), "{stdout}");
-    let update = &report.updates[0];
-    assert_eq!(
-        (
-            update.package.as_str(),
-            update.installed.as_str(),
-            update.candidate.as_str()
-        ),
-        (DEMO, "1", "2"),
-        "{stdout}"
-    );
-    assert!(update.security, "{stdout}");
+    assert_demo_1_to_2(&apt_probe(&repo, work.path()), true);
 }
 
 #[test]
@@ -131,21 +117,7 @@ fn the_probe_script_names_a_newer_version_outside_the_security_suite_as_another_
     let work = tempfile::tempdir().unwrap();
     let repo = AptRepo::serve(work.path());
     repo.publish(SUITE, &["1", "2"]);
-    let stdout = apt_probe(&repo, work.path());
-    let report = ProbeReport::parse(&stdout);
-    assert!(report.complete, "{stdout}");
-    assert_eq!(report.totals(), (1, 0), "{stdout}");
-    let update = &report.updates[0];
-    assert_eq!(
-        (
-            update.package.as_str(),
-            update.installed.as_str(),
-            update.candidate.as_str()
-        ),
-        (DEMO, "1", "2"),
-        "{stdout}"
-    );
-    assert!(!update.security, "{stdout}");
+    assert_demo_1_to_2(&apt_probe(&repo, work.path()), false);
 }
 
 /// Stand-ins for `dnf` (and `yum`, the same) and `rpm` that print what the real tools
@@ -332,4 +304,22 @@ fn the_probe_scripts_dnf_branch_fails_when_check_update_fails() {
     );
     let report = ProbeReport::parse(&String::from_utf8_lossy(&out.stdout));
     assert!(!report.complete, "no end line: the list is not whole");
+}
+
+/// The probe's output names one update, amibake-demo 1 → 2, a security one or not.
+fn assert_demo_1_to_2(stdout: &str, security: bool) {
+    let report = ProbeReport::parse(stdout);
+    assert!(report.complete, "{stdout}");
+    assert_eq!(report.totals(), (1, u64::from(security)), "{stdout}");
+    let update = &report.updates[0];
+    assert_eq!(
+        (
+            update.package.as_str(),
+            update.installed.as_str(),
+            update.candidate.as_str()
+        ),
+        (DEMO, "1", "2"),
+        "{stdout}"
+    );
+    assert_eq!(update.security, security, "{stdout}");
 }

@@ -121,8 +121,19 @@ pub fn calls_by_plan_action(region: &str) -> BTreeMap<String, BTreeMap<String, u
         .unwrap_or_else(|e| panic!("by_plan_action[{region}] is action -> call -> count: {e}"))
 }
 
+/// Requests the emulator has counted in `region` (since it was last reset), by
+/// `service:Action`.
+pub fn call_counts(region: &str) -> BTreeMap<String, u64> {
+    let counts = &stats()["calls"][region];
+    if counts.is_null() {
+        return BTreeMap::new();
+    }
+    serde_json::from_value(counts.clone())
+        .unwrap_or_else(|e| panic!("calls[{region}] is call -> count: {e}"))
+}
+
 /// `GET /_amibake/stats`.
-fn stats() -> serde_json::Value {
+pub fn stats() -> serde_json::Value {
     let (status, text) = http("GET", "/_amibake/stats", "");
     assert_eq!(status, 200, "emulator stats: {text}");
     serde_json::from_str(&text).expect("stats are JSON")
@@ -442,7 +453,24 @@ pub async fn security_groups(region: &str, run_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Asserts the run left nothing behind in these regions but (optionally) its images.
+/// Snapshots of the run (tagged with its run id).
+pub async fn snapshots(region: &str, run_id: &str) -> Vec<String> {
+    ec2(region)
+        .await
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(run_filter(run_id))
+        .send()
+        .await
+        .expect("DescribeSnapshots")
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect()
+}
+
+/// Asserts the run left nothing behind in these regions but (optionally) its images and
+/// their snapshots.
 pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed: bool) {
     for region in regions {
         let live = live_instances(region, run_id).await;
@@ -464,6 +492,11 @@ pub async fn assert_nothing_left(regions: &[&str], run_id: &str, images_allowed:
             assert!(
                 imgs.is_empty(),
                 "run {run_id} left images in {region}: {imgs:?}"
+            );
+            let snaps = snapshots(region, run_id).await;
+            assert!(
+                snaps.is_empty(),
+                "run {run_id} left snapshots in {region}: {snaps:?}"
             );
         }
     }

@@ -104,21 +104,22 @@ fn leftovers_of<'e>(events: &'e [serde_json::Value], run_id: &str) -> Vec<&'e se
         .collect()
 }
 
+/// Asserts the sweep `out` removed the run's instance and its security group.
+fn assert_swept_instance_and_group(out: &std::process::Output, run_id: &str) {
+    let kinds: Vec<String> = leftovers_of(&events(out), run_id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"instance".to_string()) && kinds.contains(&"security_group".to_string()),
+        "{kinds:?}: {}",
+        show(out)
+    );
+}
+
 /// Moves the lease of everything the run left in `region` an hour into the past: what a
 /// run whose process died long ago looks like.
 async fn expire_lease(region: &str, run_id: &str) {
-    let ec2 = ec2(region).await;
-    let by_run = aws_sdk_ec2::types::Filter::builder()
-        .name("tag:amibake:run-id")
-        .values(run_id)
-        .build();
-    let snapshots = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(by_run)
-        .send()
-        .await
-        .unwrap();
     let mut ids: Vec<String> = live_instances(region, run_id).await;
     ids.extend(security_groups(region, run_id).await);
     ids.extend(
@@ -127,12 +128,7 @@ async fn expire_lease(region: &str, run_id: &str) {
             .iter()
             .filter_map(|i| i.image_id().map(str::to_string)),
     );
-    ids.extend(
-        snapshots
-            .snapshots()
-            .iter()
-            .filter_map(|s| s.snapshot_id().map(str::to_string)),
-    );
+    ids.extend(snapshots(region, run_id).await);
     if ids.is_empty() {
         return;
     }
@@ -140,7 +136,9 @@ async fn expire_lease(region: &str, run_id: &str) {
     let value = an_hour_ago
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    ec2.create_tags()
+    ec2(region)
+        .await
+        .create_tags()
         .set_resources(Some(ids))
         .tags(
             aws_sdk_ec2::types::Tag::builder()
@@ -209,15 +207,7 @@ fn a_run_whose_lease_ran_out_is_swept() {
 
     let out = sweep(region, other_runner.path(), &["--older-than", "0s"]);
     expect_exit(&out, 0);
-    let kinds: Vec<String> = leftovers_of(&events(&out), &run_id)
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        kinds.contains(&"instance".to_string()) && kinds.contains(&"security_group".to_string()),
-        "{kinds:?}: {}",
-        show(&out)
-    );
+    assert_swept_instance_and_group(&out, &run_id);
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
 
@@ -293,14 +283,6 @@ fn a_nightly_job_killed_during_its_probe_leaves_only_what_sweep_removes() {
 
     let out = sweep(region, state.path(), &["--older-than", "0s"]);
     expect_exit(&out, 0);
-    let kinds: Vec<String> = leftovers_of(&events(&out), &run_id)
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        kinds.contains(&"instance".to_string()) && kinds.contains(&"security_group".to_string()),
-        "{kinds:?}: {}",
-        show(&out)
-    );
+    assert_swept_instance_and_group(&out, &run_id);
     rt().block_on(assert_nothing_left(&[region], &run_id, false));
 }
