@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod escape;
 pub mod event;
+pub mod fleet;
 pub mod image;
 pub mod journal;
 pub mod lease;

@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::aws::ec2::ImageInfo;
 
-use super::references::References;
 use super::{PruneOptions, Reason, Verdict};
+use crate::fleet::Uses;
 
 /// Decides, newest first, which images stay and why. Images are ordered by creation
 /// date, then by name (bakes name images with a timestamp, and EC2 dates may tie within
@@ -13,7 +13,7 @@ use super::{PruneOptions, Reason, Verdict};
 pub fn decide(
     region: &str,
     mut images: Vec<ImageInfo>,
-    refs: &References,
+    uses: &Uses,
     options: &PruneOptions,
     now: SystemTime,
 ) -> Vec<Verdict> {
@@ -40,7 +40,7 @@ pub fn decide(
                     state: image.state.clone(),
                 });
             }
-            reasons.extend(refs.of(&image.id).iter().cloned());
+            reasons.extend(uses.of(&image.id).iter().cloned().map(Reason::InUse));
             Verdict {
                 region: region.to_string(),
                 image,
@@ -68,6 +68,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::fleet::Use;
     use crate::image::ImageState;
 
     fn image(id: &str, name: &str, created: &str) -> ImageInfo {
@@ -107,15 +108,15 @@ mod tests {
             image("ami-2", "web-2", "2026-11-21T10:00:00.000Z"),
             image("ami-4", "web-4", "2026-11-23T10:00:00.000Z"),
         ];
-        let mut refs = References::default();
-        refs.add(
+        let mut uses = Uses::default();
+        uses.add(
             "ami-1",
-            Reason::Channel {
+            Use::Channel {
                 env: "prod".into(),
                 parameter: "/amibake/web/prod".into(),
             },
         );
-        let v = decide("r", images, &refs, &options(2, Duration::ZERO), now());
+        let v = decide("r", images, &uses, &options(2, Duration::ZERO), now());
         let ids: Vec<_> = v.iter().map(|v| v.image.id.as_str()).collect();
         assert_eq!(ids, ["ami-4", "ami-3", "ami-2", "ami-1"]);
         assert_eq!(v[0].reasons, [Reason::Newest { keep: 2 }]);
@@ -134,7 +135,7 @@ mod tests {
         let v = decide(
             "r",
             images,
-            &References::default(),
+            &Uses::default(),
             &options(1, Duration::from_secs(7200)),
             now(),
         );
@@ -161,7 +162,7 @@ mod tests {
         let v = decide(
             "r",
             images,
-            &References::default(),
+            &Uses::default(),
             &options(1, Duration::ZERO),
             now(),
         );
@@ -171,43 +172,5 @@ mod tests {
             == [Reason::State {
                 state: ImageState::Pending
             }]));
-    }
-
-    #[test]
-    fn reasons_read_like_the_help_says() {
-        assert_eq!(
-            Reason::Asg {
-                group: "web-asg".into(),
-                launch_template: "lt-0abc".into(),
-                version: 3
-            }
-            .text(),
-            "ASG web-asg via lt-0abc v3"
-        );
-        assert_eq!(
-            Reason::Instance {
-                id: "i-1".into(),
-                state: "running".into()
-            }
-            .text(),
-            "running instance i-1"
-        );
-        let referenced = |resource_type: &str, name: &str| Reason::Referenced {
-            resource_type: resource_type.into(),
-            name: name.into(),
-            arn: format!("arn:aws:x:r:1:{name}"),
-        };
-        assert_eq!(
-            referenced("ec2:LaunchTemplate", "lt-0abc").text(),
-            "launch template lt-0abc"
-        );
-        assert_eq!(
-            referenced("ssm:Parameter", "/golden/web").text(),
-            "SSM parameter /golden/web"
-        );
-        assert_eq!(
-            referenced("imagebuilder:ImageRecipe", "web/1.0.0").text(),
-            "imagebuilder:ImageRecipe web/1.0.0"
-        );
     }
 }

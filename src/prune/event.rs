@@ -187,9 +187,9 @@ mod tests {
         assert_eq!(kept.to_json()["reasons"][0]["kind"], "newest");
         assert_eq!(kept.to_string(), "kept ami-1 in r (newest 2)");
         let target = Event::from(PruneEvent::verdict(
-            &verdict(vec![Reason::RollbackTarget {
+            &verdict(vec![Reason::InUse(crate::fleet::Use::RollbackTarget {
                 stack: "web-prod".into(),
-            }]),
+            })]),
             false,
         ));
         assert_eq!(

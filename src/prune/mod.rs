@@ -14,8 +14,9 @@
 //! The references are looked up in each region right before its images are removed, and
 //! a failed lookup stops the prune there: an image is never removed on a guess.
 //!
-//! Here: the options, the reasons, and [`prune`] region by region; `references` (what
-//! uses an image), `decide` (the verdicts) and `event`.
+//! Here: the options, the reasons, and [`prune`] region by region; `decide` (the
+//! verdicts) and `event`. What uses an image is [`crate::fleet`]'s survey, which
+//! `status` and `revoke` read too.
 
 use std::time::{Duration, SystemTime};
 
@@ -31,11 +32,10 @@ use crate::tags;
 
 mod decide;
 mod event;
-mod references;
 
+pub use crate::fleet::{Use, Uses};
 pub use decide::decide;
 pub use event::PruneEvent;
-pub use references::References;
 
 /// What prune fails with: an AWS call (exit 1).
 pub type PruneError = CallFailed;
@@ -67,33 +67,11 @@ pub enum Reason {
     UnknownAge,
     /// Not `available` (e.g. still `pending`).
     State { state: ImageState },
-    /// The value of a channel parameter.
-    Channel { env: String, parameter: String },
-    /// The image of a launch template version an Auto Scaling group uses.
-    Asg {
-        group: String,
-        launch_template: String,
-        version: i64,
-    },
-    /// The image of a launch configuration an Auto Scaling group uses.
-    LaunchConfiguration { group: String, name: String },
-    /// An instance that is not terminated runs (or can start again) from it.
-    Instance { id: String, state: String },
-    /// A stack's `amibake:previous-image-id`: what `rollback --stack` goes back to.
-    RollbackTarget { stack: String },
-    /// A stack's `amibake:image-id`: the image amibake last rolled it onto.
-    StackImage { stack: String },
-    /// Another resource of the account and region that EC2 (DescribeImageReferences)
-    /// says refers to it and no check above found: a launch template no group uses (in
-    /// any of its latest versions), an SSM parameter outside the channels, an Image
-    /// Builder recipe. Deregistering would break whoever launches from it next.
-    Referenced {
-        /// As EC2 names it: `ec2:LaunchTemplate`, `ssm:Parameter`, `ec2:Instance`, …
-        resource_type: String,
-        /// `lt-0abc`, `/golden/web`, `i-0abc`, …
-        name: String,
-        arn: String,
-    },
+    /// Something of the account and region uses it (a channel, a group, an instance,
+    /// a stack, anything DescribeImageReferences names): see [`Use`]. Serialized as the
+    /// use itself (`{"kind": "channel", …}`).
+    #[serde(untagged)]
+    InUse(Use),
 }
 
 impl Reason {
@@ -107,28 +85,7 @@ impl Reason {
             ),
             Reason::UnknownAge => "creation date unknown".to_string(),
             Reason::State { state } => format!("state {state}"),
-            Reason::Channel { env, .. } => format!("channel {env}"),
-            Reason::Asg {
-                group,
-                launch_template,
-                version,
-            } => format!("ASG {group} via {launch_template} v{version}"),
-            Reason::LaunchConfiguration { group, name } => {
-                format!("ASG {group} via launch configuration {name}")
-            }
-            Reason::Instance { id, state } => format!("{state} instance {id}"),
-            Reason::RollbackTarget { stack } => format!("rollback target of stack {stack}"),
-            Reason::StackImage { stack } => format!("image of stack {stack}"),
-            Reason::Referenced {
-                resource_type,
-                name,
-                ..
-            } => match resource_type.as_str() {
-                "ec2:LaunchTemplate" => format!("launch template {name}"),
-                "ssm:Parameter" => format!("SSM parameter {name}"),
-                "ec2:Instance" => format!("instance {name}"),
-                _ => format!("{resource_type} {name}"),
-            },
+            Reason::InUse(used) => used.text(),
         }
     }
 }
@@ -212,10 +169,10 @@ impl Pruner<'_> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let refs = references::references(aws, region, &options.recipe, &images)
+        let uses = crate::fleet::survey(aws, region, &options.recipe, &images)
             .await
             .map_err(PruneError::aws("references"))?;
-        let verdicts = decide(region, images, &refs, options, SystemTime::now());
+        let verdicts = decide(region, images, &uses, options, SystemTime::now());
         for v in &verdicts {
             reporter.emit(PruneEvent::verdict(v, options.dry_run));
         }

@@ -1,54 +1,35 @@
-//! What still uses a recipe's images in a region: channel parameters, Auto Scaling
-//! groups (through launch templates and launch configurations), instances that are not
+//! The survey of what still uses a recipe's images in a region: channel parameters,
+//! Auto Scaling groups (through launch templates and launch configurations), instances that are not
 //! terminated, the images stacks record (`amibake:image-id`, and
 //! `amibake:previous-image-id`, which `rollback` needs), and last whatever else EC2's
 //! DescribeImageReferences names (launch templates no group uses, SSM parameters outside
 //! the channels, Image Builder recipes): amibake's own checks name the why (which group,
-//! which channel), EC2's catches what they cannot see. Looked up right before the
-//! region's images are removed.
-
-use std::collections::BTreeMap;
+//! which channel), EC2's catches what they cannot see. Every call reads; a failed one
+//! fails the survey (an image is never called unused on a guess).
 
 use crate::aws::ec2::{self, ImageInfo};
 use crate::aws::{Aws, AwsError, asg, cfn, poll, ssm};
 use crate::tags;
 
-use super::Reason;
+use super::{Use, Uses};
 
-/// What refers to which image in a region.
-#[derive(Debug, Clone, Default)]
-pub struct References(BTreeMap<String, Vec<Reason>>);
-
-impl References {
-    pub fn add(&mut self, image_id: &str, reason: Reason) {
-        let reasons = self.0.entry(image_id.to_string()).or_default();
-        if !reasons.contains(&reason) {
-            reasons.push(reason);
-        }
-    }
-
-    pub fn of(&self, image_id: &str) -> &[Reason] {
-        self.0.get(image_id).map(Vec::as_slice).unwrap_or_default()
-    }
-}
-
-/// Looks up channel parameters, Auto Scaling groups and instances that use any of
-/// `images`.
-pub(super) async fn references(
+/// Looks up the channel parameters, Auto Scaling groups, instances, stacks and other
+/// references that use any of `images` (the recipe's images in `region`).
+pub async fn survey(
     aws: &Aws,
     region: &str,
     recipe: &str,
     images: &[ImageInfo],
-) -> Result<References, AwsError> {
-    let mut refs = References::default();
+) -> Result<Uses, AwsError> {
+    let mut uses = Uses::default();
     let ssm_client = aws.ssm(region)?;
     let ec2_client = aws.ec2(region)?;
-    channels(&ssm_client, recipe, &mut refs).await?;
-    groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut refs).await?;
-    instances(&ec2_client, images, &mut refs).await?;
-    stacks(&aws.cfn(region)?, &ssm_client, &mut refs).await?;
-    described(&ec2_client, images, &mut refs).await?;
-    Ok(refs)
+    channels(&ssm_client, recipe, &mut uses).await?;
+    groups(&ec2_client, &aws.asg(region)?, &ssm_client, &mut uses).await?;
+    instances(&ec2_client, images, &mut uses).await?;
+    stacks(&aws.cfn(region)?, &ssm_client, &mut uses).await?;
+    described(&ec2_client, images, &mut uses).await?;
+    Ok(uses)
 }
 
 /// The resource types prune asks EC2 about. Not instances: EC2 counts terminated ones
@@ -67,16 +48,16 @@ const DESCRIBED: &[&str] = &[
 async fn described(
     ec2_client: &aws_sdk_ec2::Client,
     images: &[ImageInfo],
-    refs: &mut References,
+    uses: &mut Uses,
 ) -> Result<(), AwsError> {
     let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
     let found = poll::retry(|| ec2::image_references(ec2_client, &ids, DESCRIBED)).await?;
-    let group_templates: Vec<String> = refs
+    let group_templates: Vec<String> = uses
         .0
         .values()
         .flatten()
         .filter_map(|r| match r {
-            Reason::Asg {
+            Use::Asg {
                 launch_template, ..
             } => Some(launch_template.clone()),
             _ => None,
@@ -86,18 +67,19 @@ async fn described(
         let name = r.resource_name();
         let said = match r.resource_type.as_str() {
             "ec2:LaunchTemplate" => group_templates.contains(&name),
-            "ssm:Parameter" => refs.of(&r.image_id).iter().any(
-                |known| matches!(known, Reason::Channel { parameter, .. } if *parameter == name),
-            ),
+            "ssm:Parameter" => uses
+                .of(&r.image_id)
+                .iter()
+                .any(|known| matches!(known, Use::Channel { parameter, .. } if *parameter == name)),
             _ => false,
         };
         if !said {
-            let reason = Reason::Referenced {
+            let reason = Use::Referenced {
                 resource_type: r.resource_type,
                 name,
                 arn: r.arn,
             };
-            refs.add(&r.image_id, reason);
+            uses.add(&r.image_id, reason);
         }
     }
     Ok(())
@@ -108,20 +90,20 @@ async fn described(
 async fn stacks(
     cfn_client: &aws_sdk_cloudformation::Client,
     ssm_client: &aws_sdk_ssm::Client,
-    refs: &mut References,
+    uses: &mut Uses,
 ) -> Result<(), AwsError> {
     let stacks = poll::retry(|| cfn::stacks_with_tags(cfn_client)).await?;
     for (stack, stack_tags) in &stacks {
         for (key, reason) in [
             (
                 tags::PREVIOUS_IMAGE,
-                Reason::RollbackTarget {
+                Use::RollbackTarget {
                     stack: stack.clone(),
                 },
             ),
             (
                 tags::IMAGE,
-                Reason::StackImage {
+                Use::StackImage {
                     stack: stack.clone(),
                 },
             ),
@@ -138,7 +120,7 @@ async fn stacks(
                 }
                 id => id.to_string(),
             };
-            refs.add(&image, reason);
+            uses.add(&image, reason);
         }
     }
     Ok(())
@@ -148,14 +130,14 @@ async fn stacks(
 async fn channels(
     ssm_client: &aws_sdk_ssm::Client,
     recipe: &str,
-    refs: &mut References,
+    uses: &mut Uses,
 ) -> Result<(), AwsError> {
     let prefix = crate::promote::channel_parameter(recipe, "");
     let channels = poll::retry(|| ssm::parameters_by_path(ssm_client, &prefix)).await?;
     for (name, value) in &channels {
-        refs.add(
+        uses.add(
             value,
-            Reason::Channel {
+            Use::Channel {
                 env: name.strip_prefix(&prefix).unwrap_or(name).to_string(),
                 parameter: name.clone(),
             },
@@ -169,7 +151,7 @@ async fn groups(
     ec2_client: &aws_sdk_ec2::Client,
     asg_client: &aws_sdk_autoscaling::Client,
     ssm_client: &aws_sdk_ssm::Client,
-    refs: &mut References,
+    uses: &mut Uses,
 ) -> Result<(), AwsError> {
     let groups = poll::retry(|| asg::group_sources(asg_client)).await?;
     for (group, sources) in &groups {
@@ -184,12 +166,12 @@ async fn groups(
                         .await?
                         .map(|image| {
                             let (group, name) = (group.clone(), lc.clone());
-                            (image, Reason::LaunchConfiguration { group, name })
+                            (image, Use::LaunchConfiguration { group, name })
                         })
                 }
             };
             if let Some((image, reason)) = used {
-                refs.add(&image, reason);
+                uses.add(&image, reason);
             }
         }
     }
@@ -202,7 +184,7 @@ async fn launch_template(
     ssm_client: &aws_sdk_ssm::Client,
     group: &str,
     (id, name, version): (Option<&str>, Option<&str>, &str),
-) -> Result<Option<(String, Reason)>, AwsError> {
+) -> Result<Option<(String, Use)>, AwsError> {
     let found = poll::retry(|| ec2::launch_template_image(ec2_client, id, name, version)).await?;
     let Some(lt) = found else { return Ok(None) };
     let Some(image) = lt.image_id else {
@@ -216,7 +198,7 @@ async fn launch_template(
         },
         None => image,
     };
-    let reason = Reason::Asg {
+    let reason = Use::Asg {
         group: group.to_string(),
         launch_template: lt.template_id,
         version: lt.version,
@@ -228,16 +210,16 @@ async fn launch_template(
 async fn instances(
     ec2_client: &aws_sdk_ec2::Client,
     images: &[ImageInfo],
-    refs: &mut References,
+    uses: &mut Uses,
 ) -> Result<(), AwsError> {
     let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
     let instances = poll::retry(|| ec2::instances_of_images(ec2_client, &ids)).await?;
     for i in instances {
-        let reason = Reason::Instance {
+        let reason = Use::Instance {
             id: i.id,
             state: i.state,
         };
-        refs.add(&i.image_id, reason);
+        uses.add(&i.image_id, reason);
     }
     Ok(())
 }
