@@ -1,18 +1,21 @@
-"""A tiny shell, so that check scripts with logic are judged on the table's answers:
+"""A tiny shell, so that scripts with logic are judged on honest answers:
 
     final=$(systemctl show -p ExecMainExitTimestampMonotonic --value cloud-final.service)
     if [ "$agent" -gt "$final" ]; then echo ordered; else echo NOT-ordered; exit 1; fi
 
 Part of the canned backend (no `real_os`, where nothing runs): `run_script()` is how an
 AWS-RunShellScript command is answered. Supported: assignments, $var ${var} ${var:-x} $?
-$(...), '...' "..." \\x, ; && || ! |, if/elif/else/fi, redirections (>, >>, 2>, &>, 2>&1,
->&2, <, heredocs), set -e/-u/-o pipefail, builtins echo printf test [ true false : exit
-set export local readonly cd trap, and pipes into grep/cat/head/tail. Every other command
-is a leaf answered by the table (see OutputTable.pieces); a leaf the table does not know
-prints nothing and exits 0, except queries about the image (grep, command -v, which,
-type, stat, file tests), which answer "no" (1), and any leaf of a check (`strict_when`),
-which exits 127. Anything else (loops, case, functions, subshells, $((...)), backticks,
-[[ ]]) raises Unsupported and the script is matched flat instead.
+"$@" $(...), '...' "..." \\x, ; && || ! |, if/elif/else/fi, functions, redirections (>,
+>>, 2>, &>, 2>&1, >&2, <, heredocs, <<<; into a file: written in the instance's state),
+set -e/-u/-o pipefail, builtins echo printf test [ (file tests ask the state) true false
+: exit set export local readonly cd trap, and pipes into grep/cat/head/tail/sed/tr/tee.
+Every other command is a leaf: the table answers what it knows (OutputTable.pieces), else
+the instance's state (instance_commands.run, which also changes it); a leaf neither knows
+answers "no" (1) to a query about the image (grep, command -v, which, type, stat, find),
+exits 127 in a check (`strict_when`), and in a step ends the script with exit 127
+(`unrecognised command`) unless the allow_unknown_commands knob is set. Anything else
+(loops, case, subshells, $((...)), backticks, [[ ]]) raises Unsupported: a check is then
+matched flat, a step fails (it cannot be followed).
 
 Syntax: `minishell_syntax`; stateless builtins and pipe filters: `minishell_builtins`.
 """
