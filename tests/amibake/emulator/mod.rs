@@ -4,6 +4,7 @@
 mod bake;
 mod bake_agent_v2;
 mod bake_history;
+mod bake_honest;
 mod bake_many;
 mod bake_preflight;
 mod bake_profile;
