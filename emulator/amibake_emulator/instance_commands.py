@@ -94,7 +94,10 @@ def package_manager(args: list[str], state: State, *_: object) -> Result | None:
                 if not state.install_file(n):
                     return "", f"No package found in {n}\n", 1
             else:
-                state.install(n.split("=", 1)[0])
+                name = state.package_name(n.split("=", 1)[0])
+                if name is None:  # what dnf and apt say of a package no repository has
+                    return "", f"No match for argument: {n}\nE: Unable to locate package {n}\n", 1
+                state.install(name)
         return OK
     if verb in ("remove", "erase", "purge"):
         for n in names:

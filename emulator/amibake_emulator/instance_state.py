@@ -125,6 +125,14 @@ class State:
         return self.base.repository.get(name) or Package(self.packages[name])
 
     # -- packages -------------------------------------------------------------------------
+    def package_name(self, spec: str) -> str | None:
+        """The package a `dnf install`/`apt-get install` argument names (`tomcat9`, or
+        `tomcat9-9.0.96` with a version), or None when no repository has it: a typo in a
+        step's package list fails the step, as it would on a real instance."""
+        if spec in self.base.repository or spec in self.packages:
+            return spec
+        return next((n for n in self.base.repository if spec.startswith(n + "-")), None)
+
     def install(self, name: str, version: str | None = None) -> None:
         known = self.base.repository.get(name)
         self.packages[name] = version or (known.version if known else UNKNOWN_PACKAGE_VERSION)

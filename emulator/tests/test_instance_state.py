@@ -106,3 +106,13 @@ def test_an_image_carries_the_state_to_the_instances_launched_from_it(ec2, ssm, 
     finally:
         ec2.terminate_instances(InstanceIds=[boot])
         ec2.deregister_image(ImageId=image)
+
+
+def test_a_package_no_repository_has_fails_the_step(ssm, builder):
+    inv = step(ssm, builder, "dnf -y install tomcat99")
+    assert (inv["Status"], inv["ResponseCode"]) == ("Failed", 1), inv
+    assert "No match for argument: tomcat99" in inv["StandardErrorContent"]
+    assert check(ssm, builder, "rpm -q tomcat99")[:2] == (1, "package tomcat99 is not installed\n")
+    # A version pinned the way dnf takes it names the listed package.
+    assert step(ssm, builder, "dnf -y install tomcat9-9.0.96")["Status"] == "Success"
+    assert check(ssm, builder, "rpm -q tomcat9")[0] == 0
