@@ -105,7 +105,11 @@ async fn plan(aws: &Aws, target: &Target) -> Result<RestorePlan, RevokeError> {
                 .await
                 .map_err(RevokeError::aws("history"))?;
             let newest = history.last();
-            let revoked_it = newest.is_some_and(|v| written_by_revoke(&v.description, ami));
+            // Revoke's record names the image revoked (the home region's, for a copy's channel).
+            let revoked_it = newest.is_some_and(|v| {
+                written_by_revoke(&v.description, ami)
+                    || written_by_revoke(&v.description, &target.ami)
+            });
             if value == ami || revoked_it {
                 // Already holding the image (a restore stopped before untagging): only
                 // the tag goes.
