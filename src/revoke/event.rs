@@ -219,3 +219,74 @@ impl fmt::Display for RevokeEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::Use;
+
+    fn plan() -> RevokePlan {
+        RevokePlan {
+            ami: "ami-b".into(),
+            recipe: "web".into(),
+            reason: "CVE".into(),
+            channels: vec![ChannelStep {
+                region: "eu-west-1".into(),
+                parameter: "/amibake/web/prod".into(),
+                env: "prod".into(),
+                from: "ami-b".into(),
+                to: "ami-a".into(),
+                done: false,
+            }],
+            images: vec![ImageStep {
+                region: "eu-west-1".into(),
+                ami: "ami-b".into(),
+                state: "available".into(),
+                done: false,
+            }],
+            blast_radius: vec![RegionUses {
+                region: "eu-west-1".into(),
+                ami: "ami-b".into(),
+                uses: vec![Use::StackImage {
+                    stack: "web".into(),
+                }],
+            }],
+            stacks: vec![],
+        }
+    }
+
+    #[test]
+    fn the_dry_run_says_each_step_and_the_blast_radius() {
+        let text = RevokeEvent::plan(&plan(), true).to_string();
+        assert!(
+            text.starts_with("revoke ami-b (recipe web), reason: \"CVE\" — dry run"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  channel /amibake/web/prod in eu-west-1: ami-b → ami-a"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  disable ami-b in eu-west-1 (now available)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  blast radius in eu-west-1 (ami-b): image of stack web"),
+            "{text}"
+        );
+        let json = serde_json::to_value(RevokeEvent::plan(&plan(), true)).unwrap();
+        assert_eq!(json["event"], "plan");
+        assert_eq!(json["blast_radius"][0]["uses"][0]["kind"], "stack_image");
+    }
+
+    #[test]
+    fn a_plan_with_everything_done_is_a_rerun_with_nothing_left() {
+        let mut p = plan();
+        assert!(!p.done());
+        p.channels[0].done = true;
+        p.images[0].done = true;
+        assert!(p.done());
+        let done = RevokeEvent::done("revoke", "ami-b", false, true).to_string();
+        assert_eq!(done, "ami-b is revoked already: nothing to do");
+    }
+}

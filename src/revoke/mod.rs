@@ -184,3 +184,31 @@ pub async fn revoke(
     reporter.emit(RevokeEvent::done("revoke", &plan.ami, false, false));
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_revoke_names_what_was_done_and_what_not_and_how_to_finish() {
+        let e = RevokeError::Partial {
+            failed: "revoke of ami-b stopped at disable ami-c in us-west-2: boom".into(),
+            done: vec!["disable ami-b in eu-west-1".into()],
+            not_done: vec!["disable ami-c in us-west-2".into()],
+            source: Box::new(RevokeError::Usage("boom".into())),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("\ndone: disable ami-b in eu-west-1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nnot done: disable ami-c in us-west-2\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("rerun the same command to finish (it skips what is done)"));
+        assert_eq!(e.kind(), ExitKind::Failed);
+        assert_eq!(e.detail()["not_done"][0], "disable ami-c in us-west-2");
+        assert_eq!(RevokeError::Usage("x".into()).kind(), ExitKind::Usage);
+    }
+}
