@@ -290,6 +290,27 @@ fn revoke_disables_every_copy_moves_channels_back_rolls_the_stack_and_restore_un
         show(&text)
     );
 
+    // A manifest naming both regions plans the same channels and images.
+    let two_regions = dir.join("two-regions.json");
+    let amis = serde_json::json!([
+        { "region": HOME, "ami_id": b, "name": "x", "snapshot_ids": [] },
+        { "region": FAR, "ami_id": cb, "name": "x", "snapshot_ids": [] },
+    ]);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("b.json")).unwrap()).unwrap();
+    doc["amis"] = amis;
+    std::fs::write(&two_regions, doc.to_string()).unwrap();
+    let manifest_arg = two_regions.to_str().unwrap();
+    let out = run(
+        dir,
+        &["revoke", "--manifest", manifest_arg, "--reason", "CVE"],
+    );
+    expect_exit(&out, 0);
+    let by_manifest = last(&events_of(&out), "plan");
+    assert_eq!(by_manifest["channels"], plan["channels"], "{by_manifest}");
+    assert_eq!(by_manifest["images"], plan["images"], "{by_manifest}");
+    assert!(writes(HOME).is_empty() && writes(FAR).is_empty());
+
     // --yes: channels back, image and copy disabled, the stack rolled back.
     let mut yes = revoke.to_vec();
     yes.push("--yes");
