@@ -280,6 +280,35 @@ mod tests {
     }
 
     #[test]
+    fn stacks_left_on_the_image_are_warned_about_unless_rolled_back() {
+        let mut p = plan();
+        let w = p.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("stacks on ami-b in eu-west-1: web")
+                && w[0].contains("--roll-back-stacks"),
+            "{w:?}"
+        );
+        p.stacks.push(StackStep {
+            region: "eu-west-1".into(),
+            stack: "web".into(),
+            to: "ami-a".into(),
+        });
+        assert!(p.warnings().is_empty(), "rolled back: {:?}", p.warnings());
+        p.stacks.clear();
+        p.blast_radius[0].uses = vec![Use::Asg {
+            group: "web-asg".into(),
+            launch_template: "lt-1".into(),
+            version: 2,
+        }];
+        let w = p.warnings();
+        assert!(
+            w[0].starts_with("ASG web-asg via lt-1 v2 in eu-west-1 launch from ami-b"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
     fn a_plan_with_everything_done_is_a_rerun_with_nothing_left() {
         let mut p = plan();
         assert!(!p.done());

@@ -172,6 +172,9 @@ pub async fn revoke(
     let target = target::resolve(aws, aws.region(), &req.selection).await?;
     let plan = plan::plan(aws, &req, &target).await?;
     reporter.emit(RevokeEvent::plan(&plan, !req.yes));
+    for warning in plan.warnings() {
+        reporter.say(&format!("WARNING: {warning}"));
+    }
     if plan.done() {
         reporter.emit(RevokeEvent::done("revoke", &plan.ami, false, true));
         return Ok(plan);

@@ -78,6 +78,53 @@ impl RevokePlan {
     }
 }
 
+impl RevokePlan {
+    /// What the blast radius means once the images are disabled: groups that launch from
+    /// one cannot launch new instances (scale-out, replacements) until rolled onto another
+    /// image, and stacks on one stay there unless rolled back. Empty when nothing uses them
+    /// that way, or when `--roll-back-stacks` rolls every such stack back.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut said = Vec::new();
+        for r in &self.blast_radius {
+            let rolled = |stack: &str| {
+                self.stacks
+                    .iter()
+                    .any(|s| s.region == r.region && s.stack == stack)
+            };
+            let groups: Vec<String> = r
+                .uses
+                .iter()
+                .filter(|u| matches!(u, Use::Asg { .. } | Use::LaunchConfiguration { .. }))
+                .map(Use::text)
+                .collect();
+            let stacks: Vec<&str> = r
+                .uses
+                .iter()
+                .filter_map(|u| match u {
+                    Use::StackImage { stack } if !rolled(stack) => Some(stack.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if !stacks.is_empty() {
+                said.push(format!(
+                    "stacks on {} in {}: {}; disabled, it cannot launch their new instances: pass --roll-back-stacks, or roll them onto another image (amibake roll --stack NAME --ami GOOD)",
+                    r.ami,
+                    r.region,
+                    stacks.join(", ")
+                ));
+            } else if !groups.is_empty() && self.stacks.iter().all(|s| s.region != r.region) {
+                said.push(format!(
+                    "{} in {} launch from {}: disabled, it cannot launch their new instances (scale-out, replacements) until they move to another image",
+                    groups.join("; "),
+                    r.region,
+                    r.ami
+                ));
+            }
+        }
+        said
+    }
+}
+
 /// Reads everything the revoke needs and decides; bad input (no channel holds the image,
 /// a channel with no earlier value, a stack whose rollback target is revoked) is refused
 /// here, before anything changes.

@@ -306,7 +306,18 @@ fn revoke_disables_every_copy_moves_channels_back_rolls_the_stack_and_restore_un
         &["revoke", "--manifest", manifest_arg, "--reason", "CVE"],
     );
     expect_exit(&out, 0);
-    let by_manifest = last(&events_of(&out), "plan");
+    let evs = events_of(&out);
+    let by_manifest = last(&evs, "plan");
+    // Without --roll-back-stacks the stack left on the image is warned about.
+    assert!(
+        evs.iter().any(|e| e["event"] == "message"
+            && e["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("WARNING: stacks on")
+                    && t.contains(&f.stack)
+                    && t.contains("--roll-back-stacks"))),
+        "{evs:?}"
+    );
     assert_eq!(by_manifest["channels"], plan["channels"], "{by_manifest}");
     assert_eq!(by_manifest["images"], plan["images"], "{by_manifest}");
     assert!(writes(HOME).is_empty() && writes(FAR).is_empty());
