@@ -327,6 +327,18 @@ fn revoke_disables_every_copy_moves_channels_back_rolls_the_stack_and_restore_un
     yes.push("--yes");
     let out = run(dir, &yes);
     expect_exit(&out, 0);
+    // In order: the channels, then the images, then the stack.
+    let steps: Vec<String> = events_of(&out)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .filter(|k| ["moved", "disabled", "rolled_back"].contains(&k.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        ["moved", "moved", "disabled", "disabled", "rolled_back"],
+        "{}",
+        show(&out)
+    );
     let revoked = f.snapshot();
     assert_eq!(revoked.channels[&format!("{HOME}:{dev}")], *a);
     assert_eq!(revoked.channels[&format!("{FAR}:{dev}")], *ca);
