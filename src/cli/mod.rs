@@ -19,6 +19,7 @@ mod generate;
 mod outdated;
 mod promote;
 mod prune;
+mod revoke;
 mod roll;
 mod signals;
 mod sweep;
@@ -152,6 +153,18 @@ pub enum Command {
         after_help = "Examples:\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake promote --manifest amibake-manifest.json --to staging --copy-to us-west-2 --share-with 111122223333\n  amibake promote --manifest amibake-manifest.json --to prod --plan    # what it would do; changes nothing\n  amibake promote --manifest amibake-manifest.json --to prod --force   # skip the order check\n  amibake roll --stack web-dev --channel dev --recipe web-tomcat --yes  # roll what dev holds\n\nThe order comes from the recipe's `promotion: [dev, staging, prod]`: an image enters an environment only when the environment before it holds that image (in the manifest's region), unless --force. The parameter (data type aws:ec2:image) records who promoted, when and from which run in its description and tags.\n\nExit codes: 0 promoted (or already there, or --plan computed), 1 refused by the order check or a copy/AWS call failed, 2 bad input (unknown environment, unreadable manifest or recipe; nothing changed), 130 interrupted."
     )]
     Promote(PromoteArgs),
+    /// Pull a bad image everywhere: move every channel that holds it back to what it held
+    /// before, disable it and every copy, print what still uses it; dry run unless --yes.
+    #[command(
+        after_help = "Examples:\n  amibake revoke --ami ami-0123456789abcdef0 --also-region us-west-2 --reason \"CVE-2026-1234 in openssl\"   # dry run: the plan\n  amibake revoke --manifest amibake-manifest.json --reason \"broken agent\" --yes --roll-back-stacks\n  amibake restore --ami ami-0123456789abcdef0 --also-region us-west-2 --yes   # undo it\n\nEach channel /amibake/RECIPE/ENV holding the image (or a copy) goes back to the value its SSM history held before, skipping images that cannot launch; its new version records who, when, the run and --reason, and the tag amibake:revoked-from=ID. Then DisableImage on the image and every copy; with --roll-back-stacks each stack on it rolls back to its amibake:previous-image-id. Nothing is deregistered or deleted. A rerun does what is left, or says everything is revoked already.\n\nExit codes: 0 done (or the dry run printed, or nothing left to do), 1 an AWS call or a rollback failed (what was done and not is listed; rerun to finish), 2 bad input (nothing changed), 130 interrupted."
+    )]
+    Revoke(revoke::RevokeArgs),
+    /// Undo a revoke: enable the image and its copies, and move every channel revoke moved
+    /// off it (and that did not change since) back to it; dry run unless --yes.
+    #[command(
+        after_help = "Examples:\n  amibake restore --ami ami-0123456789abcdef0 --also-region us-west-2\n  amibake restore --manifest amibake-manifest.json --yes\n\nA channel tagged amibake:revoked-from=ID whose newest version is revoke's goes back to ID and loses the tag; one changed since (a promote after the revoke) is left alone and named. Stacks are not rolled forward (amibake roll does that).\n\nExit codes: 0 done (or the dry run printed, or nothing left to do), 1 an AWS call failed, 2 bad input (nothing changed), 130 interrupted."
+    )]
+    Restore(revoke::RestoreArgs),
     /// Print shell completions or the man page (for packagers and `just completions`).
     #[command(hide = true)]
     Generate { artifact: generate::Artifact },
@@ -289,6 +302,8 @@ pub fn main() -> ExitCode {
         Command::Roll(args) => online(&cli.global, None, |cx| roll(cx, args)),
         Command::Rollback(args) => online(&cli.global, None, |cx| rollback(cx, args)),
         Command::Promote(args) => promote::run(&cli.global, &inputs, args),
+        Command::Revoke(args) => revoke::run_revoke(&cli.global, args),
+        Command::Restore(args) => revoke::run_restore(&cli.global, args),
         Command::Generate { artifact } => generate::generate(&cli.global, *artifact),
     }
 }

@@ -16,6 +16,7 @@ mod promote_plan;
 mod promote_scan;
 mod prune;
 mod prune_refs;
+mod revoke;
 mod roll;
 mod roll_allowed;
 mod roll_update;
