@@ -105,10 +105,18 @@ pub fn fresh_state(region: &str, knobs: serde_json::Value) -> tempfile::TempDir 
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
-    stats()["throttled"][region]
+    let stats = stats();
+    let all = stats["throttled"]
         .as_object()
-        .cloned()
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("stats have no `throttled` map: {stats}"));
+    match all.get(region) {
+        // Nothing throttled in the region yet.
+        None => serde_json::Map::new(),
+        Some(by_action) => by_action
+            .as_object()
+            .cloned()
+            .unwrap_or_else(|| panic!("throttled[{region}] is action -> count: {by_action}")),
+    }
 }
 
 /// Requests the emulator counted in `region` since the calling test claimed it: by the

@@ -83,6 +83,26 @@ pub fn change_set_tags(m: &Mocks) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The rollback triggers of the CreateChangeSet request as (ARN, type).
+pub fn rollback_triggers(m: &Mocks) -> Vec<(String, String)> {
+    let w = m.world();
+    let cs = w
+        .created_change_set
+        .as_ref()
+        .expect("a change set was created");
+    cs.rollback_configuration()
+        .map(|r| r.rollback_triggers())
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t.arn().unwrap_or_default().to_string(),
+                t.r#type().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
 pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
         .iter()
