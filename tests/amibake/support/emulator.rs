@@ -106,9 +106,14 @@ pub fn fresh_state(region: &str, knobs: serde_json::Value) -> tempfile::TempDir 
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
     let stats = stats();
-    let all = stats["throttled"]
-        .as_object()
-        .unwrap_or_else(|| panic!("stats have no `throttled` map: {stats}"));
+    let all = stats["throttled"].as_object().unwrap_or_else(|| {
+        let keys: Vec<_> = stats
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .collect();
+        panic!("stats have no `throttled` map, only {keys:?}")
+    });
     match all.get(region) {
         // Nothing throttled in the region yet.
         None => serde_json::Map::new(),
