@@ -31,8 +31,7 @@ pub(super) struct Channel {
 pub(super) async fn channel(region: &str, recipe: &str, env: &str) -> Option<Channel> {
     let name = format!("/amibake/{recipe}/{env}");
     let client = ssm(region);
-    let p = client.get_parameter().name(&name).send().await.ok()?;
-    let p = p.parameter()?;
+    let p = parameter(region, &name).await?;
     let described = client
         .describe_parameters()
         .parameter_filters(

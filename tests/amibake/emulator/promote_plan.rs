@@ -110,15 +110,8 @@ fn world(name: &str, env: &str, ami: &str) -> Value {
     rt().block_on(async {
         let mut channels = Vec::new();
         for r in [HOME, FAR] {
-            let p = ssm(r)
-                .get_parameter()
-                .name(format!("/amibake/{name}/{env}"))
-                .send()
-                .await;
-            channels.push(
-                p.ok()
-                    .and_then(|p| p.parameter()?.value().map(str::to_string)),
-            );
+            let p = parameter(r, &format!("/amibake/{name}/{env}")).await;
+            channels.push(p.and_then(|p| p.value));
         }
         let copies = copies_of(FAR, ami).await;
         let launch = ec2(HOME)

@@ -224,6 +224,20 @@ pub fn ssm(region: &str) -> aws_sdk_ssm::Client {
     emulator_client!(aws_sdk_ssm, region)
 }
 
+/// A parameter as GetParameter answers it, or None when SSM says ParameterNotFound. Any
+/// other error panics: "nothing was written" must never pass on a read that failed.
+pub async fn parameter(region: &str, name: &str) -> Option<aws_sdk_ssm::types::Parameter> {
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    match ssm(region).get_parameter().name(name).send().await {
+        Ok(out) => Some(out.parameter.expect("GetParameter answers a parameter")),
+        Err(e) if e.code() == Some("ParameterNotFound") => None,
+        Err(e) => panic!(
+            "GetParameter {name} in {region}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        ),
+    }
+}
+
 pub fn cfn(region: &str) -> aws_sdk_cloudformation::Client {
     emulator_client!(aws_sdk_cloudformation, region)
 }
