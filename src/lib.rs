@@ -29,5 +29,7 @@ pub mod run;
 pub mod scan;
 pub mod script;
 pub mod secret;
+// The fleet report (`amibake status`).
+pub mod status;
 pub mod sweep;
 pub mod tags;
