@@ -74,6 +74,7 @@ impl Summary {
     pub(super) fn of(options: &StatusOptions, images: &[ImageStatus]) -> Summary {
         let in_use: Vec<&ImageStatus> = images.iter().filter(|i| i.in_use).collect();
         let mut recipes: Vec<String> = images.iter().map(|i| i.recipe.clone()).collect();
+        recipes.extend(options.recipe.clone());
         recipes.sort();
         recipes.dedup();
         Summary {
@@ -102,10 +103,7 @@ impl Summary {
                 [] => String::new(),
                 _ => format!(" of {}", self.recipes.join(", ")),
             };
-            return format!(
-                "no images{recipe} in {} (only complete images of amibake's bakes are reported)",
-                self.regions.join(", ")
-            );
+            return format!("no complete images{recipe} in {}", self.regions.join(", "));
         }
         let mut line = format!(
             "{} of {} in {}: {} in use, {} unused",

@@ -1,6 +1,6 @@
 //! The report as a table that fits 100 columns: per recipe and region a header, then a
-//! row per image (newest first) and under it what uses it, one use a line; the summary
-//! line last.
+//! row per image (newest first) and under it what uses it, one use a line (a longer one
+//! goes on, indented, on the next); the summary line last.
 
 use std::fmt::Write as _;
 
@@ -99,14 +99,41 @@ fn scan_highest(scan: Option<&str>) -> String {
         .to_string()
 }
 
-/// A line cut to [`WIDTH`] characters (`…` where it was cut).
+/// How a line longer than [`WIDTH`] goes on: indented past the use lines.
+const CONTINUED: &str = "        ";
+
+/// A line wrapped at [`WIDTH`] characters: at the last space that fits, else cut;
+/// each continuation is indented by [`CONTINUED`].
 fn line(out: &mut String, text: &str) {
-    let text = text.trim_end();
-    if text.chars().count() > WIDTH {
-        let cut: String = text.chars().take(WIDTH - 1).collect();
-        let _ = writeln!(out, "{cut}…");
-    } else {
-        let _ = writeln!(out, "{text}");
+    let mut rest: Vec<char> = text.trim_end().chars().collect();
+    let mut first = true;
+    loop {
+        let room = if first {
+            WIDTH
+        } else {
+            WIDTH - CONTINUED.len()
+        };
+        let lead = if first { "" } else { CONTINUED };
+        if rest.len() <= room {
+            let _ = writeln!(out, "{lead}{}", rest.iter().collect::<String>());
+            return;
+        }
+        let cut = rest[..=room]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|&at| at > 0 && rest[..at].iter().any(|c| *c != ' '))
+            .unwrap_or(room);
+        let head: String = rest[..cut].iter().collect();
+        let _ = writeln!(out, "{lead}{}", head.trim_end());
+        rest = rest[cut..]
+            .iter()
+            .skip_while(|c| **c == ' ')
+            .copied()
+            .collect();
+        first = false;
+        if rest.is_empty() {
+            return;
+        }
     }
 }
 
@@ -175,8 +202,13 @@ mod tests {
             lines[2].contains(" high ") && lines[2].ends_with("prod="),
             "{text}"
         );
-        assert!(lines[4].starts_with("      launch template lt-000") && lines[4].ends_with('…'));
-        assert!(lines[5].contains("unused"), "{text}");
+        assert!(lines[4].starts_with("      launch template"), "{text}");
+        assert!(
+            lines[5].starts_with(&format!("{CONTINUED}lt-000")),
+            "{text}"
+        );
+        assert!(lines[6].starts_with(&format!("{CONTINUED}000")), "{text}");
+        assert!(lines[7].contains("unused"), "{text}");
         assert_eq!(
             lines.last().unwrap(),
             &"2 images of 1 recipe in 1 region: 1 in use, 1 unused"

@@ -18,4 +18,6 @@ mod prune_refs;
 mod roll;
 mod roll_allowed;
 mod roll_update;
+// The fleet report.
+mod status;
 mod sweep;
