@@ -114,12 +114,14 @@ impl Summary {
             self.unused
         );
         if let Some(o) = &self.oldest_in_use {
-            line.push_str(&format!(
-                "; oldest in use {} ({} in {})",
-                short_age(Some(o.age_seconds)),
-                o.image_id,
-                o.region
-            ));
+            let age = short_age(Some(o.age_seconds));
+            // The region only when there are several: the line fits 100 columns.
+            let region = if self.regions.len() > 1 {
+                format!(", {}", o.region)
+            } else {
+                String::new()
+            };
+            line.push_str(&format!("; oldest in use {} ({age}{region})", o.image_id));
         }
         if !self.too_old.is_empty() {
             line.push_str(&format!("; {} too old", self.too_old.len()));
@@ -231,5 +233,43 @@ impl Said for StatusEvent {
             }),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(regions: &[&str]) -> Summary {
+        Summary {
+            images: 3,
+            in_use: 2,
+            unused: 1,
+            recipes: vec!["web".into()],
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            oldest_in_use: Some(TooOld {
+                image_id: "ami-0aaaaaaaaaaaaaaaa".into(),
+                region: "us-west-2".into(),
+                recipe: "web".into(),
+                age_seconds: 46 * 86_400,
+                used_by: vec!["channel prod".into()],
+            }),
+            too_old: vec![],
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_oldest_in_use_and_its_region_when_there_are_several() {
+        assert_eq!(
+            summary(&["eu-west-3"]).line(),
+            "3 images of 1 recipe in 1 region: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d)"
+        );
+        assert_eq!(
+            summary(&["eu-west-3", "us-west-2"]).line(),
+            "3 images of 1 recipe in 2 regions: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d, us-west-2)"
+        );
+        let mut none = summary(&["eu-west-3"]);
+        none.images = 0;
+        assert_eq!(none.line(), "no complete images of web in eu-west-3");
     }
 }

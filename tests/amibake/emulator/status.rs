@@ -374,9 +374,24 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
     }
     assert_eq!(
         text.lines().last().unwrap(),
-        format!(
-            "4 images of 1 recipe in 1 region: 2 in use, 2 unused; oldest in use 45d ({old} in {region})"
-        )
+        format!("4 images of 1 recipe in 1 region: 2 in use, 2 unused; oldest in use {old} (45d)")
+    );
+
+    // --- --also-region: a second region, where the recipe has no image ------------------
+    let other = "ap-southeast-1";
+    configure(other, json!({}));
+    let evs = status_json(
+        region,
+        state.path(),
+        &["--recipe", recipe, "--also-region", other],
+        0,
+    );
+    let both = last(&evs, "status");
+    assert_eq!(both["regions"], json!([region, other]));
+    assert_eq!(both["images"].as_array().unwrap().len(), 4);
+    assert!(
+        call_counts(other).contains_key("ec2:DescribeImages"),
+        "{other} was read"
     );
 
     // --- --max-age: the old image in use fails it, the older unused one does not ----------
