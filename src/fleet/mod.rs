@@ -25,7 +25,7 @@ pub const CALLS: &[(&str, &[&str])] = &[
         &[calls::SSM_GET_PARAMETERS_BY_PATH],
     ),
     (
-        "Auto Scaling groups, their launch template versions or launch configurations (and a resolve:ssm: image)",
+        "Auto Scaling groups, their launch template versions or configurations (resolve:ssm: too)",
         &[
             calls::AUTOSCALING_DESCRIBE_AUTO_SCALING_GROUPS,
             calls::EC2_DESCRIBE_LAUNCH_TEMPLATE_VERSIONS,

@@ -105,10 +105,15 @@ impl Summary {
             };
             return format!("no complete images{recipe} in {}", self.regions.join(", "));
         }
+        // The recipe count only with several (each table header names its recipe).
+        let recipes = if self.recipes.len() > 1 {
+            format!(" of {} recipes", self.recipes.len())
+        } else {
+            String::new()
+        };
         let mut line = format!(
-            "{} of {} in {}: {} in use, {} unused",
+            "{}{recipes} in {}: {} in use, {} unused",
             super::plural(self.images, "image"),
-            super::plural(self.recipes.len(), "recipe"),
             super::plural(self.regions.len(), "region"),
             self.in_use,
             self.unused
@@ -262,11 +267,18 @@ mod tests {
     fn the_summary_names_the_oldest_in_use_and_its_region_when_there_are_several() {
         assert_eq!(
             summary(&["eu-west-3"]).line(),
-            "3 images of 1 recipe in 1 region: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d)"
+            "3 images in 1 region: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d)"
         );
         assert_eq!(
             summary(&["eu-west-3", "us-west-2"]).line(),
-            "3 images of 1 recipe in 2 regions: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d, us-west-2)"
+            "3 images in 2 regions: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d, us-west-2)"
+        );
+        let mut two = summary(&["eu-west-3"]);
+        two.recipes.push("worker".into());
+        two.too_old = vec![two.oldest_in_use.clone().unwrap()];
+        assert_eq!(
+            two.line(),
+            "3 images of 2 recipes in 1 region: 2 in use, 1 unused; oldest in use ami-0aaaaaaaaaaaaaaaa (46d); 1 too old"
         );
         let mut none = summary(&["eu-west-3"]);
         none.images = 0;

@@ -211,7 +211,7 @@ mod tests {
         assert!(lines[7].contains("unused"), "{text}");
         assert_eq!(
             lines.last().unwrap(),
-            &"2 images of 1 recipe in 1 region: 1 in use, 1 unused"
+            &"2 images in 1 region: 1 in use, 1 unused"
         );
     }
 }

@@ -374,7 +374,7 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
     }
     assert_eq!(
         text.lines().last().unwrap(),
-        format!("4 images of 1 recipe in 1 region: 2 in use, 2 unused; oldest in use {old} (45d)")
+        format!("4 images in 1 region: 2 in use, 2 unused; oldest in use {old} (45d)")
     );
 
     // --- --also-region: a second region, where the recipe has no image ------------------
