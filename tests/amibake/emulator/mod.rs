@@ -20,4 +20,5 @@ mod roll_allowed;
 mod roll_update;
 // The fleet report.
 mod status;
+mod status_flags;
 mod sweep;

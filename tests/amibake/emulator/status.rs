@@ -11,17 +11,18 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
 
-use crate::support::cli::{expect_exit, show};
+use crate::support::cli::expect_exit;
 use crate::support::emulator::*;
 use crate::support::stacks::*;
 
 use super::prune::images_of;
+use super::status_flags;
 
 const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
-const SHARED_WITH: &str = "111122223333";
+pub(super) const SHARED_WITH: &str = "111122223333";
 
 /// Sets knobs of `region` (which the test claims) without resetting the others.
-fn knobs(region: &str, knobs: Value) {
+pub(super) fn knobs(region: &str, knobs: Value) {
     let mut body = json!({ "region": region });
     body.as_object_mut()
         .unwrap()
@@ -31,14 +32,14 @@ fn knobs(region: &str, knobs: Value) {
 }
 
 /// RFC 3339, `days` ago.
-fn days_ago(days: i64) -> String {
+pub(super) fn days_ago(days: i64) -> String {
     (time::OffsetDateTime::now_utc() - time::Duration::days(days))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap()
 }
 
 /// What the emulator says of an image: DescribeImages with the test's own client.
-async fn described(region: &str, id: &str) -> aws_sdk_ec2::types::Image {
+pub(super) async fn described(region: &str, id: &str) -> aws_sdk_ec2::types::Image {
     ec2(region)
         .await
         .describe_images()
@@ -112,7 +113,12 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
     values
 }
 
-fn status_json(region: &str, state: &std::path::Path, args: &[&str], code: i32) -> Vec<Value> {
+pub(super) fn status_json(
+    region: &str,
+    state: &std::path::Path,
+    args: &[&str],
+    code: i32,
+) -> Vec<Value> {
     let out = amibake(region, state)
         .args(["--json", "status"])
         .args(args)
@@ -122,64 +128,127 @@ fn status_json(region: &str, state: &std::path::Path, args: &[&str], code: i32) 
     events(&out)
 }
 
+/// The fleet the report is checked on, made once: its region and recipe, the state
+/// directory and runtime, the images oldest first (`unused`, `old`, `new`, `newest`),
+/// the stack behind (on `old`) and ahead (on `new`), the usage report of `new`, and each
+/// stack's group (name, and its `aws:cloudformation:stack-name` tag).
+pub(super) struct Fleet {
+    pub region: &'static str,
+    pub recipe: String,
+    pub state: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub ids: Vec<String>,
+    pub behind: String,
+    pub ahead: String,
+    pub report_id: String,
+    pub groups: BTreeMap<String, (String, String)>,
+}
+
+impl Fleet {
+    fn make() -> Fleet {
+        let region = "ap-northeast-3";
+        let recipe = &unique("status");
+        let (state, rt, (vpc, subnets), _) = roll_region(region, json!({}));
+        // Oldest first: `unused` (backdated 90 days, nothing uses it), `old` (backdated 45
+        // days: the stack behind, channel prod), `new` (channel dev, the stack ahead, shared
+        // with another account that a usage report names), `newest` (nothing uses it).
+        let ids = rt.block_on(images_of(region, recipe, 4));
+        let [unused, old, new] = [&ids[0], &ids[1], &ids[2]];
+        knobs(
+            region,
+            json!({
+                "image_created": { unused.as_str(): days_ago(90), old.as_str(): days_ago(45) },
+                "image_usage": { new.as_str(): [
+                    {"account_id": SHARED_WITH, "resource_type": "ec2:Instance", "usage_count": 3}
+                ] },
+            }),
+        );
+        let behind = &unique("status-behind");
+        let ahead = &unique("status-ahead");
+        for (stack, image) in [(behind, old), (ahead, new)] {
+            create_stack(
+                region,
+                state.path(),
+                &create_args(TEMPLATE, stack, image, &vpc, &subnets),
+            );
+        }
+        let report_id = rt.block_on(async {
+            for (env, image) in [("prod", old), ("dev", new)] {
+                ssm(region)
+                    .put_parameter()
+                    .name(format!("/amibake/{recipe}/{env}"))
+                    .value(image)
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .send()
+                    .await
+                    .expect("PutParameter");
+            }
+            ec2(region)
+                .await
+                .create_image_usage_report()
+                .image_id(new)
+                .resource_types(
+                    aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
+                        .resource_type("ec2:Instance")
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("CreateImageUsageReport")
+                .report_id()
+                .unwrap()
+                .to_string()
+        });
+
+        let groups = rt.block_on(async {
+            let mut groups = BTreeMap::new();
+            for stack in [behind, ahead] {
+                groups.insert(stack.clone(), stack_group(region, stack).await);
+            }
+            groups
+        });
+        Fleet {
+            region,
+            recipe: recipe.clone(),
+            state,
+            rt,
+            ids: ids.clone(),
+            behind: behind.clone(),
+            ahead: ahead.clone(),
+            report_id,
+            groups,
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn status_reports_a_two_stack_fleet_field_by_field() {
-    let region = "ap-northeast-3";
-    let recipe = &unique("status");
-    let (state, rt, (vpc, subnets), _) = roll_region(region, json!({}));
-    // Oldest first: `unused` (backdated 90 days, nothing uses it), `old` (backdated 45
-    // days: the stack behind, channel prod), `new` (channel dev, the stack ahead, shared
-    // with another account that a usage report names), `newest` (nothing uses it).
-    let ids = rt.block_on(images_of(region, recipe, 4));
-    let [unused, old, new, newest] = [&ids[0], &ids[1], &ids[2], &ids[3]];
-    knobs(
-        region,
-        json!({
-            "image_created": { unused.as_str(): days_ago(90), old.as_str(): days_ago(45) },
-            "image_usage": { new.as_str(): [
-                {"account_id": SHARED_WITH, "resource_type": "ec2:Instance", "usage_count": 3}
-            ] },
-        }),
-    );
-    let behind = &unique("status-behind");
-    let ahead = &unique("status-ahead");
-    for (stack, image) in [(behind, old), (ahead, new)] {
-        create_stack(
-            region,
-            state.path(),
-            &create_args(TEMPLATE, stack, image, &vpc, &subnets),
-        );
-    }
-    let report_id = rt.block_on(async {
-        for (env, image) in [("prod", old), ("dev", new)] {
-            ssm(region)
-                .put_parameter()
-                .name(format!("/amibake/{recipe}/{env}"))
-                .value(image)
-                .r#type(aws_sdk_ssm::types::ParameterType::String)
-                .send()
-                .await
-                .expect("PutParameter");
-        }
-        ec2(region)
-            .await
-            .create_image_usage_report()
-            .image_id(new)
-            .resource_types(
-                aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
-                    .resource_type("ec2:Instance")
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("CreateImageUsageReport")
-            .report_id()
-            .unwrap()
-            .to_string()
-    });
+    let fleet = Fleet::make();
+    json_report(&fleet);
+    text_table(&fleet);
+    also_region(&fleet);
+    status_flags::max_age(&fleet);
+    status_flags::bad_input(&fleet);
+    status_flags::plan_makes_no_call(&fleet);
+    status_flags::usage_report(&fleet);
+    status_flags::all_disabled_and_deprecated(&fleet);
+}
 
-    // --- JSON: one `status` event, every field against the emulator's state ---------------
+/// JSON: one `status` event, every field against the emulator's state.
+fn json_report(f: &Fleet) {
+    let (region, recipe, state, rt, ids, behind, ahead, report_id, groups) = (
+        f.region,
+        &f.recipe,
+        &f.state,
+        &f.rt,
+        &f.ids,
+        &f.behind,
+        &f.ahead,
+        &f.report_id,
+        &f.groups,
+    );
+    let [unused, old, new, newest] = [&ids[0], &ids[1], &ids[2], &ids[3]];
     let evs = status_json(region, state.path(), &["--recipe", recipe], 0);
     let report = last(&evs, "status");
     assert_eq!(report["recipe"], recipe.as_str());
@@ -190,26 +259,21 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
         .map(|i| i["image_id"].as_str().unwrap())
         .collect();
     assert_eq!(order, [newest, new, old, unused], "newest first");
-    let (report_created, groups) = rt.block_on(async {
+    let report_created = rt.block_on(async {
         let r = ec2(region)
             .await
             .describe_image_usage_reports()
-            .report_ids(&report_id)
+            .report_ids(report_id)
             .send()
             .await
             .expect("DescribeImageUsageReports");
-        let created = r.image_usage_reports()[0]
+        r.image_usage_reports()[0]
             .creation_time()
             .unwrap()
             .fmt(aws_smithy_types::date_time::Format::DateTime)
-            .unwrap();
-        let mut groups = BTreeMap::new();
-        for stack in [behind, ahead] {
-            groups.insert(stack.clone(), stack_group(region, stack).await);
-        }
-        (created, groups)
+            .unwrap()
     });
-    for (stack, (_, tag)) in &groups {
+    for (stack, (_, tag)) in groups {
         assert_eq!(
             tag, stack,
             "the emulator tags a stack's group with its stack"
@@ -310,8 +374,21 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
     assert_eq!(summary["unused"], 2);
     assert_eq!(summary["oldest_in_use"]["image_id"], old.as_str());
     assert_eq!(summary["too_old"], json!([]));
+}
 
-    // --- text: the table fits 100 columns, a row per image, its uses under it -------------
+/// Text: the table fits 100 columns, a row per image, its uses under it.
+fn text_table(f: &Fleet) {
+    let (region, recipe, state, rt, ids, behind, report_id, groups) = (
+        f.region,
+        &f.recipe,
+        &f.state,
+        &f.rt,
+        &f.ids,
+        &f.behind,
+        &f.report_id,
+        &f.groups,
+    );
+    let [unused, old, new, newest] = [&ids[0], &ids[1], &ids[2], &ids[3]];
     let out = run_expect(region, state.path(), &["status", "--recipe", recipe], 0);
     let wrapped = String::from_utf8_lossy(&out.stdout).to_string();
     println!("{wrapped}");
@@ -376,8 +453,11 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
         text.lines().last().unwrap(),
         format!("4 images in 1 region: 2 in use, 2 unused; oldest in use {old} (45d)")
     );
+}
 
-    // --- --also-region: a second region, where the recipe has no image ------------------
+/// `--also-region`: a second region, where the recipe has no image.
+fn also_region(f: &Fleet) {
+    let (region, recipe, state) = (f.region, &f.recipe, &f.state);
     let other = "ap-southeast-1";
     configure(other, json!({}));
     let evs = status_json(
@@ -393,166 +473,4 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
         call_counts(other).contains_key("ec2:DescribeImages"),
         "{other} was read"
     );
-
-    // --- --max-age: the old image in use fails it, the older unused one does not ----------
-    let evs = status_json(
-        region,
-        state.path(),
-        &["--recipe", recipe, "--max-age", "30d"],
-        1,
-    );
-    let error = last(&evs, "error");
-    let too_old = error["too_old"].as_array().expect("too_old");
-    assert_eq!(too_old.len(), 1, "{error}");
-    assert_eq!(too_old[0]["image_id"], old.as_str());
-    assert_eq!(too_old[0]["region"], region);
-    assert!(too_old[0]["age_seconds"].as_u64().unwrap() >= 45 * 86_400);
-    let message = error["error"].as_str().unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "1 image in use older than 30d: {old} in {region}, 45d old, used by "
-        )) && message.contains(&format!("(stack {behind})"))
-            && !message.contains(unused.as_str()),
-        "{message}"
-    );
-    assert_eq!(last(&evs, "status")["images"][2]["too_old"], true);
-    let out = run_expect(
-        region,
-        state.path(),
-        &["status", "--recipe", recipe, "--max-age", "30d"],
-        1,
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "error: 1 image in use older than 30d: {old} in {region}"
-        )),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(unused.as_str()), "{stderr}");
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.starts_with(&format!("! {old}"))),
-        "the row is marked"
-    );
-    // Older than all: still only what is in use.
-    let evs = status_json(
-        region,
-        state.path(),
-        &["--recipe", recipe, "--max-age", "1s"],
-        1,
-    );
-    let error = last(&evs, "error");
-    let named: Vec<&str> = error["too_old"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["image_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(named, [new.as_str(), old.as_str()]);
-    run_expect(
-        region,
-        state.path(),
-        &["status", "--recipe", recipe, "--max-age", "90d"],
-        0,
-    );
-
-    // --- bad input ---------------------------------------------------------------------------
-    let out = amibake(region, state.path())
-        .args(["status", "--recipe", recipe, "--max-age", "30x"])
-        .output()
-        .unwrap();
-    expect_exit(&out, 2);
-    let out = amibake(region, state.path())
-        .args(["status"])
-        .output()
-        .unwrap();
-    expect_exit(&out, 2);
-    let nothing = unique("status-none");
-    let out = run_expect(region, state.path(), &["status", "--recipe", &nothing], 0);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("no complete images of {nothing} in {region}"),
-        "{}",
-        show(&out)
-    );
-
-    // --- --plan: the calls, and none made ----------------------------------------------------
-    reset_stats(region);
-    let out = run_expect(
-        region,
-        state.path(),
-        &["status", "--recipe", recipe, "--plan"],
-        0,
-    );
-    let plan = String::from_utf8_lossy(&out.stdout);
-    for call in [
-        "ec2:DescribeImages",
-        "ssm:GetParametersByPath",
-        "autoscaling:DescribeAutoScalingGroups",
-        "ec2:DescribeLaunchTemplateVersions",
-        "ec2:DescribeInstances",
-        "cloudformation:DescribeStacks",
-        "ec2:DescribeImageReferences",
-        "ec2:DescribeImageUsageReports",
-        "ec2:DescribeImageUsageReportEntries",
-    ] {
-        assert!(plan.contains(call), "{call} not in:\n{plan}");
-    }
-    assert!(!plan.contains("ec2:CreateImageUsageReport"), "{plan}");
-    let evs = status_json(
-        region,
-        state.path(),
-        &["--recipe", recipe, "--plan", "--usage-report"],
-        0,
-    );
-    let planned = last(&evs, "status_plan");
-    assert_eq!(planned["regions"][0]["region"], region);
-    assert!(
-        planned.to_string().contains("ec2:CreateImageUsageReport"),
-        "{planned}"
-    );
-    assert_eq!(call_counts(region), BTreeMap::new(), "--plan made calls");
-
-    // --- --usage-report: a fresh report of each image names the other accounts --------------
-    knobs(
-        region,
-        json!({
-            "usage_report_seconds": 1,
-            "image_usage": {
-                new.as_str(): [{"account_id": SHARED_WITH, "resource_type": "ec2:Instance", "usage_count": 3}],
-                newest.as_str(): [{"account_id": "444455556666", "resource_type": "ec2:LaunchTemplate", "usage_count": 1}],
-            },
-        }),
-    );
-    reset_stats(region);
-    let evs = status_json(
-        region,
-        state.path(),
-        &["--recipe", recipe, "--usage-report"],
-        0,
-    );
-    for id in &ids {
-        let states: Vec<&str> = evs
-            .iter()
-            .filter(|e| e["event"] == "usage_report" && e["image_id"] == id.as_str())
-            .map(|e| e["state"].as_str().unwrap())
-            .collect();
-        assert_eq!(states, ["pending", "available"], "{id}: {evs:#?}");
-    }
-    assert_eq!(call_counts(region)["ec2:CreateImageUsageReport"], 4);
-    let report = last(&evs, "status");
-    let shown = report["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["image_id"] == newest.as_str())
-        .unwrap();
-    assert_eq!(shown["in_use"], true);
-    let fresh = &shown["uses"][0];
-    assert_eq!(fresh["kind"], "account", "{shown}");
-    assert_eq!(fresh["account_id"], "444455556666");
-    assert_eq!(fresh["resource_type"], "ec2:LaunchTemplate");
-    assert_ne!(fresh["report_id"], report_id.as_str());
 }
