@@ -2,9 +2,8 @@
 //! recipe (one stack behind), a channel on each build, a shared build with a usage report,
 //! an old build nothing uses and the newest, unused. The report is checked field by field
 //! against the emulator's own state (DescribeImages, the groups, instances and usage
-//! reports read with the test's own clients), in JSON and in text; `--max-age` fails
-//! naming the old image in use and not the older unused one; `--plan` makes no call;
-//! `--usage-report` makes a report of each image and shows the accounts it names.
+//! reports read with the test's own clients), in JSON and in text, and with a second
+//! region; the flags on the same fleet are in `status_flags`.
 
 use std::collections::BTreeMap;
 
