@@ -60,13 +60,20 @@ async fn accounts(
         return Ok(());
     }
     let reports = poll::retry(|| ec2::image_usage_reports(ec2_client, &ids, true)).await?;
-    for report in newest_reports(reports) {
-        let entries =
-            poll::retry(|| ec2::image_usage_entries(ec2_client, &report.report_id)).await?;
-        for e in entries.into_iter().filter(|e| e.usage_count > 0) {
+    let newest = newest_reports(reports);
+    if newest.is_empty() {
+        return Ok(());
+    }
+    let report_ids: Vec<String> = newest.iter().map(|r| r.report_id.clone()).collect();
+    let entries = poll::retry(|| ec2::image_usage_entries(ec2_client, &report_ids)).await?;
+    for report in &newest {
+        let of_report = entries
+            .iter()
+            .filter(|e| e.report_id == report.report_id && e.usage_count > 0);
+        for e in of_report {
             let used = Use::Account {
-                account_id: e.account_id,
-                resource_type: e.resource_type,
+                account_id: e.account_id.clone(),
+                resource_type: e.resource_type.clone(),
                 usage_count: e.usage_count,
                 report_id: report.report_id.clone(),
                 report_created: report.created.clone(),

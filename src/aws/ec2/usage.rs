@@ -18,7 +18,7 @@ pub const MAX_USAGE_ENTRIES: usize = 10_000;
 /// The most reports read for one call (reports expire after 30 days; a recipe's images
 /// have a few each).
 pub const MAX_USAGE_REPORTS: usize = 1_000;
-/// Image ids per DescribeImageUsageReports call (EC2 takes at most 200 values a list).
+/// Image or report ids per call (EC2 takes at most 200 values a list).
 pub const IDS_PER_CALL: usize = 200;
 
 /// Starts a usage report of a shared image over instances and launch templates in the
@@ -117,39 +117,47 @@ fn report(r: &aws_sdk_ec2::types::ImageUsageReport) -> UsageReport {
     }
 }
 
-/// One account's use of an image, by resource type.
+/// One account's use of an image, by resource type, as one report says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageUsage {
+    pub report_id: String,
+    pub image_id: String,
     pub account_id: String,
     pub resource_type: String,
     pub usage_count: i64,
 }
 
-/// The entries of an available usage report (every page, at most [`MAX_USAGE_ENTRIES`]).
+/// The entries of these available usage reports (calls of at most [`IDS_PER_CALL`]
+/// report ids, every page, at most [`MAX_USAGE_ENTRIES`] in all).
 pub async fn image_usage_entries(
     ec2: &Client,
-    report_id: &str,
+    report_ids: &[String],
 ) -> Result<Vec<ImageUsage>, AwsError> {
     let mut found = Vec::new();
-    let mut pages = ec2
-        .describe_image_usage_report_entries()
-        .report_ids(report_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES, e))?;
-        found.extend(
-            page.image_usage_report_entries()
-                .iter()
-                .map(|e| ImageUsage {
-                    account_id: e.account_id().unwrap_or_default().to_string(),
-                    resource_type: e.resource_type().unwrap_or_default().to_string(),
-                    usage_count: e.usage_count().unwrap_or_default(),
-                }),
-        );
-        if found.len() >= MAX_USAGE_ENTRIES {
-            found.truncate(MAX_USAGE_ENTRIES);
-            break;
+    for ids in report_ids.chunks(IDS_PER_CALL) {
+        let mut pages = ec2
+            .describe_image_usage_report_entries()
+            .set_report_ids(Some(ids.to_vec()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES, e))?;
+            found.extend(
+                page.image_usage_report_entries()
+                    .iter()
+                    .map(|e| ImageUsage {
+                        report_id: e.report_id().unwrap_or_default().to_string(),
+                        image_id: e.image_id().unwrap_or_default().to_string(),
+                        account_id: e.account_id().unwrap_or_default().to_string(),
+                        resource_type: e.resource_type().unwrap_or_default().to_string(),
+                        usage_count: e.usage_count().unwrap_or_default(),
+                    }),
+            );
+            if found.len() >= MAX_USAGE_ENTRIES {
+                found.truncate(MAX_USAGE_ENTRIES);
+                return Ok(found);
+            }
         }
     }
     Ok(found)

@@ -48,7 +48,9 @@ async fn every_page_of_entries_is_read_and_an_endless_answer_is_cut() {
         .output(|| entries(2, 1, None))
         .build();
     let ec2 = mock_client!(aws_sdk_ec2, "us-east-1", [&pages]);
-    let found = image_usage_entries(&ec2, "amiur-1").await.unwrap();
+    let found = image_usage_entries(&ec2, &["amiur-1".to_string()])
+        .await
+        .unwrap();
     let accounts: Vec<&str> = found.iter().map(|e| e.account_id.as_str()).collect();
     assert_eq!(accounts, ["000000000000", "000000000001", "000000000002"]);
     assert_eq!(pages.num_calls(), 2);
@@ -63,13 +65,33 @@ async fn every_page_of_entries_is_read_and_an_endless_answer_is_cut() {
         .repeatedly()
         .build();
     let ec2 = mock_client!(aws_sdk_ec2, "us-east-1", [&endless]);
-    let found = image_usage_entries(&ec2, "amiur-1").await.unwrap();
+    let found = image_usage_entries(&ec2, &["amiur-1".to_string()])
+        .await
+        .unwrap();
     assert_eq!(found.len(), MAX_USAGE_ENTRIES);
     assert_eq!(endless.num_calls(), MAX_USAGE_ENTRIES / 1000);
 }
 
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("ami-{i:017}")).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_are_asked_for_200_reports_at_a_time() {
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let pages = mock!(aws_sdk_ec2::Client::describe_image_usage_report_entries)
+        .match_requests(move |r| {
+            seen.lock().unwrap().push(r.report_ids().len());
+            true
+        })
+        .then_output(|| entries(0, 1, None));
+    let ec2 = mock_client!(aws_sdk_ec2, "us-east-1", [&pages]);
+    let reports: Vec<String> = (0..250).map(|i| format!("amiur-{i}")).collect();
+    let found = image_usage_entries(&ec2, &reports).await.unwrap();
+    assert_eq!(found.len(), 2, "one entry per call");
+    assert_eq!(found[0].report_id, "amiur-1");
+    assert_eq!(*asked.lock().unwrap(), [IDS_PER_CALL, 50]);
 }
 
 #[tokio::test(start_paused = true)]
