@@ -81,8 +81,8 @@ pub(super) async fn region(
     Ok(Region { recipes, uses })
 }
 
-/// `--usage-report`: a fresh usage report of `image_id` (the client token names the image
-/// and the minute, so a retried call makes no second report), followed until it is
+/// `--usage-report`: a fresh usage report of `image_id` (one client token for the call and
+/// its retries, so a retried call makes no second report), followed until it is
 /// available, at most `options.usage_report_wait`.
 async fn usage_report(
     ec2_client: &aws_sdk_ec2::Client,
@@ -96,12 +96,13 @@ async fn usage_report(
         region: region.to_string(),
         source,
     };
-    let minute = std::time::SystemTime::now()
+    // Made once per report asked for: a retry of the call returns the same report, a
+    // new run asks for a new one.
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs()
-        / 60;
-    let token = format!("amibake-status-{image_id}-{minute}");
+        .as_nanos();
+    let token = format!("amibake-status-{}-{now}", std::process::id());
     let report_id = poll::retry(|| ec2::create_image_usage_report(ec2_client, image_id, &token))
         .await
         .map_err(failed)?;

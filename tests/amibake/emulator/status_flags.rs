@@ -144,6 +144,33 @@ pub(super) fn plan_makes_no_call(f: &Fleet) {
         "{planned}"
     );
     assert_eq!(call_counts(region), BTreeMap::new(), "--plan made calls");
+
+    // What the plan lists is what a report calls: no call outside it.
+    let listed: Vec<String> = planned["regions"][0]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["calls"].as_array().unwrap().iter())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    reset_stats(region);
+    status_json(
+        region,
+        state.path(),
+        &["--recipe", recipe, "--usage-report"],
+        0,
+    );
+    let made = call_counts(region);
+    assert!(
+        made.contains_key("ec2:DescribeImageUsageReportEntries"),
+        "{made:?}"
+    );
+    for call in made.keys() {
+        assert!(
+            listed.contains(call),
+            "{call} is not in the plan: {listed:?}"
+        );
+    }
 }
 
 /// `--usage-report`: a fresh report of each image names the other accounts.
