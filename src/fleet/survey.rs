@@ -294,3 +294,35 @@ async fn instances(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(image: &str, id: &str, state: &str, created: &str) -> ec2::UsageReport {
+        ec2::UsageReport {
+            report_id: id.into(),
+            image_id: image.into(),
+            state: state.into(),
+            state_reason: None,
+            created: created.into(),
+        }
+    }
+
+    #[test]
+    fn the_newest_available_report_of_each_image_is_read() {
+        let newest = newest_reports(vec![
+            report("ami-1", "amiur-old", "available", "2026-11-01T00:00:00Z"),
+            report("ami-1", "amiur-new", "available", "2026-12-01T00:00:00Z"),
+            report("ami-1", "amiur-pending", "pending", "2026-12-06T00:00:00Z"),
+            report("ami-2", "amiur-error", "error", "2026-12-01T00:00:00Z"),
+            report("ami-3", "amiur-b", "available", "2026-12-01T00:00:00Z"),
+            report("ami-3", "amiur-a", "available", "2026-12-01T00:00:00Z"),
+        ]);
+        let picked: Vec<(&str, &str)> = newest
+            .iter()
+            .map(|r| (r.image_id.as_str(), r.report_id.as_str()))
+            .collect();
+        assert_eq!(picked, [("ami-1", "amiur-new"), ("ami-3", "amiur-b")]);
+    }
+}

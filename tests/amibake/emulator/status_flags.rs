@@ -145,6 +145,21 @@ pub(super) fn plan_makes_no_call(f: &Fleet) {
     );
     assert_eq!(call_counts(region), BTreeMap::new(), "--plan made calls");
 
+    // Without --usage-report it only reads.
+    reset_stats(region);
+    status_json(region, state.path(), &["--recipe", recipe], 0);
+    let made = call_counts(region);
+    assert!(!made.is_empty());
+    for call in made.keys() {
+        let action = call.split_once(':').map_or(call.as_str(), |(_, a)| a);
+        assert!(
+            ["Describe", "Get", "List"]
+                .iter()
+                .any(|read| action.starts_with(read)),
+            "status made {call}: {made:?}"
+        );
+    }
+
     // What the plan lists is what a report calls: no call outside it.
     let listed: Vec<String> = planned["regions"][0]["parts"]
         .as_array()
