@@ -25,6 +25,7 @@ pub mod prune;
 pub mod rebuild;
 pub mod recipe;
 pub mod report;
+pub mod revoke;
 pub mod roll;
 pub mod run;
 pub mod scan;

@@ -316,6 +316,40 @@ mod tests {
         assert_eq!(names, ["m.json"]);
     }
 
+    /// A reader racing the writer sees the old manifest or the new one, whole, every time:
+    /// measured by a thread reading while two large manifests replace each other.
+    #[test]
+    fn a_reader_during_rewrites_sees_one_whole_manifest_never_part_of_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let (a, b) = (vec![b'a'; 1 << 20], vec![b'b'; (1 << 20) + 7]);
+        write_atomically_blocking(&path, &a).unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let seen = std::fs::read(&path).unwrap();
+                    assert!(
+                        seen == a || seen == b,
+                        "read {reads}: a torn manifest of {} bytes",
+                        seen.len()
+                    );
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for n in 0..100 {
+            write_atomically_blocking(&path, if n % 2 == 0 { &b } else { &a }).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads = reader.join().expect("every read saw a whole manifest");
+        assert!(reads > 0, "the reader raced the writes");
+    }
+
     #[tokio::test]
     async fn a_manifest_path_is_checked_before_the_bake() {
         let dir = tempfile::tempdir().unwrap();

@@ -28,3 +28,6 @@ pub const LEASE_UNTIL: &str = "amibake:lease-until";
 /// On a channel parameter `promote --allow-foreign-image` wrote: the image was not checked
 /// as this recipe's own complete bake.
 pub const FOREIGN_IMAGE: &str = "amibake:foreign-image";
+/// On a channel parameter `revoke` moved back: the image it held before (revoked). `restore`
+/// finds the channels to move forward again by it, and removes it.
+pub const REVOKED_FROM: &str = "amibake:revoked-from";

@@ -37,8 +37,10 @@ One module per service, each installing its patches into moto at start (`install
 How an instance answers a command, by backend:
 
   canned (default)  nothing boots or runs: outputs (the outputs table,
-                    emulator/outputs.yaml) evaluated by minishell (with minishell_syntax
-                    and minishell_builtins)
+                    emulator/outputs.yaml) and instance_state (what the instance's own
+                    steps installed, wrote and enabled, changed by the commands
+                    instance_commands recognises), evaluated by minishell (with
+                    minishell_syntax and minishell_builtins)
   real OS           the `real_os` knob: realos boots systemd + cloud-init containers
                     (systemd-nspawn) and runs every script in them
 
@@ -56,7 +58,8 @@ Shared machinery:
   __main__  the command line
 
 NOT simulated without `real_os`: no script or document runs, nothing boots; user data is
-ignored; the outputs table is the only source of command output; no S3/CloudWatch output
+ignored; the outputs table and the small instance-state model are the only source of
+command output (an unknown command in a step fails it); no S3/CloudWatch output
 of commands; SSM documents are not validated; CreateImage does not reboot the instance;
 KMS keys are not checked; instance profiles grant nothing (an instance without one still
 gets an Online agent unless require_instance_profile is set); stack operations complete

@@ -2,7 +2,7 @@
 
 Tests shape the emulated AWS at run time, per region, without restarting it: delays
 (instance_pending_seconds, agent_online_seconds, ..., stack_update_seconds), failures
-(bad_image, fail_command_matching, fail_stack_update, fail_instance_refresh), EC2
+(bad_image, fail_command_matching, allow_unknown_commands, fail_stack_update, fail_instance_refresh), EC2
 throttling, faults of a dead or flaky network on chosen actions (stall_actions,
 reset_actions, throttle_storm_*, error_burst_*; see traffic.py), regions not opted in
 (regions_not_opted_in), image usage reports (image_usage, usage_report_seconds), backdated
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 KNOB_DEFAULTS: dict[str, Any] = {
     "bad_image": False,  # answer commands with the table's `bad` variants
     "fail_command_matching": None,  # regex: matching commands fail (exit 1)
+    # A step's command the canned backend does not know succeeds silently (else exit 127).
+    "allow_unknown_commands": False,
     "require_instance_profile": False,  # agent only comes online with an instance profile
     # The account's Default Host Management Configuration (GetServiceSetting): the role
     # name when on ("" = off); with it, agents come online without an instance profile.
@@ -108,7 +110,7 @@ def check_knob(key: str, value: Any, check_real_os: Callable[[Any], Any]) -> Any
         return value
     if key in MODULE_KNOBS:
         return MODULE_KNOBS[key](value)
-    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2", "inspector_access_denied"):
+    if key in ("require_instance_profile", "fail_stack_update", "throttle_ec2", "inspector_access_denied", "allow_unknown_commands"):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value

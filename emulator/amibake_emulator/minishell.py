@@ -1,18 +1,21 @@
-"""A tiny shell, so that check scripts with logic are judged on the table's answers:
+"""A tiny shell, so that scripts with logic are judged on honest answers:
 
     final=$(systemctl show -p ExecMainExitTimestampMonotonic --value cloud-final.service)
     if [ "$agent" -gt "$final" ]; then echo ordered; else echo NOT-ordered; exit 1; fi
 
 Part of the canned backend (no `real_os`, where nothing runs): `run_script()` is how an
 AWS-RunShellScript command is answered. Supported: assignments, $var ${var} ${var:-x} $?
-$(...), '...' "..." \\x, ; && || ! |, if/elif/else/fi, redirections (>, >>, 2>, &>, 2>&1,
->&2, <, heredocs), set -e/-u/-o pipefail, builtins echo printf test [ true false : exit
-set export local readonly cd trap, and pipes into grep/cat/head/tail. Every other command
-is a leaf answered by the table (see OutputTable.pieces); a leaf the table does not know
-prints nothing and exits 0, except queries about the image (grep, command -v, which,
-type, stat, file tests), which answer "no" (1), and any leaf of a check (`strict_when`),
-which exits 127. Anything else (loops, case, functions, subshells, $((...)), backticks,
-[[ ]]) raises Unsupported and the script is matched flat instead.
+"$@" $(...), '...' "..." \\x, ; && || ! |, if/elif/else/fi, functions, redirections (>,
+>>, 2>, &>, 2>&1, >&2, <, heredocs, <<<; into a file: written in the instance's state),
+set -e/-u/-o pipefail, builtins echo printf test [ (file tests ask the state) true false
+: exit set export local readonly cd trap, and pipes into grep/cat/head/tail/sed/tr/tee.
+Every other command is a leaf: the table answers what it knows (OutputTable.pieces), else
+the instance's state (instance_commands.run, which also changes it); a leaf neither knows
+answers "no" (1) to a query about the image (grep, command -v, which, type, stat, find),
+exits 127 in a check (`strict_when`), and in a step ends the script with exit 127
+(`unrecognised command`) unless the allow_unknown_commands knob is set. Anything else
+(loops, case, subshells, $((...)), backticks, [[ ]]) raises Unsupported: a check is then
+matched flat, a step fails (it cannot be followed).
 
 Syntax: `minishell_syntax`; stateless builtins and pipe filters: `minishell_builtins`.
 """
@@ -21,11 +24,14 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass, field
 from typing import Any
 
-from .minishell_builtins import builtin_echo, builtin_printf, builtin_test, pipe_filter
-from .minishell_syntax import AndOr, If, Parser, Pipeline, Simple, Unsupported, lex, skip_double_quoted, skip_parens
-from .outputs import Badness, OutputTable, RunResult, remember_from_script
+from . import instance_commands
+from .instance_state import State
+from .minishell_builtins import FILE_TESTS, builtin_echo, builtin_printf, builtin_test, pipe_filter
+from .minishell_syntax import AndOr, Function, If, Parser, Pipeline, Simple, Unsupported, lex, skip_double_quoted, skip_parens
+from .outputs import Badness, OutputTable, RunResult
 
 
 class ExitScript(Exception):
@@ -35,27 +41,63 @@ class ExitScript(Exception):
 
 
 QUERIES = {"grep", "egrep", "fgrep", "which", "type", "stat", "find"}
+KNOB = "allow_unknown_commands"
 
 
-def run_script(table: OutputTable, script: str, facts: dict[str, Any], bad: Badness) -> RunResult:
-    """Evaluate the script with the mini shell; fall back to flat matching."""
+@dataclass
+class Context:
+    """Where a script runs: the instance's region (IMDS answers it) and whether an
+    unknown command in a step may succeed silently (the `allow_unknown_commands` knob)."""
+
+    region: str = "us-east-1"
+    allow_unknown: bool = False
+    counter: list[int] = field(default_factory=lambda: [0])  # mktemp's names
+    unrecognised: bool = False  # a step ran an unknown command: the whole script ends
+    functions: dict[str, Function] = field(default_factory=dict)
+
+
+def run_script(table: OutputTable, script: str, facts: dict[str, Any], bad: Badness, ctx: Context | None = None) -> RunResult:
+    """Evaluate the script with the mini shell. What the shell cannot parse is matched
+    flat when it is a check (or the knob allows it); a step the shell cannot follow fails,
+    since what it would change on the instance is unknown."""
+    ctx = ctx or Context()
     try:
-        result = MiniShell(table, facts, bad).run(script)
+        result = MiniShell(table, facts, bad, ctx=ctx).run(script)
         result.mode = "shell"
         return result
     except Unsupported as e:
+        strict = bool(table.strict and table.strict.search(script))
+        if not strict and not ctx.allow_unknown:
+            return RunResult(
+                "",
+                f"amibake emulator: cannot follow this step ({e}), so what it changes is unknown; "
+                f"teach emulator/amibake_emulator/minishell_syntax.py or set the knob {KNOB}\n",
+                127,
+                f"refused ({e})",
+            )
         result = table.run_flat(script, facts, bad)
         result.mode = f"flat ({e})"
         return result
 
 
 class MiniShell:
-    def __init__(self, table: OutputTable, facts: dict[str, Any], bad: Badness, vars: dict[str, str] | None = None, options: set[str] | None = None):
+    def __init__(
+        self,
+        table: OutputTable,
+        facts: dict[str, Any],
+        bad: Badness,
+        vars: dict[str, str] | None = None,
+        options: set[str] | None = None,
+        ctx: Context | None = None,
+    ):
         self.table = table
         self.facts = facts
+        self.state = State(facts, table.base)
         self.bad = bad
+        self.ctx = ctx or Context()
         self.vars: dict[str, str] = dict(vars or {})
         self.options: set[str] = set(options or ())
+        self.positional: list[str] = []
         self.out: list[str] = []
         self.err: list[str] = []
         self.status = 0
@@ -104,6 +146,9 @@ class MiniShell:
         return status
 
     def exec_command(self, command: Any, cond: bool) -> int:
+        if isinstance(command, Function):
+            self.ctx.functions[command.name] = command
+            return 0
         if isinstance(command, If):
             for condition, body in command.branches:
                 if self.exec_list(condition, cond=True) == 0:
@@ -129,7 +174,11 @@ class MiniShell:
         data = routed["pipe"]
         statuses = [first_status]
         for f in filters:
-            data, status = pipe_filter(self.expand_words(f.words), data)
+            argv = self.expand_words(f.words)
+            if argv and argv[0] == "tee":
+                data, _, status = instance_commands.tee(argv[1:], self.state, data)
+            else:
+                data, status = pipe_filter(argv, data)
             statuses.append(status)
         self.emit(filters[-1], data, "")
         if "pipefail" in self.options:
@@ -142,15 +191,22 @@ class MiniShell:
         for fd, op, target in command.redirs:
             if op in ("<", "<<", "<<-", "<<<", "<&", "<>"):
                 continue
-            if fd == "&":
-                dest["1"] = dest["2"] = "null"
-            elif op == ">&":
+            if op == ">&":
                 dest[fd or "1"] = dest.get(self.expand_one(target), "null")
-            else:
-                dest[fd or "1"] = "null"  # a file: invisible here
+                continue
+            path = self.expand_one(target)
+            sink = "null" if path == "/dev/null" else f"file{'>>' if op.endswith('>>') else '>'}{path}"
+            if sink != "null" and op.startswith(">") and not op.endswith(">>"):
+                self.state.write(path, "")  # `> file` empties it even when nothing is written
+            for key in ("1", "2") if fd == "&" else (fd or "1",):
+                dest[key] = sink
         routed = {"out": "", "err": "", "pipe": "", "null": ""}
-        routed[dest["1"]] += out
-        routed[dest["2"]] += err
+        for key, text in (("1", out), ("2", err)):
+            sink = dest[key]
+            if sink.startswith("file"):
+                self.state.write(sink.split(">", 1)[1].lstrip(">"), text, append=True)
+            else:
+                routed[sink] += text
         return routed
 
     def emit(self, command: Simple, out: str, err: str) -> None:
@@ -183,6 +239,10 @@ class MiniShell:
                 if not args or args[-1] != "]":
                     return "", "[: missing `]'\n", 2
                 args = args[:-1]
+            negate = bool(args) and args[0] == "!"
+            rest = args[1:] if negate else args
+            if len(rest) == 2 and rest[0] in FILE_TESTS:
+                return "", "", 0 if self.file_test(rest[0], rest[1]) != negate else 1
             return builtin_test(args)
         if name in ("true", ":", "cd", "trap", "shopt", "umask", "wait", "hash"):
             return "", "", 0
@@ -201,22 +261,68 @@ class MiniShell:
             return "", "", 0
         if name in ("source", ".", "eval", "exec", "return", "shift", "read", "let", "unset", "getopts"):
             raise Unsupported(f"builtin {name}")
+        if name in self.ctx.functions:
+            return self.call(self.ctx.functions[name], args)
         return self.leaf(command, argv)
 
+    def call(self, function: Function, args: list[str]) -> tuple[str, str, int]:
+        saved, self.positional = self.positional, args
+        try:
+            status = self.exec_list(function.body, cond=False)
+        finally:
+            self.positional = saved
+        return "", "", status
+
+    def file_test(self, op: str, path: str) -> bool:
+        if op == "-d":
+            return self.state.is_dir(path)
+        if op in ("-L", "-h", "-S", "-p", "-b", "-c"):
+            return False  # no links, sockets, pipes or devices in the model
+        content = self.state.read(path)
+        if op == "-s":
+            return bool(content)
+        if op == "-f":
+            return content is not None
+        return content is not None or self.state.is_dir(path)
+
+    def stdin(self, command: Simple) -> str | None:
+        if command.heredoc is not None:
+            text, quoted = command.heredoc
+            return text if quoted else self.expand_double(text)
+        for _, op, target in command.redirs:
+            if op == "<<<":
+                return self.expand_one(target) + "\n"
+            if op == "<":
+                return self.state.read(self.expand_one(target)) or ""
+        return None
+
     def leaf(self, command: Simple, argv: list[str]) -> tuple[str, str, int]:
-        """An external command: the table answers, from the command as written."""
+        """An external command: the table answers what it knows (the base image's and the
+        world's answers, and the `bad_image` defects), else the instance's state does
+        (instance_commands), else it is unknown: "no" to a question about the image, 127
+        in a check, and in a step an error that ends the script (unless the knob says
+        otherwise)."""
         expanded = " ".join(shlex.quote(a) for a in argv)
-        remember_from_script(expanded, self.facts)
         pieces = self.table.pieces(expanded, self.facts, self.bad, merge_2to1=False)
         if pieces:
             result = OutputTable.join(pieces)
             return result.stdout, result.stderr, result.exit_code
+        answer = instance_commands.run(argv, self.state, self.stdin(command), self.ctx.region, self.ctx.counter)
+        if answer is not None:
+            return answer
         name = argv[0].rsplit("/", 1)[-1]
         if name in QUERIES or (name == "command" and "-v" in argv[1:]):
-            return "", "", 1  # a question about the image the table cannot answer: "no"
+            return "", "", 1  # a question about the image nothing can answer: "no"
         if self.strict:
             return "", f"amibake-emulator: {expanded}: not in the outputs table\n", 127
-        return "", "", 0
+        if self.ctx.allow_unknown:
+            return "", "", 0
+        self.err.append(
+            f"amibake emulator: unrecognised command `{name}` in a step; teach "
+            f"emulator/amibake_emulator/instance_commands.py (or outputs.yaml) or set the knob {KNOB}\n"
+        )
+        self.ctx.unrecognised = True
+        raise ExitScript(127)
 
     def set_options(self, args: list[str]) -> None:
         i = 0
@@ -241,6 +347,9 @@ class MiniShell:
     def expand_words(self, words: list[str]) -> list[str]:
         argv: list[str] = []
         for word in words:
+            if word == '"$@"':
+                argv.extend(self.positional)
+                continue
             fields: list[str] = []
             current: str | None = None
             for text, splittable in self.expand_parts(word):
@@ -344,10 +453,13 @@ class MiniShell:
         return ""
 
     def substitute(self, inner: str) -> str:
-        child = MiniShell(self.table, self.facts, self.bad, self.vars, self.options - {"errexit"})
+        child = MiniShell(self.table, self.facts, self.bad, self.vars, self.options - {"errexit"}, self.ctx)
         child.strict = self.strict
+        child.positional = self.positional
         result = child.run(inner)
         self.err.append(result.stderr)
+        if self.ctx.unrecognised:
+            raise ExitScript(127)
         self.last_subst_status = result.exit_code
         self.status = result.exit_code
         return result.stdout.rstrip("\n")

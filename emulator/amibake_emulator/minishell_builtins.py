@@ -13,6 +13,8 @@ import re
 
 from .minishell_syntax import Unsupported
 
+FILE_TESTS = ("-e", "-f", "-d", "-x", "-r", "-w", "-s", "-L", "-h", "-S", "-p", "-b", "-c")
+
 
 def builtin_echo(args: list[str]) -> str:
     newline, escapes = True, False
@@ -70,8 +72,8 @@ def builtin_test(args: list[str]) -> tuple[str, str, int]:
             return result(a == "")
         if op == "-n":
             return result(a != "")
-        if op in ("-e", "-f", "-d", "-x", "-r", "-w", "-s", "-L", "-h", "-S", "-p", "-b", "-c"):
-            return result(False)  # the image's files are unknown: "no"
+        if op in FILE_TESTS:
+            return result(False)  # no instance state here: the tiny shell answers files itself
         raise Unsupported(f"test {op}")
     if len(args) == 3:
         a, op, b = args
@@ -114,7 +116,7 @@ def pipe_filter(argv: list[str], data: str) -> tuple[str, int]:
             a = rest.pop(0)
             if a == "-e" and rest:
                 patterns.append(rest.pop(0))
-            elif a.startswith("-") and len(a) > 1 and re.fullmatch(r"-[qsEFivxwc]+", a):
+            elif a.startswith("-") and len(a) > 1 and re.fullmatch(r"-[qsEFivxwco]+", a):
                 flags |= set(a[1:])
             elif a.startswith("-"):
                 raise Unsupported(f"grep {a}")
@@ -136,13 +138,48 @@ def pipe_filter(argv: list[str], data: str) -> tuple[str, int]:
         status = 0 if hits else 1
         if "q" in flags:
             return "", status
+        if "o" in flags:
+            return "".join(m.group(0) + "\n" for ln in hits for r in regexes for m in r.finditer(ln.rstrip("\n"))), status
         if "c" in flags:
             return f"{len(hits)}\n", status
         return "".join(hits), status
+    if name == "sed":
+        return pipe_sed(args, data)
+    if name == "tr" and len(args) == 2:
+        src, dst = (unescape(a) for a in args)
+        return data.translate(str.maketrans(src, dst[: len(src)].ljust(len(src), dst[-1:] or " "))), 0
     raise Unsupported(f"pipe into {name}")
 
 
+def unescape(text: str) -> str:
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def pipe_sed(args: list[str], data: str) -> tuple[str, int]:
+    """sed [-n] 's/RE/REPLACEMENT/[g][p]' (basic regex) over the piped text."""
+    quiet = "-n" in args
+    scripts = [a for a in args if a != "-n"]
+    if len(scripts) != 1:
+        raise Unsupported(f"sed {' '.join(args)}")
+    m = re.fullmatch(r"s(.)(.*?)\1(.*?)\1([gp]*)", scripts[0], re.S)
+    if not m:
+        raise Unsupported(f"sed {scripts[0]}")
+    regex = re.compile(bre_to_python(m.group(2), False))
+    replacement = m.group(3).replace("&", r"\g<0>")
+    out = []
+    for line in data.splitlines():
+        new, count = regex.subn(replacement, line, count=0 if "g" in m.group(4) else 1)
+        if not quiet or (count and "p" in m.group(4)):
+            out.append(new + "\n")
+    return "".join(out), 0
+
+
+POSIX_CLASSES = {"[:space:]": r"\s", "[:digit:]": "0-9", "[:alpha:]": "A-Za-z", "[:alnum:]": "A-Za-z0-9", "[:upper:]": "A-Z", "[:lower:]": "a-z"}
+
+
 def bre_to_python(pattern: str, extended: bool) -> str:
+    for posix, python in POSIX_CLASSES.items():
+        pattern = pattern.replace(posix, python)
     if extended:
         return pattern
     # basic regex: \( \) \{ \} \| \+ \? are the operators; bare ones are literal

@@ -33,11 +33,13 @@ class Tok:
     start: int
     end: int
     fd: str = ""  # redir: the explicit fd ("2" in 2>), "&" for &>
+    body: str | None = None  # a heredoc's text (its delimiter word's token)
+    quoted: bool = False  # a heredoc whose delimiter is quoted: no expansion
 
 
 def lex(src: str) -> list[Tok]:
     toks: list[Tok] = []
-    heredocs: list[tuple[str, bool]] = []
+    heredocs: list[tuple[str, bool, Tok]] = []
     i, n = 0, len(src)
     while i < n:
         c = src[i]
@@ -54,13 +56,16 @@ def lex(src: str) -> list[Tok]:
         if c == "\n":
             toks.append(Tok("op", "\n", i, i + 1))
             i += 1
-            for delim, strip in heredocs:  # skip heredoc bodies
+            for delim, strip, tok in heredocs:  # heredoc bodies: kept on their delimiter's token
+                lines = []
                 while i < n:
                     j = src.find("\n", i)
                     line = src[i : j if j >= 0 else n]
                     i = j + 1 if j >= 0 else n
                     if (line.lstrip("\t") if strip else line) == delim:
                         break
+                    lines.append((line.lstrip("\t") if strip else line) + "\n")
+                tok.body = "".join(lines)
             heredocs = []
             continue
         m = REDIRECT.match(src, i)
@@ -74,8 +79,9 @@ def lex(src: str) -> list[Tok]:
                     i += 1
                 start = i
                 i = scan_word(src, i)
-                heredocs.append((re.sub(r"[\"'\\]", "", src[start:i]), op == "<<-"))
-                toks.append(Tok("word", src[start:i], start, i))
+                word = Tok("word", src[start:i], start, i, quoted=bool(re.search(r"[\"'\\]", src[start:i])))
+                heredocs.append((re.sub(r"[\"'\\]", "", src[start:i]), op == "<<-", word))
+                toks.append(word)
             continue
         op = next((o for o in OPERATORS if src.startswith(o, i)), None)
         if op:
@@ -99,8 +105,8 @@ def scan_word(src: str, i: int) -> int:
     while i < n:
         c = src[i]
         if c in " \t\r\n;&|()<>":
-            if c == "(" and i > start:
-                raise Unsupported("function definition or array")
+            if c == "(" and i > start and not (src.startswith("()", i) and re.fullmatch(r"[A-Za-z_][\w-]*", src[start:i])):
+                raise Unsupported("array or function definition")
             break
         if c == "\\":
             i += 2
@@ -178,6 +184,15 @@ class Simple:
     redirs: list[tuple[str, str, str]]  # (fd, op, target)
     start: int
     end: int
+    heredoc: tuple[str, bool] | None = None  # (text, quoted delimiter: no expansion)
+
+
+@dataclass
+class Function:
+    """`name() { body; }`: defined when run, called like a command."""
+
+    name: str
+    body: list[Any]
 
 
 @dataclass
@@ -263,10 +278,13 @@ class Parser:
             raise Unsupported(f"operator {t.text!r}")
         if t.kind == "word" and t.text == "if":
             return self.parse_if()
+        if t.kind == "word" and self.at_function():
+            return self.parse_function()
         if t.kind == "word" and t.text in RESERVED:
             raise Unsupported(f"{t.text!r}")
         words: list[str] = []
         redirs: list[tuple[str, str, str]] = []
+        heredoc = None
         start = t.start
         end = t.end
         while (t := self.peek()) is not None and t.kind != "op":
@@ -276,6 +294,8 @@ class Parser:
                 if target is None or target.kind != "word":
                     raise Unsupported("redirection without target")
                 redirs.append((t.fd, t.text, target.text))
+                if t.text in ("<<", "<<-"):
+                    heredoc = (target.body or "", target.quoted)
                 end = target.end
             else:
                 words.append(t.text)
@@ -283,7 +303,21 @@ class Parser:
             self.i += 1
         if not words and not redirs:
             raise Unsupported("empty command")
-        return Simple(words, redirs, start, end)
+        return Simple(words, redirs, start, end, heredoc)
+
+    def at_function(self) -> bool:
+        toks = self.toks[self.i : self.i + 3]
+        return len(toks) == 3 and [t.text for t in toks[1:]] == ["(", ")"] and all(t.kind == "op" for t in toks[1:])
+
+    def parse_function(self) -> Function:
+        name = self.toks[self.i].text
+        self.i += 3
+        while (t := self.peek()) is not None and t.kind == "op" and t.text == "\n":
+            self.i += 1
+        self.expect_word("{")
+        body = self.parse_list(("}",))
+        self.expect_word("}")
+        return Function(name, body)
 
     def parse_if(self) -> If:
         self.expect_word("if")

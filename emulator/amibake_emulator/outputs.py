@@ -2,17 +2,15 @@
 
 Without `real_os` no instance boots and no script runs, yet amibake's steps and checks
 must see realistic output: `rpm -q codedeploy-agent`, `systemctl show` timestamps, ...
-The table maps command lines (regexes) to stdout/stderr/exit code, in a `good` and a `bad`
-variant (the `bad_image` knob picks), and answers `systemctl show|is-active|is-enabled`
-from per-unit properties. `pieces()` finds every command of a text the table knows;
-`run_flat()` answers a script without shell semantics (every match prints, plus marker
-echo lines), the fallback for what the tiny shell (`minishell`) cannot parse.
-
-`remember_from_script()` records what a successful script installed (the CodeDeploy
-agent's version, systemd drop-ins, packages) in the instance's facts, so that a later
-command, an image made from the instance and instances launched from that image answer
-with what was really installed. Format and examples: emulator/README.md,
-"Command outputs".
+The table holds what the world and the base image answer (cloud-init, the boot, the
+regional bucket, per-unit timestamps) and, per entry, a `bad` variant the `bad_image`
+knob picks (an image defect). What the bake's own steps installed, wrote or enabled is
+not in the table: the instance's state answers it (instance_state.py; a table answer may
+name it, as ${codedeploy_agent_version}, never default it). `pieces()` finds every
+command of a text the table knows, and answers the systemctl queries from the unit's
+state and properties; `run_flat()` answers a check without shell semantics (every match
+prints, plus marker echo lines), the fallback for what the tiny shell (`minishell`)
+cannot parse. Format and examples: emulator/README.md, "Command outputs".
 """
 
 from __future__ import annotations
@@ -26,19 +24,8 @@ from typing import Any
 
 import yaml
 
-CODEDEPLOY_INSTALL = re.compile(
-    r"releases/codedeploy-agent(?:-(?P<rpm>[0-9][\w.+~-]*?)\.noarch\.rpm"
-    r"|_(?P<deb>[0-9][\w.+~-]*?)_all\.deb)"
-)
-# The 2.x step's first marker names its pin; the agent reports it without the bucket's build.
-CODEDEPLOY_V2 = re.compile(r"::amibake:: codedeploy-agent (?P<pin>[0-9][\w.+~]*)(?:-\d+)?: the 2\.x line")
-DROPIN_WRITE = re.compile(  # not the ".name.conf.XXXXXX" temp file written before it
-    r"/etc/systemd/system/(?P<unit>[\w@.:-]+?\.(?:service|socket|timer|target|mount|path))"
-    r"\.d/(?P<file>[\w@:-][\w@.:-]*\.conf)(?![\w@.:-])"
-)
-PACKAGE_INSTALL = re.compile(
-    r"\b(?:dnf|yum|apt-get|apt_get|apt)\b[^\n;|&]*?\binstall\b(?P<args>[^\n;|&]*)"
-)
+from .instance_state import Base, State, unit_name
+
 SYSTEMCTL = re.compile(r"\bsystemctl\s+(?P<args>[^\n;|&)`]*)")
 ECHO_LINE = re.compile(r"""^[ \t]*echo[ \t]+(?:-[neE]+[ \t]+)?(['"]?)([^'"$`\\\n]*)\1[ \t]*$""", re.M)
 
@@ -99,14 +86,18 @@ class OutputTable:
         self.defaults: dict[str, Any] = raw.get("defaults", {})
         self.markers = re.compile(raw["markers"]) if raw.get("markers") else None
         self.strict = re.compile(raw["strict_when"], re.M) if raw.get("strict_when") else None
+        self.base = Base.parse(raw.get("base_image"), raw.get("repository"))
         self.commands = []
         self.requires: dict[str, str] = {}
+        self.bad_only: set[str] = set()
         for entry in raw.get("commands", []):
             good = Variant.parse(entry.get("good"))
             bad = Variant.parse(entry["bad"]) if "bad" in entry else good
             self.commands.append((entry["key"], re.compile(entry["match"], re.M), good, bad))
             if entry.get("requires_package"):
                 self.requires[entry["key"]] = entry["requires_package"]
+            if entry.get("bad_only"):
+                self.bad_only.add(entry["key"])
         self.units: dict[str, dict[str, tuple[str, str]]] = {}
         for unit, props in (raw.get("systemd", {}).get("units", {}) or {}).items():
             self.units[unit] = {
@@ -119,14 +110,11 @@ class OutputTable:
 
     # -- variables ------------------------------------------------------------------------
     def variables(self, facts: dict[str, Any], unit: str | None = None) -> dict[str, str]:
-        dropins = facts.get("dropins", {}).get(unit or "", [])
-        if not dropins:
-            default = self.defaults.get("dropin_paths", {}).get(unit or "")
-            dropins = [default] if default else []
+        """What a table answer may name: only what this instance's state holds."""
+        state = State(facts, self.base)
         return {
-            "codedeploy_agent_version": facts.get("codedeploy_agent_version")
-            or str(self.defaults.get("codedeploy_agent_version", "")),
-            "dropin_paths": " ".join(dropins),
+            "codedeploy_agent_version": state.agent_version() or "",
+            "dropin_paths": " ".join(state.dropins(unit)) if unit else "",
         }
 
     # -- matching a script against the table ----------------------------------------------
@@ -139,8 +127,10 @@ class OutputTable:
             return all(b <= s or a >= e for s, e in taken)
 
         for key, regex, good, badv in self.commands:
-            if key in self.requires and self.requires[key] not in facts.get("packages", []):
+            if key in self.requires and self.requires[key] not in facts.get("packages", {}):
                 continue  # not installed on this instance: as if the table did not know it
+            if key in self.bad_only and not bad(key):
+                continue  # the good answer is the instance state's (instance_commands)
             for m in regex.finditer(text):
                 if not free(m.start(), m.end()):
                     continue
@@ -156,8 +146,10 @@ class OutputTable:
 
         for m in SYSTEMCTL.finditer(text):
             if free(m.start(), m.end()):
-                taken.append((m.start(), m.end()))
-                pieces.append(self._systemctl(m.start(), m.group("args"), facts, bad))
+                piece = self._systemctl(m.start(), m.group("args"), facts, bad)
+                if piece is not None:  # enable, start, ...: instance_commands changes the state
+                    taken.append((m.start(), m.end()))
+                    pieces.append(piece)
         pieces.sort(key=lambda p: p.start)
         return pieces
 
@@ -181,7 +173,9 @@ class OutputTable:
         pieces.sort(key=lambda p: p.start)
         return self.join(pieces)
 
-    def _systemctl(self, start: int, args: str, facts: dict[str, Any], bad: "Badness") -> Piece:
+    def _systemctl(self, start: int, args: str, facts: dict[str, Any], bad: "Badness") -> Piece | None:
+        """The queries (show, is-active, is-enabled, cat, list-jobs, is-system-running),
+        answered from the unit's state and the table's per-unit properties."""
         try:
             tokens = shlex.split(args)
         except ValueError:
@@ -211,52 +205,70 @@ class OutputTable:
             elif verb is None:
                 verb = t
             else:
-                units.append(t if "." in t else t + ".service")
+                units.append(unit_name(t))
             i += 1
-
-        def prop(unit: str, name: str) -> str | None:
-            for table in (self.units.get(unit, {}), self.units.get("*", {})):
-                if name in table:
-                    good, badv = table[name]
-                    tmpl = badv if bad(f"systemd:{unit}", f"systemd:{unit}:{name}") else good
-                    return string.Template(tmpl).safe_substitute(self.variables(facts, unit))
-            return None
-
+        state = State(facts, self.base)
         if verb == "show":
             blocks = []
             for unit in units:
-                names = props or list({**self.units.get("*", {}), **self.units.get(unit, {})})
+                names = props or list({**self.units.get("*", {}), **self.units.get(unit, {}), **dict.fromkeys(STATE_PROPERTIES)})
                 lines = []
                 for name in names:
-                    value = prop(unit, name)
-                    if value is not None:
-                        lines.append(value if value_only else f"{name}={value}")
+                    value = self._property(state, unit, name, bad)
+                    lines.append(value if value_only else f"{name}={value}")
                 blocks.append("\n".join(lines))
             return Piece(start, "\n\n".join(b for b in blocks if b), "", 0)
         if verb in ("is-active", "is-enabled"):
             name, ok = ("ActiveState", "active") if verb == "is-active" else ("UnitFileState", "enabled")
-            states = [prop(u, name) or ("inactive" if verb == "is-active" else "disabled") for u in units]
-            code = 0 if states and all(s == ok for s in states) else (3 if verb == "is-active" else 1)
-            return Piece(start, "" if quiet else "\n".join(states), "", code)
-        # systemctl start/enable/daemon-reload/...: succeeds silently.
-        return Piece(start, "", "", 0)
+            states = [self._property(state, u, name, bad) for u in units]
+            missing = [u for u, s in zip(units, states, strict=True) if not s]
+            err = "".join(f"Failed to get unit file state for {u}: No such file or directory\n" for u in missing)
+            code = 0 if states and all(s in (ok, "static") for s in states) else (3 if verb == "is-active" else 1)
+            shown = [s for s in states if s]
+            return Piece(start, "" if quiet else "\n".join(shown), "" if verb == "is-active" else err, code)
+        if verb == "cat":
+            missing = [u for u in units if not state.unit_exists(u)]
+            if missing:
+                return Piece(start, "", f"No files found for {missing[0]}.", 1)
+            return Piece(start, "\n".join(f"# /usr/lib/systemd/system/{u}" for u in units), "", 0)
+        if verb == "list-jobs":
+            return Piece(start, "" if "--no-legend" in tokens else "No jobs running.", "", 0)
+        if verb == "is-system-running":
+            return Piece(start, "running", "", 0)
+        return None
+
+    def _property(self, state: State, unit: str, name: str, bad: "Badness") -> str:
+        """A unit's property: the table's bad variant when the knob picks it; else what
+        the state says (existence, enablement, drop-ins, ordering), then the table's."""
+        table = self.units.get(unit, {}).get(name) or self.units.get("*", {}).get(name)
+        variables = self.variables(state.facts, unit)
+        if table is not None and bad(f"systemd:{unit}", f"systemd:{unit}:{name}"):
+            return string.Template(table[1]).safe_substitute(variables)
+        exists, active = state.unit_exists(unit), state.active(unit)
+        derived = {
+            "LoadState": "loaded" if exists else "not-found",
+            "UnitFileState": state.unit_file_state(unit),
+            "ActiveState": "active" if active else "inactive",
+            "DropInPaths": variables["dropin_paths"],
+        }
+        if name in derived:
+            return derived[name]
+        if name == "SubState" and not active:
+            return "dead"
+        if name.endswith("TimestampMonotonic") and not active:
+            return "0"
+        if table is None:
+            return ""
+        good, badv = table
+        after = self.units.get(unit, {}).get("After", ("", ""))[0]
+        if (name == "After" or name.endswith("TimestampMonotonic")) and "cloud-final.service" in after:
+            # ordered after cloud-final only when a drop-in (or its unit file) says so
+            if not state.ordered_after(unit, "cloud-final.service"):
+                return string.Template(badv).safe_substitute(variables)
+        return string.Template(good).safe_substitute(variables)
 
 
-def remember_from_script(script: str, facts: dict[str, Any]) -> None:
-    """Record what a (successful) provisioning script installed on the instance."""
-    for m in CODEDEPLOY_INSTALL.finditer(script):
-        facts["codedeploy_agent_version"] = m.group("rpm") or m.group("deb")
-    for m in CODEDEPLOY_V2.finditer(script):
-        facts["codedeploy_agent_version"] = m.group("pin")
-    for m in PACKAGE_INSTALL.finditer(script):
-        names = [a.strip("'\"") for a in m.group("args").split() if not a.startswith("-")]
-        packages = facts.setdefault("packages", [])
-        packages += [n for n in names if n and n not in packages and re.fullmatch(r"[\w.+:@-]+", n)]
-    for m in DROPIN_WRITE.finditer(script):
-        paths = facts.setdefault("dropins", {}).setdefault(m.group("unit"), [])
-        path = m.group(0)
-        if path not in paths:
-            paths.append(path)
+STATE_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState", "DropInPaths")
 
 
 # The update probe's script (src/script/probe.rs) says what it is in its header line; no

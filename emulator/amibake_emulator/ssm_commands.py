@@ -8,10 +8,11 @@ each command to every instance of the region), so:
   * SendCommand: refused with InvalidInstanceId for an instance that is not running with
     an Online agent (as AWS does); goes only to the InstanceIds/Targets given. On a
     canned instance nothing runs: stdout, stderr and exit code come from the outputs
-    table (outputs.py; scripts are evaluated by the tiny shell, minishell.py),
+    table and the instance's state (outputs.py, instance_state.py; scripts are evaluated
+    by the tiny shell, minishell.py, whose recognised commands change that state),
     `bad_image` picks its bad variants, `fail_command_matching` fails matching commands
-    (exit 1, stderr). Only when a command succeeds, what it installed is remembered in
-    the instance's facts. On a real-OS instance (realos.py) the script really runs.
+    (exit 1, stderr). Only when a command succeeds are its changes kept in the
+    instance's facts; an unknown command in a step fails it (`allow_unknown_commands`). On a real-OS instance (realos.py) the script really runs.
   * ListCommands and the SendCommand response report the invocations' live status.
 
 Get/ListCommandInvocations and CancelCommand are in ssm_invocations.py. The emulator log
@@ -29,8 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .minishell import run_script
-from .outputs import PROBE_HEADER, Badness, RunResult, probe_answer, remember_from_script
+from .minishell import Context, run_script
+from .outputs import PROBE_HEADER, Badness, RunResult, probe_answer
 from .ssm import agent_view, instances_of
 from .util import log, utcnow
 
@@ -101,15 +102,16 @@ def install(world: World) -> None:
 
 
 def run_from_table(world: World, account: str, region: str, instance_id: str, document: str, text: str, knobs: dict[str, Any]) -> RunResult:
-    """A canned instance's answer: the outputs table, the failure knob, and what the
-    command installed remembered for later commands and images."""
+    """A canned instance's answer: the outputs table and the instance's state, the failure
+    knob; what a successful command changed is kept for later commands and images."""
     facts = world.instance_facts(account, region, instance_id)
-    working = copy.deepcopy(facts)  # the script sees what it installs as it goes
+    working = copy.deepcopy(facts)  # the script sees what it changes as it goes
     table, badness = world.table, Badness(knobs["bad_image"])
     if document == "AWS-RunShellScript" and PROBE_HEADER in text:
         result = probe_answer(knobs["pending_updates"])
     elif document == "AWS-RunShellScript":
-        result = run_script(table, text, working, badness)
+        ctx = Context(region=region, allow_unknown=bool(knobs["allow_unknown_commands"]))
+        result = run_script(table, text, working, badness, ctx)
     else:  # a document's parameters are not shell
         result = table.run_flat(text, working, badness)
         result.mode = "document"
@@ -118,7 +120,6 @@ def run_from_table(world: World, account: str, region: str, instance_id: str, do
         result.exit_code = 1
         result.stderr += f"amibake-emulator: simulated failure (fail_command_matching={fail!r})\n"
     elif result.exit_code == 0:
-        remember_from_script(text, working)
         facts.clear()
         facts.update(working)
     return result

@@ -4,8 +4,9 @@ moto keeps the AWS resources; the World keeps what amibake's extensions add on t
 them and what moto has no place for:
 
   * the knobs (`config.Knobs`, per region) and the outputs table (`outputs.OutputTable`);
-  * the facts remembered per instance and image (agent version, drop-ins, packages), the
-    key of what CreateImage -> CopyImage -> RunInstances carry along;
+  * the facts remembered per instance and image (the instance state of
+    instance_state.py: packages, files, units, the agent's version), what
+    CreateImage -> CopyImage -> RunInstances carry along;
   * the timeline of scheduled transitions (pending -> running, ...): delays are applied
     lazily, `tick()` runs what is due before each request;
   * SSM invocations by command id, and idempotency tokens (ClientToken);

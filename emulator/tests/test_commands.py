@@ -30,16 +30,18 @@ def stdout(ssm, iid: str, script: str) -> str:
     return run(ssm, iid, script)["StandardOutputContent"]
 
 
-def test_scripts_are_answered_from_the_table(ssm, builder):
+def test_scripts_are_answered_from_the_table_and_the_instance_state(ssm, builder):
+    # A fresh base image: nothing a bake installs is there (no canned default answers it).
     inv = run(ssm, builder, "set -euo pipefail\nrpm -q codedeploy-agent")
-    assert (inv["Status"], inv["ResponseCode"], inv["StandardOutputContent"]) == ("Success", 0, "codedeploy-agent-1.7.1-110.noarch\n")
-    inv = run(ssm, builder, "ls /definitely/not/in/the/table")
-    assert (inv["Status"], inv["StandardOutputContent"]) == ("Success", ""), "unmatched script: exit 0, no output"
+    assert (inv["Status"], inv["ResponseCode"], inv["StandardOutputContent"]) == ("Failed", 1, "package codedeploy-agent is not installed\n")
+    inv = run(ssm, builder, "definitely-not-a-known-command")
+    assert (inv["Status"], inv["ResponseCode"], inv["StandardOutputContent"]) == ("Failed", 127, ""), "unknown command in a step: 127"
     marked = stdout(ssm, builder, "echo '::amibake:step-begin::'\ncloud-init status --wait\necho ::amibake:step-end::")
     assert marked == "::amibake:step-begin::\nstatus: done\n::amibake:step-end::\n"
-    assert stdout(ssm, builder, "systemctl is-active codedeploy-agent && systemctl is-enabled codedeploy-agent") == "active\nenabled\n"
+    assert stdout(ssm, builder, "systemctl is-active cloud-final && systemctl is-enabled cloud-final") == "active\nenabled\n"
     inv = run(ssm, builder, "#!/bin/bash\nset -euo pipefail\necho '::amibake:: check made up'\nsome-unknown-tool && echo OK")
     assert inv["ResponseCode"] == 127 and "OK" not in inv["StandardOutputContent"], "unknown command: 127"
+    assert run(ssm, builder, "dnf -y install java-17-amazon-corretto-headless")["Status"] == "Success"
     assert stdout(ssm, builder, "java -version 2>&1").startswith('openjdk version "17')
     inv = run(ssm, builder, "", document="AWS-ConfigureAWSPackage", params={"action": ["Install"], "name": ["AmazonCloudWatchAgent"]})
     assert (inv["Status"], inv["PluginName"]) == ("Success", "configurePackage")
@@ -125,7 +127,7 @@ def test_the_update_probe_is_answered_from_the_pending_updates_knob(emu, ssm, bu
         "amibake-probe\tend",
     ]
     # Any other script still comes from the table.
-    assert stdout(ssm, builder, "rpm -q codedeploy-agent") == "codedeploy-agent-1.7.1-110.noarch\n"
+    assert stdout(ssm, builder, "cloud-init status") == "status: done\n"
 
 
 def test_a_pending_update_that_would_be_structure_is_refused(emu):

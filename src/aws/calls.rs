@@ -109,11 +109,17 @@ pub const SSM_DESCRIBE_INSTANCE_INFORMATION: &str = "ssm:DescribeInstanceInforma
 pub const SSM_GET_COMMAND_INVOCATION: &str = "ssm:GetCommandInvocation";
 /// `ssm:GetParameter`.
 pub const SSM_GET_PARAMETER: &str = "ssm:GetParameter";
+/// `ssm:GetParameterHistory`.
+pub const SSM_GET_PARAMETER_HISTORY: &str = "ssm:GetParameterHistory";
 /// `ssm:GetParametersByPath`.
 pub const SSM_GET_PARAMETERS_BY_PATH: &str = "ssm:GetParametersByPath";
 /// `ssm:GetServiceSetting`.
 pub const SSM_GET_SERVICE_SETTING: &str = "ssm:GetServiceSetting";
+/// `ssm:ListTagsForResource`.
+pub const SSM_LIST_TAGS_FOR_RESOURCE: &str = "ssm:ListTagsForResource";
 /// `ssm:PutParameter`.
 pub const SSM_PUT_PARAMETER: &str = "ssm:PutParameter";
+/// `ssm:RemoveTagsFromResource`.
+pub const SSM_REMOVE_TAGS_FROM_RESOURCE: &str = "ssm:RemoveTagsFromResource";
 /// `ssm:SendCommand`.
 pub const SSM_SEND_COMMAND: &str = "ssm:SendCommand";

@@ -286,6 +286,15 @@ impl Aws {
         &self.region
     }
 
+    /// The same clients with `region` as the home region: `revoke --roll-back-stacks`
+    /// rolls each region's stacks back with the roll code, which acts in its home region.
+    pub fn in_region(&self, region: &str) -> Aws {
+        Aws {
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The EC2 client for `region`.
     pub fn ec2(&self, region: &str) -> Result<aws_sdk_ec2::Client, AwsError> {
         self.ec2.get(self.config.as_ref(), region)

@@ -320,3 +320,80 @@ pub async fn invocation(
         stderr: out.standard_error_content().unwrap_or_default().to_string(),
     })
 }
+
+/// One version of a parameter, as GetParameterHistory gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterVersion {
+    pub version: i64,
+    pub value: String,
+    pub description: String,
+}
+
+/// SSM keeps a parameter's last 100 versions; more pages than that are not read.
+const MAX_HISTORY: usize = 100;
+
+/// A parameter's versions, oldest first (every page, at most the 100 SSM keeps); empty
+/// when the parameter does not exist.
+pub async fn parameter_history(
+    ssm: &Client,
+    name: &str,
+) -> Result<Vec<ParameterVersion>, AwsError> {
+    let mut found = Vec::new();
+    let mut pages = ssm
+        .get_parameter_history()
+        .name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                let e = AwsError::call(crate::aws::calls::SSM_GET_PARAMETER_HISTORY, e);
+                return e
+                    .absent_if(&["ParameterNotFound"])
+                    .map(|_: Option<()>| found);
+            }
+        };
+        found.extend(page.parameters().iter().map(|p| ParameterVersion {
+            version: p.version(),
+            value: p.value().unwrap_or_default().to_string(),
+            description: p.description().unwrap_or_default().to_string(),
+        }));
+        if found.len() >= MAX_HISTORY * 2 {
+            break;
+        }
+    }
+    found.sort_by_key(|p| p.version);
+    Ok(found)
+}
+
+/// A parameter's tags.
+pub async fn parameter_tags(
+    ssm: &Client,
+    name: &str,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let out = ssm
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_LIST_TAGS_FOR_RESOURCE, e))?;
+    Ok(out
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect())
+}
+
+/// Removes tags (by key) from a parameter; a key it does not carry is no error.
+pub async fn untag_parameter(ssm: &Client, name: &str, keys: &[&str]) -> Result<(), AwsError> {
+    ssm.remove_tags_from_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::call(crate::aws::calls::SSM_REMOVE_TAGS_FROM_RESOURCE, e))
+}

@@ -19,6 +19,7 @@ mod generate;
 mod outdated;
 mod promote;
 mod prune;
+mod revoke;
 mod roll;
 mod signals;
 // The fleet report.
@@ -160,6 +161,18 @@ pub enum Command {
         after_help = "Examples:\n  amibake status --recipe web-tomcat\n  amibake status --all --region eu-west-1 --also-region us-west-2\n  amibake status --recipe web-tomcat --max-age 30d   # CI: exit 1 when an image in use is older\n  amibake --json status --recipe web-tomcat | jq '.images[] | select(.in_use)'\n  amibake status --recipe web-tomcat --plan         # the calls it would make; makes none\n  amibake status --recipe web-tomcat --usage-report # also which other accounts use a shared image\n\nOnly complete images of amibake's bakes (amibake:complete=true) are reported, disabled ones too, in the home region (--region) and each --also-region. An image is in use when the survey prune keeps by finds it: a channel /amibake/RECIPE/ENV, an Auto Scaling group's launch template version or launch configuration, an instance that is not terminated, a stack's amibake:image-id or amibake:previous-image-id, anything DescribeImageReferences names, or another account in the image's newest available usage report. BEHIND counts the recipe's newer complete builds in the region; CHANNELS shows each channel as ENV= (the image is the channel's), ENV-N (N builds behind it), ENV+N (ahead) or ENV? (the channel holds an image that is not one of the recipe's builds here). Status only reads, except --usage-report, which creates a usage report of each image (CreateImageUsageReport).\n\nExit codes: 0 reported (also when there are no images), 1 an image in use is older than --max-age (each named) or an AWS call failed, 2 bad input (an unknown flag, a bad duration or recipe name), 130 interrupted."
     )]
     Status(status::StatusArgs),
+    /// Pull a bad image everywhere: move every channel that holds it back to what it held
+    /// before, disable it and every copy, print what still uses it; dry run unless --yes.
+    #[command(
+        after_help = "Examples:\n  amibake revoke --ami ami-0123456789abcdef0 --also-region us-west-2 --reason \"CVE-2026-1234 in openssl\"   # dry run: the plan\n  amibake revoke --manifest amibake-manifest.json --reason \"broken agent\" --yes --roll-back-stacks\n  amibake restore --ami ami-0123456789abcdef0 --also-region us-west-2 --yes   # undo it\n\nEach channel /amibake/RECIPE/ENV holding the image (or a copy) goes back to the value its SSM history held before, skipping images that cannot launch; its new version records who, when, the run and --reason, and the tag amibake:revoked-from=ID. Then DisableImage on the image and every copy; with --roll-back-stacks each stack on it rolls back to its amibake:previous-image-id. Nothing is deregistered or deleted. A rerun does what is left, or says everything is revoked already.\n\nExit codes: 0 done (or the dry run printed, or nothing left to do), 1 an AWS call or a rollback failed (what was done and not is listed; rerun to finish), 2 bad input (nothing changed), 130 interrupted."
+    )]
+    Revoke(revoke::RevokeArgs),
+    /// Undo a revoke: enable the image and its copies, and move every channel revoke moved
+    /// off it (and that did not change since) back to it; dry run unless --yes.
+    #[command(
+        after_help = "Examples:\n  amibake restore --ami ami-0123456789abcdef0 --also-region us-west-2\n  amibake restore --manifest amibake-manifest.json --yes\n\nA channel tagged amibake:revoked-from=ID whose newest version is revoke's goes back to ID and loses the tag; one changed since (a promote after the revoke) is left alone and named. Stacks are not rolled forward (amibake roll does that).\n\nExit codes: 0 done (or the dry run printed, or nothing left to do), 1 an AWS call failed, 2 bad input (nothing changed), 130 interrupted."
+    )]
+    Restore(revoke::RestoreArgs),
     /// Print shell completions or the man page (for packagers and `just completions`).
     #[command(hide = true)]
     Generate { artifact: generate::Artifact },
@@ -298,6 +311,8 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => online(&cli.global, None, |cx| rollback(cx, args)),
         Command::Promote(args) => promote::run(&cli.global, &inputs, args),
         Command::Status(args) => online(&cli.global, None, |cx| status::status(cx, args)),
+        Command::Revoke(args) => revoke::run_revoke(&cli.global, args),
+        Command::Restore(args) => revoke::run_restore(&cli.global, args),
         Command::Generate { artifact } => generate::generate(&cli.global, *artifact),
     }
 }

@@ -83,23 +83,27 @@ impl Serialize for ImageState {
     }
 }
 
-/// Transitional: lets code that still compares an image's state with EC2's name
-/// (`image.state == "available"`) compile until it asks [`ImageState`] instead.
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each EC2 name maps to its own variant (never `Other`, which would round-trip any
+    /// string) and back; an unknown name is `Other`, kept as sent.
     #[test]
-    fn states_round_trip_through_ec2_names() {
-        for name in [
-            "pending",
-            "available",
-            "failed",
-            "error",
-            "deregistered",
-            "disabled",
-        ] {
-            assert_eq!(ImageState::from(name).as_str(), name);
+    fn ec2_names_map_to_their_variants_and_back() {
+        let known = [
+            ("pending", ImageState::Pending),
+            ("available", ImageState::Available),
+            ("failed", ImageState::Failed),
+            ("error", ImageState::Error),
+            ("deregistered", ImageState::Deregistered),
+            ("invalid", ImageState::Invalid),
+            ("transient", ImageState::Transient),
+            ("disabled", ImageState::Disabled),
+        ];
+        for (name, variant) in known {
+            assert_eq!(ImageState::from(name), variant, "{name}");
+            assert_eq!(variant.as_str(), name);
         }
         assert_eq!(
             ImageState::from("frozen"),

@@ -13,6 +13,7 @@ use super::AwsError;
 mod account;
 mod allowed;
 mod catalog;
+mod disable;
 mod images;
 mod instances;
 mod inventory;
@@ -22,6 +23,10 @@ mod usage;
 
 pub use account::{ebs_default_key, enabled_regions, region_opt_in};
 pub use allowed::{AllowedSettings, allowed_images_settings, image_facts};
+// revoke and restore
+pub use disable::{
+    describe_image_even_disabled, disable_image, enable_image, own_images_tagged_even_disabled,
+};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
     describe_image, images_tagged, newest_image, share_image,

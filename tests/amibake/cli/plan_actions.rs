@@ -23,8 +23,19 @@ fn action_names(doc: &Value) -> Vec<&str> {
 
 #[test]
 fn plan_takes_the_copy_and_share_flags_and_prints_the_copy_and_share_in_the_walk_order() {
+    // A recipe that copies and shares nothing itself: whatever the plan copies or
+    // shares comes from the flags.
+    let alone = amibake(["plan", UBUNTU]);
+    expect_exit(&alone, 0);
+    let alone = String::from_utf8_lossy(&alone.stdout);
+    for absent in ["us-west-2", "share the image", "111122223333"] {
+        assert!(
+            !alone.contains(absent),
+            "{absent:?} without the flags:\n{alone}"
+        );
+    }
     let flags = ["--copy-to", "us-west-2", "--share-with", "111122223333"];
-    let out = amibake(["plan", AL2023].iter().chain(&flags));
+    let out = amibake(["plan", UBUNTU].iter().chain(&flags));
     expect_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
     for action in [
@@ -38,7 +49,7 @@ fn plan_takes_the_copy_and_share_flags_and_prints_the_copy_and_share_in_the_walk
         assert!(text.contains(action), "no {action:?} in the plan:\n{text}");
     }
 
-    let doc = plan_json([AL2023].iter().chain(&flags));
+    let doc = plan_json([UBUNTU].iter().chain(&flags));
     let actions = action_names(&doc);
     assert_eq!(actions.first(), Some(&"resolve_source"));
     assert_eq!(actions.last(), Some(&"write_manifest"));

@@ -52,6 +52,24 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
         amis.iter()
             .all(|a| !a["snapshot_ids"].as_array().unwrap().is_empty())
     );
+    // Clean-up checks (`assert_nothing_left`) find a run's snapshots by its run-id tag:
+    // each AMI's snapshots, and only they, carry it.
+    for a in amis {
+        let region = a["region"].as_str().unwrap();
+        let mut want: Vec<&str> = a["snapshot_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        want.sort();
+        let mut tagged = rt().block_on(snapshots(region, &run_id));
+        tagged.sort();
+        assert_eq!(
+            tagged, want,
+            "snapshots tagged with run {run_id} in {region}"
+        );
+    }
     // Read as Packer's manifest is read: `.builds[-1].artifact_id`, region:ami pairs.
     let packer = m["builds"].as_array().unwrap().last().unwrap();
     let pairs: Vec<String> = amis

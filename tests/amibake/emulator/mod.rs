@@ -4,6 +4,7 @@
 mod bake;
 mod bake_agent_v2;
 mod bake_history;
+mod bake_honest;
 mod bake_many;
 mod bake_preflight;
 mod bake_profile;
@@ -15,6 +16,7 @@ mod promote_plan;
 mod promote_scan;
 mod prune;
 mod prune_refs;
+mod revoke;
 mod roll;
 mod roll_allowed;
 mod roll_update;

@@ -69,10 +69,13 @@ fn updates_over_time(template: &str, region: &str, refresh: bool) {
     assert_eq!(last(&evs, "start")["policy"], policy);
     let statuses = stack_statuses(&evs);
     let at = |s: &str| statuses.iter().position(|x| x == s);
-    assert!(
-        at("UPDATE_IN_PROGRESS") < at("UPDATE_COMPLETE") && at("UPDATE_COMPLETE").is_some(),
-        "{statuses:?}"
-    );
+    // Both seen, in-progress first (an Option compare would hold with in-progress unseen).
+    match (at("UPDATE_IN_PROGRESS"), at("UPDATE_COMPLETE")) {
+        (Some(progress), Some(complete)) => assert!(progress < complete, "{statuses:?}"),
+        seen => panic!(
+            "both UPDATE_IN_PROGRESS and UPDATE_COMPLETE expected, saw {seen:?}: {statuses:?}"
+        ),
+    }
     if refresh {
         let refreshes: Vec<&serde_json::Value> =
             evs.iter().filter(|e| e["event"] == "refresh").collect();

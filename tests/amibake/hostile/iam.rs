@@ -184,6 +184,8 @@ fn iam_tags_only_at_creation_or_amibakes_own_keys_and_never_sets_created_by_afte
         let trusts = [
             "ec2:TerminateInstances",
             "ec2:DeregisterImage",
+            "ec2:DisableImage",
+            "ec2:EnableImage",
             "ec2:DeleteSnapshot",
             "ec2:ModifyImageAttribute",
             "ssm:SendCommand",
@@ -219,9 +221,14 @@ fn iam_writes_only_its_own_environments_channel_and_rolls_only_its_own_stacks() 
                 s.sid
             );
             for r in resources {
+                // RevokePolicy (only with Revokes true: an incident role) moves every
+                // environment's channels back and forward: the channels, nothing else.
+                let revokes_any_channel =
+                    s.policy == "RevokePolicy" && r.contains(":parameter/amibake/*\"");
                 assert!(
                     r.contains("parameter/amibake/*/${Environment}")
-                        || r.contains("parameter${WaitHistoryPrefix}/*"),
+                        || r.contains("parameter${WaitHistoryPrefix}/*")
+                        || revokes_any_channel,
                     "{}/{}: PutParameter beyond this role's environment's channels and the wait history: {r}",
                     s.policy,
                     s.sid

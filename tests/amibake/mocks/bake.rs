@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use amibake::bake::BakeError;
 use amibake::error::{ExitKind, Failure};
+use amibake::script::StepCommand;
 use aws_sdk_ec2::operation::create_tags::{CreateTagsError, CreateTagsOutput};
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_smithy_mocks::{Rule, mock};
@@ -33,9 +34,7 @@ fn provision_step(
 /// defaults, and a rule counting the step's SendCommand, which it returns.
 fn answer_provision(m: &mut Mocks, step: &Rule) -> Rule {
     m.override_ssm(step);
-    let sends = sends_of(" provision");
-    m.override_ssm(&sends);
-    sends
+    m.sends_of(" provision")
 }
 
 #[tokio::test(start_paused = true)]
@@ -59,6 +58,20 @@ async fn invocation_does_not_exist_then_in_progress_then_success_passes_the_step
     // Not visible yet, then running, then done: one command, polled three times.
     assert_eq!(step.num_calls(), 3);
     assert_eq!(sends.num_calls(), 1, "the step is sent once, not re-sent");
+    // What was sent is the plan's step: its rendered script, to the builder, with the
+    // step's timeout.
+    let planned = &bake.plan().steps[0];
+    let StepCommand::Shell { script } = &planned.command else {
+        panic!("the provision step is a shell step: {:?}", planned.command)
+    };
+    assert!(script.text.contains("echo provisioning"), "{}", script.text);
+    assert_sent(
+        &m,
+        "step 1/1 provision",
+        BUILDER,
+        &script.text,
+        planned.timeout.get().as_secs(),
+    );
     assert_eq!(manifest.steps.len(), 1);
     assert_eq!(manifest.steps[0].name, "provision");
     assert_eq!(manifest.steps[0].attempts, 1);
@@ -111,6 +124,109 @@ async fn invocation_does_not_exist_then_in_progress_then_success_passes_the_step
     let image = ami_in(HOME);
     assert!(made.contains(&("instance", BUILDER)), "{made:?}");
     assert!(made.contains(&("image", image.as_str())), "{made:?}");
+}
+
+/// The builder launches the AMI the source resolution found (the recipe names no AMI: only
+/// an SSM parameter), IMDSv2 only, an encrypted root deleted with the instance, and the
+/// run's tags on the instance and its volume at creation; the boot test launches the
+/// baked image.
+#[tokio::test(start_paused = true)]
+async fn run_instances_launches_the_resolved_source_ami_with_imdsv2_an_encrypted_root_and_the_run_tags()
+ {
+    const PARAMETER: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+    let recipe = format!(
+        "{}boot_test:\n  checks:\n    - {{ name: boots, run: \"true\" }}\n",
+        ONE_STEP.replace(
+            &format!("{{ ami: {SOURCE_AMI} }}"),
+            &format!("{{ ssm_parameter: {PARAMETER} }}")
+        )
+    );
+    assert!(!recipe.contains(SOURCE_AMI), "{recipe}");
+    let mut m = Mocks::new();
+    let resolved = mock!(aws_sdk_ssm::Client::get_parameter)
+        .match_requests(|req| req.name() == Some(PARAMETER))
+        .then_output(|| {
+            aws_sdk_ssm::operation::get_parameter::GetParameterOutput::builder()
+                .parameter(
+                    aws_sdk_ssm::types::Parameter::builder()
+                        .name(PARAMETER)
+                        .value(SOURCE_AMI)
+                        .build(),
+                )
+                .build()
+        });
+    m.override_ssm(&resolved);
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = reporter();
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
+
+    let manifest = bake.run().await.expect("the bake succeeds");
+    assert!(bake.cleanup(false).await);
+
+    assert_eq!(resolved.num_calls(), 1);
+    assert_eq!(manifest.source_ami.id, SOURCE_AMI);
+    let launched = m.world().launched.clone();
+    let builder = &launched[BUILDER];
+    assert_eq!(
+        builder.image_id(),
+        Some(SOURCE_AMI),
+        "the resolved source AMI"
+    );
+    assert_eq!(
+        launched[BOOT_TEST].image_id(),
+        Some(ami_in(HOME).as_str()),
+        "the boot test boots the baked image"
+    );
+    for (id, req) in &launched {
+        let imds = req.metadata_options().expect("metadata options");
+        assert_eq!(
+            imds.http_tokens(),
+            Some(&aws_sdk_ec2::types::HttpTokensState::Required),
+            "{id}: IMDSv2 only"
+        );
+        assert_eq!(imds.http_put_response_hop_limit(), Some(1), "{id}");
+        assert_eq!(
+            (req.min_count(), req.max_count()),
+            (Some(1), Some(1)),
+            "{id}"
+        );
+        let kinds: Vec<_> = req
+            .tag_specifications()
+            .iter()
+            .map(|s| s.resource_type().map(|t| t.as_str().to_string()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [Some("instance".to_string()), Some("volume".to_string())],
+            "{id}"
+        );
+        for spec in req.tag_specifications() {
+            assert!(
+                spec.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("amibake:run-id") && t.value() == Some(RUN_ID)),
+                "{id}: the run's tag at creation: {spec:?}"
+            );
+        }
+    }
+    let root = builder.block_device_mappings();
+    assert_eq!(root.len(), 1, "{root:?}");
+    assert_eq!(
+        root[0].device_name(),
+        Some("/dev/xvda"),
+        "the source's root device"
+    );
+    let ebs = root[0].ebs().expect("an EBS root");
+    assert_eq!(
+        ebs.encrypted(),
+        Some(true),
+        "the builder's root is encrypted"
+    );
+    assert_eq!(ebs.delete_on_termination(), Some(true));
+    assert!(
+        launched[BOOT_TEST].block_device_mappings().is_empty(),
+        "the boot test keeps the baked image's own (encrypted) devices"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use amibake::bake::BakeError;
 use amibake::error::{ExitKind, Failure};
 use aws_sdk_ec2::operation::copy_image::CopyImageError;
+use aws_sdk_ec2::types::LaunchPermission;
 use aws_smithy_mocks::mock;
 use mocks::*;
 use tokio::sync::Notify;
@@ -40,6 +41,15 @@ async fn the_boot_test_launches_the_instance_type_the_plan_shows() {
 
     let types = m.world().instance_types.clone();
     assert_eq!(types[BOOT_TEST], "m5.large", "{types:?}");
+    // The check sent is the plan's, to the test instance, with the check's timeout.
+    let check = &bake.plan().boot_test.as_ref().unwrap().checks[0];
+    assert_sent(
+        &m,
+        "boot-test check boots",
+        BOOT_TEST,
+        &check.script.text,
+        check.timeout.get().as_secs(),
+    );
     assert_eq!(types[BUILDER], "t3.small", "the builder keeps its own type");
     assert!(manifest.boot_test.is_some_and(|bt| bt.passed));
     let checks = reporter.recorded();
@@ -50,6 +60,53 @@ async fn the_boot_test_launches_the_instance_type_the_plan_shows() {
                 .iter()
                 .all(|c| c["passed"] == true && c["phase"] == "boot-test"),
         "{checks:?}"
+    );
+}
+
+/// Once the boot test passed, each image (home and copy) is tagged complete with its
+/// snapshot, and shared with the recipe's account: exactly that account, on that image.
+#[tokio::test(start_paused = true)]
+async fn a_passing_bake_tags_each_image_complete_and_shares_it_with_the_recipes_account() {
+    let recipe = format!(
+        "{ONE_STEP}  copy_to: [us-west-2]\n  share_with: {{ accounts: [\"{SHARE_ACCOUNT}\"] }}\n\
+         boot_test:\n  checks:\n    - {{ name: boots, run: \"true\" }}\n"
+    );
+    let m = Mocks::new();
+    let dir = tempfile::tempdir().unwrap();
+    let reporter = reporter();
+    let bake = bake(m.aws(), &recipe, &reporter, dir.path()).await;
+
+    bake.run().await.expect("the bake succeeds");
+    assert!(bake.cleanup(false).await);
+
+    let w = m.world();
+    let mut tagged: Vec<Vec<String>> = w.tagged.iter().map(|r| r.resources().to_vec()).collect();
+    tagged.sort();
+    let mut want: Vec<Vec<String>> = [HOME, "us-west-2"]
+        .iter()
+        .map(|r| vec![ami_in(r), snapshot_in(r)])
+        .collect();
+    want.sort();
+    assert_eq!(
+        tagged, want,
+        "each image and its snapshot tagged complete once"
+    );
+    let mut shared: Vec<(&str, &[LaunchPermission])> = w
+        .shared
+        .iter()
+        .map(|r| {
+            let add = r.launch_permission().map(|p| p.add()).unwrap_or_default();
+            (r.image_id().unwrap_or_default(), add)
+        })
+        .collect();
+    shared.sort_by_key(|(image, _)| image.to_string());
+    let account = [LaunchPermission::builder().user_id(SHARE_ACCOUNT).build()];
+    let (home, copy) = (ami_in(HOME), ami_in("us-west-2"));
+    let mut want = [(home.as_str(), &account[..]), (copy.as_str(), &account[..])];
+    want.sort_by_key(|(image, _)| image.to_string());
+    assert_eq!(
+        shared, want,
+        "each image shared with the recipe's account alone"
     );
 }
 

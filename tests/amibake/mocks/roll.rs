@@ -80,17 +80,15 @@ async fn a_completed_update_exits_0_naming_old_and_new_ami_and_launch_template_v
             .rollback_configuration()
             .expect("a rollback configuration");
         assert_eq!(rollback.monitoring_time_in_minutes(), Some(10));
-        let triggers: Vec<_> = rollback
-            .rollback_triggers()
-            .iter()
-            .map(|t| (t.arn().unwrap(), t.r#type().unwrap()))
-            .collect();
-        assert_eq!(triggers, [(ALARM, "AWS::CloudWatch::Alarm")]);
         assert_eq!(w.executed_token.as_deref(), Some(TOKEN));
         // The stack now records both images.
         assert_eq!(w.tags["amibake:previous-image-id"], AMI_A);
         assert_eq!(w.tags["amibake:image-id"], AMI_B);
     }
+    assert_eq!(
+        rollback_triggers(&m),
+        pairs(&[(ALARM, "AWS::CloudWatch::Alarm")])
+    );
     assert_eq!(m.rules.execute_change_set.num_calls(), 1);
     assert_eq!(m.rules.delete_change_set.num_calls(), 0);
     // Every event of this roll, once, oldest first.

@@ -68,6 +68,9 @@ async fn a_refresh_roll_names_the_policy_and_shows_the_refresh_progressing() {
 
 #[tokio::test(start_paused = true)]
 async fn an_alarm_that_fails_the_refresh_rolls_the_stack_back_exit_1_naming_the_alarm() {
+    // The roll names the alarm; the refresh fails on that alarm, as Auto Scaling says.
+    let alarm = "web-5xx";
+    assert!(ALARM.ends_with(&format!(":alarm:{alarm}")), "{ALARM}");
     let reason = "The instance refresh failed because alarm web-5xx is in ALARM state";
     let m = refresh_stack(vec![
         ("InProgress", 50, 1, None),
@@ -76,9 +79,17 @@ async fn an_alarm_that_fails_the_refresh_rolls_the_stack_back_exit_1_naming_the_
     ]);
     m.world().script = rollback_script(true).into();
     let reporter = reporter();
-    let roll = Roll::new(m.aws(), request(Target::Ami(AMI_B.into())), &reporter);
+    let mut req = request(Target::Ami(AMI_B.into()));
+    req.rollback_alarms = vec![ALARM.to_string()];
+    let roll = Roll::new(m.aws(), req, &reporter);
 
     let err = roll.run(None).await.expect_err("the refresh fails");
+
+    // The update carried the alarm as its rollback trigger.
+    assert_eq!(
+        rollback_triggers(&m),
+        pairs(&[(ALARM, "AWS::CloudWatch::Alarm")])
+    );
 
     assert_eq!(err.kind(), ExitKind::Failed);
     match &err {
@@ -87,15 +98,15 @@ async fn an_alarm_that_fails_the_refresh_rolls_the_stack_back_exit_1_naming_the_
         } => {
             assert_eq!(ami, AMI_A, "the stack is back on the old image");
             assert!(why.contains("instance refresh r-1"), "{why}");
-            assert!(why.contains("alarm web-5xx is in ALARM state"), "{why}");
+            assert!(
+                why.contains(&format!("alarm {alarm} is in ALARM state")),
+                "{why}"
+            );
         }
         other => panic!("expected RolledBack, got {other:?}"),
     }
     let error = err.event().to_json();
-    assert!(
-        error["reason"].as_str().unwrap().contains("web-5xx"),
-        "{error}"
-    );
+    assert!(error["reason"].as_str().unwrap().contains(alarm), "{error}");
     let statuses: Vec<String> = reporter
         .recorded()
         .of_kind("refresh")

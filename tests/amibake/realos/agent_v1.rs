@@ -25,6 +25,7 @@ fn agent_bake_on(flavour: &str, region: &str) {
         serde_json::from_str(&std::fs::read_to_string(state.path().join("manifest.json")).unwrap())
             .unwrap();
 
+    assert_rebooted(&manifest);
     // The built-in checks read real `systemctl show` output and passed.
     assert_eq!(manifest["boot_test"]["passed"], true, "{manifest:#}");
     let ordering = check_stdout(

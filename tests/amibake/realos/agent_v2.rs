@@ -67,6 +67,7 @@ fn agent_v2_bake_on(flavour: &str, region: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let manifest = manifest(state.path());
     builtin_v2_checks_passed(&manifest);
+    assert_rebooted(&manifest);
 
     // The reinstall and the agent's own update left the native unit and its ordering.
     let unit = check_stdout(

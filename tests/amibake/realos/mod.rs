@@ -169,14 +169,37 @@ fn powered_off(ids: &[String]) -> Vec<Value> {
     }
 }
 
-/// Every container the run booted is off again, and none of their journals (at any
-/// boot) reported an ordering cycle.
+/// Every container the run booted is off again, booted exactly as often as the run says
+/// (the builder once plus once per reboot step the bake started, every other instance
+/// once), and none of their journals (at any boot) reported an ordering cycle.
 fn powered_off_without_cycles(evs: &[Value]) {
-    let ids: Vec<String> = launched(evs).into_iter().map(|(_, id)| id).collect();
-    for row in powered_off(&ids) {
-        assert!(row["boots"].as_u64().unwrap() >= 1, "{row:#}");
+    let reboots = evs
+        .iter()
+        .filter(|e| e["event"] == "step" && e["kind"] == "reboot" && e["state"] == "start")
+        .count() as u64;
+    let instances = launched(evs);
+    let ids: Vec<String> = instances.iter().map(|(_, id)| id.clone()).collect();
+    for ((role, id), row) in instances.iter().zip(powered_off(&ids)) {
+        let boots = if role == "builder" { 1 + reboots } else { 1 };
+        assert_eq!(
+            row["boots"].as_u64(),
+            Some(boots),
+            "{role} {id} boots (the bake started {reboots} reboot steps): {row:#}"
+        );
         assert_eq!(row["ordering_cycles"], json!([]), "{row:#}");
     }
+}
+
+/// The builder really rebooted between the step that saved its boot id and validation:
+/// the recipe's `rebooted` check prints the id saved before the reboot step and the
+/// current one (systemd-nspawn gives each boot of a container a boot id of its own).
+fn assert_rebooted(manifest: &Value) {
+    let seen = check_stdout(manifest, "validation", "rebooted");
+    let (before, now) = (field(&seen, "boot-id-before"), field(&seen, "boot-id-now"));
+    for id in [&before, &now] {
+        assert_eq!(id.len(), 36, "a boot id (a UUID): {seen}");
+    }
+    assert_ne!(before, now, "the boot id changed across the reboot: {seen}");
 }
 
 /// Bakes tests/realos/`recipe` in `region` with `vars`; returns (output, events).

@@ -35,7 +35,11 @@ fn a_failing_step_reports_its_real_exit_code_and_stderr() {
     let error = expect_error(&out, 1);
     let message = error.to_string();
     assert!(message.contains("migrate"), "{message}");
-    assert!(message.contains('7'), "exit code 7 expected: {message}");
+    // `exit code 7` then the stderr tail's `;`: exit code 127 or 70 does not match.
+    assert!(
+        message.contains("exit code 7;"),
+        "exit code 7 expected: {message}"
+    );
     assert!(
         message.contains("disk full: /var/lib/app"),
         "the stderr tail expected: {message}"

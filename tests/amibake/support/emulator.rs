@@ -105,10 +105,23 @@ pub fn fresh_state(region: &str, knobs: serde_json::Value) -> tempfile::TempDir 
 /// Requests the emulator has answered with RequestLimitExceeded in `region`, by action
 /// (`GET /_amibake/stats`).
 pub fn throttled(region: &str) -> serde_json::Map<String, serde_json::Value> {
-    stats()["throttled"][region]
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+    let stats = stats();
+    let all = stats["throttled"].as_object().unwrap_or_else(|| {
+        let keys: Vec<_> = stats
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .collect();
+        panic!("stats have no `throttled` map, only {keys:?}")
+    });
+    match all.get(region) {
+        // Nothing throttled in the region yet.
+        None => serde_json::Map::new(),
+        Some(by_action) => by_action
+            .as_object()
+            .cloned()
+            .unwrap_or_else(|| panic!("throttled[{region}] is action -> count: {by_action}")),
+    }
 }
 
 /// Requests the emulator counted in `region` since the calling test claimed it: by the

@@ -46,13 +46,22 @@ pub struct StackView {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
+/// The stack `name`, or `None` when CloudFormation says it does not exist; any other
+/// error fails the test (it is not "no stack").
 pub async fn stack(region: &str, name: &str) -> Option<StackView> {
-    let out = cfn(region)
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-        .ok()?;
+    let out = match cfn(region).describe_stacks().stack_name(name).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            let missing = format!("Stack with id {name} does not exist");
+            let service = e.as_service_error();
+            if service.is_some_and(|s| s.meta().code() == Some("ValidationError"))
+                && service.and_then(|s| s.meta().message()) == Some(missing.as_str())
+            {
+                return None;
+            }
+            panic!("DescribeStacks {name} in {region}: {e:?}");
+        }
+    };
     let s = out.stacks().first()?;
     Some(StackView {
         status: s.stack_status().unwrap().as_str().to_string(),

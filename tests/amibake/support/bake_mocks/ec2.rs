@@ -51,9 +51,7 @@ impl Ec2Rules {
         });
         let create_image = create_image(region, world);
         let copy_image = copy_image(region, world);
-        let create_tags = mock!(C::create_tags).then_output(|| {
-            aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
-        });
+        let create_tags = create_tags(region, world);
         let w = world.clone();
         let deregister_image = mock!(C::deregister_image)
             .match_requests(move |req| req.image_id() == Some(ami_in(region).as_str()))
@@ -77,10 +75,7 @@ impl Ec2Rules {
                 aws_sdk_ec2::operation::delete_security_group::DeleteSecurityGroupOutput::builder()
                     .build()
             });
-        let modify_image_attribute = mock!(C::modify_image_attribute).then_output(|| {
-            aws_sdk_ec2::operation::modify_image_attribute::ModifyImageAttributeOutput::builder()
-                .build()
-        });
+        let modify_image_attribute = modify_image_attribute(region, world);
         let modify_snapshot_attribute = mock!(C::modify_snapshot_attribute).then_output(|| {
             aws_sdk_ec2::operation::modify_snapshot_attribute::ModifySnapshotAttributeOutput::builder()
                 .build()
@@ -153,7 +148,8 @@ impl Ec2Rules {
 }
 
 /// RunInstances: the builder or the boot-test instance by its ClientToken, running at once
-/// (or stuck pending), with the instance type it was launched with recorded.
+/// (or stuck pending), with the instance type it was launched with and the whole request
+/// recorded ([`World::launched`]).
 fn run_instances(world: &Shared) -> Rule {
     let w = world.clone();
     mock!(aws_sdk_ec2::Client::run_instances).then_compute_output(move |req| {
@@ -175,6 +171,7 @@ fn run_instances(world: &Shared) -> Rule {
         let instance_type = req.instance_type().map(|t| t.as_str().to_string());
         w.instance_types
             .insert(id.to_string(), instance_type.unwrap_or_default());
+        w.launched.insert(id.to_string(), req.clone());
         aws_sdk_ec2::operation::run_instances::RunInstancesOutput::builder()
             .instances(Instance::builder().instance_id(id).build())
             .build()
@@ -192,6 +189,58 @@ fn terminate(world: &Shared, id: &'static str) -> Rule {
                 .insert(id.to_string(), "terminated".into());
             aws_sdk_ec2::operation::terminate_instances::TerminateInstancesOutput::builder().build()
         })
+}
+
+/// CreateTags as the bake sends it once an image is complete, or the test fails: this
+/// region's image and its snapshot, `amibake:complete=true` (and the scan's summary, when
+/// the recipe scans). Recorded in [`World::tagged`].
+fn create_tags(region: &'static str, world: &Shared) -> Rule {
+    let w = world.clone();
+    mock!(aws_sdk_ec2::Client::create_tags).then_compute_output(move |req| {
+        assert_eq!(
+            req.resources(),
+            [ami_in(region), snapshot_in(region)],
+            "CreateTags in {region} of this run's image and its snapshot"
+        );
+        let tags: BTreeMap<&str, &str> = req
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            tags.get("amibake:complete"),
+            Some(&"true"),
+            "CreateTags in {region}: {tags:?}"
+        );
+        assert!(
+            tags.keys()
+                .all(|k| ["amibake:complete", "amibake:scan"].contains(k)),
+            "only amibake's after-creation keys in {region}: {tags:?}"
+        );
+        lock(&w).tagged.push(req.clone());
+        aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
+    })
+}
+
+/// ModifyImageAttribute as a share sends it, or the test fails: this region's image,
+/// launch permissions added and none removed. Recorded in [`World::shared`].
+fn modify_image_attribute(region: &'static str, world: &Shared) -> Rule {
+    let w = world.clone();
+    mock!(aws_sdk_ec2::Client::modify_image_attribute).then_compute_output(move |req| {
+        assert_eq!(
+            req.image_id(),
+            Some(ami_in(region).as_str()),
+            "the share in {region} is of this run's image"
+        );
+        let perms = req.launch_permission();
+        assert!(
+            perms.is_some_and(|p| !p.add().is_empty() && p.remove().is_empty()),
+            "the share in {region} adds launch permissions and removes none: {perms:?}"
+        );
+        lock(&w).shared.push(req.clone());
+        aws_sdk_ec2::operation::modify_image_attribute::ModifyImageAttributeOutput::builder()
+            .build()
+    })
 }
 
 /// CreateImage of the builder: [`ami_in`] the region, pending.

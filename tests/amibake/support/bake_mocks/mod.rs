@@ -8,6 +8,13 @@
 //! ([`Mocks::override_ec2`], [`Mocks::override_ssm`]) and asserts calls with
 //! [`Rule::num_calls`].
 //!
+//! The rules for the calls whose parameters matter check them as AWS would be asked
+//! (SendCommand: target, document, script, timeouts; CreateTags: this run's image and
+//! snapshot, amibake's keys; ModifyImageAttribute: this run's image, permissions added) and
+//! record the request in [`World`] (`launched`, `sent`, `tagged`, `shared`) for tests to
+//! compare with the plan. A request that fails a check panics in the rule; the bake
+//! reports that as an error, so a test asserting success or a specific error fails.
+//!
 //! Rules that delete things match only the ids this run created, so a stray
 //! DeregisterImage of the source AMI, or a TerminateInstances of an id nobody launched,
 //! finds no rule and fails the test at once (the interceptor panics).
@@ -29,12 +36,16 @@ use amibake::plan::{Overrides, Plan};
 use amibake::recipe::{self, MissingSecrets, VarInputs};
 use amibake::report::Reporter;
 use amibake::secret::Masker;
+use aws_sdk_ec2::operation::create_tags::CreateTagsInput;
 use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
+use aws_sdk_ec2::operation::modify_image_attribute::ModifyImageAttributeInput;
+use aws_sdk_ec2::operation::run_instances::RunInstancesInput;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Image, ImageState, Instance, InstanceState,
     InstanceStateName, Reservation, Tag,
 };
+use aws_sdk_ssm::operation::send_command::SendCommandInput;
 use aws_smithy_mocks::{MockResponse, Rule, mock};
 use aws_smithy_types::error::ErrorMetadata;
 
@@ -126,6 +137,14 @@ pub struct World {
     pub stuck_pending: BTreeSet<String>,
     /// Instance id → the instance type it was launched with.
     pub instance_types: BTreeMap<String, String>,
+    /// Instance id → the RunInstances request that launched it.
+    pub launched: BTreeMap<String, RunInstancesInput>,
+    /// Every SendCommand request, in order (each already checked by [`checked_send`]).
+    pub sent: Vec<SendCommandInput>,
+    /// Every CreateTags request (any region), in order.
+    pub tagged: Vec<CreateTagsInput>,
+    /// Every ModifyImageAttribute request (any region), in order.
+    pub shared: Vec<ModifyImageAttributeInput>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -185,6 +204,21 @@ impl Mocks {
     /// Answers SSM calls with `rule` before the defaults.
     pub fn override_ssm(&mut self, rule: &Rule) {
         self.ssm_overrides.push(rule.clone());
+    }
+
+    /// Puts a SendCommand rule for the commands whose label ends with `label_suffix` (a
+    /// step's or a check's name) in front of the defaults, to count them apart from the
+    /// rest; it checks and records each request as the default does.
+    pub fn sends_of(&mut self, label_suffix: &'static str) -> Rule {
+        let w = self.world.clone();
+        let rule = mock!(aws_sdk_ssm::Client::send_command)
+            .match_requests(move |req| {
+                req.comment()
+                    .is_some_and(|c| command_id(c).ends_with(label_suffix))
+            })
+            .then_compute_output(move |req| checked_send(&w, req));
+        self.override_ssm(&rule);
+        rule
     }
 
     /// Clients for every region, wired to the rules.

@@ -41,7 +41,9 @@ impl SsmRules {
                 }
                 out.build()
             });
-        let send_command = mock!(C::send_command).then_compute_output(send_command_answer);
+        let w = world.clone();
+        let send_command =
+            mock!(C::send_command).then_compute_output(move |req| checked_send(&w, req));
         let get_command_invocation =
             mock!(C::get_command_invocation).then_output(|| invocation("Success", 0, "", ""));
         SsmRules {
@@ -52,28 +54,81 @@ impl SsmRules {
     }
 }
 
-/// SendCommand's answer: the command id is [`command_id`] of the comment.
-pub fn send_command_answer(
-    req: &aws_sdk_ssm::operation::send_command::SendCommandInput,
+/// SendCommand as AWS would take it, or the test fails: one target, an instance this run
+/// launched and that is running; the run's comment; a delivery timeout; and for
+/// `AWS-RunShellScript` one non-empty script and one `executionTimeout` in SSM's range
+/// (30 s to 48 h). The request is recorded in [`World::sent`] for tests to compare with
+/// the plan ([`assert_sent`]); the answer's command id is [`command_id`] of the comment.
+pub fn checked_send(
+    world: &Shared,
+    req: &SendCommandInput,
 ) -> aws_sdk_ssm::operation::send_command::SendCommandOutput {
+    let comment = req.comment().unwrap_or_default();
+    assert!(
+        comment.starts_with(&format!("amibake {RUN_ID} ")),
+        "SendCommand's comment names the run: {comment:?}"
+    );
+    let mut w = lock(world);
+    let targets = req.instance_ids();
+    assert!(
+        targets.len() == 1
+            && w.instances
+                .get(&targets[0])
+                .is_some_and(|state| state == "running"),
+        "SendCommand to one running instance of this run, not {targets:?} ({:?})",
+        w.instances
+    );
+    assert_eq!(req.timeout_seconds(), Some(600), "the delivery timeout");
+    let document = req.document_name().unwrap_or_default();
+    assert!(!document.is_empty(), "SendCommand names a document");
+    if document == "AWS-RunShellScript" {
+        let params = req.parameters().cloned().unwrap_or_default();
+        let commands = &params["commands"];
+        assert!(
+            commands.len() == 1 && !commands[0].trim().is_empty(),
+            "one non-empty script: {commands:?}"
+        );
+        let timeout = &params["executionTimeout"];
+        let secs: Vec<u64> = timeout.iter().filter_map(|t| t.parse().ok()).collect();
+        assert!(
+            secs.len() == 1 && (30..=172_800).contains(&secs[0]),
+            "one executionTimeout in SSM's range: {timeout:?}"
+        );
+    }
+    w.sent.push(req.clone());
     aws_sdk_ssm::operation::send_command::SendCommandOutput::builder()
         .command(
             aws_sdk_ssm::types::Command::builder()
-                .command_id(command_id(req.comment().unwrap_or_default()))
+                .command_id(command_id(comment))
                 .build(),
         )
         .build()
 }
 
-/// A SendCommand rule for the commands whose label ends with `label_suffix` (a step's
-/// or a check's name), to count them apart from the rest.
-pub fn sends_of(label_suffix: &'static str) -> Rule {
-    mock!(aws_sdk_ssm::Client::send_command)
-        .match_requests(move |req| {
-            req.comment()
-                .is_some_and(|c| command_id(c).ends_with(label_suffix))
-        })
-        .then_compute_output(send_command_answer)
+/// Asserts that the one command labelled `label` (see [`command_id`]) ran `script` with
+/// `AWS-RunShellScript` on `instance`, with `timeout` as its `executionTimeout`.
+pub fn assert_sent(m: &Mocks, label: &str, instance: &str, script: &str, timeout: u64) {
+    let w = m.world();
+    let sent: Vec<&SendCommandInput> = w
+        .sent
+        .iter()
+        .filter(|r| command_id(r.comment().unwrap_or_default()) == label)
+        .collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one SendCommand labelled {label:?}: {sent:?}"
+    );
+    let req = sent[0];
+    assert_eq!(req.document_name(), Some("AWS-RunShellScript"), "{label}");
+    assert_eq!(req.instance_ids(), [instance], "{label}");
+    let params = req.parameters().cloned().unwrap_or_default();
+    assert_eq!(params["commands"], [script], "{label}: the plan's script");
+    assert_eq!(
+        params["executionTimeout"],
+        [timeout.to_string()],
+        "{label}: the plan's timeout"
+    );
 }
 
 /// The command id the mocked SendCommand hands out: the comment without its

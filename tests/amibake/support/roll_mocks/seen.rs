@@ -3,6 +3,7 @@
 use amibake::aws::cfn::StackEvent;
 use amibake::event::Recorded;
 use amibake::roll::RollError;
+use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetInput;
 
 use super::*;
 
@@ -46,41 +47,58 @@ pub fn emitted_changes(recorded: &Recorded) -> Vec<String> {
         .collect()
 }
 
-/// Parameters of the CreateChangeSet request as (key, value or "<previous>").
-pub fn change_set_parameters(m: &Mocks) -> Vec<(String, String)> {
+/// (key, value) pairs read from the CreateChangeSet request by `read`.
+fn from_change_set(
+    m: &Mocks,
+    read: impl FnOnce(&CreateChangeSetInput) -> Vec<(Option<&str>, Option<&str>)>,
+) -> Vec<(String, String)> {
     let w = m.world();
     let cs = w
         .created_change_set
         .as_ref()
         .expect("a change set was created");
-    cs.parameters()
-        .iter()
-        .map(|p| {
-            let value = if p.use_previous_value() == Some(true) {
-                "<previous>".to_string()
-            } else {
-                p.parameter_value().unwrap_or_default().to_string()
-            };
-            (p.parameter_key().unwrap_or_default().to_string(), value)
+    read(cs)
+        .into_iter()
+        .map(|(k, v)| {
+            let (k, v) = (k.unwrap_or_default(), v.unwrap_or_default());
+            (k.to_string(), v.to_string())
         })
         .collect()
 }
 
+/// Parameters of the CreateChangeSet request as (key, value or "<previous>").
+pub fn change_set_parameters(m: &Mocks) -> Vec<(String, String)> {
+    from_change_set(m, |cs| {
+        cs.parameters()
+            .iter()
+            .map(|p| {
+                let value = if p.use_previous_value() == Some(true) {
+                    Some("<previous>")
+                } else {
+                    p.parameter_value()
+                };
+                (p.parameter_key(), value)
+            })
+            .collect()
+    })
+}
+
 pub fn change_set_tags(m: &Mocks) -> Vec<(String, String)> {
-    let w = m.world();
-    let cs = w
-        .created_change_set
-        .as_ref()
-        .expect("a change set was created");
-    cs.tags()
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
+    from_change_set(m, |cs| {
+        cs.tags().iter().map(|t| (t.key(), t.value())).collect()
+    })
+}
+
+/// The rollback triggers of the CreateChangeSet request as (ARN, type).
+pub fn rollback_triggers(m: &Mocks) -> Vec<(String, String)> {
+    from_change_set(m, |cs| {
+        cs.rollback_configuration()
+            .map(|r| r.rollback_triggers())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| (t.arn(), t.r#type()))
+            .collect()
+    })
 }
 
 pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
