@@ -4,7 +4,8 @@
 //! (the ordered actions, pure and printable) → [`bake`] (walks them) → [`manifest`] →
 //! [`promote`] → [`roll`]. Every command reports typed [`event`]s through a
 //! [`report::Reporter`]; [`image`] is the layer bake, promote, prune and sweep share. The
-//! binary in `main.rs` only calls [`cli::main`].
+//! binary in `main.rs` only calls [`cli::main`]. [`status`] reads what runs where (the
+//! [`fleet`] survey prune keeps by) and changes nothing but a usage report on request.
 
 pub mod aws;
 pub mod bake;
@@ -30,5 +31,7 @@ pub mod run;
 pub mod scan;
 pub mod script;
 pub mod secret;
+// The fleet report (`amibake status`).
+pub mod status;
 pub mod sweep;
 pub mod tags;

@@ -5,7 +5,8 @@ Tests shape the emulated AWS at run time, per region, without restarting it: del
 (bad_image, fail_command_matching, allow_unknown_commands, fail_stack_update, fail_instance_refresh), EC2
 throttling, faults of a dead or flaky network on chosen actions (stall_actions,
 reset_actions, throttle_storm_*, error_burst_*; see traffic.py), regions not opted in
-(regions_not_opted_in), image usage reports (image_usage, usage_report_seconds), Inspector's scans (scan_seconds, scan_findings, scan_fail_reason,
+(regions_not_opted_in), image usage reports (image_usage, usage_report_seconds), backdated
+images (image_created), Inspector's scans (scan_seconds, scan_findings, scan_fail_reason,
 inspector_access_denied, inspector_regions_unserved) and real instances (real_os).
 Each region falls back to the defaults (`"*"`), which start as KNOB_DEFAULTS, optionally
 changed by --config. Tests isolate themselves by region, so knobs cannot leak.
@@ -26,7 +27,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
-from . import allowed_images, image_usage, inspector
+from . import allowed_images, ec2_images, image_usage, inspector
 from .outputs import check_pending_updates
 from .util import log
 
@@ -73,6 +74,8 @@ KNOB_DEFAULTS: dict[str, Any] = {
     # Image usage reports (image_usage.py): the entries a report plants, and how long it is pending.
     "image_usage": {},  # {image id or "*": [{account_id, resource_type, usage_count}]}
     "usage_report_seconds": 0.0,  # CreateImageUsageReport -> pending for U s
+    # Backdated images (ec2_images.backdate): {image id: RFC 3339 time} -> its CreationDate.
+    "image_created": {},
     # The update probe's answer (outputs.probe_answer): [{package, installed, candidate, security}].
     "pending_updates": [],
     # The account's Allowed AMIs settings (allowed_images.py): {state, criteria, managed_by,
@@ -86,6 +89,7 @@ MODULE_KNOBS: dict[str, Callable[[Any], Any]] = {
     "scan_findings": inspector.check_findings,
     "scan_fail_reason": inspector.check_fail_reason,
     "image_usage": image_usage.check_image_usage,
+    "image_created": ec2_images.check_image_created,
     "allowed_images": allowed_images.check_knob,
 }
 

@@ -11,6 +11,9 @@ instances, and its docstring for the whole list):
     checks, `pending` for copy_pending_seconds, IncorrectState for a source not available.
   * Enable/DisableImageDeprecation; DescribeImages' block device mappings report the
     snapshot's Encrypted flag and the root volume's size.
+  * The `image_created` knob backdates an image: `{"ami-…": "2026-10-01T12:00:00Z"}`
+    becomes its CreationDate from the next DescribeImages on (an old image without waiting
+    weeks; `backdate` below, applied by image_disable.py's DescribeImages).
 
 Real-OS images (world.realos) are made, copied and removed alongside.
 """
@@ -35,6 +38,36 @@ def install(world: World) -> None:
     install_deregister(world)
     install_deprecation()
     install_block_device_mappings()
+
+
+def check_image_created(value: Any) -> dict[str, str]:
+    """The `image_created` knob: {image id: RFC 3339 UTC time}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("image_created must map an image id to an RFC 3339 time")
+    for key, when in value.items():
+        if not isinstance(key, str) or not key.startswith("ami-"):
+            raise ValueError(f"image_created: {key!r} is not an image id")
+        if not isinstance(when, str):
+            raise ValueError(f"image_created[{key}] must be an RFC 3339 time such as 2026-10-01T12:00:00Z")
+        try:
+            parsed = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValueError(f"image_created[{key}]: {when!r} is not an RFC 3339 time") from e
+        if parsed.tzinfo is None:
+            raise ValueError(f"image_created[{key}]: {when!r} needs a zone (Z)")
+    return value
+
+
+def backdate(world: World, region: str, images: list[Any]) -> None:
+    """Sets the creation date of each image the region's `image_created` knob names."""
+    wanted = world.knobs.get(region, "image_created")
+    for ami in images:
+        when = wanted.get(ami.id)
+        if when:
+            parsed = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+            ami.creation_date = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def check_name(backend: Any, name: str | None) -> None:

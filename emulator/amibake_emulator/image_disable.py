@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .ec2 import ec2_error
+from .ec2_images import backdate
 
 if TYPE_CHECKING:
     from .state import World
@@ -56,6 +57,7 @@ def install(world: World) -> None:
             exec_users=self._get_param("ExecutableUsers", []),
             owners=self._get_param("Owners", []),
         )
+        backdate(world, self.ec2_backend.region_name, images)
         if str(self._get_param("IncludeDisabled")).lower() != "true":
             images = [i for i in images if i.state != "disabled"]
         return ActionResult({"Images": images})

@@ -123,3 +123,12 @@ def test_a_usage_report_is_pending_then_lists_the_planted_entries(emu, ec2, own_
 def test_image_usage_knob_is_checked(emu):
     with pytest.raises(Exception, match="400"):
         emu.config(image_usage={"ami-1": [{"account_id": "1", "resource_type": "ec2:Instance", "usage_count": 1}]})
+
+
+def test_image_created_backdates_an_image(emu, ec2, own_image):
+    emu.config(image_created={own_image: "2026-10-01T12:00:00Z"})
+    shown = ec2.describe_images(ImageIds=[own_image])["Images"][0]
+    assert shown["CreationDate"].startswith("2026-10-01T12:00:00")
+    for bad in ({"ami-1": "yesterday"}, {"ami-1": "2026-10-01T12:00:00"}, {"i-1": "2026-10-01T12:00:00Z"}, ["ami-1"]):
+        with pytest.raises(Exception, match="400|image_created"):
+            emu.config(image_created=bad)

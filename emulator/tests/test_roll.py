@@ -99,6 +99,8 @@ def instant(emu, ec2, source: str, image_id: str) -> None:
     check(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", "stack with LaunchTemplate + ASG (UpdatePolicy) created")
     asg_name, before, images = fleet()
     check(images == {source} and len(before) == 2, "ASG instances run the source AMI")
+    tags = {t["Key"]: t["Value"] for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Tags"]}
+    check(tags.get("aws:cloudformation:stack-name") == stack and tags.get("aws:cloudformation:logical-id") == "Fleet", f"the stack's group carries the stack's tags: {tags}")
     cfn.create_change_set(StackName=stack, ChangeSetName="roll-1", UsePreviousTemplate=True, Parameters=params(image_id))
     changes = cfn.describe_change_set(StackName=stack, ChangeSetName="roll-1")["Changes"]
     check({c["ResourceChange"]["LogicalResourceId"] for c in changes} == {"Template", "Fleet"}, "change set (default ChangeSetType UPDATE) lists Template and Fleet")
@@ -108,6 +110,8 @@ def instant(emu, ec2, source: str, image_id: str) -> None:
     new_events = cfn.describe_stack_events(StackName=stack)["StackEvents"][: -known]
     check(new_events and all(e.get("ClientRequestToken") == "roll-roll-1" for e in new_events), "the roll's events carry its ClientRequestToken")
     name_after, after, images = fleet()
+    tags = {t["Key"]: t["Value"] for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"][0]["Tags"]}
+    check(tags.get("aws:cloudformation:stack-name") == stack, f"an updated group keeps the stack's tags: {tags}")
     check(name_after == asg_name and images == {image_id} and not (after & before), "roll replaced the ASG's instances with the new AMI, same ASG name")
     old_states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=list(before))["Reservations"] for i in r["Instances"]}
     check(old_states == {"terminated"}, "the replaced instances are terminated")

@@ -149,6 +149,24 @@ pub enum GroupSource {
 
 /// Every Auto Scaling group of the region with its image sources.
 pub async fn group_sources(asg: &Client) -> Result<Vec<(String, Vec<GroupSource>)>, AwsError> {
+    Ok(groups(asg)
+        .await?
+        .into_iter()
+        .map(|g| (g.name, g.sources))
+        .collect())
+}
+
+/// An Auto Scaling group: its name, the stack that made it (its
+/// `aws:cloudformation:stack-name` tag) and where it gets its image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub stack: Option<String>,
+    pub sources: Vec<GroupSource>,
+}
+
+/// Every Auto Scaling group of the region (every page).
+pub async fn groups(asg: &Client) -> Result<Vec<Group>, AwsError> {
     use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
     let spec = |s: &LaunchTemplateSpecification| GroupSource::LaunchTemplate {
         id: s.launch_template_id().map(str::to_string),
@@ -183,14 +201,24 @@ pub async fn group_sources(asg: &Client) -> Result<Vec<(String, Vec<GroupSource>
                 sources.push(GroupSource::LaunchConfiguration(lc.to_string()));
             }
             sources.dedup();
-            groups.push((
-                g.auto_scaling_group_name().unwrap_or_default().to_string(),
+            let stack = g
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(STACK_NAME_TAG))
+                .and_then(|t| t.value())
+                .map(str::to_string);
+            groups.push(Group {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                stack,
                 sources,
-            ));
+            });
         }
     }
     Ok(groups)
 }
+
+/// The tag CloudFormation puts on what a stack creates.
+const STACK_NAME_TAG: &str = "aws:cloudformation:stack-name";
 
 /// The image of a launch configuration, `None` when it does not exist.
 pub async fn launch_configuration_image(

@@ -22,6 +22,8 @@ mod prune;
 mod revoke;
 mod roll;
 mod signals;
+// The fleet report.
+mod status;
 mod sweep;
 mod validate;
 
@@ -153,6 +155,12 @@ pub enum Command {
         after_help = "Examples:\n  amibake promote --manifest amibake-manifest.json --to dev\n  amibake promote --manifest amibake-manifest.json --to staging --copy-to us-west-2 --share-with 111122223333\n  amibake promote --manifest amibake-manifest.json --to prod --plan    # what it would do; changes nothing\n  amibake promote --manifest amibake-manifest.json --to prod --force   # skip the order check\n  amibake roll --stack web-dev --channel dev --recipe web-tomcat --yes  # roll what dev holds\n\nThe order comes from the recipe's `promotion: [dev, staging, prod]`: an image enters an environment only when the environment before it holds that image (in the manifest's region), unless --force. The parameter (data type aws:ec2:image) records who promoted, when and from which run in its description and tags.\n\nExit codes: 0 promoted (or already there, or --plan computed), 1 refused by the order check or a copy/AWS call failed, 2 bad input (unknown environment, unreadable manifest or recipe; nothing changed), 130 interrupted."
     )]
     Promote(PromoteArgs),
+    /// The fleet report: a recipe's images (or every amibake image) in each region, what
+    /// uses each, how old and how far behind each is. Reads only.
+    #[command(
+        after_help = "Examples:\n  amibake status --recipe web-tomcat\n  amibake status --all --region eu-west-1 --also-region us-west-2\n  amibake status --recipe web-tomcat --max-age 30d   # CI: exit 1 when an image in use is older\n  amibake --json status --recipe web-tomcat | jq '.images[] | select(.in_use)'\n  amibake status --recipe web-tomcat --plan         # the calls it would make; makes none\n  amibake status --recipe web-tomcat --usage-report # also which other accounts use a shared image\n\nOnly complete images of amibake's bakes (amibake:complete=true) are reported, disabled ones too, in the home region (--region) and each --also-region. An image is in use when the survey prune keeps by finds it: a channel /amibake/RECIPE/ENV, an Auto Scaling group's launch template version or launch configuration, an instance that is not terminated, a stack's amibake:image-id or amibake:previous-image-id, anything DescribeImageReferences names, or another account in the image's newest available usage report. BEHIND counts the recipe's newer complete builds in the region; CHANNELS shows each channel as ENV= (the image is the channel's), ENV-N (N builds behind it), ENV+N (ahead) or ENV? (the channel holds an image that is not one of the recipe's builds here). Status only reads, except --usage-report, which creates a usage report of each image (CreateImageUsageReport).\n\nExit codes: 0 reported (also when there are no images), 1 an image in use is older than --max-age (each named) or an AWS call failed, 2 bad input (an unknown flag, a bad duration or recipe name), 130 interrupted."
+    )]
+    Status(status::StatusArgs),
     /// Pull a bad image everywhere: move every channel that holds it back to what it held
     /// before, disable it and every copy, print what still uses it; dry run unless --yes.
     #[command(
@@ -302,6 +310,7 @@ pub fn main() -> ExitCode {
         Command::Roll(args) => online(&cli.global, None, |cx| roll(cx, args)),
         Command::Rollback(args) => online(&cli.global, None, |cx| rollback(cx, args)),
         Command::Promote(args) => promote::run(&cli.global, &inputs, args),
+        Command::Status(args) => online(&cli.global, None, |cx| status::status(cx, args)),
         Command::Revoke(args) => revoke::run_revoke(&cli.global, args),
         Command::Restore(args) => revoke::run_restore(&cli.global, args),
         Command::Generate { artifact } => generate::generate(&cli.global, *artifact),

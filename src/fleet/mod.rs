@@ -11,9 +11,51 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::aws::calls;
+
 mod survey;
 
-pub use survey::survey;
+pub use survey::{survey, survey_recipes};
+
+/// What the survey calls in a region, by part, in the order it reads them: `status
+/// --plan` prints them, and the survey makes no other call.
+pub const CALLS: &[(&str, &[&str])] = &[
+    (
+        "channels: the parameters /amibake/RECIPE/* (one path per recipe)",
+        &[calls::SSM_GET_PARAMETERS_BY_PATH],
+    ),
+    (
+        "Auto Scaling groups, their launch template versions or configurations (resolve:ssm: too)",
+        &[
+            calls::AUTOSCALING_DESCRIBE_AUTO_SCALING_GROUPS,
+            calls::EC2_DESCRIBE_LAUNCH_TEMPLATE_VERSIONS,
+            calls::AUTOSCALING_DESCRIBE_LAUNCH_CONFIGURATIONS,
+            calls::SSM_GET_PARAMETER,
+        ],
+    ),
+    (
+        "instances of the images that are not terminated",
+        &[calls::EC2_DESCRIBE_INSTANCES],
+    ),
+    (
+        "stacks' amibake:image-id and amibake:previous-image-id (and a parameter they name)",
+        &[
+            calls::CLOUDFORMATION_DESCRIBE_STACKS,
+            calls::SSM_GET_PARAMETER,
+        ],
+    ),
+    (
+        "what else refers to the images (launch templates, SSM parameters, Image Builder recipes)",
+        &[calls::EC2_DESCRIBE_IMAGE_REFERENCES],
+    ),
+    (
+        "other accounts: the newest available usage report of each image, its entries",
+        &[
+            calls::EC2_DESCRIBE_IMAGE_USAGE_REPORTS,
+            calls::EC2_DESCRIBE_IMAGE_USAGE_REPORT_ENTRIES,
+        ],
+    ),
+];
 
 /// One thing of the account and region that uses an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,9 +68,17 @@ pub enum Use {
         group: String,
         launch_template: String,
         version: i64,
+        /// The stack that made the group (its `aws:cloudformation:stack-name` tag).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stack: Option<String>,
     },
     /// The image of a launch configuration an Auto Scaling group uses.
-    LaunchConfiguration { group: String, name: String },
+    LaunchConfiguration {
+        group: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stack: Option<String>,
+    },
     /// An instance that is not terminated runs (or can start again) from it.
     Instance { id: String, state: String },
     /// A stack's `amibake:previous-image-id`: what `rollback --stack` goes back to.
@@ -46,6 +96,19 @@ pub enum Use {
         name: String,
         arn: String,
     },
+    /// Another account uses it (the image is shared), as the newest available usage
+    /// report of the image says: `usage_count` instances or launch templates
+    /// (`resource_type`) on the report's date. Only reports that exist are read; `status
+    /// --usage-report` makes a fresh one.
+    Account {
+        account_id: String,
+        /// `ec2:Instance` or `ec2:LaunchTemplate`.
+        resource_type: String,
+        usage_count: i64,
+        report_id: String,
+        /// When the report was made (RFC 3339): what it says may have changed since.
+        report_created: String,
+    },
 }
 
 impl Use {
@@ -57,9 +120,16 @@ impl Use {
                 group,
                 launch_template,
                 version,
-            } => format!("ASG {group} via {launch_template} v{version}"),
-            Use::LaunchConfiguration { group, name } => {
-                format!("ASG {group} via launch configuration {name}")
+                stack,
+            } => format!(
+                "ASG {group}{} via {launch_template} v{version}",
+                of_stack(stack)
+            ),
+            Use::LaunchConfiguration { group, name, stack } => {
+                format!(
+                    "ASG {group}{} via launch configuration {name}",
+                    of_stack(stack)
+                )
             }
             Use::Instance { id, state } => format!("{state} instance {id}"),
             Use::RollbackTarget { stack } => format!("rollback target of stack {stack}"),
@@ -74,8 +144,36 @@ impl Use {
                 "ec2:Instance" => format!("instance {name}"),
                 _ => format!("{resource_type} {name}"),
             },
+            Use::Account {
+                account_id,
+                resource_type,
+                usage_count,
+                report_id,
+                ..
+            } => {
+                let what = match resource_type.as_str() {
+                    "ec2:Instance" => "instance",
+                    "ec2:LaunchTemplate" => "launch template",
+                    other => other,
+                };
+                let plural = if *usage_count == 1 { "" } else { "s" };
+                format!("account {account_id}: {usage_count} {what}{plural} (report {report_id})")
+            }
         }
     }
+
+    /// Whether the use is in another account (a usage report's), not this one.
+    pub fn is_other_account(&self) -> bool {
+        matches!(self, Use::Account { .. })
+    }
+}
+
+/// ` (stack NAME)` when a stack made the group, else nothing.
+fn of_stack(stack: &Option<String>) -> String {
+    stack
+        .as_ref()
+        .map(|s| format!(" (stack {s})"))
+        .unwrap_or_default()
 }
 
 /// What uses which image in a region.
@@ -113,10 +211,32 @@ mod tests {
             Use::Asg {
                 group: "web-asg".into(),
                 launch_template: "lt-0abc".into(),
-                version: 3
+                version: 3,
+                stack: None,
             }
             .text(),
             "ASG web-asg via lt-0abc v3"
+        );
+        assert_eq!(
+            Use::Asg {
+                group: "web-Asg-1".into(),
+                launch_template: "lt-0abc".into(),
+                version: 3,
+                stack: Some("web".into()),
+            }
+            .text(),
+            "ASG web-Asg-1 (stack web) via lt-0abc v3"
+        );
+        assert_eq!(
+            Use::Account {
+                account_id: "111122223333".into(),
+                resource_type: "ec2:Instance".into(),
+                usage_count: 3,
+                report_id: "amiur-1".into(),
+                report_created: "2026-12-01T00:00:00Z".into(),
+            }
+            .text(),
+            "account 111122223333: 3 instances (report amiur-1)"
         );
         assert_eq!(
             Use::Instance {

@@ -8,8 +8,9 @@
 //! the image of an instance that is not terminated, or a stack's `amibake:image-id` or
 //! `amibake:previous-image-id` (what `rollback` goes back to), or anything else EC2's
 //! DescribeImageReferences names (a launch template no group uses, an SSM parameter
-//! outside the channels, an Image Builder recipe). Every image is reported with the
-//! reasons it stays, or with the snapshots that go with it.
+//! outside the channels, an Image Builder recipe), or another account, as a shared image's
+//! newest available usage report says. Every image is reported with the reasons it
+//! stays, or with the snapshots that go with it.
 //!
 //! The references are looked up in each region right before its images are removed, and
 //! a failed lookup stops the prune there: an image is never removed on a guess.

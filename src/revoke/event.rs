@@ -300,6 +300,7 @@ mod tests {
             group: "web-asg".into(),
             launch_template: "lt-1".into(),
             version: 2,
+            stack: None,
         }];
         let w = p.warnings();
         assert!(

@@ -12,12 +12,14 @@ use super::AwsError;
 
 mod account;
 mod allowed;
+mod catalog;
 mod disable;
 mod images;
 mod instances;
 mod inventory;
 mod network;
 mod references;
+mod usage;
 
 pub use account::{ebs_default_key, enabled_regions, region_opt_in};
 pub use allowed::{AllowedSettings, allowed_images_settings, image_facts};
@@ -41,6 +43,12 @@ pub use inventory::{
 };
 pub use network::{create_security_group, delete_security_group, subnet_vpc};
 pub use references::{ImageReference, MAX_REFERENCES, image_references};
+// The fleet report (`status`): the catalog of own images, and usage reports.
+pub use catalog::{Listed, MAX_IMAGES, own_images_listed};
+pub use usage::{
+    IDS_PER_CALL, ImageUsage, MAX_USAGE_ENTRIES, MAX_USAGE_REPORTS, UsageReport,
+    create_image_usage_report, image_usage_entries, image_usage_report, image_usage_reports,
+};
 
 /// `tag:K = V` filters, one per pair.
 fn tag_filters(tags: &[(&str, &str)]) -> Vec<Filter> {

@@ -35,8 +35,8 @@ impl ImageReference {
 
 /// Every resource of these types (`ec2:LaunchTemplate`, `ssm:Parameter`, …; none: every
 /// supported type, with EC2's defaults: the latest 10 versions of a launch template,
-/// instances in every state) that refers to any of `ids`; every page, at most
-/// [`MAX_REFERENCES`].
+/// instances in every state) that refers to any of `ids`; a call per 200 ids, every page,
+/// at most [`MAX_REFERENCES`] in all.
 pub async fn image_references(
     ec2: &Client,
     ids: &[String],
@@ -46,35 +46,38 @@ pub async fn image_references(
     if ids.is_empty() {
         return Ok(found);
     }
-    let mut request = ec2
-        .describe_image_references()
-        .set_image_ids(Some(ids.to_vec()));
-    if resource_types.is_empty() {
-        request = request.include_all_resource_types(true);
-    }
-    for t in resource_types {
-        request = request.resource_types(
-            ResourceTypeRequest::builder()
-                .resource_type(ImageReferenceResourceType::from(*t))
-                .build(),
-        );
-    }
-    let mut pages = request.into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_REFERENCES, e))?;
-        found.extend(page.image_references().iter().map(|r| {
-            ImageReference {
-                image_id: r.image_id().unwrap_or_default().to_string(),
-                resource_type: r
-                    .resource_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                arn: r.arn().unwrap_or_default().to_string(),
+    // One call per batch of ids (EC2 takes at most 200 values a list).
+    for batch in ids.chunks(super::IDS_PER_CALL) {
+        let mut request = ec2
+            .describe_image_references()
+            .set_image_ids(Some(batch.to_vec()));
+        if resource_types.is_empty() {
+            request = request.include_all_resource_types(true);
+        }
+        for t in resource_types {
+            request = request.resource_types(
+                ResourceTypeRequest::builder()
+                    .resource_type(ImageReferenceResourceType::from(*t))
+                    .build(),
+            );
+        }
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGE_REFERENCES, e))?;
+            found.extend(page.image_references().iter().map(|r| {
+                ImageReference {
+                    image_id: r.image_id().unwrap_or_default().to_string(),
+                    resource_type: r
+                        .resource_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    arn: r.arn().unwrap_or_default().to_string(),
+                }
+            }));
+            if found.len() >= MAX_REFERENCES {
+                found.truncate(MAX_REFERENCES);
+                return Ok(found);
             }
-        }));
-        if found.len() >= MAX_REFERENCES {
-            found.truncate(MAX_REFERENCES);
-            break;
         }
     }
     Ok(found)

@@ -20,4 +20,7 @@ mod revoke;
 mod roll;
 mod roll_allowed;
 mod roll_update;
+// The fleet report.
+mod status;
+mod status_flags;
 mod sweep;

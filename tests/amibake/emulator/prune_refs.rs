@@ -101,3 +101,57 @@ fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
         assert!(text.contains(&expected), "missing `{expected}` in:\n{text}");
     }
 }
+
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn prune_keeps_a_shared_image_another_account_uses_by_its_usage_report() {
+    let region = "ap-south-1";
+    let recipe = &unique("prune-accounts");
+    configure(region, serde_json::json!({}));
+    let rt = rt();
+    // Oldest first: a has a usage report naming an account that uses it, b one that
+    // names only an account with no use left (count 0), c is the newest.
+    let ids = rt.block_on(images_of(region, recipe, 3));
+    let usage = |account: &str, count: u32| serde_json::json!([{"account_id": account, "resource_type": "ec2:Instance", "usage_count": count}]);
+    let body = serde_json::json!({
+        "region": region,
+        "image_usage": { ids[0].as_str(): usage("111122223333", 2), ids[1].as_str(): usage("444455556666", 0) },
+    });
+    let (status, text) = http("POST", "/_amibake/config", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let reports = rt.block_on(async {
+        let mut reports = Vec::new();
+        for id in &ids[..2] {
+            let report = ec2(region)
+                .await
+                .create_image_usage_report()
+                .image_id(id)
+                .resource_types(
+                    aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
+                        .resource_type("ec2:Instance")
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("CreateImageUsageReport");
+            reports.push(report.report_id().unwrap().to_string());
+        }
+        reports
+    });
+
+    let ev = prune_json(region, recipe, "1", &[]);
+    assert_eq!(removed(&ev), sorted(vec![ids[1].clone()]), "{ev:#?}");
+    let by_account = &kept(&ev, &ids[0])["reasons"][0];
+    assert_eq!(by_account["kind"], "account", "{by_account}");
+    assert_eq!(by_account["account_id"], "111122223333");
+    assert_eq!(by_account["resource_type"], "ec2:Instance");
+    assert_eq!(by_account["usage_count"], 2);
+    assert_eq!(by_account["report_id"], reports[0].as_str());
+    rt.block_on(async {
+        assert!(
+            exists(region, &ids[0]).await,
+            "the shared image in use stays"
+        );
+        assert!(!exists(region, &ids[1]).await);
+    });
+}

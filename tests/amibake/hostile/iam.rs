@@ -263,6 +263,45 @@ fn iam_writes_only_its_own_environments_channel_and_rolls_only_its_own_stacks() 
     }
 }
 
+#[test]
+fn iam_reports_usage_of_amibakes_own_images_only() {
+    // status --usage-report: the one write of the fleet report, on amibake's images only.
+    let statements = policy_statements();
+    let creating: Vec<_> = statements
+        .iter()
+        .filter(|s| s.allow && s.actions.iter().any(|a| a == "ec2:CreateImageUsageReport"))
+        .collect();
+    assert!(
+        !creating.is_empty(),
+        "no statement grants ec2:CreateImageUsageReport"
+    );
+    for s in creating {
+        assert!(
+            !s.on_any_resource(),
+            "{}/{}: CreateImageUsageReport on *",
+            s.policy,
+            s.sid
+        );
+        let on_images = s.text.contains("::image/");
+        let on_reports = s.text.contains(":image-usage-report/");
+        assert!(
+            on_images != on_reports,
+            "{}/{}: one statement for the images, one for the reports",
+            s.policy,
+            s.sid
+        );
+        if on_images {
+            assert!(
+                s.text
+                    .contains("ec2:ResourceTag/amibake:created-by: amibake"),
+                "{}/{}: CreateImageUsageReport on images not tagged amibake:created-by=amibake",
+                s.policy,
+                s.sid
+            );
+        }
+    }
+}
+
 // --- the code tags only as that policy allows ---------------------------------------------
 //
 // The emulator answers a CreateTags that the policy refuses (amibake:created-by outside a

@@ -9,7 +9,9 @@ mod history;
 mod preflight;
 mod promote;
 mod references;
+// The fleet report's wrappers.
 mod roll;
 mod roll_create;
 mod roll_refresh;
 mod roll_refusal;
+mod usage;
