@@ -62,11 +62,16 @@ pub fn bake_json(region: &str, state: &Path, recipe: &Path, extra: &[&str]) -> O
         .expect("run amibake")
 }
 
-/// JSON events from `--json` stdout.
+/// JSON events from `--json` stdout: every line is one (a line that is not JSON panics,
+/// so stray text on stdout never hides among the events).
 pub fn events(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("--json stdout has a line that is not JSON ({e}): {l}"))
+        })
         .collect()
 }
 
