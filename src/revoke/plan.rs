@@ -27,6 +27,20 @@ pub struct ImageStep {
     pub done: bool,
 }
 
+impl ImageStep {
+    /// The step for one image of the target: `done` when it is already disabled and
+    /// `disabling` (revoke), or already enabled and not (restore).
+    pub fn of(image: &super::target::RegionImage, disabling: bool) -> Self {
+        let disabled = image.image.state == ImageState::Disabled;
+        ImageStep {
+            region: image.region.clone(),
+            ami: image.ami.clone(),
+            state: image.image.state.as_str().to_string(),
+            done: disabled == disabling,
+        }
+    }
+}
+
 /// A channel to move: from the revoked image back to an earlier one (revoke), or forward
 /// to the image again (restore).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -147,12 +161,7 @@ pub async fn plan(
     let images = target
         .images
         .iter()
-        .map(|i| ImageStep {
-            region: i.region.clone(),
-            ami: i.ami.clone(),
-            state: i.image.state.as_str().to_string(),
-            done: i.image.state == ImageState::Disabled,
-        })
+        .map(|i| ImageStep::of(i, true))
         .collect();
     let mut blast_radius = Vec::new();
     for image in &target.images {

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::aws::ec2;
 use crate::aws::{Aws, poll, ssm};
 use crate::error::FromAws;
-use crate::image::ImageState;
 use crate::report::Reporter;
 use crate::tags;
 
@@ -74,12 +73,7 @@ async fn plan(aws: &Aws, target: &Target) -> Result<RestorePlan, RevokeError> {
     let images = target
         .images
         .iter()
-        .map(|i| ImageStep {
-            region: i.region.clone(),
-            ami: i.ami.clone(),
-            state: i.image.state.as_str().to_string(),
-            done: i.image.state != ImageState::Disabled,
-        })
+        .map(|i| ImageStep::of(i, false))
         .collect();
     let mut channels = Vec::new();
     let mut left_alone = Vec::new();

@@ -181,7 +181,7 @@ async fn copies(
 ) -> Result<Vec<ImageInfo>, RevokeError> {
     let client = aws.ec2(region).map_err(RevokeError::aws("copies"))?;
     let by_copy_of = [(tags::COPY_OF, source.id.as_str())];
-    let mut found = poll::retry(|| ec2::own_images_tagged_even_disabled(&client, &by_copy_of))
+    let mut found = poll::retry(|| ec2::own_images_tagged(&client, &by_copy_of, true))
         .await
         .map_err(RevokeError::aws("copies"))?;
     if let (Some(run), Some(recipe)) =
@@ -191,7 +191,7 @@ async fn copies(
             (tags::RUN_ID, run.as_str()),
             (tags::RECIPE, recipe.as_str()),
         ];
-        let same_run = poll::retry(|| ec2::own_images_tagged_even_disabled(&client, &by_run))
+        let same_run = poll::retry(|| ec2::own_images_tagged(&client, &by_run, true))
             .await
             .map_err(RevokeError::aws("copies"))?;
         for image in same_run {

@@ -7,8 +7,8 @@ use aws_sdk_ec2::Client;
 use crate::aws::AwsError;
 use crate::aws::calls::{EC2_DESCRIBE_IMAGES, EC2_DISABLE_IMAGE, EC2_ENABLE_IMAGE};
 
+use super::ImageInfo;
 use super::images::image_info;
-use super::{ImageInfo, tag_filters};
 
 /// Disables an image: it can no longer launch, its launch permissions go, and
 /// DescribeImages leaves it out unless asked to include disabled images.
@@ -51,20 +51,4 @@ pub async fn describe_image_even_disabled(
         Err(e) => AwsError::call(EC2_DESCRIBE_IMAGES, e)
             .absent_if(&["InvalidAMIID.NotFound", "InvalidAMIID.Malformed"]),
     }
-}
-
-/// This account's images carrying all these tags, disabled ones too.
-pub async fn own_images_tagged_even_disabled(
-    ec2: &Client,
-    tags: &[(&str, &str)],
-) -> Result<Vec<ImageInfo>, AwsError> {
-    let out = ec2
-        .describe_images()
-        .owners("self")
-        .include_disabled(true)
-        .set_filters(Some(tag_filters(tags)))
-        .send()
-        .await
-        .map_err(|e| AwsError::call(EC2_DESCRIBE_IMAGES, e))?;
-    Ok(out.images().iter().map(image_info).collect())
 }

@@ -24,12 +24,10 @@ mod usage;
 pub use account::{ebs_default_key, enabled_regions, region_opt_in};
 pub use allowed::{AllowedSettings, allowed_images_settings, image_facts};
 // revoke and restore
-pub use disable::{
-    describe_image_even_disabled, disable_image, enable_image, own_images_tagged_even_disabled,
-};
+pub use disable::{describe_image_even_disabled, disable_image, enable_image};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
-    describe_image, images_tagged, newest_image, share_image,
+    describe_image, images_tagged, newest_image, own_images_tagged, share_image,
 };
 pub use images::{MAX_FINDINGS, image_findings, may_get_image_findings, scan_summary};
 pub use images::{describe_own_image, own_images_named};
