@@ -413,8 +413,8 @@ fn emulator_bake_and_promote_with_copies_tag_only_as_the_iam_policy_allows() {
         "promote --copy-to:\n{}",
         emulator::show(&out)
     );
-    // The recipe installs no CodeDeploy agent: no image of it (the bake's, its copy,
-    // promote's copy) carries an agent pin.
+    // The recipe installs no CodeDeploy agent: no image of it (the bake's, its copy, which
+    // promote takes up) carries an agent pin.
     let pinned: Vec<String> = emulator::rt().block_on(async {
         let mut pinned = Vec::new();
         for region in [home, far] {
@@ -431,10 +431,7 @@ fn emulator_bake_and_promote_with_copies_tag_only_as_the_iam_policy_allows() {
                 .send()
                 .await
                 .expect("DescribeImages");
-            assert!(
-                images.images().len() >= 2 || region == home,
-                "{region}: the bake's copy and promote's: {images:?}"
-            );
+            assert!(!images.images().is_empty(), "{region}: no image of {name}");
             pinned.extend(
                 images
                     .images()
