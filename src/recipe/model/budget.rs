@@ -68,7 +68,7 @@ impl Recipe {
             message: format!(
                 "{own} tags leave no room for the agent pin ({} = {pin}): EC2 allows \
                  {EC2_MAX_TAGS} per image and amibake adds up to {} of its own here, so the \
-                 images go without it and `amibake status` shows their agent as unknown; \
+                 images go without it and `amibake status` shows their agent as unknown (`-`); \
                  fix: keep at most {room} tags",
                 tags::AGENT,
                 self.image_tag_count(true) - own,
