@@ -12,6 +12,11 @@ pub const COMPLETE: &str = "amibake:complete";
 /// Set with `amibake:complete` when the recipe scans its image: the scan's summary
 /// (`critical=0 high=1 … highest=high at=…`, `crate::scan::ScanSummary::tag_value`).
 pub const SCAN: &str = "amibake:scan";
+/// Set at creation (CreateImage's TagSpecifications, carried by every copy) when the recipe
+/// installs the CodeDeploy agent: the pin as the recipe writes it (`2.1.0`,
+/// `2.1.0-9745926189`, `1.7.1-110`), so `status` shows which agent a fleet runs. Left off
+/// when the recipe's own tags leave no room for it ([`crate::recipe::tag_budget`]).
+pub const AGENT: &str = "amibake:agent";
 
 /// On a stack: the image the stack ran before the last roll (what `rollback` goes back to).
 pub const PREVIOUS_IMAGE: &str = "amibake:previous-image-id";

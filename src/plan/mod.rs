@@ -392,6 +392,11 @@ fn image_plan(
     let mut tags = img.tags.clone();
     tags.extend(base_tags);
     tags.insert("Name".into(), img.name.to_string());
+    // Set at creation like the rest, so every copy carries it; only where the tag budget
+    // leaves room (`Recipe::agent_tag`, a warning at validate and plan otherwise).
+    if let Some(pin) = r.agent_tag() {
+        tags.insert(tags::AGENT.to_string(), pin.to_string());
+    }
     ImagePlan {
         name: img.name.to_string(),
         description: img

@@ -36,6 +36,10 @@ pub struct ImageStatus {
     pub pin: Pin,
     /// The `amibake:scan` tag: the scan's summary (`critical=0 high=1 … highest=high at=…`).
     pub scan: Option<String>,
+    /// The `amibake:agent` tag: the CodeDeploy agent pin the image (and so every instance
+    /// of it) carries; `None` for a recipe without the agent, or an image baked before
+    /// amibake tagged it.
+    pub agent_pin: Option<String>,
     /// Every tag of the image (the recipe's own `image.tags` too: an agent version a
     /// recipe tags its images with shows here).
     pub tags: BTreeMap<String, String>,
@@ -142,6 +146,7 @@ pub fn shape(
                     run_id: tag(tags::RUN_ID),
                 },
                 scan: tag(tags::SCAN),
+                agent_pin: tag(tags::AGENT),
                 tags: info.tags.clone(),
                 in_use,
                 too_old: in_use && max_age.is_some_and(|max| age.is_some_and(|a| a > max)),
@@ -261,6 +266,7 @@ mod tests {
                 tags: [
                     (tags::SOURCE_AMI.to_string(), "ami-src".to_string()),
                     (tags::SCAN.to_string(), "critical=0 highest=low".to_string()),
+                    (tags::AGENT.to_string(), "2.1.0".to_string()),
                 ]
                 .into(),
             },
@@ -303,6 +309,7 @@ mod tests {
         assert!(shaped.iter().all(|s| s.newest == "ami-c" && !s.in_use));
         assert_eq!(shaped[0].pin.source_ami.as_deref(), Some("ami-src"));
         assert_eq!(shaped[0].scan.as_deref(), Some("critical=0 highest=low"));
+        assert_eq!(shaped[0].agent_pin.as_deref(), Some("2.1.0"));
     }
 
     #[test]

@@ -6,9 +6,14 @@ use std::fmt::Write as _;
 
 use super::event::Summary;
 use super::report::{ImageStatus, short_age};
+use crate::fleet::Use;
 
 /// The widest line the table writes.
 pub const WIDTH: usize = 100;
+
+/// The AGENT column: a pin with its release (`1.7.1-110`, `2.1.0`) fits; a 2.x pin with
+/// its build (`2.1.0-9745926189`) pushes the rest of its row right.
+const AGENT_WIDTH: usize = 12;
 
 /// The table and the summary line.
 pub fn render(images: &[ImageStatus], summary: &Summary) -> String {
@@ -35,8 +40,8 @@ pub fn render(images: &[ImageStatus], summary: &Summary) -> String {
             line(
                 &mut out,
                 &format!(
-                    "  {:<21} {:>5} {:<10} {:>6} {:<8} {:>6}  {}",
-                    "IMAGE", "AGE", "STATE", "BEHIND", "SCAN", "USES", "CHANNELS"
+                    "  {:<21} {:>5} {:<10} {:>6} {:<8} {:<AGENT_WIDTH$} {:>6}  {}",
+                    "IMAGE", "AGE", "STATE", "BEHIND", "SCAN", "AGENT", "USES", "CHANNELS"
                 ),
             );
         }
@@ -60,12 +65,13 @@ fn row(out: &mut String, image: &ImageStatus) {
     line(
         out,
         &format!(
-            "{mark} {:<21} {:>5} {:<10} {:>6} {:<8} {:>6}  {}",
+            "{mark} {:<21} {:>5} {:<10} {:>6} {:<8} {:<AGENT_WIDTH$} {:>6}  {}",
             image.image_id,
             short_age(image.age_seconds),
             image.state,
             image.builds_behind_newest,
             scan_highest(image.scan.as_deref()),
+            image.agent_pin.as_deref().unwrap_or("-"),
             uses,
             if channels.is_empty() {
                 "-".to_string()
@@ -83,7 +89,13 @@ fn row(out: &mut String, image: &ImageStatus) {
     }
     line(out, &format!("      {}", about.join(" · ")));
     for used in &image.uses {
-        line(out, &format!("      {}", used.text()));
+        // The drift question, per instance: the agent it runs is its image's pin.
+        match (used, &image.agent_pin) {
+            (Use::Instance { .. }, Some(pin)) => {
+                line(out, &format!("      {} · agent {pin}", used.text()));
+            }
+            _ => line(out, &format!("      {}", used.text())),
+        }
     }
 }
 
@@ -140,7 +152,6 @@ fn line(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::Use;
     use crate::status::{ChannelPosition, Pin, Relation};
 
     fn image(id: &str, uses: Vec<Use>, too_old: bool) -> ImageStatus {
@@ -164,6 +175,7 @@ mod tests {
             }],
             pin: Pin::default(),
             scan: Some("critical=0 high=1 highest=high at=2026-12-06T12:00:00Z".into()),
+            agent_pin: Some("2.1.0-9745926189".into()),
             tags: Default::default(),
             in_use: !uses.is_empty(),
             uses,
@@ -199,7 +211,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[2].contains(" high ") && lines[2].ends_with("prod="),
+            lines[2].split_whitespace().collect::<Vec<_>>()[5..7] == ["high", "2.1.0-9745926189"]
+                && lines[2].ends_with("prod="),
             "{text}"
         );
         assert!(lines[4].starts_with("      launch template"), "{text}");
@@ -212,6 +225,42 @@ mod tests {
         assert_eq!(
             lines.last().unwrap(),
             &"2 images in 1 region: 1 in use, 1 unused"
+        );
+    }
+
+    #[test]
+    fn the_agent_column_and_each_instance_with_its_images_pin() {
+        let running = Use::Instance {
+            id: "i-0123".into(),
+            state: "running".into(),
+        };
+        let mut pinned = image("ami-0aaaaaaaaaaaaaaaaa", vec![running.clone()], false);
+        pinned.agent_pin = Some("1.7.1-110".into());
+        let mut bare = image("ami-0bbbbbbbbbbbbbbbbb", vec![running], false);
+        bare.agent_pin = None;
+        let summary = Summary {
+            images: 2,
+            in_use: 2,
+            unused: 0,
+            recipes: vec!["web-tomcat".into()],
+            regions: vec!["eu-west-3".into()],
+            oldest_in_use: None,
+            too_old: vec![],
+        };
+        let text = render(&[pinned, bare], &summary);
+        let lines: Vec<&str> = text.lines().collect();
+        let columns: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(columns[5], "AGENT", "{text}");
+        assert_eq!(
+            lines[2].split_whitespace().nth(5),
+            Some("1.7.1-110"),
+            "{text}"
+        );
+        assert_eq!(lines[4], "      running instance i-0123 · agent 1.7.1-110");
+        assert_eq!(lines[5].split_whitespace().nth(5), Some("-"), "{text}");
+        assert_eq!(
+            lines[7], "      running instance i-0123",
+            "no pin, nothing said"
         );
     }
 }

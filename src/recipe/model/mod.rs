@@ -15,9 +15,11 @@
 //! - `checks.rs`: `validate:` and `boot_test:`, commands whose output is checked;
 //! - `image.rs`: `image:`, what is created, where it is copied and who may use it;
 //! - `scan.rs`: `image.scan:`, the image's vulnerability scan and its limits;
-//! - `rebuild.rs`: `rebuild:`, what `bake --if-changed` rebuilds for (pending updates).
+//! - `rebuild.rs`: `rebuild:`, what `bake --if-changed` rebuilds for (pending updates);
+//! - `budget.rs`: the image's tag budget, and the agent pin (`amibake:agent`) where it fits.
 
 mod actions;
+mod budget;
 mod builder;
 mod checks;
 mod image;
@@ -38,6 +40,7 @@ pub use actions::{
     CodedeployAgent, FileSpec, Packages, ParamValue, Reboot, SsmDocument, SystemdOverride,
     WaitCloudInit,
 };
+pub use budget::EC2_MAX_TAGS;
 pub use builder::{Builder, Os};
 pub use checks::{BootTest, Check};
 pub use image::{Hygiene, Image, ShareWith};
@@ -109,7 +112,8 @@ impl std::fmt::Display for RecipeWarning {
 
 impl Recipe {
     /// The recipe's warnings, in step order: an agent pin behind the latest minor line AWS
-    /// supports; then `rebuild.fix_severity` without `image.scan`.
+    /// supports; then `rebuild.fix_severity` without `image.scan`; then image tags that
+    /// leave no room for the agent pin's tag.
     pub fn warnings(&self) -> Vec<RecipeWarning> {
         let mut warnings: Vec<RecipeWarning> = self
             .steps
@@ -135,6 +139,7 @@ impl Recipe {
                     .into(),
             });
         }
+        warnings.extend(self.agent_tag_warning());
         warnings
     }
 }

@@ -121,7 +121,8 @@ pub(super) fn check_volume_type(s: &str) -> Result<(), String> {
 }
 
 /// The most tags a recipe may give its image: EC2 allows 50 per resource, and amibake
-/// adds up to 10 of its own (`Name`, `amibake:*`).
+/// adds up to 10 of its own (`Name`, `amibake:*`) besides the agent pin, which it leaves
+/// off where it does not fit (`crate::recipe::model` budget.rs: 11 with it).
 pub const MAX_IMAGE_TAGS: usize = 40;
 
 /// What is wrong with an image's tags, if anything: more than [`MAX_IMAGE_TAGS`], a key of

@@ -322,3 +322,92 @@ image:
         doc["steps"]
     );
 }
+
+// --- the agent pin tag ------------------------------------------------------------------
+
+/// A recipe installing CodeDeploy agent 2.1.0 when `agent`, whose image has `tags` tags of
+/// its own (`K0`…), scanned when `scan`.
+fn tagged_recipe(agent: bool, tags: usize, scan: bool) -> String {
+    let step = if agent {
+        "  - codedeploy_agent: { version: \"2.1.0\" }\n"
+    } else {
+        "  - shell: \"true\"\n"
+    };
+    let tags: Vec<String> = (0..tags).map(|n| format!("K{n}: v")).collect();
+    format!(
+        "name: tagged\n\
+         source:\n  ssm_parameter: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64\n\
+         builder: {{ iam_instance_profile: amibake-builder }}\n\
+         steps:\n{step}\
+         image:\n  name: \"{{{{ recipe }}}}-{{{{ timestamp }}}}\"\n  tags: {{ {} }}\n{}",
+        tags.join(", "),
+        if scan { "  scan: {}\n" } else { "" }
+    )
+}
+
+#[test]
+fn plan_shows_the_agent_pin_among_the_image_tags_and_none_without_an_agent() {
+    let doc = plan_json([AL2023]);
+    assert_eq!(doc["image"]["tags"]["amibake:agent"], "2.1.0", "{doc:#}");
+    let old = plan_json([AL2023, "--var", "agent_version=1.7.1-110"]);
+    assert_eq!(old["image"]["tags"]["amibake:agent"], "1.7.1-110");
+    let out = amibake(["plan", AL2023]);
+    expect_exit(&out, 0);
+    let text = stdout(&out);
+    let tags = text
+        .lines()
+        .find(|l| l.contains("tags (AMI, snapshots)"))
+        .unwrap_or_else(|| panic!("no image tags in the plan:\n{text}"));
+    assert!(tags.contains("amibake:agent=2.1.0"), "{tags}");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let recipe = write_file(tmp.path(), "plain.yaml", tagged_recipe(false, 2, true));
+    let doc = plan_json([recipe.as_os_str()]);
+    assert!(
+        doc["image"]["tags"].get("amibake:agent").is_none(),
+        "no agent step, no agent tag: {:#}",
+        doc["image"]["tags"]
+    );
+}
+
+#[test]
+fn a_recipe_whose_tags_leave_no_room_plans_no_agent_tag_and_warns_with_the_most_it_may_keep() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // (tags, scan, agent tag fits): 50 per image, amibake's own keys are Name and nine
+    // `amibake:*` with a scan (ten with the agent pin), one fewer without.
+    for (tags, scan, fits) in [(40, true, false), (39, true, true), (40, false, true)] {
+        let file = format!("t{tags}-{scan}.yaml");
+        let recipe = write_file(tmp.path(), &file, tagged_recipe(true, tags, scan));
+        let out = amibake([OsStr::new("plan"), OsStr::new("--json"), recipe.as_os_str()]);
+        expect_exit(&out, 0);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+        let tagged = doc["image"]["tags"].get("amibake:agent").is_some();
+        assert_eq!(tagged, fits, "{tags} tags, scan {scan}: {:#}", doc["image"]);
+        let warnings = doc["warnings"].as_array().expect("`warnings`");
+        let warned: Vec<&Value> = warnings
+            .iter()
+            .filter(|w| {
+                w["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("amibake:agent")
+            })
+            .collect();
+        assert_eq!(
+            warned.len(),
+            usize::from(!fits),
+            "{tags}, {scan}: {warnings:?}"
+        );
+        if let Some(w) = warned.first() {
+            assert_eq!(w["at"], "image.tags", "{w}");
+            let message = w["message"].as_str().unwrap_or("");
+            for part in ["unknown", "at most 39"] {
+                assert!(message.contains(part), "`{part}` missing: {message}");
+            }
+        }
+        let out = amibake([OsStr::new("validate"), recipe.as_os_str()]);
+        expect_exit(&out, 0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.contains("warning: "), !fits, "validate: {err}");
+    }
+}

@@ -143,11 +143,17 @@ fn a_successful_bake_writes_a_complete_manifest_and_leaves_only_its_images() {
             tag("amibake:source-ami").as_deref(),
             m["source_ami"]["id"].as_str()
         );
-        assert_eq!(
-            images("us-west-2", &run_id).await.len(),
-            1,
-            "the copy is tagged too"
-        );
+        // The agent pin rides on the image from its creation (status reads it), and the
+        // copy carries it.
+        assert_eq!(tag("amibake:agent").as_deref(), Some("2.1.0"), "{img:?}");
+        let copies = images("us-west-2", &run_id).await;
+        assert_eq!(copies.len(), 1, "the copy is tagged too");
+        let copy_agent = copies[0]
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("amibake:agent"))
+            .and_then(|t| t.value());
+        assert_eq!(copy_agent, Some("2.1.0"), "{:?}", copies[0]);
         // The builder and the boot-test instance are terminated, the temporary group gone.
         assert_nothing_left(&[region, "us-west-2"], &run_id, true).await;
     });

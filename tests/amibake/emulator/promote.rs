@@ -74,7 +74,9 @@ pub(super) async fn channel(region: &str, recipe: &str, env: &str) -> Option<Cha
 /// the emulator enforces allows `amibake:created-by` nowhere else).
 async fn baked_pair(region: &str, recipe: &str) -> (String, String) {
     let (a, b) = two_amis(region).await;
-    let tags = complete_tags(recipe);
+    // With the agent pin a bake of a recipe with an agent step tags at creation.
+    let mut tags = complete_tags(recipe).to_vec();
+    tags.push(("amibake:agent", "2.1.0"));
     (
         tagged_copy(region, &a, &unique(recipe), &tags).await,
         tagged_copy(region, &b, &unique(recipe), &tags).await,
@@ -320,6 +322,12 @@ fn promote_copy_to_sets_the_channel_to_the_copy_and_roll_channel_takes_it() {
                 .iter()
                 .any(|t| t.key() == Some("amibake:copy-of") && t.value() == Some(a.as_str())),
             "{img:?}"
+        );
+        assert!(
+            img.tags()
+                .iter()
+                .any(|t| t.key() == Some("amibake:agent") && t.value() == Some("2.1.0")),
+            "the copy carries the agent pin: {img:?}"
         );
         let perms = ec2
             .describe_image_attribute()

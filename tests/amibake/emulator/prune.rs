@@ -44,6 +44,19 @@ async fn bake_like_image(
     name: &str,
     complete: bool,
 ) -> String {
+    bake_like_pinned(region, builder, recipe, name, complete, None).await
+}
+
+/// An image of `builder` tagged as a bake's, with the CodeDeploy agent pin a bake of a
+/// recipe with an agent step tags it with at creation (`amibake:agent`).
+async fn bake_like_pinned(
+    region: &str,
+    builder: &str,
+    recipe: &str,
+    name: &str,
+    complete: bool,
+    agent: Option<&str>,
+) -> String {
     let mut tags = vec![
         Tag::builder().key("amibake:recipe").value(recipe).build(),
         Tag::builder()
@@ -57,6 +70,9 @@ async fn bake_like_image(
     ];
     if complete {
         tags.push(Tag::builder().key("amibake:complete").value("true").build());
+    }
+    if let Some(pin) = agent {
+        tags.push(Tag::builder().key("amibake:agent").value(pin).build());
     }
     let spec = |t: ResourceType| {
         TagSpecification::builder()
@@ -83,13 +99,24 @@ async fn bake_like_image(
 /// whole seconds (`…:05.000Z`), so the images are made a little over a second apart: their
 /// order is their creation date, as on AWS.
 pub(super) async fn images_of(region: &str, recipe: &str, count: usize) -> Vec<String> {
+    images_pinned(region, recipe, &vec![None; count]).await
+}
+
+/// [`images_of`], one image per pin, each tagged `amibake:agent` with its pin (none for
+/// `None`).
+pub(super) async fn images_pinned(
+    region: &str,
+    recipe: &str,
+    pins: &[Option<&str>],
+) -> Vec<String> {
     let builder = launch(region, &al2023_image(region).await).await;
     let mut ids = Vec::new();
-    for n in 0..count {
+    for (n, pin) in pins.iter().enumerate() {
         if n > 0 {
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
-        ids.push(bake_like_image(region, &builder, recipe, &format!("{recipe}-{n}"), true).await);
+        let name = format!("{recipe}-{n}");
+        ids.push(bake_like_pinned(region, &builder, recipe, &name, true, *pin).await);
     }
     ids
 }

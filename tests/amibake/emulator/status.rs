@@ -14,7 +14,7 @@ use crate::support::cli::expect_exit;
 use crate::support::emulator::*;
 use crate::support::stacks::*;
 
-use super::prune::images_of;
+use super::prune::images_pinned;
 use super::status_flags;
 
 const TEMPLATE: &str = "cfn-templates/asg-rolling.yaml";
@@ -127,6 +127,9 @@ pub(super) fn status_json(
     events(&out)
 }
 
+/// The CodeDeploy agent pin of each image of the fleet, oldest first (empty: none).
+pub(super) const PINS: [&str; 4] = ["1.7.1-110", "2.0.1", "2.1.0", ""];
+
 /// The fleet the report is checked on, made once: its region and recipe, the state
 /// directory and runtime, the images oldest first (`unused`, `old`, `new`, `newest`),
 /// the stack behind (on `old`) and ahead (on `new`), the usage report of `new`, and each
@@ -151,7 +154,10 @@ impl Fleet {
         // Oldest first: `unused` (backdated 90 days, nothing uses it), `old` (backdated 45
         // days: the stack behind, channel prod), `new` (channel dev, the stack ahead, shared
         // with another account that a usage report names), `newest` (nothing uses it).
-        let ids = rt.block_on(images_of(region, recipe, 4));
+        // Each tagged with the agent pin its bake would carry: an agent drifting across
+        // the fleet (1.x on the oldest), and none on the newest (a recipe without the agent).
+        let pins = PINS.map(|p| (!p.is_empty()).then_some(p));
+        let ids = rt.block_on(images_pinned(region, recipe, &pins));
         let [unused, old, new] = [&ids[0], &ids[1], &ids[2]];
         knobs(
             region,
@@ -295,6 +301,9 @@ fn json_report(f: &Fleet) {
             .collect();
         assert_eq!(shown["tags"], json!(tags), "{id}");
         assert_eq!(shown["pin"]["run_id"], tags["amibake:run-id"]);
+        assert_eq!(shown["agent_pin"], json!(tags.get("amibake:agent")), "{id}");
+        let pin = PINS[ids.iter().position(|i| i == id).unwrap()];
+        assert_eq!(shown["agent_pin"], json!((!pin.is_empty()).then_some(pin)));
         assert_eq!(shown["scan"], Value::Null, "no scan tag");
         assert_eq!(shown["newest"], newest.as_str());
         assert_eq!(shown["builds_behind_newest"], behind_of(id), "{id}");
@@ -410,6 +419,13 @@ fn text_table(f: &Fleet) {
             .unwrap_or_else(|| panic!("no row of {id}:\n{text}"));
         line.split_whitespace().map(str::to_string).collect()
     };
+    let header: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "IMAGE", "AGE", "STATE", "BEHIND", "SCAN", "AGENT", "USES", "CHANNELS"
+        ]
+    );
     assert_eq!(
         row(unused),
         [
@@ -418,6 +434,7 @@ fn text_table(f: &Fleet) {
             "available",
             "3",
             "-",
+            PINS[0],
             "unused",
             "dev-2",
             "prod-1"
@@ -425,16 +442,36 @@ fn text_table(f: &Fleet) {
     );
     assert_eq!(
         row(old),
-        [old, "45d", "available", "2", "-", "4", "dev-1", "prod="]
+        [
+            old,
+            "45d",
+            "available",
+            "2",
+            "-",
+            PINS[1],
+            "4",
+            "dev-1",
+            "prod="
+        ]
     );
     assert_eq!(
         row(new)[2..],
-        ["available", "1", "-", "5", "dev=", "prod+1"]
+        ["available", "1", "-", PINS[2], "5", "dev=", "prod+1"]
     );
     assert_eq!(
         row(newest)[2..],
-        ["available", "0", "-", "unused", "dev+1", "prod+2"]
+        ["available", "0", "-", "-", "unused", "dev+1", "prod+2"]
     );
+    // Which agent each instance runs: its image's pin, next to it.
+    for (image, pin) in [(old, PINS[1]), (new, PINS[2])] {
+        for instance in rt.block_on(instances_of(region, image)) {
+            let expected = format!("      running instance {instance} · agent {pin}");
+            assert!(
+                text.lines().any(|l| l == expected),
+                "missing `{expected}` in:\n{text}"
+            );
+        }
+    }
     let (old_group, _) = &groups[behind];
     let (old_lt, _) = rt.block_on(group_launch_template(region, old_group));
     for expected in [

@@ -140,6 +140,49 @@ fn iam_allows_on_any_resource_only_calls_without_resource_level_permissions() {
     );
 }
 
+/// `amibake:agent` is set at creation only (CreateImage's TagSpecifications, carried by
+/// CopyImage's): the create-time grants limit no tag key, and no grant of CreateTags after
+/// creation lists it, so nobody with the role can relabel a fleet's agent afterwards.
+#[test]
+fn iam_allows_the_agent_tag_at_creation_only() {
+    let statements = policy_statements();
+    let tagging: Vec<_> = statements
+        .iter()
+        .filter(|s| s.allow && s.actions.iter().any(|a| a == "ec2:CreateTags"))
+        .collect();
+    let at_creation: Vec<_> = tagging
+        .iter()
+        .filter(|s| s.text.contains("ec2:CreateAction:"))
+        .collect();
+    assert!(
+        at_creation
+            .iter()
+            .any(|s| s.text.contains("- CreateImage") && s.text.contains("- CopyImage")),
+        "no CreateTags grant at CreateImage and CopyImage"
+    );
+    for s in &at_creation {
+        assert!(
+            !s.text.contains("aws:TagKeys") || s.text.contains("amibake:agent"),
+            "{}/{} limits the keys set at creation without amibake:agent:\n{}",
+            s.policy,
+            s.sid,
+            s.text
+        );
+    }
+    for s in tagging
+        .iter()
+        .filter(|s| !s.text.contains("ec2:CreateAction:"))
+    {
+        assert!(
+            !s.text.contains("amibake:agent"),
+            "{}/{} allows amibake:agent after creation:\n{}",
+            s.policy,
+            s.sid,
+            s.text
+        );
+    }
+}
+
 #[test]
 fn iam_tags_only_at_creation_or_amibakes_own_keys_and_never_sets_created_by_afterwards() {
     let statements = policy_statements();
@@ -370,4 +413,34 @@ fn emulator_bake_and_promote_with_copies_tag_only_as_the_iam_policy_allows() {
         "promote --copy-to:\n{}",
         emulator::show(&out)
     );
+    // The recipe installs no CodeDeploy agent: no image of it (the bake's, its copy, which
+    // promote takes up) carries an agent pin.
+    let pinned: Vec<String> = emulator::rt().block_on(async {
+        let mut pinned = Vec::new();
+        for region in [home, far] {
+            let images = emulator::ec2(region)
+                .await
+                .describe_images()
+                .owners("self")
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:amibake:recipe")
+                        .values(&name)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("DescribeImages");
+            assert!(!images.images().is_empty(), "{region}: no image of {name}");
+            pinned.extend(
+                images
+                    .images()
+                    .iter()
+                    .filter(|i| i.tags().iter().any(|t| t.key() == Some("amibake:agent")))
+                    .map(|i| format!("{region} {:?}", i.image_id())),
+            );
+        }
+        pinned
+    });
+    assert!(pinned.is_empty(), "tagged amibake:agent: {pinned:?}");
 }
