@@ -130,11 +130,10 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
                 let r = &loaded.recipe;
                 let warnings = r.warnings();
                 let checks = r.validate.len();
-                let boot = r
-                    .boot_test
-                    .as_ref()
-                    .filter(|b| b.enabled)
-                    .map_or(0, |b| b.checks.len());
+                // The boot test the plan runs: the recipe's checks and the built-ins (an
+                // agent recipe gets one even without `boot_test:`).
+                let boot_test = crate::plan::boot_test_plan(r);
+                let boot = boot_test.as_ref().map_or(0, |b| b.checks.len());
                 if global.json {
                     let event = Valid {
                         ok: true,
@@ -156,10 +155,12 @@ pub(super) fn validate(global: &GlobalArgs, inputs: &VarInputs, recipes: &[PathB
                         r.name,
                         r.builder.os,
                         r.steps.len(),
-                        if r.boot_test.as_ref().is_some_and(|b| b.enabled) {
-                            format!("{boot} checks")
-                        } else {
-                            "off".into()
+                        match &boot_test {
+                            None => "off".to_string(),
+                            Some(b) => match b.checks.iter().filter(|c| c.is_built_in()).count() {
+                                0 => format!("{boot} checks"),
+                                built_in => format!("{boot} checks ({built_in} built-in)"),
+                            },
                         }
                     );
                 }

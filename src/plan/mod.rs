@@ -152,6 +152,13 @@ pub struct PlannedCheck {
     pub timeout: Duration,
 }
 
+impl PlannedCheck {
+    /// Whether amibake added this check (its name starts `built-in:`), not the recipe.
+    pub fn is_built_in(&self) -> bool {
+        self.name.starts_with("built-in:")
+    }
+}
+
 /// The image and where it goes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImagePlan {
@@ -218,7 +225,7 @@ const BOOT_WAIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// wrong). Built-ins come first: the no-cycle check when a `systemd_override` orders a unit,
 /// the ordering check when the agent is ordered after cloud-init, then the pin check, then
 /// (2.x with `command_port`) the agent's own answer on its command port.
-fn boot_test_plan(r: &crate::recipe::Recipe) -> Option<BootTestPlan> {
+pub fn boot_test_plan(r: &crate::recipe::Recipe) -> Option<BootTestPlan> {
     let agent = r.steps.iter().find_map(|s| match &s.action {
         RecipeAction::CodedeployAgent(a) => Some(a),
         _ => None,

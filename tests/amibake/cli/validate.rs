@@ -288,6 +288,52 @@ fn validate_json_of_a_good_recipe_prints_one_line_with_ok_true() {
     assert_eq!(event["ok"], Value::Bool(true), "{event}");
 }
 
+/// An agent recipe without `boot_test:` still gets a boot test of the built-in checks
+/// (the plan's); validate says so instead of "boot test: off", and counts the checks the
+/// boot test runs, in text and JSON.
+#[test]
+fn validate_counts_the_boot_test_the_plan_runs_built_ins_included() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let recipe = write_file(
+        dir.path(),
+        "agent.yaml",
+        "name: web-agent
+source:
+  ami: ami-0123456789abcdef0
+builder:
+  iam_instance_profile: amibake-builder
+steps:
+  - codedeploy_agent: { version: \"2.1.0\", start_after_cloud_init: true }
+image:
+  name: \"{{ recipe }}-{{ timestamp }}\"
+",
+    );
+    let plan = amibake(["plan", "--json", recipe.to_str().unwrap()]);
+    expect_exit(&plan, 0);
+    let plan: Value = serde_json::from_str(stdout(&plan).trim()).expect("one JSON plan");
+    let planned = plan["boot_test"]["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the plan has a boot test: {plan}"))
+        .len();
+    assert!(planned >= 2, "{plan}");
+
+    let out = amibake(["validate", recipe.to_str().unwrap()]);
+    expect_exit(&out, 0);
+    let line = stdout(&out);
+    assert!(
+        line.contains(&format!(
+            "boot test: {planned} checks ({planned} built-in))"
+        )),
+        "{line}"
+    );
+    let json = amibake(["validate", "--json", recipe.to_str().unwrap()]);
+    assert_eq!(
+        validate_event(&json)["boot_test_checks"],
+        planned,
+        "{json:?}"
+    );
+}
+
 // --- Hostile input: exit 2 with a message, never a panic ------------------------------
 
 /// `amibake validate PATH` must exit 2 with an `error:` message and no panic.
