@@ -9,7 +9,8 @@
 //! the other accounts that use a shared image. `--plan` prints the calls and makes none.
 //!
 //! Here: the options, the failures and [`status`] region by region; `read` makes the
-//! calls, `report` shapes what they return (pure), `text` the table, `event` the events.
+//! calls, `report` shapes what they return (pure), `summary` counts it, `text` the
+//! table, `event` the events.
 
 use std::time::{Duration, SystemTime};
 
@@ -20,10 +21,12 @@ use crate::report::Reporter;
 mod event;
 mod read;
 mod report;
+mod summary;
 mod text;
 
-pub use event::{PlannedPart, RegionCalls, StatusEvent, Summary, TooOld};
+pub use event::{PlannedPart, RegionCalls, StatusEvent};
 pub use report::{ChannelPosition, ImageStatus, Pin, Relation, short_age};
+pub use summary::{Summary, TooOld};
 
 /// What to report.
 #[derive(Debug, Clone)]

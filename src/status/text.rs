@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::event::Summary;
 use super::report::{ImageStatus, short_age};
+use super::summary::Summary;
 use crate::fleet::Use;
 
 /// The widest line the table writes.
