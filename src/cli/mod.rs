@@ -40,7 +40,7 @@ use crate::aws::{Aws, AwsOptions};
 use crate::error::{ExitKind, Failure, Outcome, Stop, exit_status};
 use crate::plan::OnError;
 use crate::recipe::VarInputs;
-use crate::recipe::types::{AccountId, RecipeName, Region};
+use crate::recipe::types::{AccountId, AmiId, RecipeName, Region};
 use crate::report::{Mode, Reporter};
 use crate::secret::Masker;
 
@@ -264,6 +264,11 @@ impl OverrideArgs {
 
 fn parse_region(s: &str) -> Result<Region, String> {
     Region::try_from(s.to_string())
+}
+
+/// An AMI id (`ami-` and 8 or 17 hex digits), checked before any AWS call.
+fn parse_ami_id(s: &str) -> Result<String, String> {
+    AmiId::try_from(s.to_string()).map(String::from)
 }
 
 fn parse_account(s: &str) -> Result<AccountId, String> {

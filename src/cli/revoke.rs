@@ -18,7 +18,7 @@ use super::{Context, GlobalArgs, online, parse_region};
 pub struct Which {
     /// The image, in the home region (--region); its copies are looked for in each
     /// --also-region.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = super::parse_ami_id)]
     pub ami: Option<String>,
     /// A bake's manifest: its image in every region it names.
     #[arg(long, value_name = "FILE")]

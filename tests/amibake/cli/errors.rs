@@ -171,6 +171,31 @@ fn a_usage_error_under_json_is_one_error_event_exit_2() {
     );
 }
 
+/// `revoke` and `restore` take an AMI id: anything else is refused before any AWS call
+/// (the clients point at a closed port, so a call would fail with exit 1, not 2).
+#[test]
+fn revoke_and_restore_refuse_a_value_that_is_not_an_ami_id_before_any_call() {
+    let state = tempfile::tempdir().expect("tempdir");
+    for ami in [
+        "ami-123;rm -rf /",
+        "",
+        "ami-0123456789ABCDEFG",
+        "/amibake/web/prod",
+    ] {
+        for command in [
+            vec!["revoke", "--ami", ami, "--reason", "bad build"],
+            vec!["restore", "--ami", ami],
+        ] {
+            let out = run(offline(state.path(), &command));
+            let error = expect_one_error(&out, 2, "invalid AMI id");
+            assert!(
+                error["error"].as_str().is_some_and(|e| e.contains("--ami")),
+                "{command:?}: {error}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_usage_error_without_json_and_help_with_it_stay_clap_text() {
     let out = amibake(["validate", "--no-such-flag", AL2023]);
