@@ -93,6 +93,10 @@ impl Bake<'_> {
 
     /// Removes what the outcome calls for (see [`Bake::cleanup`]); whether all of it went.
     async fn remove(&self, failed: bool) -> bool {
+        if failed {
+            // What a create dropped without its answer made, first: it goes too.
+            self.resolve_unknown_creates().await;
+        }
         let (instances, images) = {
             let c = self.created();
             (c.instances.clone(), c.images.clone())

@@ -46,6 +46,7 @@ mod launch;
 mod probe;
 mod scan;
 mod source;
+mod unknown;
 mod verify;
 mod walk;
 

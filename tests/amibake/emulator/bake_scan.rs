@@ -176,6 +176,82 @@ fn a_critical_finding_over_max_severity_fails_the_bake_and_leaves_nothing() {
     nothing_left(&[region, copy], state.path(), &out);
 }
 
+/// The scan fails while the copy's CopyImage is still in flight: the bake drops the call
+/// without its answer, so the copy's id never arrives, yet EC2 makes the copy. The cleanup
+/// finds it by the run's tag and removes it, instead of leaving it for `sweep`.
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_copy_whose_answer_never_came_is_found_and_removed_after_a_failed_scan() {
+    let region = "ap-southeast-5";
+    let copy = "ap-southeast-4";
+    let state = fresh_state(
+        region,
+        serde_json::json!({
+            "scan_findings": [finding("CVE-2026-1234 - openssl", "critical", Some(3))],
+        }),
+    );
+    // CopyImage is answered (and done) only 3 s after it is asked: long after the scan
+    // failed the bake and the copy's call was dropped.
+    configure(
+        copy,
+        serde_json::json!({ "stall_actions": { "CopyImage": 3 } }),
+    );
+    let recipe = write_recipe(
+        state.path(),
+        "scan-copy-in-flight",
+        &format!("  copy_to: [{copy}]\n  scan:\n    max_severity: high\n"),
+    );
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    let text = error_text(&out, 1);
+    assert!(text.contains("max_severity"), "{text}");
+    assert!(
+        events(&out).iter().all(|e| e["event"] != "left"),
+        "the cleanup left something: {}",
+        show(&out)
+    );
+    nothing_left(&[region, copy], state.path(), &out);
+    configure(copy, serde_json::json!({}));
+}
+
+/// The same for an instance: the boot test's RunInstances is still in flight when the scan
+/// fails, so its id never arrives; the cleanup finds the instance by the run's tag and
+/// terminates it (a billable instance is never left to `sweep`).
+#[test]
+#[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
+fn a_boot_test_instance_whose_answer_never_came_is_found_and_terminated_after_a_failed_scan() {
+    let region = "ap-southeast-5";
+    let state = fresh_state(
+        region,
+        serde_json::json!({
+            "scan_findings": [finding("CVE-2026-1234 - openssl", "critical", Some(3))],
+            // Every launch is answered (and done) 3 s after it is asked: the builder's
+            // just waits, the boot test's is dropped when the scan fails.
+            "stall_actions": { "RunInstances": 3 },
+        }),
+    );
+    let recipe = write_recipe(
+        state.path(),
+        "scan-launch-in-flight",
+        "  scan:\n    max_severity: high\nboot_test:\n  checks:\n    - { name: boots, run: \"systemctl is-system-running\" }\n",
+    );
+    let out = bake_json(region, state.path(), &recipe, &[]);
+    let text = error_text(&out, 1);
+    assert!(text.contains("max_severity"), "{text}");
+    let evs = events(&out);
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "resource" && e["role"] == "boot-test"),
+        "the boot test's instance was found and named: {}",
+        show(&out)
+    );
+    assert!(
+        evs.iter().all(|e| e["event"] != "left"),
+        "the cleanup left something: {}",
+        show(&out)
+    );
+    nothing_left(&[region], state.path(), &out);
+}
+
 #[test]
 #[ignore = "needs the emulator: scripts/test.sh runs it (AMIBAKE_TEST_ENDPOINT, --include-ignored)"]
 fn a_failed_scan_is_an_error_naming_the_reason_and_leaves_nothing() {
