@@ -193,12 +193,12 @@ def install(world: World) -> None:
     from moto.ec2.models.amis import Ami
     from moto.ec2.responses import EC2Response
 
-    from .ec2 import ec2_error
+    from .ec2 import ec2_error, unauthorized
 
     def get_allowed_images_settings(self: Any) -> Any:
         s = settings(world, self.region)
         if s.get("access_denied"):
-            return unauthorized(self.current_account)
+            return unauthorized(self.current_account, "ec2:GetAllowedImagesSettings", "allowed_images.access_denied")
         self.error_on_dryrun()
         return ActionResult(
             {"State": s["state"], "ImageCriteria": s.get("criteria", []), "ManagedBy": s.get("managed_by", "account")}
@@ -220,14 +220,3 @@ def install(world: World) -> None:
         return orig_run_instances(self, image_id, count, user_data, sgs, **kw)
 
     EC2Backend.run_instances = run_instances
-
-
-def unauthorized(account: str) -> tuple[str, dict[str, Any]]:
-    """EC2's UnauthorizedOperation (HTTP 403), as IAM denies ec2:GetAllowedImagesSettings."""
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code>'
-        f"<Message>You are not authorized to perform this operation. User: arn:aws:iam::{account}:user/amibake "
-        "is not authorized to perform: ec2:GetAllowedImagesSettings (amibake-emulator allowed_images.access_denied)</Message>"
-        "</Error></Errors><RequestID>amibake-emulator</RequestID></Response>"
-    )
-    return body, {"status": 403, "Content-Type": "text/xml"}

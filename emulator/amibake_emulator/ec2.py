@@ -22,6 +22,8 @@ stops and images real containers and sets the instance state itself.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import datetime as dt
 import hashlib
@@ -65,6 +67,51 @@ def ec2_error(code: str, message: str) -> Exception:
     from moto.ec2.exceptions import EC2ClientError
 
     return EC2ClientError(code, message)
+
+
+def page_size(self: Any, least: int = 1) -> int:
+    """A paged EC2 call's `MaxResults` (`least`-1000, default 1000); EC2's error otherwise."""
+    size = self._get_param("MaxResults")
+    if size is None:
+        return 1000
+    if not str(size).isdigit() or not least <= int(size) <= 1000:
+        raise ec2_error(
+            "InvalidParameterValue",
+            f"Value ( {size} ) for parameter maxResults is invalid. Expecting a value between {least} and 1000.",
+        )
+    return int(size)
+
+
+def page_start(token: str | None, kind: str, total: int) -> int:
+    """Where a page starts: the offset a `NextToken` of `kind` (from `page_token`) names, 0
+    without one; EC2's InvalidPaginationToken for a token that is not one, names another
+    kind, or points past the `total` items."""
+    if not token:
+        return 0
+    try:
+        token_kind, offset = base64.urlsafe_b64decode(token.encode()).decode().rsplit(":", 1)
+        start = int(offset)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
+        raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid.") from e
+    if token_kind != kind or not 0 <= start <= total:
+        raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid or is expired.")
+    return start
+
+
+def page_token(kind: str, end: int, total: int) -> str | None:
+    """The `NextToken` of the page that ends at `end` of `total` items (None: the last)."""
+    return base64.urlsafe_b64encode(f"{kind}:{end}".encode()).decode() if end < total else None
+
+
+def unauthorized(account: str, action: str, why: str) -> tuple[str, dict[str, Any]]:
+    """EC2's UnauthorizedOperation (HTTP 403), as IAM denies `action` (`why`: the knob)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code>'
+        f"<Message>You are not authorized to perform this operation. User: arn:aws:iam::{account}:user/amibake "
+        f"is not authorized to perform: {action} (amibake-emulator {why})</Message>"
+        "</Error></Errors><RequestID>amibake-emulator</RequestID></Response>"
+    )
+    return body, {"status": 403, "Content-Type": "text/xml"}
 
 
 def set_state(instance: Any, name: str, code: int) -> None:

@@ -18,11 +18,9 @@ copy is not scanned unless it is scanned itself, and a rescan replaces them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 
-from .ec2 import ec2_error
+from .ec2 import ec2_error, page_size, page_start, page_token, unauthorized
 from .util import epoch_to_dt
 
 if TYPE_CHECKING:
@@ -84,47 +82,24 @@ def install_get_image_findings(world: World) -> None:
 
         backend = self.ec2_backend
         if world.knobs.get(backend.region_name, "inspector_access_denied"):
-            return unauthorized(backend.account_id)
+            return unauthorized(backend.account_id, "ec2:GetImageFindings", "inspector_access_denied")
         self.error_on_dryrun()
         image_id = self._get_param("ImageId")
         if not image_id:
             raise ec2_error("MissingParameter", "The request must contain the parameter ImageId")
-        size = self._get_param("MaxResults")
-        if size is None:
-            size = 1000
-        elif not str(size).isdigit() or not 1 <= int(size) <= 1000:
-            raise ec2_error("InvalidParameterValue", f"Value ( {size} ) for parameter maxResults is invalid. Expecting a value between 1 and 1000.")
+        size = page_size(self)
         ami = backend.describe_images(ami_ids=[image_id])[0]  # InvalidAMIID.NotFound / .Malformed
         scan = results_of(world, ami)
         findings = scan.findings if scan else []
-        start = 0
-        token = self._get_param("NextToken")
+        # A token names the image it pages through.
+        start = page_start(self._get_param("NextToken"), image_id, len(findings))
+        result: dict[str, Any] = {"ImageFindings": [image_finding(f) for f in findings[start : start + size]]}
+        token = page_token(image_id, start + size, len(findings))
         if token:
-            try:
-                token_image, offset = base64.urlsafe_b64decode(token.encode()).decode().rsplit(":", 1)
-                start = int(offset)
-            except (ValueError, binascii.Error, UnicodeDecodeError) as e:
-                raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid.") from e
-            if token_image != image_id or not 0 <= start <= len(findings):
-                raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid or is expired.")
-        end = start + int(size)
-        result: dict[str, Any] = {"ImageFindings": [image_finding(f) for f in findings[start:end]]}
-        if end < len(findings):
-            result["NextToken"] = base64.urlsafe_b64encode(f"{image_id}:{end}".encode()).decode()
+            result["NextToken"] = token
         return ActionResult(result)
 
     EC2Response.get_image_findings = get_image_findings
-
-
-def unauthorized(account: str) -> tuple[str, dict[str, Any]]:
-    """EC2's UnauthorizedOperation (HTTP 403), as IAM's denial of ec2:GetImageFindings."""
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code>'
-        f"<Message>You are not authorized to perform this operation. User: arn:aws:iam::{account}:user/amibake "
-        "is not authorized to perform: ec2:GetImageFindings (amibake-emulator inspector_access_denied)</Message>"
-        "</Error></Errors><RequestID>amibake-emulator</RequestID></Response>"
-    )
-    return body, {"status": 403, "Content-Type": "text/xml"}
 
 
 def install_scan_results(world: World) -> None:

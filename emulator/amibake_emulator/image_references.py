@@ -22,11 +22,9 @@ ARN; `MaxResults` (5-1000, default 1000) and `NextToken` page through them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 
-from .ec2 import ec2_error
+from .ec2 import ec2_error, page_size, page_start, page_token
 
 if TYPE_CHECKING:
     from .state import World
@@ -51,17 +49,13 @@ def install(world: World) -> None:
             if not str(image_id).startswith("ami-"):
                 raise ec2_error("InvalidAMIID.Malformed", f'Invalid id: "{image_id}" (expecting "ami-...")')
         options = requested_types(self._get_param("IncludeAllResourceTypes"), self._get_param("ResourceTypes", []) or [])
-        size = self._get_param("MaxResults")
-        if size is None:
-            size = 1000
-        elif not str(size).isdigit() or not 5 <= int(size) <= 1000:
-            raise ec2_error("InvalidParameterValue", f"Value ( {size} ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.")
+        size = page_size(self, least=5)
         refs = [r for image_id in image_ids for r in references(backend, image_id, options)]
-        start = decode_token(self._get_param("NextToken"), len(refs))
-        end = start + int(size)
-        result: dict[str, Any] = {"ImageReferences": refs[start:end]}
-        if end < len(refs):
-            result["NextToken"] = base64.urlsafe_b64encode(f"refs:{end}".encode()).decode()
+        start = page_start(self._get_param("NextToken"), "refs", len(refs))
+        result: dict[str, Any] = {"ImageReferences": refs[start : start + size]}
+        token = page_token("refs", start + size, len(refs))
+        if token:
+            result["NextToken"] = token
         return ActionResult(result)
 
     EC2Response.describe_image_references = describe_image_references
@@ -79,19 +73,6 @@ def requested_types(include_all: Any, resource_types: list[dict[str, Any]]) -> d
         opts = {o.get("OptionName"): [str(v) for v in o.get("OptionValues", []) or []] for o in rt.get("ResourceTypeOptions", []) or []}
         out[name] = opts
     return out
-
-
-def decode_token(token: str | None, total: int) -> int:
-    if not token:
-        return 0
-    try:
-        kind, offset = base64.urlsafe_b64decode(token.encode()).decode().rsplit(":", 1)
-        start = int(offset)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
-        raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid.") from e
-    if kind != "refs" or not 0 <= start <= total:
-        raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid or is expired.")
-    return start
 
 
 def references(backend: Any, image_id: str, options: dict[str, dict[str, list[str]]]) -> list[dict[str, str]]:

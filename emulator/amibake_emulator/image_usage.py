@@ -21,14 +21,12 @@ report is created: `{"ami-… or *": [{"account_id": "111122223333", "resource_t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .ec2 import ec2_error
+from .ec2 import ec2_error, page_size, page_start, page_token
 from .util import epoch_to_dt
 
 if TYPE_CHECKING:
@@ -187,21 +185,6 @@ def install(world: World) -> None:
 
 
 def paginate(self: Any, items: list[dict[str, Any]], kind: str) -> tuple[list[dict[str, Any]], str | None]:
-    size = self._get_param("MaxResults")
-    if size is None:
-        size = 1000
-    elif not str(size).isdigit() or not 1 <= int(size) <= 1000:
-        raise ec2_error("InvalidParameterValue", f"Value ( {size} ) for parameter maxResults is invalid. Expecting a value between 1 and 1000.")
-    start = 0
-    token = self._get_param("NextToken")
-    if token:
-        try:
-            token_kind, offset = base64.urlsafe_b64decode(token.encode()).decode().rsplit(":", 1)
-            start = int(offset)
-        except (ValueError, binascii.Error, UnicodeDecodeError) as e:
-            raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid.") from e
-        if token_kind != kind or not 0 <= start <= len(items):
-            raise ec2_error("InvalidPaginationToken", f"The pagination token {token} is not valid or is expired.")
-    end = start + int(size)
-    nxt = base64.urlsafe_b64encode(f"{kind}:{end}".encode()).decode() if end < len(items) else None
-    return items[start:end], nxt
+    size = page_size(self)
+    start = page_start(self._get_param("NextToken"), kind, len(items))
+    return items[start : start + size], page_token(kind, start + size, len(items))
