@@ -87,14 +87,7 @@ fn a_bake_makes_the_calls_its_plan_lists_action_by_action() {
             "the recipe should exercise {id}: {lists:?}"
         );
     }
-    let wrong = mismatches(&lists, &seen, true);
-    assert!(
-        wrong.is_empty(),
-        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
-        wrong.join("\n  ")
-    );
-    let run_id = run_id(&events(&out));
-    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+    assert_walked_the_plan(&lists, &seen, &out);
 }
 
 /// A bake that fails at its boot test takes the cleanup's failure path (terminate,
@@ -147,14 +140,7 @@ fn a_rebuild_after_the_probe_makes_the_calls_its_plan_lists() {
         last(&events(&out), "rebuild_decision")["reason"],
         "updates-pending"
     );
-    let wrong = mismatches(&lists, &seen, true);
-    assert!(
-        wrong.is_empty(),
-        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
-        wrong.join("\n  ")
-    );
-    let run_id = run_id(&events(&out));
-    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+    assert_walked_the_plan(&lists, &seen, &out);
 }
 
 /// Plans the test's recipe with the test's flags, then bakes it with the same flags, the
@@ -254,6 +240,19 @@ fn listed(plan: &serde_json::Value) -> BTreeMap<String, Listed> {
 /// Each difference between what the plan lists and what the emulator saw, as a line:
 /// a call made under an action that does not list it (or under no action at all), and,
 /// when every action ran (`all_ran`), a call an action always makes that it did not make.
+/// A successful bake made exactly the calls its plan lists, action by action, and left
+/// nothing but its images.
+fn assert_walked_the_plan(lists: &BTreeMap<String, Listed>, seen: &Seen, out: &Output) {
+    let wrong = mismatches(lists, seen, true);
+    assert!(
+        wrong.is_empty(),
+        "the bake's calls and its plan's lists differ:\n  {}\nseen: {seen:#?}",
+        wrong.join("\n  ")
+    );
+    let run_id = run_id(&events(out));
+    rt().block_on(assert_nothing_left(&[HOME, FAR], &run_id, true));
+}
+
 fn mismatches(listed: &BTreeMap<String, Listed>, seen: &Seen, all_ran: bool) -> Vec<String> {
     let mut wrong = Vec::new();
     for (id, calls) in seen {

@@ -152,7 +152,6 @@ async fn snapshots_of(region: &str, image: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether the snapshot still exists.
 /// A launch template named `name` whose version 1 launches `image`; its id.
 pub(super) async fn launch_template(region: &str, name: &str, image: &str) -> String {
     ec2(region)
@@ -191,6 +190,28 @@ pub(super) async fn template_version(region: &str, id: &str, image: &str) {
         .expect("CreateLaunchTemplateVersion");
 }
 
+/// An empty Auto Scaling group `name` that launches the `$Latest` version of the launch
+/// template `template`.
+pub(super) async fn group_on_latest(region: &str, name: &str, template: &str) {
+    asg(region)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(template)
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(0)
+        .max_size(1)
+        .desired_capacity(0)
+        .availability_zones(format!("{region}a"))
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+/// Whether the snapshot still exists.
 async fn snapshot_exists(region: &str, snapshot: &str) -> bool {
     ec2(region)
         .await
@@ -303,22 +324,7 @@ fn prune_keeps_the_newest_and_every_image_in_use() {
         let lt =
             launch_template(region, &format!("{recipe}-lt"), &al2023_image(region).await).await;
         template_version(region, &lt, &ids[2]).await;
-        asg(region)
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(&group)
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(&lt)
-                    .version("$Latest")
-                    .build(),
-            )
-            .min_size(0)
-            .max_size(1)
-            .desired_capacity(0)
-            .availability_zones(format!("{region}a"))
-            .send()
-            .await
-            .expect("CreateAutoScalingGroup");
+        group_on_latest(region, &group, &lt).await;
 
         let instance = launch(region, &ids[3]).await;
         (ids, other, incomplete, instance, lt)

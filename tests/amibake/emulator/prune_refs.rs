@@ -8,7 +8,8 @@ use crate::support::emulator;
 use emulator::*;
 
 use super::prune::{
-    exists, images_of, launch_template, prune_json, removed, sorted, template_version,
+    exists, group_on_latest, images_of, launch_template, prune_json, removed, sorted,
+    template_version,
 };
 
 /// The `kept` event of an image.
@@ -33,22 +34,7 @@ fn prune_keeps_images_only_a_launch_template_or_a_plain_parameter_refers_to() {
         let ids = images_of(region, recipe, 4).await;
         let grouped = launch_template(region, &format!("{recipe}-grouped"), &ids[0]).await;
         template_version(region, &grouped, &ids[3]).await;
-        asg(region)
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(format!("{recipe}-asg"))
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(&grouped)
-                    .version("$Latest")
-                    .build(),
-            )
-            .min_size(0)
-            .max_size(1)
-            .desired_capacity(0)
-            .availability_zones(format!("{region}a"))
-            .send()
-            .await
-            .expect("CreateAutoScalingGroup");
+        group_on_latest(region, &format!("{recipe}-asg"), &grouped).await;
         let lt = launch_template(region, &format!("{recipe}-spare"), &ids[1]).await;
         let param = format!("/golden/{recipe}/pinned");
         ssm(region)
@@ -122,19 +108,7 @@ fn prune_keeps_a_shared_image_another_account_uses_by_its_usage_report() {
     let reports = rt.block_on(async {
         let mut reports = Vec::new();
         for id in &ids[..2] {
-            let report = ec2(region)
-                .await
-                .create_image_usage_report()
-                .image_id(id)
-                .resource_types(
-                    aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
-                        .resource_type("ec2:Instance")
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("CreateImageUsageReport");
-            reports.push(report.report_id().unwrap().to_string());
+            reports.push(usage_report(region, id).await);
         }
         reports
     });

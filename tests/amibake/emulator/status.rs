@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
 
 use crate::support::cli::expect_exit;
@@ -48,31 +47,6 @@ pub(super) async fn described(region: &str, id: &str) -> aws_sdk_ec2::types::Ima
         .expect("DescribeImages")
         .images()[0]
         .clone()
-}
-
-/// The instances of an image that are not terminated.
-async fn instances_of(region: &str, image: &str) -> Vec<String> {
-    let out = ec2(region)
-        .await
-        .describe_instances()
-        .filters(Filter::builder().name("image-id").values(image).build())
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopping")
-                .values("stopped")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("DescribeInstances");
-    out.reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect()
 }
 
 /// The group a stack made (its physical id) and the stack's tag on it.
@@ -188,21 +162,7 @@ impl Fleet {
                     .await
                     .expect("PutParameter");
             }
-            ec2(region)
-                .await
-                .create_image_usage_report()
-                .image_id(new)
-                .resource_types(
-                    aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
-                        .resource_type("ec2:Instance")
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("CreateImageUsageReport")
-                .report_id()
-                .unwrap()
-                .to_string()
+            usage_report(region, new).await
         });
 
         let groups = rt.block_on(async {
@@ -357,7 +317,7 @@ fn json_report(f: &Fleet) {
             expected.push(json!({"kind": "channel", "env": env,
                 "parameter": format!("/amibake/{recipe}/{env}")}));
         }
-        for instance in rt.block_on(instances_of(region, id)) {
+        for instance in rt.block_on(live_instances_of(region, id)) {
             expected.push(json!({"kind": "instance", "id": instance, "state": "running"}));
         }
         if id == new.as_str() {
@@ -464,7 +424,7 @@ fn text_table(f: &Fleet) {
     );
     // Which agent each instance runs: its image's pin, next to it.
     for (image, pin) in [(old, PINS[1]), (new, PINS[2])] {
-        for instance in rt.block_on(instances_of(region, image)) {
+        for instance in rt.block_on(live_instances_of(region, image)) {
             let expected = format!("      running instance {instance} · agent {pin}");
             assert!(
                 text.lines().any(|l| l == expected),

@@ -418,12 +418,44 @@ fn run_filter(run_id: &str) -> Filter {
         .build()
 }
 
+/// A usage report of `image`'s use by instances in other accounts (the emulator answers
+/// it from its `image_usage` knob); its id.
+pub async fn usage_report(region: &str, image: &str) -> String {
+    ec2(region)
+        .await
+        .create_image_usage_report()
+        .image_id(image)
+        .resource_types(
+            aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
+                .resource_type("ec2:Instance")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateImageUsageReport")
+        .report_id()
+        .expect("a report id")
+        .to_string()
+}
+
 /// Instances of the run that are not terminated.
 pub async fn live_instances(region: &str, run_id: &str) -> Vec<String> {
+    live_instances_where(region, run_filter(run_id)).await
+}
+
+/// Instances launched from `image` that are not terminated (what amibake's fleet survey
+/// counts as using it).
+pub async fn live_instances_of(region: &str, image: &str) -> Vec<String> {
+    let filter = Filter::builder().name("image-id").values(image).build();
+    live_instances_where(region, filter).await
+}
+
+/// Instances `filter` selects that are not terminated.
+async fn live_instances_where(region: &str, filter: Filter) -> Vec<String> {
     let out = ec2(region)
         .await
         .describe_instances()
-        .filters(run_filter(run_id))
+        .filters(filter)
         .send()
         .await
         .expect("DescribeInstances");
