@@ -202,17 +202,19 @@ fn status_reports_a_two_stack_fleet_field_by_field() {
 
 /// JSON: one `status` event, every field against the emulator's state.
 fn json_report(f: &Fleet) {
-    let (region, recipe, state, rt, ids, behind, ahead, report_id, groups) = (
-        f.region,
-        &f.recipe,
-        &f.state,
-        &f.rt,
-        &f.ids,
-        &f.behind,
-        &f.ahead,
-        &f.report_id,
-        &f.groups,
-    );
+    let Fleet {
+        region,
+        recipe,
+        state,
+        rt,
+        ids,
+        behind,
+        ahead,
+        report_id,
+        groups,
+        ..
+    } = f;
+    let region = *region;
     let [unused, old, new, newest] = [&ids[0], &ids[1], &ids[2], &ids[3]];
     let evs = status_json(region, state.path(), &["--recipe", recipe], 0);
     let report = last(&evs, "status");
@@ -346,16 +348,18 @@ fn json_report(f: &Fleet) {
 
 /// Text: the table fits 100 columns, a row per image, its uses under it.
 fn text_table(f: &Fleet) {
-    let (region, recipe, state, rt, ids, behind, report_id, groups) = (
-        f.region,
-        &f.recipe,
-        &f.state,
-        &f.rt,
-        &f.ids,
-        &f.behind,
-        &f.report_id,
-        &f.groups,
-    );
+    let Fleet {
+        region,
+        recipe,
+        state,
+        rt,
+        ids,
+        behind,
+        report_id,
+        groups,
+        ..
+    } = f;
+    let region = *region;
     let [unused, old, new, newest] = [&ids[0], &ids[1], &ids[2], &ids[3]];
     let out = run_expect(region, state.path(), &["status", "--recipe", recipe], 0);
     let wrapped = String::from_utf8_lossy(&out.stdout).to_string();
