@@ -152,18 +152,21 @@ async fn snapshots_of(region: &str, image: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a test launch template version holds: `image` on a t3.small.
+fn launch_data(image: &str) -> RequestLaunchTemplateData {
+    RequestLaunchTemplateData::builder()
+        .image_id(image)
+        .instance_type("t3.small".into())
+        .build()
+}
+
 /// A launch template named `name` whose version 1 launches `image`; its id.
 pub(super) async fn launch_template(region: &str, name: &str, image: &str) -> String {
     ec2(region)
         .await
         .create_launch_template()
         .launch_template_name(name)
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id(image)
-                .instance_type("t3.small".into())
-                .build(),
-        )
+        .launch_template_data(launch_data(image))
         .send()
         .await
         .expect("CreateLaunchTemplate")
@@ -179,12 +182,7 @@ pub(super) async fn template_version(region: &str, id: &str, image: &str) {
         .await
         .create_launch_template_version()
         .launch_template_id(id)
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id(image)
-                .instance_type("t3.small".into())
-                .build(),
-        )
+        .launch_template_data(launch_data(image))
         .send()
         .await
         .expect("CreateLaunchTemplateVersion");
