@@ -181,9 +181,7 @@ async fn copies(
 ) -> Result<Vec<ImageInfo>, RevokeError> {
     let client = aws.ec2(region).map_err(RevokeError::aws("copies"))?;
     let by_copy_of = [(tags::COPY_OF, source.id.as_str())];
-    let mut found = poll::retry(|| ec2::own_images_tagged(&client, &by_copy_of, true))
-        .await
-        .map_err(RevokeError::aws("copies"))?;
+    let mut found = own_images(&client, &by_copy_of).await?;
     if let (Some(run), Some(recipe)) =
         (source.tags.get(tags::RUN_ID), source.tags.get(tags::RECIPE))
     {
@@ -191,9 +189,7 @@ async fn copies(
             (tags::RUN_ID, run.as_str()),
             (tags::RECIPE, recipe.as_str()),
         ];
-        let same_run = poll::retry(|| ec2::own_images_tagged(&client, &by_run, true))
-            .await
-            .map_err(RevokeError::aws("copies"))?;
+        let same_run = own_images(&client, &by_run).await?;
         for image in same_run {
             // A copy of another image of the same run (promote's copy of a copy) is not one.
             let other = image
@@ -208,4 +204,16 @@ async fn copies(
     found.retain(|i| i.id != source.id);
     found.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(found)
+}
+
+/// This account's images with all these tags, disabled ones too (a rerun finds what it
+/// disabled): the fleet report's paged and bounded listing.
+async fn own_images(
+    client: &aws_sdk_ec2::Client,
+    tags: &[(&str, &str)],
+) -> Result<Vec<ImageInfo>, RevokeError> {
+    let (listed, _more) = poll::retry(|| ec2::own_images_listed(client, tags))
+        .await
+        .map_err(RevokeError::aws("copies"))?;
+    Ok(listed.into_iter().map(|l| l.info).collect())
 }

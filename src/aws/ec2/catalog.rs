@@ -1,6 +1,7 @@
 //! The account's own images carrying given tags, every page and disabled ones too, with
 //! what a fleet report adds to [`ImageInfo`]: the deprecation time. `status` reads the
-//! catalog; the other commands look images up with `images`.
+//! catalog, and `revoke`/`restore` find an image's copies (disabled ones too) in it; the
+//! other commands look images up with `images`.
 
 use aws_sdk_ec2::Client;
 

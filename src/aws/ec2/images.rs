@@ -105,20 +105,9 @@ pub async fn images_tagged(
     ec2: &Client,
     tags: &[(&str, &str)],
 ) -> Result<Vec<ImageInfo>, AwsError> {
-    own_images_tagged(ec2, tags, false).await
-}
-
-/// This account's images carrying all these tags, disabled ones too when
-/// `include_disabled` (what `revoke` and `restore` look for).
-pub async fn own_images_tagged(
-    ec2: &Client,
-    tags: &[(&str, &str)],
-    include_disabled: bool,
-) -> Result<Vec<ImageInfo>, AwsError> {
     let out = ec2
         .describe_images()
         .owners("self")
-        .include_disabled(include_disabled)
         .set_filters(Some(tag_filters(tags)))
         .send()
         .await

@@ -27,7 +27,7 @@ pub use allowed::{AllowedSettings, allowed_images_settings, image_facts};
 pub use disable::{describe_image_even_disabled, disable_image, enable_image};
 pub use images::{
     Copy, ImageInfo, Sharing, copy_image, create_image, delete_image, deprecate_image,
-    describe_image, images_tagged, newest_image, own_images_tagged, share_image,
+    describe_image, images_tagged, newest_image, share_image,
 };
 pub use images::{MAX_FINDINGS, image_findings, may_get_image_findings, scan_summary};
 pub use images::{describe_own_image, own_images_named};
