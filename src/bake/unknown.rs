@@ -71,19 +71,16 @@ impl Bake<'_> {
     async fn made_by(&self, intent: &Intent) -> Result<bool, BakeError> {
         let client = self.ec2(&intent.region)?;
         let run = [(tags::RUN_ID, self.plan.run_id.as_str())];
+        let known = self.known_ids();
         let found: Vec<(Made, String)> = match intent.kind.as_str() {
-            "image" => {
-                let known = self.known_ids();
-                poll::retry(|| ec2::images_tagged(&client, &run))
-                    .await
-                    .map_err(BakeError::aws("cleanup"))?
-                    .into_iter()
-                    .filter(|i| !known.contains(&i.id))
-                    .map(|i| (Made::Image, i.id))
-                    .collect()
-            }
+            "image" => poll::retry(|| ec2::images_tagged(&client, &run))
+                .await
+                .map_err(BakeError::aws("cleanup"))?
+                .into_iter()
+                .filter(|i| !known.contains(&i.id))
+                .map(|i| (Made::Image, i.id))
+                .collect(),
             _ => {
-                let known = self.known_ids();
                 let role = self.role_of(&intent.token);
                 poll::retry(|| ec2::instances_tagged(&client, &run))
                     .await
